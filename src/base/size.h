@@ -1,0 +1,17 @@
+// Human sizes on command lines and in device specs: "4096", "4k", "64M", "1G", "2T".
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "base/status.h"
+
+namespace sluice {
+
+// Binary units (k = 1024). Rejects empty strings, unknown suffixes and overflow.
+Result<uint64_t> parse_size(std::string_view text);
+// 1536 -> "1.5K", 67108864 -> "64M".
+std::string format_size(uint64_t bytes);
+
+}  // namespace sluice
