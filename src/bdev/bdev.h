@@ -1,0 +1,157 @@
+// The block-device API: what every Sluice layer above uses to do I/O.
+//
+//   auto desc = bdev::open("malloc0");                    // a handle with a claim
+//   auto ch = (*desc)->get_channel();                     // this thread's channel
+//   (*desc)->read(*ch, buf, lba, nblocks, on_done, ctx);  // queue; completes in poll()
+//   while (!done) (*ch)->poll();                          // or let a reactor poll it
+//
+// Rules (DESIGN.md, "Rules of the data path"):
+// - A channel belongs to the thread that got it. Submit and poll only from that thread;
+//   completion callbacks run there, inside poll(), never inside the submit call.
+// - Requests come from a per-channel pool. A full pool returns Errc::busy: poll, or
+//   register with wait_for_room(), and resubmit. Nothing aborts.
+// - Buffers must be aligned to geometry().buf_align (address and every segment length);
+//   I/O larger than max_transfer_blocks is split and completes once, as a whole.
+// - iovec arrays passed to readv/writev must stay valid until the completion.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/histogram.h"
+#include "base/status.h"
+#include "bdev/stats.h"
+
+namespace sluice::bdev {
+
+enum class IoType : uint8_t { read, write, flush, unmap, write_zeroes, reset };
+inline constexpr int kIoTypes = 6;
+std::string_view io_type_name(IoType type);
+inline constexpr uint32_t io_bit(IoType t) { return 1u << static_cast<int>(t); }
+
+struct Geometry {
+  uint32_t block_size = 512;
+  uint64_t num_blocks = 0;
+  uint32_t optimal_io_blocks = 0;    // 0: no preference
+  uint32_t max_transfer_blocks = 0;  // 0: unlimited; larger reads and writes are split
+  uint32_t buf_align = 1;            // buffer address and segment length alignment
+  uint32_t supported = 0;            // io_bit() mask
+  bool unmap_zeroes = false;         // unmapped blocks read back as zeroes
+  uint32_t queue_depth = 256;        // requests per channel before Errc::busy
+
+  uint64_t size_bytes() const { return num_blocks * block_size; }
+  bool supports(IoType t) const { return (supported & io_bit(t)) != 0; }
+};
+
+// Runs on the submitting thread when the request completes. Its slot is already free, so
+// the callback may submit again at once.
+using IoCallback = void (*)(void* arg, Errc status);
+
+class Bdev;
+class BdevChannel;
+
+// A registered callback for back-pressure: runs (once) when a request slot frees up.
+struct IoWaitEntry {
+  void (*fn)(void* arg) = nullptr;
+  void* arg = nullptr;
+  IoWaitEntry* next = nullptr;
+};
+
+enum class Claim : uint8_t {
+  shared,     // others may open the device too
+  exclusive,  // nobody else may open it while this handle lives (virtual bdevs claim bases)
+};
+
+struct OpenOptions {
+  bool write = true;
+  Claim claim = Claim::shared;
+  // Hot-remove: runs on the thread that removed the device. The handle stays valid, but new
+  // I/O fails with Errc::aborted; close it when convenient.
+  std::function<void()> on_remove;
+};
+
+// An open handle. Closing it (destruction) requires every channel it handed out to have been
+// put back.
+class BdevDesc {
+ public:
+  ~BdevDesc();
+  BdevDesc(const BdevDesc&) = delete;
+  BdevDesc& operator=(const BdevDesc&) = delete;
+
+  Bdev& bdev() const { return *bdev_; }
+  const Geometry& geometry() const;
+  const std::string& name() const;
+  bool writable() const { return write_; }
+
+  Result<BdevChannel*> get_channel();
+  Status put_channel(BdevChannel* ch);
+
+  Status read(BdevChannel* ch, void* buf, uint64_t offset_blocks, uint64_t num_blocks, IoCallback cb, void* arg);
+  Status write(BdevChannel* ch, const void* buf, uint64_t offset_blocks, uint64_t num_blocks, IoCallback cb, void* arg);
+  Status readv(BdevChannel* ch, const iovec* iov, int iovcnt, uint64_t offset_blocks, uint64_t num_blocks,
+               IoCallback cb, void* arg);
+  Status writev(BdevChannel* ch, const iovec* iov, int iovcnt, uint64_t offset_blocks, uint64_t num_blocks,
+                IoCallback cb, void* arg);
+  // Completes when every write completed before it was submitted is durable.
+  Status flush(BdevChannel* ch, IoCallback cb, void* arg);
+  Status unmap(BdevChannel* ch, uint64_t offset_blocks, uint64_t num_blocks, IoCallback cb, void* arg);
+  Status write_zeroes(BdevChannel* ch, uint64_t offset_blocks, uint64_t num_blocks, IoCallback cb, void* arg);
+  // Completes after every request in flight on this channel has completed, then resets the
+  // backend's per-channel state where it has any.
+  Status reset(BdevChannel* ch, IoCallback cb, void* arg);
+
+ private:
+  friend class Registry;
+  BdevDesc(std::shared_ptr<Bdev> bdev, const OpenOptions& opts);
+  std::shared_ptr<Bdev> bdev_;
+  bool write_;
+  Claim claim_;
+  std::function<void()> on_remove_;
+  int channels_ = 0;
+};
+
+// ---- Registry -------------------------------------------------------------------------
+
+// Creates a bdev from a spec and registers it under `name` (empty: a name derived from the
+// spec). Specs: null:SIZE, malloc:SIZE, uring:PATH, aio:PATH, error:SPEC, crashsim:SPEC,
+// each optionally followed by ?key=value&... (e.g. bs=4096). See spec.cc.
+Result<std::string> create(std::string_view spec, std::string_view name = {});
+Status register_bdev(std::shared_ptr<Bdev> bdev);
+// Removes the device from the registry and notifies its open handles (hot-remove).
+Status unregister(std::string_view name);
+Result<std::unique_ptr<BdevDesc>> open(std::string_view name, const OpenOptions& opts = {});
+std::vector<std::string> list();
+// The device registered under `name`, if any (for stats and introspection).
+std::shared_ptr<Bdev> find(std::string_view name);
+
+// ---- Channels -------------------------------------------------------------------------
+
+// The parts of a channel its users touch; the rest is internal (channel.h).
+Status wait_for_room(BdevChannel* ch, IoWaitEntry* entry);
+int poll(BdevChannel* ch);
+
+// ---- Blocking helpers for control paths, tools and tests --------------------------------
+// Each submits one request on `ch` and polls it until it completes (retrying while the
+// channel is busy), giving up with Errc::aborted after `timeout_ms`.
+struct SyncIo {
+  BdevDesc& desc;
+  BdevChannel* ch;
+  uint64_t timeout_ms = 60000;
+
+  Status read(void* buf, uint64_t offset_blocks, uint64_t num_blocks);
+  Status write(const void* buf, uint64_t offset_blocks, uint64_t num_blocks);
+  Status readv(const iovec* iov, int iovcnt, uint64_t offset_blocks, uint64_t num_blocks);
+  Status writev(const iovec* iov, int iovcnt, uint64_t offset_blocks, uint64_t num_blocks);
+  Status flush();
+  Status unmap(uint64_t offset_blocks, uint64_t num_blocks);
+  Status write_zeroes(uint64_t offset_blocks, uint64_t num_blocks);
+  Status reset();
+};
+
+}  // namespace sluice::bdev

@@ -1,0 +1,65 @@
+// BdevChannel: a thread's context for one bdev — request pools, the backend's queue,
+// completion delivery, splitting and statistics.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "base/intrusive_list.h"
+#include "bdev/backend.h"
+#include "bdev/bdev_io.h"
+#include "thread/io_channel.h"
+
+namespace sluice::bdev {
+
+class BdevChannel final : public thread::IoChannel {
+ public:
+  static constexpr uint32_t kChildPool = 64;  // split children; separate so parents never starve them
+
+  BdevChannel(Bdev& bdev, std::unique_ptr<BackendQueue> queue);
+  ~BdevChannel() override;
+
+  int poll() override;
+  bool has_outstanding() const override { return in_flight_ > 0; }
+
+  Bdev& bdev() const { return bdev_; }
+  const IoStats& stats() const { return stats_; }
+  uint32_t in_flight() const { return in_flight_; }
+
+  // Called by backends when a request finishes (may be called from inside submit).
+  void complete(BdevIo* io, Errc status) {
+    io->status = status;
+    done_.push_back(io);
+  }
+
+  // The generic submit path shared by every BdevDesc operation. `iov` may be null for
+  // single-buffer and bufferless operations.
+  Status submit(IoType type, const iovec* iov, int iovcnt, uint64_t offset_blocks, uint64_t num_blocks,
+                IoCallback cb, void* arg);
+  void wait_for_room(IoWaitEntry* entry) { waiters_.push_back(entry); }
+
+ private:
+  BdevIo* take(std::vector<BdevIo>& pool_storage, IntrusiveQueue<BdevIo>& pool);
+  void dispatch(BdevIo* io);
+  void split_more(BdevIo* parent);
+  void finish(BdevIo* io);
+  void child_done(BdevIo* child);
+  void release(BdevIo* io);
+  void run_pending_resets();
+
+  Bdev& bdev_;
+  const Geometry geo_;
+  std::unique_ptr<BackendQueue> queue_;
+  std::vector<BdevIo> storage_;
+  std::vector<BdevIo> child_storage_;
+  IntrusiveQueue<BdevIo> free_;
+  IntrusiveQueue<BdevIo> free_children_;
+  IntrusiveQueue<BdevIo> done_;
+  IntrusiveQueue<BdevIo> split_waiting_;  // parents waiting for child slots
+  IntrusiveQueue<BdevIo> resets_;         // resets waiting for the channel to drain
+  IntrusiveQueue<IoWaitEntry> waiters_;
+  uint32_t in_flight_ = 0;  // user requests between submit and callback
+  IoStats stats_;
+};
+
+}  // namespace sluice::bdev

@@ -1,0 +1,114 @@
+// Device specs: "scheme:target[?key=value&...]", e.g. "malloc:64M?bs=4096",
+// "uring:/dev/loop0", "crashsim:malloc:64M".
+#include <fmt/format.h>
+
+#include "base/size.h"
+#include "bdev/modules.h"
+#include "bdev/registry.h"
+
+namespace sluice::bdev {
+namespace {
+
+using Factory = Result<std::shared_ptr<Bdev>> (*)(const SpecArgs&);
+
+struct Module {
+  std::string_view scheme;
+  Factory make;
+  bool stacked;  // the target is itself a spec; options belong to the innermost device
+};
+
+constexpr Module kModules[] = {
+    {"null", make_null_bdev, false},       {"malloc", make_malloc_bdev, false},
+    {"uring", make_uring_bdev, false},     {"aio", make_aio_bdev, false},
+    {"error", make_error_bdev, true},      {"crashsim", make_crashsim_bdev, true},
+};
+
+std::string unused_name(std::string_view scheme) {
+  for (int i = 0;; ++i) {
+    std::string candidate = fmt::format("{}{}", scheme, i);
+    if (!find(candidate)) return candidate;
+  }
+}
+
+}  // namespace
+
+Status SpecArgs::check_known(std::initializer_list<std::string_view> keys) const {
+  for (auto& [k, v] : options) {
+    bool known = false;
+    for (auto key : keys) known |= (k == key);
+    if (!known) return Status(Errc::invalid_argument, fmt::format("{}: unknown option '{}'", scheme, k));
+  }
+  return Status::Ok();
+}
+
+Result<uint64_t> SpecArgs::size_option(std::string_view key, uint64_t fallback) const {
+  auto it = options.find(key);
+  if (it == options.end()) return fallback;
+  auto v = parse_size(it->second);
+  if (!v.ok()) return Status(Errc::invalid_argument, fmt::format("{}: option {}: {}", scheme, key, v.status().message()));
+  return v;
+}
+
+Status SpecArgs::apply_common(Geometry& g) const {
+  auto bs = size_option("bs", g.block_size);
+  if (!bs.ok()) return bs.status();
+  if (*bs < 512 || *bs > 65536 || (*bs & (*bs - 1)) != 0)
+    return Status(Errc::invalid_argument, fmt::format("{}: block size {} is not a power of two in [512, 64K]", scheme, *bs));
+  g.block_size = static_cast<uint32_t>(*bs);
+  auto qd = size_option("qd", g.queue_depth);
+  if (!qd.ok()) return qd.status();
+  if (*qd < 1 || *qd > 65536) return Status(Errc::invalid_argument, fmt::format("{}: qd {} out of [1, 65536]", scheme, *qd));
+  g.queue_depth = static_cast<uint32_t>(*qd);
+  // mt: a maximum transfer below the backend's own, mostly to exercise splitting.
+  auto mt = size_option("mt", 0);
+  if (!mt.ok()) return mt.status();
+  if (*mt != 0) {
+    if (*mt % g.block_size != 0)
+      return Status(Errc::invalid_argument, fmt::format("{}: mt {} is not a multiple of the block size", scheme, *mt));
+    auto blocks = static_cast<uint32_t>(*mt / g.block_size);
+    if (g.max_transfer_blocks == 0 || blocks < g.max_transfer_blocks) g.max_transfer_blocks = blocks;
+  }
+  return Status::Ok();
+}
+
+Result<std::string> create(std::string_view spec, std::string_view name) {
+  auto colon = spec.find(':');
+  if (colon == std::string_view::npos || colon == 0)
+    return Status(Errc::invalid_argument,
+                  fmt::format("bad device spec '{}': want scheme:target, e.g. malloc:64M or uring:/dev/loop0", spec));
+  SpecArgs args;
+  args.scheme = std::string(spec.substr(0, colon));
+  const Module* module = nullptr;
+  for (const auto& m : kModules)
+    if (m.scheme == args.scheme) module = &m;
+  if (module == nullptr)
+    return Status(Errc::invalid_argument,
+                  fmt::format("unknown device type '{}' in '{}' (known: null, malloc, uring, aio, error, crashsim)",
+                              args.scheme, spec));
+  std::string_view rest = spec.substr(colon + 1);
+  if (!module->stacked) {
+    auto q = rest.find('?');
+    if (q != std::string_view::npos) {
+      std::string_view opts = rest.substr(q + 1);
+      rest = rest.substr(0, q);
+      while (!opts.empty()) {
+        auto amp = opts.find('&');
+        std::string_view kv = opts.substr(0, amp);
+        auto eq = kv.find('=');
+        if (eq == std::string_view::npos || eq == 0)
+          return Status(Errc::invalid_argument, fmt::format("bad option '{}' in '{}': want key=value", kv, spec));
+        args.options.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+        opts = amp == std::string_view::npos ? std::string_view{} : opts.substr(amp + 1);
+      }
+    }
+  }
+  if (rest.empty()) return Status(Errc::invalid_argument, fmt::format("device spec '{}' has no target", spec));
+  args.target = std::string(rest);
+  args.name = name.empty() ? unused_name(args.scheme) : std::string(name);
+  auto bdev = module->make(args);
+  if (!bdev.ok()) return bdev.status();
+  SLUICE_RETURN_IF_ERROR(register_bdev(bdev.value()));
+  return args.name;
+}
+
+}  // namespace sluice::bdev
