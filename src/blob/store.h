@@ -1,0 +1,130 @@
+// Store: the blobstore's internals behind the Blobstore facade. One mutex serializes
+// metadata operations (never the data path, which reads extent maps lock-free).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "bdev/bdev.h"
+#include "blob/blob.h"
+#include "blob/format.h"
+#include "blob/model.h"
+
+namespace sluice::blob {
+
+// An open blob: what the data path needs, pinned while open.
+class Blob {
+ public:
+  BlobId id() const { return meta_->id; }
+  BlobMeta& meta() { return *meta_; }
+
+  // The freeze gate. Operations that move a blob's clusters (snapshot, inflate, decouple,
+  // deallocate, merging a deleted snapshot) set `frozen` and wait for `in_flight` to drain;
+  // the data path counts its requests in `in_flight` and holds new ones back while frozen.
+  // Increment in_flight, then re-check frozen (both seq_cst), so neither side misses the other.
+  std::atomic<uint32_t> in_flight{0};
+  std::atomic<bool> frozen{false};
+
+ private:
+  friend class Store;
+  explicit Blob(BlobMeta* meta) : meta_(meta) {}
+  BlobMeta* meta_;
+};
+
+class Store {
+ public:
+  ~Store();
+
+  static Result<std::unique_ptr<Store>> init(std::string_view bdev_name, const InitOptions& opts);
+  static Result<std::unique_ptr<Store>> load(std::string_view bdev_name, const LoadOptions& opts);
+  Status unload();
+  void abandon();
+
+  // ---- metadata operations (ops.cc, clones.cc); each takes mu_ ----
+  Result<BlobId> create(const CreateOptions& opts);
+  Status resize(BlobId id, uint64_t size);
+  Status remove(BlobId id);
+  Status set_xattr(BlobId id, std::string_view name, std::string_view value, bool internal);
+  Result<std::string> get_xattr(BlobId id, std::string_view name, bool internal);
+  Status remove_xattr(BlobId id, std::string_view name, bool internal);
+  Status set_read_only(BlobId id);
+  Result<BlobId> snapshot(BlobId id, const std::map<std::string, std::string>& xattrs);
+  Result<BlobId> clone(BlobId snapshot_id, const std::map<std::string, std::string>& xattrs);
+  Status inflate(BlobId id);
+  Status decouple(BlobId id);
+  Status set_super_blob(BlobId id);
+  Result<BlobId> super_blob();
+  std::vector<BlobId> list();
+  Result<BlobInfo> info(BlobId id);
+  StoreInfo store_info();
+  Status sync_md();
+  Result<std::shared_ptr<Blob>> open(BlobId id);
+  Status close(std::shared_ptr<Blob> blob);
+
+  // ---- for the data path (io.cc) ----
+  bdev::BdevDesc& desc() { return *desc_; }
+  const SuperBlock& super() const { return sb_; }
+  uint32_t io_units_per_cluster() const { return sb_.cluster_size / sb_.io_unit; }
+  // The device LBA (in bdev blocks) where a device cluster starts.
+  uint64_t cluster_lba(uint32_t cluster) const;
+  // Gives blob cluster `index` a device cluster for a first write: a zeroed one for a thin
+  // blob, or a copy of the ancestor's for a clone. Blocks the calling thread for the copy.
+  // Returns the device cluster + 1.
+  Result<uint32_t> allocate_for_write(Blob& blob, uint64_t index);
+  // The device cluster + 1 that blob cluster `index` reads from, following parents; 0 reads
+  // as zeroes.
+  uint32_t resolve_read(const BlobMeta& meta, uint64_t index);
+  // Drops whole clusters of a thin blob (unmap); they are zeroed before reuse.
+  Status deallocate(Blob& blob, uint64_t first, uint64_t count);
+
+  // Consistency check of the loaded state (fsck); lists every problem found.
+  std::vector<std::string> check();
+  const Model& model() const { return *model_; }
+
+ private:
+  Store() = default;
+
+  // All of the following expect mu_ held.
+  Status open_device(std::string_view bdev_name, bool write);
+  Status apply(const Record& r);  // apply to the model and queue for the next commit
+  Status commit();                // group commit of everything pending (commit.cc)
+  Status write_checkpoint();      // checkpoint.cc
+  Status write_super();
+  Status recover(bool read_only);  // recovery.cc
+  Status zero_clusters(const std::vector<uint32_t>& clusters);   // I/O and FLUSH only
+  Status clean_clusters(const std::vector<uint32_t>& clusters);  // zero, then record CLEAN
+  uint64_t journal_used() const { return next_seq_ - sb_.journal_head_seq; }
+  Result<uint32_t> take_cluster();  // from the reserved pool, refilling it with a commit
+  Status reserve_clusters(uint64_t want);
+  Status copy_cluster(uint32_t from_plus1, uint32_t to);
+  Status io_pages(bool write, uint64_t page, char* buf, uint64_t pages);
+  Status flush();
+  BlobMeta* find_blob(BlobId id, Status* st);
+  // Freezes I/O to `id` if it is open and waits (bounded) for requests in flight to finish.
+  // The returned guard thaws it.
+  class Freeze;
+  Result<std::shared_ptr<Freeze>> freeze(BlobId id);
+
+  std::mutex mu_;
+  std::unique_ptr<bdev::BdevDesc> desc_;
+  bool read_only_ = false;
+  bool recovered_ = false;
+  uint32_t blocks_per_page_ = 0;
+  SuperBlock sb_;
+  int super_copy_ = 0;  // the copy holding the newest generation
+  std::unique_ptr<Model> model_;
+
+  std::vector<Record> pending_;    // applied, not yet durable
+  bool pending_copies_ = false;    // pending extents point at copied data: FLUSH before commit
+  std::vector<uint32_t> freed_;    // released by pending records: zero after they commit
+  std::vector<uint32_t> reserved_; // durable DIRTY, unowned: ready to hand out
+  uint32_t alloc_cursor_ = 0;
+  uint64_t next_seq_ = 0;          // sequence of the next journal page
+  std::unordered_map<BlobId, std::weak_ptr<Blob>> open_;
+  std::unique_ptr<char, void (*)(void*)> scratch_{nullptr, free};  // one cluster, for copies
+};
+
+}  // namespace sluice::blob
