@@ -106,6 +106,10 @@ Status Store::inflate(BlobId id) {
   if (b->read_only()) return Status(Errc::permission, fmt::format("blob {} is read-only", id));
   auto frozen = freeze(id);
   if (!frozen.ok()) return frozen.status();
+  // Reserve up front: a reservation commits, and the inflate must land in one batch.
+  uint64_t need = 0;
+  for (uint64_t i = 0; i < b->size; ++i) need += b->extents.get(i) == 0;
+  SLUICE_RETURN_IF_ERROR(reserve_clusters(need));
   for (uint64_t i = 0; i < b->size; ++i) {
     if (b->extents.get(i)) continue;
     uint32_t src = resolve_read(*b, i);
@@ -133,10 +137,13 @@ Status Store::decouple(BlobId id) {
   BlobMeta* p = model_->find(b->parent);
   auto frozen = freeze(id);
   if (!frozen.ok()) return frozen.status();
+  auto copies_needed = [&](uint64_t i) { return !b->extents.get(i) && i < p->size && p->extents.get(i); };
+  uint64_t need = 0;
+  for (uint64_t i = 0; i < b->size; ++i) need += copies_needed(i);
+  SLUICE_RETURN_IF_ERROR(reserve_clusters(need));  // before any record: one batch
   for (uint64_t i = 0; i < b->size; ++i) {
-    if (b->extents.get(i) || i >= p->size) continue;
+    if (!copies_needed(i)) continue;  // the grandparent (or zeroes) still answers, as before
     uint32_t src = p->extents.get(i);
-    if (!src) continue;  // the grandparent (or zeroes) still answers, as before
     auto c = take_cluster();
     if (!c.ok()) return c.status();
     Status cp = copy_cluster(src, *c);

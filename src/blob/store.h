@@ -2,6 +2,7 @@
 // metadata operations (never the data path, which reads extent maps lock-free).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -71,7 +72,8 @@ class Store {
   // The device LBA (in bdev blocks) where a device cluster starts.
   uint64_t cluster_lba(uint32_t cluster) const;
   // Gives blob cluster `index` a device cluster for a first write: a zeroed one for a thin
-  // blob, or a copy of the ancestor's for a clone. Blocks the calling thread for the copy.
+  // blob, or a copy of the ancestor's for a clone. Blocks the calling thread for the copy
+  // (it polls that thread's channel): not for the data path, which uses try_allocate().
   // Returns the device cluster + 1.
   Result<uint32_t> allocate_for_write(Blob& blob, uint64_t index);
   // The device cluster + 1 that blob cluster `index` reads from, following parents; 0 reads
@@ -79,6 +81,35 @@ class Store {
   uint32_t resolve_read(const BlobMeta& meta, uint64_t index);
   // Drops whole clusters of a thin blob (unmap); they are zeroed before reuse.
   Status deallocate(Blob& blob, uint64_t first, uint64_t count);
+
+  // ---- first-write allocation for the data path (io_alloc.cc) ----
+  // These never wait: they take mu_ with try_lock and answer `retry`, so a data-path thread
+  // (which may hold Blob::in_flight of other requests) never blocks on a metadata operation
+  // that is waiting for that count to drain. They do no I/O unless `may_do_io` (a reserve
+  // refill commits through the calling thread's channel, so the data path allows it only from
+  // its poll, never from a submit).
+  enum class AllocState : uint8_t {
+    done,       // the cluster is allocated (or just was: a clean one, nothing to copy)
+    copy,       // fill grant.cluster from grant.src_plus1, then call finish_copy()
+    retry,      // try again later (lock taken, refill needs I/O, or a copy not allowed now)
+    copying,    // another request is copying this cluster: retry once alloc_epoch() != grant.epoch
+  };
+  struct AllocGrant {
+    uint32_t cluster = 0;    // copy: reserved device cluster, unpublished until finish_copy()
+    uint32_t src_plus1 = 0;  // copy: the ancestor's device cluster + 1
+    uint64_t epoch = 0;      // copying: alloc_epoch() when the other copy was seen
+  };
+  // Gives blob cluster `index` a device cluster for a first write. `whole` says the caller
+  // overwrites all of it with zeroes, so no copy is needed. A copy is handed out (and recorded,
+  // so no other request copies the same cluster) only when `allow_copy`.
+  Result<AllocState> try_allocate(Blob& blob, uint64_t index, bool whole, bool allow_copy, bool may_do_io,
+                                  AllocGrant* grant);
+  // Ends a copy from try_allocate: publishes the cluster when the copy succeeded and the blob
+  // still reads that index from grant.src_plus1; otherwise the cluster is zeroed before reuse.
+  // Errc::busy: mu_ is taken, call again later.
+  Status finish_copy(Blob& blob, uint64_t index, const AllocGrant& grant, bool copied);
+  // Changes whenever a copy started by try_allocate ends.
+  uint64_t alloc_epoch() const { return alloc_epoch_.load(std::memory_order_acquire); }
 
   // Consistency check of the loaded state (fsck); lists every problem found.
   std::vector<std::string> check();
@@ -124,6 +155,12 @@ class Store {
   uint32_t alloc_cursor_ = 0;
   uint64_t next_seq_ = 0;          // sequence of the next journal page
   std::unordered_map<BlobId, std::weak_ptr<Blob>> open_;
+  struct PendingCopy {
+    BlobId blob;
+    uint64_t index;
+  };
+  std::vector<PendingCopy> copies_;  // data-path copies in progress (try_allocate)
+  std::atomic<uint64_t> alloc_epoch_{0};
   std::unique_ptr<char, void (*)(void*)> scratch_{nullptr, free};  // one cluster, for copies
 };
 
