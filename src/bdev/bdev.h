@@ -18,7 +18,9 @@
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <atomic>
 #include <functional>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -27,6 +29,7 @@
 #include "base/histogram.h"
 #include "base/status.h"
 #include "bdev/stats.h"
+#include "thread/io_channel.h"
 
 namespace sluice::bdev {
 
@@ -53,8 +56,8 @@ struct Geometry {
 // the callback may submit again at once.
 using IoCallback = void (*)(void* arg, Errc status);
 
-class Bdev;
 class BdevChannel;
+class BackendQueue;
 
 // A registered callback for back-pressure: runs (once) when a request slot frees up.
 struct IoWaitEntry {
@@ -74,6 +77,43 @@ struct OpenOptions {
   // Hot-remove: runs on the thread that removed the device. The handle stays valid, but new
   // I/O fails with Errc::aborted; close it when convenient.
   std::function<void()> on_remove;
+};
+
+// A block device. Backends subclass it (backend.h); users reach it through BdevDesc::bdev()
+// or find() for its name, geometry, spec and statistics.
+class Bdev : public thread::IoDevice {
+ public:
+  Bdev(std::string name, Geometry geometry) : name_(std::move(name)), geometry_(geometry) {}
+  ~Bdev() override;
+
+  const std::string& name() const { return name_; }
+  const Geometry& geometry() const { return geometry_; }
+  // The spec this device was made from, e.g. "malloc:64M" (for listings and JSON output).
+  virtual std::string spec() const = 0;
+  // Runs on the thread that will own the channel.
+  virtual Result<std::unique_ptr<BackendQueue>> create_queue() = 0;
+  // Hook for hot-remove: virtual bdevs pass it up to their own handles.
+  virtual void on_unregistered() {}
+
+  Result<std::unique_ptr<thread::IoChannel>> create_channel() final;
+
+  bool removed() const { return removed_.load(std::memory_order_relaxed); }
+  // Statistics over every channel this device ever had (live ones read racily, by design).
+  IoStats stats() const;
+
+ protected:
+  void set_geometry(const Geometry& g) { geometry_ = g; }
+
+ private:
+  friend class BdevChannel;
+  friend class Registry;
+  std::string name_;
+  Geometry geometry_;
+  std::atomic<bool> removed_{false};
+
+  mutable std::mutex channels_mu_;  // control path only: channel create/destroy, stats
+  std::vector<const BdevChannel*> live_channels_;
+  IoStats retired_;  // stats of destroyed channels
 };
 
 // An open handle. Closing it (destruction) requires every channel it handed out to have been
@@ -113,7 +153,7 @@ class BdevDesc {
   bool write_;
   Claim claim_;
   std::function<void()> on_remove_;
-  int channels_ = 0;
+  std::atomic<int> channels_{0};  // handed out on any thread
 };
 
 // ---- Registry -------------------------------------------------------------------------

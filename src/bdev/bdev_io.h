@@ -28,7 +28,7 @@ struct BdevIo {
   IoCallback cb = nullptr;
   void* cb_arg = nullptr;
   uint64_t submit_ticks = 0;
-  BdevIo* next = nullptr;  // pool and queue link
+  BdevIo* next = nullptr;  // pool and queue link; the backend's own between submit() and complete()
 
   // Splitting: a parent tracks its children; a child points at its parent.
   BdevIo* parent = nullptr;

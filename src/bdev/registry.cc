@@ -58,8 +58,8 @@ Result<std::unique_ptr<BdevDesc>> Registry::open(std::string_view name, const Op
 }
 
 void Registry::close(BdevDesc* desc) {
-  if (desc->channels_ != 0)
-    log::error("bdev {}: handle closed with {} channel(s) still held", desc->name(), desc->channels_);
+  if (int held = desc->channels_.load(); held != 0)
+    log::error("bdev {}: handle closed with {} channel(s) still held", desc->name(), held);
   std::lock_guard lock(mu_);
   auto drop = [&](Entry& e) {
     auto& v = e.descs;
