@@ -9,6 +9,10 @@ jobs=$(nproc)
 
 scripts/deps.sh
 
+# Crash and fault-injection suites append "N points tried, M failed" lines here.
+export SLUICE_CRASH_REPORT=$PWD/build/crash-report.txt
+mkdir -p build && : > "$SLUICE_CRASH_REPORT"
+
 run_suite() {  # name build-dir ctest-args...
   local name=$1 dir=$2; shift 2
   echo "== $name: build"
@@ -29,4 +33,6 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=thread)
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_suite tsan build/tsan -L 'base|thread|bdev'
 
+echo "== crash and fault-injection suites (all builds):"
+cat "$SLUICE_CRASH_REPORT"
 echo "all test suites passed"

@@ -1,4 +1,5 @@
-// Crash suites report how many crash points they tried and how many failed: to stdout, and
+// Crash and fault suites report how many points (power cuts, injected errors) they tried
+// and how many failed: to stdout, and
 // appended to $SLUICE_CRASH_REPORT when set (scripts/test.sh prints that file at the end).
 #pragma once
 
@@ -7,6 +8,6 @@
 
 namespace sluice::testing {
 
-void report_crash_points(std::string_view suite, uint64_t tried, uint64_t failed);
+void report_points(std::string_view suite, std::string_view what, uint64_t tried, uint64_t failed);
 
 }  // namespace sluice::testing
