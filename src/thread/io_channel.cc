@@ -37,6 +37,7 @@ Result<IoChannel*> get_io_channel(IoDevice& device) {
   auto created = device.create_channel();
   if (!created.ok()) return created.status();
   IoChannel* ch = created.value().release();
+  if (ch == nullptr) return Status(Errc::io_error, "IoDevice::create_channel() succeeded without a channel");
   ch->refs_ = 1;
   t_channels.channels.push_back(ch);
   return ch;
@@ -46,6 +47,8 @@ Status put_io_channel(IoChannel* channel) {
   if (channel == nullptr) return Status(Errc::invalid_argument, "put_io_channel(nullptr)");
   if (channel->owner() != std::this_thread::get_id())
     return Status(Errc::invalid_argument, "an io channel must be released on the thread that owns it");
+  // A channel built by hand rather than by get_io_channel() holds no reference to drop.
+  if (channel->refs_ == 0) return Status(Errc::invalid_argument, "put_io_channel() without a matching get");
   if (--channel->refs_ > 0) return Status::Ok();
   auto& v = t_channels.channels;
   v.erase(std::remove(v.begin(), v.end(), channel), v.end());
