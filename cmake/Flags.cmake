@@ -3,6 +3,10 @@ add_compile_options(-Wall -Wextra -Wpedantic -Wshadow=local -Wno-missing-field-i
 if(SLUICE_WERROR)
   add_compile_options(-Werror)
 endif()
+# GCC 12 reports false -Wrestrict positives inside std::string at -O3 (GCC PR 105329).
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+  add_compile_options(-Wno-restrict)
+endif()
 if(CMAKE_BUILD_TYPE STREQUAL "Release")
   add_compile_options(-march=x86-64-v2)
 endif()
