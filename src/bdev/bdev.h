@@ -162,6 +162,16 @@ class BdevDesc {
 // spec). Specs: null:SIZE, malloc:SIZE, uring:PATH, aio:PATH, error:SPEC, crashsim:SPEC,
 // each optionally followed by ?key=value&... (e.g. bs=4096). See spec.cc.
 Result<std::string> create(std::string_view spec, std::string_view name = {});
+
+// A layer above this one adds a spec scheme (e.g. "lvol") with a factory that makes the
+// device from the parsed spec (bdev/spec.h); create() registers what the factory returns
+// under args.name. Registered schemes are consulted after the built-in ones and receive
+// everything after "scheme:" as args.target, unparsed (no ?options split off). A built-in
+// or already registered scheme is refused with Errc::exists.
+struct SpecArgs;
+using SchemeFactory = std::function<Result<std::shared_ptr<Bdev>>(const SpecArgs&)>;
+Status register_scheme(std::string_view scheme, SchemeFactory factory);
+
 Status register_bdev(std::shared_ptr<Bdev> bdev);
 // Removes the device from the registry and notifies its open handles (hot-remove).
 Status unregister(std::string_view name);

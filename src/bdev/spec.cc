@@ -1,5 +1,7 @@
 // Device specs: "scheme:target[?key=value&...]", e.g. "malloc:64M?bs=4096",
 // "uring:/dev/loop0", "crashsim:malloc:64M".
+#include <mutex>
+
 #include <fmt/format.h>
 
 #include "base/size.h"
@@ -22,6 +24,26 @@ constexpr Module kModules[] = {
     {"uring", make_uring_bdev, false},     {"aio", make_aio_bdev, false},
     {"error", make_error_bdev, true},      {"crashsim", make_crashsim_bdev, true},
 };
+
+// Schemes added by layers above (register_scheme); consulted after kModules.
+struct ExtraSchemes {
+  std::mutex mu;
+  std::map<std::string, SchemeFactory, std::less<>> factories;
+};
+
+ExtraSchemes& extra_schemes() {
+  static ExtraSchemes* s = new ExtraSchemes();  // never destroyed: usable during exit
+  return *s;
+}
+
+std::string known_schemes() {
+  std::string out;
+  for (const auto& m : kModules) out += fmt::format("{}{}", out.empty() ? "" : ", ", m.scheme);
+  auto& extra = extra_schemes();
+  std::lock_guard lock(extra.mu);
+  for (auto& [scheme, f] : extra.factories) out += fmt::format(", {}", scheme);
+  return out;
+}
 
 std::string unused_name(std::string_view scheme) {
   for (int i = 0;; ++i) {
@@ -81,12 +103,17 @@ Result<std::string> create(std::string_view spec, std::string_view name) {
   const Module* module = nullptr;
   for (const auto& m : kModules)
     if (m.scheme == args.scheme) module = &m;
-  if (module == nullptr)
-    return Status(Errc::invalid_argument,
-                  fmt::format("unknown device type '{}' in '{}' (known: null, malloc, uring, aio, error, crashsim)",
-                              args.scheme, spec));
+  SchemeFactory extra;
+  if (module == nullptr) {
+    auto& schemes = extra_schemes();
+    std::lock_guard lock(schemes.mu);
+    if (auto it = schemes.factories.find(args.scheme); it != schemes.factories.end()) extra = it->second;
+  }
+  if (module == nullptr && !extra)
+    return Status(Errc::invalid_argument, fmt::format("unknown device type '{}' in '{}' (known: {})", args.scheme,
+                                                      spec, known_schemes()));
   std::string_view rest = spec.substr(colon + 1);
-  if (!module->stacked) {
+  if (module != nullptr && !module->stacked) {
     auto q = rest.find('?');
     if (q != std::string_view::npos) {
       std::string_view opts = rest.substr(q + 1);
@@ -105,10 +132,23 @@ Result<std::string> create(std::string_view spec, std::string_view name) {
   if (rest.empty()) return Status(Errc::invalid_argument, fmt::format("device spec '{}' has no target", spec));
   args.target = std::string(rest);
   args.name = name.empty() ? unused_name(args.scheme) : std::string(name);
-  auto bdev = module->make(args);
+  auto bdev = module != nullptr ? module->make(args) : extra(args);
   if (!bdev.ok()) return bdev.status();
   SLUICE_RETURN_IF_ERROR(register_bdev(bdev.value()));
   return args.name;
+}
+
+Status register_scheme(std::string_view scheme, SchemeFactory factory) {
+  if (scheme.empty() || scheme.find_first_of(":?/") != std::string_view::npos)
+    return Status(Errc::invalid_argument, fmt::format("'{}' cannot be a device spec scheme", scheme));
+  if (!factory) return Status(Errc::invalid_argument, fmt::format("scheme {}: no factory", scheme));
+  for (const auto& m : kModules)
+    if (m.scheme == scheme) return Status(Errc::exists, fmt::format("device type '{}' is built in", scheme));
+  auto& schemes = extra_schemes();
+  std::lock_guard lock(schemes.mu);
+  auto [it, inserted] = schemes.factories.try_emplace(std::string(scheme), std::move(factory));
+  if (!inserted) return Status(Errc::exists, fmt::format("device type '{}' is already registered", scheme));
+  return Status::Ok();
 }
 
 }  // namespace sluice::bdev

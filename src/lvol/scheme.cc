@@ -1,0 +1,148 @@
+// The "lvol" device spec scheme: bdev::create("lvol:STORE/VOLUME") or
+// bdev::create("lvol:DEVICE-SPEC/VOLUME") makes an alias of a volume's bdev under the name
+// create() chooses. The alias holds the volume open (a shared handle on "<store>/<volume>"),
+// so the volume cannot be deleted, resized or renamed under it, and goes away when the volume
+// is hot-removed. With a device spec, the device is created and its store loaded first unless
+// a loaded store already sits on a device of that spec; the last alias that loaded a store
+// this way unloads it and removes the device.
+#include <atomic>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "bdev/spec.h"
+#include "lvol/store_impl.h"
+
+namespace sluice::lvol {
+namespace {
+
+void release_spec_user(const std::shared_ptr<LvolStore>& store) {
+  LvolStore::Impl& s = StoreAccess::impl(*store);
+  std::string base;
+  {
+    std::lock_guard lock(s.mu);
+    if (--s.spec_users > 0) return;
+    base = s.owned_base;
+  }
+  Status st = store->unload();
+  if (!st.ok() && st.code() != Errc::aborted) {
+    log::notice("lvol store {} stays loaded: {}", store->name(), st.to_string());
+    return;
+  }
+  if (!base.empty()) (void)bdev::unregister(base);
+}
+
+class LvolAlias final : public LvolBdev {
+ public:
+  LvolAlias(std::string name, std::string spec, const bdev::Geometry& g, std::shared_ptr<blob::Blobstore> bs,
+            blob::BlobId id, std::unique_ptr<bdev::BdevDesc> pin, std::shared_ptr<std::atomic<bool>> linked,
+            std::shared_ptr<LvolStore> loaded_by_spec)
+      : LvolBdev(std::move(name), std::move(spec), g, std::move(bs), id),
+        pin_(std::move(pin)),
+        linked_(std::move(linked)),
+        loaded_by_spec_(std::move(loaded_by_spec)) {}
+
+  ~LvolAlias() override {
+    linked_->store(false);
+    pin_.reset();
+    if (loaded_by_spec_) release_spec_user(loaded_by_spec_);
+  }
+
+  void on_unregistered() override { linked_->store(false); }
+
+ private:
+  std::unique_ptr<bdev::BdevDesc> pin_;  // a shared handle on the volume's own bdev
+  std::shared_ptr<std::atomic<bool>> linked_;
+  std::shared_ptr<LvolStore> loaded_by_spec_;
+};
+
+std::shared_ptr<LvolStore> find_store_on(std::string_view device_spec) {
+  for (auto& name : LvolStore::list_stores()) {
+    auto store = LvolStore::find(name);
+    if (!store) continue;
+    auto dev = bdev::find(store->info().bdev_name);
+    if (dev && dev->spec() == device_spec) return store;
+  }
+  return nullptr;
+}
+
+Result<std::shared_ptr<bdev::Bdev>> make_alias(const bdev::SpecArgs& args, const std::shared_ptr<LvolStore>& store,
+                                               std::string_view volume, bool loaded_by_spec) {
+  LvolStore::Impl& s = StoreAccess::impl(*store);
+  std::lock_guard lock(s.mu);
+  SLUICE_RETURN_IF_ERROR(s.check_open());
+  auto v = s.find(volume);
+  if (!v.ok()) return v.status();
+  auto linked = std::make_shared<std::atomic<bool>>(true);
+  bdev::OpenOptions o;
+  o.on_remove = [linked, alias = args.name] {
+    if (linked->exchange(false)) (void)bdev::unregister(alias);
+  };
+  auto pin = bdev::open((*v)->bdev->name(), o);
+  if (!pin.ok())
+    return Status(pin.status().code(), fmt::format("lvol: cannot open volume {}: {}", (*v)->bdev->name(),
+                                                   pin.status().message()));
+  if (loaded_by_spec) ++s.spec_users;
+  return std::shared_ptr<bdev::Bdev>(new LvolAlias(args.name, "lvol:" + args.target, (*v)->bdev->geometry(), s.bs,
+                                                   (*v)->id, std::move(pin.value()), std::move(linked),
+                                                   loaded_by_spec ? store : nullptr));
+}
+
+Result<std::shared_ptr<bdev::Bdev>> make_lvol_bdev(const bdev::SpecArgs& args) {
+  auto [where, volume] = split_last_slash(args.target);
+  if (where.empty() || volume.empty())
+    return Status(Errc::invalid_argument,
+                  fmt::format("lvol: '{}' names no volume; want lvol:STORE/VOLUME or lvol:DEVICE-SPEC/VOLUME "
+                              "(e.g. lvol:uring:/tmp/img/vol1)", args.target));
+  if (where.find(':') == std::string_view::npos) {
+    auto store = LvolStore::find(where);
+    if (!store) return Status(Errc::not_found, fmt::format("lvol: no lvol store named '{}' is loaded", where));
+    return make_alias(args, store, volume, false);
+  }
+  if (auto store = find_store_on(where)) {
+    bool shared;
+    {
+      LvolStore::Impl& s = StoreAccess::impl(*store);
+      std::lock_guard lock(s.mu);
+      shared = s.spec_users > 0;  // loaded by another spec: that load is shared, not ours to start
+    }
+    return make_alias(args, store, volume, shared);
+  }
+  std::string base = args.name + "_base";
+  auto created = bdev::create(where, base);
+  if (!created.ok())
+    return Status(created.status().code(), fmt::format("lvol: device '{}': {}", where, created.status().message()));
+  auto loaded = LvolStore::load(base);
+  if (!loaded.ok()) {
+    (void)bdev::unregister(base);
+    return loaded.status();
+  }
+  std::shared_ptr<LvolStore> store = std::move(loaded.value());
+  {
+    LvolStore::Impl& s = StoreAccess::impl(*store);
+    std::lock_guard lock(s.mu);
+    s.owned_base = base;
+  }
+  auto alias = make_alias(args, store, volume, true);
+  if (!alias.ok()) {
+    (void)store->unload();
+    (void)bdev::unregister(base);
+  }
+  return alias;
+}
+
+// Modules register themselves (DESIGN.md); register_spec_scheme() covers programs that link
+// this library without touching anything else in this file first.
+[[maybe_unused]] const bool kSchemeRegistered = register_spec_scheme().ok();
+
+}  // namespace
+
+Status register_spec_scheme() {
+  static const Status registered = [] {
+    Status st = bdev::register_scheme("lvol", make_lvol_bdev);
+    return st.code() == Errc::exists ? Status::Ok() : st;
+  }();
+  return registered;
+}
+
+}  // namespace sluice::lvol
