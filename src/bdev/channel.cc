@@ -86,7 +86,7 @@ Status BdevChannel::submit(IoType type, const iovec* iov, int iovcnt, uint64_t o
   io->cb = cb;
   io->cb_arg = arg;
   io->parent = nullptr;
-  io->submit_ticks = clock::ticks();
+  io->submit_ticks = in_poll_ ? poll_ticks_ : clock::ticks();
   // Small vectors are copied so callers may pass stack arrays; large ones must outlive the I/O.
   if (iovcnt > 0 && iovcnt <= BdevIo::kInlineIovs) {
     std::copy(iov, iov + iovcnt, io->iov_storage);
@@ -230,7 +230,7 @@ void BdevChannel::finish(BdevIo* io) {
   } else {
     st.errors.add();
   }
-  st.latency_ticks.record(clock::ticks() - io->submit_ticks);
+  st.latency_ticks.record((in_poll_ ? poll_ticks_ : clock::ticks()) - io->submit_ticks);
 
   IoCallback cb = io->cb;
   void* arg = io->cb_arg;
@@ -258,6 +258,8 @@ void BdevChannel::run_pending_resets() {
 
 int BdevChannel::poll() {
   int events = queue_->poll();
+  poll_ticks_ = clock::ticks();  // after reaping: completions are observed now
+  in_poll_ = true;
   if (!resets_.empty()) run_pending_resets();
   // One batch per call: callbacks that resubmit to a synchronous backend land in the next
   // batch, so a poll always returns.
@@ -270,6 +272,7 @@ int BdevChannel::poll() {
       finish(io);
     }
   }
+  in_poll_ = false;
   return events;
 }
 
