@@ -20,7 +20,7 @@ namespace sluice::blob {
 
 struct BlobMeta {
   uint64_t id = 0;
-  uint32_t flags = 0;
+  std::atomic<uint32_t> flags{0};  // atomic: the data path checks read_only() without the lock
   uint64_t parent = 0;
   // The parent's metadata, for data-path readers that must not touch the blob table. A
   // parent outlives its clones' I/O: it cannot be removed while it has clones.
@@ -32,7 +32,7 @@ struct BlobMeta {
   std::vector<uint64_t> clones;                                // blobs whose parent is this one
 
   bool thin() const { return flags & kFlagThin; }
-  bool read_only() const { return flags & kFlagReadOnly; }
+  bool read_only() const { return flags.load(std::memory_order_acquire) & kFlagReadOnly; }
   bool is_snapshot() const { return flags & kFlagSnapshot; }
 };
 

@@ -98,6 +98,7 @@ class Store {
     uint32_t cluster = 0;    // copy: reserved device cluster, unpublished until finish_copy()
     uint32_t src_plus1 = 0;  // copy: the ancestor's device cluster + 1
     uint64_t epoch = 0;      // copying: alloc_epoch() when the other copy was seen
+    bool allocated = false;  // done: this call allocated the cluster (not another request)
   };
   // Gives blob cluster `index` a device cluster for a first write. `whole` says the caller
   // overwrites all of it with zeroes, so no copy is needed. A copy is handed out (and recorded,
