@@ -179,6 +179,7 @@ Result<uint32_t> Store::allocate_for_write(Blob& blob, uint64_t index) {
 Status Store::deallocate(Blob& blob, uint64_t first, uint64_t count) {
   std::lock_guard lock(mu_);
   BlobMeta& m = blob.meta();
+  if (m.read_only()) return Status(Errc::permission, fmt::format("blob {} is read-only", m.id));
   if (!m.thin() || m.parent != 0)
     return Status(Errc::not_supported, fmt::format("blob {}: only thin blobs without a parent give clusters back", m.id));
   if (first >= m.size || count > m.size - first) return Status(Errc::out_of_range, "deallocate beyond the blob");

@@ -63,6 +63,13 @@ Status Store::resize(BlobId id, uint64_t size) {
   if (size > uint64_t{model_->num_clusters()} * Model::kMaxOvercommit)
     return Status(Errc::invalid_argument, fmt::format("{} clusters is more than {}x the store", size, Model::kMaxOvercommit));
   const uint64_t old = b->size;
+  // Shrinking frees clusters: no write may still be in flight to them when they go.
+  std::shared_ptr<Freeze> frozen;
+  if (size < old) {
+    auto f = freeze(id);
+    if (!f.ok()) return f.status();
+    frozen = std::move(f.value());
+  }
   if (size > old && !b->thin()) SLUICE_RETURN_IF_ERROR(reserve_clusters(size - old));
   SLUICE_RETURN_IF_ERROR(apply(Record::make_resize(id, size)));
   if (size > old && !b->thin()) {
@@ -85,6 +92,13 @@ Status Store::remove(BlobId id) {
   if (b->clones.size() > 1)
     return Status(Errc::busy, fmt::format("snapshot {} has {} clones; delete or inflate all but one first", id,
                                           b->clones.size()));
+  // Open blobs below this one read through it without the lock: removing it (a merge moves
+  // its clusters and frees its metadata) must wait until none is open.
+  for (auto& [oid, w] : open_) {
+    if (w.expired()) continue;
+    for (BlobMeta* m = model_->find(oid); m && m->parent; m = model_->find(m->parent))
+      if (m->parent == id) return Status(Errc::busy, fmt::format("blob {} reads through blob {} and is open", oid, id));
+  }
   if (b->clones.size() == 1) {
     // Merge into the only clone: it takes the snapshot's clusters it has not overwritten and
     // the snapshot's parent. The records land in one batch, so a crash sees all or none.
