@@ -1,5 +1,8 @@
 # Warnings and sanitizer flags shared by every target.
-add_compile_options(-Wall -Wextra -Wpedantic -Wshadow=local -Wno-missing-field-initializers)
+add_compile_options(-Wall -Wextra -Wpedantic -Wno-missing-field-initializers)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  add_compile_options(-Wshadow=local)  # GCC only
+endif()
 if(SLUICE_WERROR)
   add_compile_options(-Werror)
 endif()

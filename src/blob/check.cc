@@ -11,7 +11,9 @@ std::vector<std::string> Store::check() {
   const Model& m = *model_;
   std::vector<uint64_t> seen(m.num_clusters(), 0);
   uint64_t owned = 0;
-  for (const auto& [id, b] : m.blobs()) {
+  for (const auto& entry : m.blobs()) {
+    const uint64_t id = entry.first;  // a named copy: lambdas below capture it
+    const auto& b = entry.second;
     uint64_t allocated = 0;
     b->extents.for_each([&](uint64_t i, uint32_t v) {
       const uint32_t c = v - 1;

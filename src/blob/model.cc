@@ -85,7 +85,8 @@ Status Model::apply(const Record& r) {
   const uint64_t max_size = std::max<uint64_t>(owner_.size(), 1) * kMaxOvercommit;
   switch (r.type) {
     case RecordType::create: {
-      if (r.id == 0 || find(r.id)) return Status(Errc::corrupt, fmt::format("blob {} created twice", r.id));
+      if (r.id == 0 || r.id == UINT64_MAX) return Status(Errc::corrupt, fmt::format("blob id {} is reserved", r.id));
+      if (find(r.id)) return Status(Errc::corrupt, fmt::format("blob {} created twice", r.id));
       if (r.flags & ~kKnownFlags) return Status(Errc::corrupt, fmt::format("blob {} has unknown flags {:#x}", r.id, r.flags));
       if (r.value > max_size) return Status(Errc::corrupt, fmt::format("blob {} of {} clusters is too large", r.id, r.value));
       if (r.parent && !find(r.parent)) return Status(Errc::corrupt, fmt::format("blob {} has missing parent {}", r.id, r.parent));
@@ -169,6 +170,7 @@ Status Model::apply(const Record& r) {
       b->flags = r.flags;
       return Status::Ok();
     case RecordType::next_id:
+      if (r.id == UINT64_MAX) return Status(Errc::corrupt, "next blob id is out of range");
       next_id_ = std::max(next_id_, r.id);
       return Status::Ok();
     case RecordType::super_blob:
@@ -194,7 +196,9 @@ Status Model::apply(const Record& r) {
 std::vector<Record> Model::checkpoint_records() const {
   std::vector<Record> out;
   out.push_back(Record::make_next_id(next_id_));
-  for (const auto& [id, b] : blobs_) {
+  for (const auto& entry : blobs_) {
+    const uint64_t id = entry.first;  // a named copy: the lambda below captures it
+    const auto& b = entry.second;
     out.push_back(Record::make_create(id, b->flags, 0, b->size));
     // Runs of consecutive device clusters collapse into one record.
     uint64_t run_first = 0, run_len = 0;
