@@ -1,0 +1,57 @@
+// The device a `sluice blob` / `sluice lvol` command works on: a spec ("uring:/tmp/img",
+// "malloc:64M", "lvol:uring:/img/vol") or a plain path, which means uring:PATH.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/status.h"
+#include "bdev/bdev.h"
+
+namespace sluice::blobtool {
+
+// "uring:PATH" for an existing file or anything that does not look like "scheme:target";
+// the argument unchanged otherwise.
+std::string device_spec(std::string_view arg);
+
+// A bdev made from a spec for the life of a command, registered under the spec itself so
+// that messages from the layers below name what the user typed. Unregistered on destruction.
+class Device {
+ public:
+  static Result<std::unique_ptr<Device>> create(std::string_view arg);
+  ~Device();
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  const std::string& spec() const { return spec_; }
+  const std::string& bdev_name() const { return name_; }
+  bdev::Geometry geometry() const;
+
+  // Reads `pages` 4096-byte pages starting at `page` into `buf` (4096-aligned), through a
+  // shared read-only handle: nothing is ever written.
+  Status read_pages(uint64_t page, char* buf, uint64_t pages) const;
+
+ private:
+  Device() = default;
+  std::string spec_;
+  std::string name_;
+};
+
+// A 4096-aligned, zeroed buffer of whole pages.
+class PageBuf {
+ public:
+  explicit PageBuf(uint64_t pages);
+  ~PageBuf();
+  PageBuf(const PageBuf&) = delete;
+  PageBuf& operator=(const PageBuf&) = delete;
+  char* data() { return p_; }
+  const char* data() const { return p_; }
+  char* page(uint64_t i) { return p_ + i * 4096; }
+  const char* page(uint64_t i) const { return p_ + i * 4096; }
+
+ private:
+  char* p_;
+};
+
+}  // namespace sluice::blobtool

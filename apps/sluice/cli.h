@@ -1,0 +1,33 @@
+// What the sluice CLI's subcommands share: how main() runs them and how they fail.
+//
+// Exit codes: 0 success, 1 a runtime failure (a device cannot be opened, an I/O error, a
+// verify mismatch), 2 a usage error (a bad option value), 130 interrupted (Ctrl-C).
+// Every failure prints one line to stderr: "sluice <command>: <what went wrong>".
+#pragma once
+
+#include <functional>
+#include <string_view>
+
+#include <CLI/CLI.hpp>
+
+#include "base/status.h"
+
+namespace sluice::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitInterrupted = 130;
+
+// A registered subcommand: its CLI11 node and what to run when the command line chose it.
+struct Subcommand {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+
+// Prints "sluice <command>: <message>" to stderr and returns `code`.
+int fail(std::string_view command, int code, std::string_view message);
+// Usage for malformed input (invalid_argument, out_of_range), failure for everything else.
+int exit_code_for(const Status& status);
+
+}  // namespace sluice::cli

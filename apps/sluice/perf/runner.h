@@ -1,0 +1,27 @@
+// Runs `sluice perf` jobs, one driver per core of the core list. Each core's driver sets up
+// its jobs (channels belong to threads), waits until every core is ready, then turns its
+// jobs until the deadline and drains them. Two drivers:
+//  - reactors (the default): an App with one reactor per core; each core's jobs are one
+//    poller, and the reactor polls the channels, as every Sluice service runs;
+//  - plain threads: a pinned std::thread per core that loops { poll jobs' channels }, which is
+//    exactly what a foreign (non-reactor) thread such as a RocksDB thread does.
+#pragma once
+
+#include <vector>
+
+#include "base/status.h"
+#include "perf/core_run.h"
+#include "perf/report.h"
+
+namespace sluice::perf {
+
+struct RunOutput {
+  std::vector<JobResult> results;  // in plan order
+  bool interrupted = false;        // stopped early by a signal
+};
+
+// Both fail (after cleaning up) if a core cannot be pinned or a job cannot be set up.
+Result<RunOutput> run_on_threads(std::vector<CoreJobs>& plan, double seconds);
+Result<RunOutput> run_on_reactors(std::vector<CoreJobs>& plan, double seconds);
+
+}  // namespace sluice::perf
