@@ -98,7 +98,10 @@ int run_init(const BlobArgs& a) {
   auto bs = blob::Blobstore::init((*dev)->bdev_name(), o);
   if (!bs.ok()) return fail(cmd, exit_code_for(bs.status()), bs.status().message());
   const auto sb = (*bs)->store().super();
-  if (Status st = (*bs)->unload(); !st.ok()) return fail(cmd, exit_code_for(st), st.message());
+  if (Status st = (*bs)->unload(); !st.ok()) {
+    (*bs)->abandon();
+    return fail(cmd, exit_code_for(st), st.message());
+  }
   fmt::print("initialized blobstore {} on {}: {} clusters of {} ({} of data from offset {}); checkpoint slots of {} "
              "pages, journal of {} pages\n",
              blob::uuid_string(sb.uuid), (*dev)->spec(), sb.num_clusters, format_size(sb.cluster_size),
@@ -193,14 +196,17 @@ int modify(std::string_view cmd, const BlobArgs& a, const std::function<Status(b
   Status st = op(**bs);
   if (st.ok()) st = (*bs)->sync_md();
   if (!st.ok()) {
-    (void)(*bs)->unload();
+    if (!(*bs)->unload().ok()) (*bs)->abandon();
     return fail(cmd, exit_code_for(st), st.message());
   }
   if (a.no_unload) {
     (*bs)->abandon();
     return kExitOk;
   }
-  if (Status u = (*bs)->unload(); !u.ok()) return fail(cmd, exit_code_for(u), u.message());
+  if (Status u = (*bs)->unload(); !u.ok()) {
+    (*bs)->abandon();  // the destructor would try (and report) the same again
+    return fail(cmd, exit_code_for(u), u.message());
+  }
   return kExitOk;
 }
 
@@ -360,17 +366,21 @@ Subcommand add_blob(CLI::App& app) {
 
   return Subcommand{blob, [a, init, ls, show, dump, check, repair, create, resize, rm, snapshot, clone] {
                       quiet_store_logs();
-                      if (init->parsed()) return run_init(*a);
-                      if (ls->parsed()) return run_ls(*a);
-                      if (show->parsed()) return run_show(*a);
-                      if (dump->parsed()) return run_dump(*a);
-                      if (check->parsed()) return run_check(*a);
-                      if (repair->parsed()) return run_repair(*a);
-                      if (create->parsed()) return run_create(*a);
-                      if (resize->parsed()) return run_resize(*a);
-                      if (rm->parsed()) return run_rm(*a);
-                      if (snapshot->parsed()) return run_snapshot_or_clone(*a, true);
-                      if (clone->parsed()) return run_snapshot_or_clone(*a, false);
+                      try {
+                        if (init->parsed()) return run_init(*a);
+                        if (ls->parsed()) return run_ls(*a);
+                        if (show->parsed()) return run_show(*a);
+                        if (dump->parsed()) return run_dump(*a);
+                        if (check->parsed()) return run_check(*a);
+                        if (repair->parsed()) return run_repair(*a);
+                        if (create->parsed()) return run_create(*a);
+                        if (resize->parsed()) return run_resize(*a);
+                        if (rm->parsed()) return run_rm(*a);
+                        if (snapshot->parsed()) return run_snapshot_or_clone(*a, true);
+                        if (clone->parsed()) return run_snapshot_or_clone(*a, false);
+                      } catch (const std::exception& e) {  // e.g. bad_alloc: a message, never a crash
+                        return fail("blob", kExitFailure, fmt::format("internal error: {}", e.what()));
+                      }
                       return kExitUsage;
                     }};
 }

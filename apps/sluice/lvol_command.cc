@@ -88,7 +88,10 @@ int with_store(std::string_view cmd, const std::string& spec,
   auto store = lvol::LvolStore::load((*dev)->bdev_name());
   if (!store.ok()) return fail(cmd, exit_code_for(store.status()), store.status().message());
   int rc = op(**dev, **store);
-  if (Status st = (*store)->unload(); !st.ok()) return fail(cmd, kExitFailure, st.message());
+  if (Status st = (*store)->unload(); !st.ok()) {
+    (*store)->abandon();  // what was done is durable already (each operation syncs); nothing more to write
+    return fail(cmd, kExitFailure, st.message());
+  }
   return rc;
 }
 
@@ -125,7 +128,10 @@ int run_create_store(const LvolArgs& a) {
   auto store = lvol::LvolStore::create((*dev)->bdev_name(), name, static_cast<uint32_t>(*cs));
   if (!store.ok()) return fail(cmd, exit_code_for(store.status()), store.status().message());
   const auto info = (*store)->info();
-  if (Status st = (*store)->unload(); !st.ok()) return fail(cmd, kExitFailure, st.message());
+  if (Status st = (*store)->unload(); !st.ok()) {
+    (*store)->abandon();
+    return fail(cmd, kExitFailure, st.message());
+  }
   fmt::print("created lvol store {} ({}) on {}: {} in clusters of {}\n", info.name, info.uuid, (*dev)->spec(),
              format_size(info.total_bytes), format_size(info.cluster_size));
   return kExitOk;
@@ -223,6 +229,34 @@ int run_simple(const LvolArgs& a, std::string_view cmd, const std::function<Stat
   return with_store(cmd, a.device, [&](const Device&, lvol::LvolStore& s) { return result(cmd, op(s), done()); });
 }
 
+int run_lvol(const LvolArgs& args, CLI::App* create_store, CLI::App* list_stores, CLI::App* list, CLI::App* create,
+             CLI::App* resize, CLI::App* del, CLI::App* snapshot, CLI::App* clone, CLI::App* rename, CLI::App* inflate,
+             CLI::App* decouple) {
+  const LvolArgs* a = &args;
+  const std::string& p0 = a->p1;
+  const std::string& p1 = a->p2;
+  if (create_store->parsed()) return run_create_store(*a);
+  if (list_stores->parsed()) return run_list_stores(*a);
+  if (list->parsed()) return run_list(*a);
+  if (create->parsed()) return run_create(*a);
+  if (resize->parsed()) return run_resize(*a);
+  if (snapshot->parsed()) return run_snapshot_or_clone(*a, true);
+  if (clone->parsed()) return run_snapshot_or_clone(*a, false);
+  if (del->parsed())
+    return run_simple(*a, "lvol delete", [&](lvol::LvolStore& s) { return s.delete_volume(p0); },
+                      [&] { return fmt::format("deleted volume {}", p0); });
+  if (rename->parsed())
+    return run_simple(*a, "lvol rename", [&](lvol::LvolStore& s) { return s.rename_volume(p0, p1); },
+                      [&] { return fmt::format("renamed volume {} to {}", p0, p1); });
+  if (inflate->parsed())
+    return run_simple(*a, "lvol inflate", [&](lvol::LvolStore& s) { return s.inflate_volume(p0); },
+                      [&] { return fmt::format("inflated volume {}: it no longer reads from a snapshot", p0); });
+  if (decouple->parsed())
+    return run_simple(*a, "lvol decouple", [&](lvol::LvolStore& s) { return s.decouple_volume(p0); },
+                      [&] { return fmt::format("decoupled volume {} from its parent", p0); });
+  return kExitUsage;
+}
+
 }  // namespace
 
 Subcommand add_lvol(CLI::App& app) {
@@ -295,28 +329,12 @@ Subcommand add_lvol(CLI::App& app) {
 
   auto run = [a, create_store, list_stores, list, create, resize, del, snapshot, clone, rename, inflate, decouple]() -> int {
     quiet_store_logs();
-    const std::string& p0 = a->p1;
-    const std::string& p1 = a->p2;
-    if (create_store->parsed()) return run_create_store(*a);
-    if (list_stores->parsed()) return run_list_stores(*a);
-    if (list->parsed()) return run_list(*a);
-    if (create->parsed()) return run_create(*a);
-    if (resize->parsed()) return run_resize(*a);
-    if (snapshot->parsed()) return run_snapshot_or_clone(*a, true);
-    if (clone->parsed()) return run_snapshot_or_clone(*a, false);
-    if (del->parsed())
-      return run_simple(*a, "lvol delete", [&](lvol::LvolStore& s) { return s.delete_volume(p0); },
-                        [&] { return fmt::format("deleted volume {}", p0); });
-    if (rename->parsed())
-      return run_simple(*a, "lvol rename", [&](lvol::LvolStore& s) { return s.rename_volume(p0, p1); },
-                        [&] { return fmt::format("renamed volume {} to {}", p0, p1); });
-    if (inflate->parsed())
-      return run_simple(*a, "lvol inflate", [&](lvol::LvolStore& s) { return s.inflate_volume(p0); },
-                        [&] { return fmt::format("inflated volume {}: it no longer reads from a snapshot", p0); });
-    if (decouple->parsed())
-      return run_simple(*a, "lvol decouple", [&](lvol::LvolStore& s) { return s.decouple_volume(p0); },
-                        [&] { return fmt::format("decoupled volume {} from its parent", p0); });
-    return kExitUsage;
+    try {
+      return run_lvol(*a, create_store, list_stores, list, create, resize, del, snapshot, clone, rename, inflate,
+                      decouple);
+    } catch (const std::exception& e) {  // e.g. bad_alloc: a message, never a crash
+      return fail("lvol", kExitFailure, fmt::format("internal error: {}", e.what()));
+    }
   };
   return Subcommand{lvol, run};
 }

@@ -26,7 +26,7 @@ using BlobId = uint64_t;
 
 struct InitOptions {
   uint32_t cluster_size = 1u << 20;  // bytes, a multiple of 4096
-  uint64_t checkpoint_bytes = 0;     // per slot; 0: 16 bytes per cluster + 1 MiB
+  uint64_t checkpoint_bytes = 0;     // per slot; 0: 32 bytes per cluster + 1 MiB
   uint64_t journal_bytes = 0;        // 0: 1/64 of the device in [256 KiB, 16 MiB]
   bool clear_data = true;            // zero the data area (unmap when it reads back zeroes)
 };

@@ -1,6 +1,7 @@
 // Group commit of pending metadata, the reserved-cluster pool, and zeroing of freed clusters
 // (docs/format/blobstore.md, "Ordering").
 #include <algorithm>
+#include <functional>
 #include <cstdlib>
 #include <cstring>
 
@@ -142,6 +143,9 @@ Status Store::reserve_clusters(uint64_t want) {
   // crash can never leave a written cluster looking clean.
   SLUICE_RETURN_IF_ERROR(commit());
   reserved_.insert(reserved_.end(), picked.begin(), picked.end());
+  // Kept descending, so pop_back hands out ascending clusters and a thick blob's clusters
+  // form runs: one extent record per run, not per cluster.
+  std::sort(reserved_.begin(), reserved_.end(), std::greater<>());
   return Status::Ok();
 }
 

@@ -90,7 +90,8 @@ Result<std::unique_ptr<Store>> Store::init(std::string_view bdev_name, const Ini
   sb.cluster_size = opts.cluster_size;
   sb.device_pages = g.size_bytes() / kPageSize;
   const uint64_t est_clusters = g.size_bytes() / opts.cluster_size;
-  uint64_t ckpt_bytes = opts.checkpoint_bytes ? opts.checkpoint_bytes : 16 * est_clusters + (1u << 20);
+  // 32 bytes per cluster: a fully fragmented extent map costs 28 per cluster.
+  uint64_t ckpt_bytes = opts.checkpoint_bytes ? opts.checkpoint_bytes : 32 * est_clusters + (1u << 20);
   uint64_t journal_bytes = opts.journal_bytes ? opts.journal_bytes
                                               : std::clamp<uint64_t>(g.size_bytes() / 64, 256u << 10, 16u << 20);
   // Payload per page is less than a page; size regions by payload so the budget holds.

@@ -1,9 +1,12 @@
 #include "blobtool/check.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "base/size.h"
 #include "blob/blob.h"
+#include "blob/records.h"
 #include "blob/store.h"
 #include "blobtool/dump.h"
 
@@ -149,6 +152,16 @@ void check_loaded(CheckReport& r, const Device& dev) {
     add(r, Severity::damage, "load",
         fmt::format("the store replayed {} journal page(s) where this scan found {}", si.journal_pages_used,
                     r.replay_pages));
+  // The next checkpoint (recovery writes one, so does unload) must fit a slot.
+  const uint64_t need = std::max<size_t>(1, blob::pack_records(store.model().checkpoint_records(), blob::kPagePayload).size());
+  const uint64_t slot = store.super().ckpt_pages;
+  if (need > slot)
+    add(r, Severity::damage, "capacity",
+        fmt::format("metadata area full: the state needs {} checkpoint pages and a slot holds {}, so no checkpoint "
+                    "can be written (a read-write load, recovery and unload fail with no_space)",
+                    need, slot));
+  else
+    add(r, Severity::ok, "capacity", fmt::format("checkpoint space: the state needs {} of {} pages per slot", need, slot));
   if (r.inconsistencies.empty())
     add(r, Severity::ok, "consistency",
         fmt::format("consistency: {} blob(s); {} clusters, {} free{}; every cluster owned once, counts, parents and "

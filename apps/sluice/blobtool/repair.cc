@@ -100,8 +100,10 @@ Result<RepairOutcome> run_repair(const Device& dev, const RepairOptions& opts,
     auto bs = blob::Blobstore::load(dev.bdev_name());
     if (!bs.ok()) return Status(bs.status().code(), fmt::format("recovery failed: {}", bs.status().message()));
     out.changed = true;
-    if (Status st = (*bs)->unload(); !st.ok())
+    if (Status st = (*bs)->unload(); !st.ok()) {
+      (*bs)->abandon();
       return Status(st.code(), fmt::format("the final checkpoint failed: {}", st.message()));
+    }
   }
 
   auto after = run_check(dev);

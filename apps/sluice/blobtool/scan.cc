@@ -34,6 +34,35 @@ bool all_zero(const char* p) {
   return true;
 }
 
+// Reads a region of pages through a bounded window, so that sizes taken from the disk (a
+// checkpoint's page count, the journal's length) never size an allocation.
+class Window {
+ public:
+  static constexpr uint64_t kPages = 256;  // 1 MiB
+  Window(const Device& dev, uint64_t start, uint64_t pages) : dev_(dev), start_(start), pages_(pages), buf_(kPages) {}
+
+  // The page at `index` within the region.
+  Result<const char*> page(uint64_t index) {
+    if (index >= pages_) return Status(Errc::out_of_range, fmt::format("page {} is outside the region", index));
+    if (index < first_ || index >= first_ + loaded_) {
+      first_ = index;
+      loaded_ = std::min(kPages, pages_ - index);
+      Status st = dev_.read_pages(start_ + first_, buf_.data(), loaded_);
+      if (!st.ok()) {
+        loaded_ = 0;
+        return st;
+      }
+    }
+    return buf_.page(index - first_);
+  }
+
+ private:
+  const Device& dev_;
+  uint64_t start_, pages_;
+  uint64_t first_ = 0, loaded_ = 0;
+  PageBuf buf_;
+};
+
 const char* kind_name(PageKind k) { return k == PageKind::checkpoint ? "checkpoint" : "journal"; }
 
 // Decodes a checkpoint or journal page header raw and says why open_page() rejects it, if
@@ -148,11 +177,12 @@ Status scan_checkpoint(MetadataScan& s, const Device& dev) {
     if (p1.valid && p1.seq == c.seq && p1.count >= 1 && p1.count <= c.slot_pages) n = p1.count;
   }
   c.pages_expected = n;
-  PageBuf buf(n);
-  SLUICE_RETURN_IF_ERROR(dev.read_pages(c.first_page, buf.data(), n));
+  Window slot(dev, c.first_page, n);
   c.valid = true;
   for (uint64_t i = 0; i < n; ++i) {
-    PageReport r = judge_page(buf.page(i), PageKind::checkpoint, sb.uuid);
+    auto page = slot.page(i);
+    if (!page.ok()) return page.status();
+    PageReport r = judge_page(*page, PageKind::checkpoint, sb.uuid);
     r.page = c.first_page + i;
     r.position = i;
     if (r.valid) {
@@ -194,16 +224,23 @@ Status scan_journal(MetadataScan& s, const Device& dev, const ScanOptions& opts)
   j.head_seq = sb.journal_head_seq;
   j.head_pos = sb.journal_head_pos;
   const uint64_t jp = j.ring_pages;
-  PageBuf ring(jp);
-  SLUICE_RETURN_IF_ERROR(dev.read_pages(j.start_page, ring.data(), jp));
-  auto pos_of = [&](uint64_t seq) { return (j.head_pos + (seq - j.head_seq)) % jp; };
-  auto judge_at = [&](uint64_t seq) {
-    const uint64_t pos = pos_of(seq);
-    PageReport r = judge_page(ring.page(pos), PageKind::journal, sb.uuid);
+  Window ring(dev, j.start_page, jp);
+  Status io;  // the first read error; the walk stops there
+  auto judge_pos = [&](uint64_t pos) {
+    PageReport r;
+    auto page = ring.page(pos);
+    if (page.ok()) {
+      r = judge_page(*page, PageKind::journal, sb.uuid);
+    } else {
+      if (io.ok()) io = page.status();
+      r.error = "unreadable: " + page.status().message();
+    }
     r.page = j.start_page + pos;
     r.position = pos;
     return r;
   };
+  auto pos_of = [&](uint64_t seq) { return (j.head_pos + (seq - j.head_seq)) % jp; };
+  auto judge_at = [&](uint64_t seq) { return judge_pos(pos_of(seq)); };
   auto stop = [&](uint64_t seq, StopKind kind, std::string why) {
     j.stop_seq = seq;
     j.stop_position = pos_of(seq);
@@ -282,10 +319,8 @@ Status scan_journal(MetadataScan& s, const Device& dev, const ScanOptions& opts)
   // written after everything before it was flushed (batches are written one at a time,
   // each followed by a FLUSH), so the stop cannot be a crash's torn tail.
   std::map<uint64_t, JournalBatch> later;
-  for (uint64_t pos = 0; pos < jp; ++pos) {
-    PageReport r = judge_page(ring.page(pos), PageKind::journal, sb.uuid);
-    r.page = j.start_page + pos;
-    r.position = pos;
+  for (uint64_t pos = 0; pos < jp && io.ok(); ++pos) {
+    PageReport r = judge_pos(pos);
     const bool replayed = r.valid && r.seq >= j.head_seq && r.seq < j.stop_seq;
     if (r.valid && r.seq >= j.stop_seq) ++j.valid_ahead;
     if (r.valid && r.aux > j.stop_seq && r.seq >= r.aux) {
@@ -315,6 +350,7 @@ Status scan_journal(MetadataScan& s, const Device& dev, const ScanOptions& opts)
         j.stop_seq));
     j.stop_kind = StopKind::damaged;
   }
+  if (!io.ok()) return io;
   s.journal = std::move(j);
   return Status::Ok();
 }
