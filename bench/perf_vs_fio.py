@@ -90,6 +90,7 @@ def main():
     if not os.access(args.sluice, os.X_OK):
         sys.exit(f"bench: {args.sluice} not found; build first (scripts/build.sh build/release)")
 
+    RESULTS.mkdir(parents=True, exist_ok=True)
     rows = []  # (pair, qd, sluice-label, peer-label, sluice result, peer result or None)
     qds = [1, 32]
     s, r, c = args.seconds, args.repeat, args.core
