@@ -9,6 +9,8 @@ packages=(
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   fio util-linux e2fsprogs python3 python3-matplotlib
+  librocksdb-dev rocksdb-tools
+  qemu-system-x86 busybox-static cpio xz-utils kmod pciutils
 )
 
 missing=()

@@ -65,7 +65,9 @@ Result<BlobId> Store::snapshot(BlobId id, const std::map<std::string, std::strin
   if (b->read_only()) return Status(Errc::invalid_argument, fmt::format("blob {} is read-only; clone it instead", id));
   auto frozen = freeze(id);
   if (!frozen.ok()) return frozen.status();
-  const BlobId sid = model_->next_id();
+  auto new_id = new_blob_id();
+  if (!new_id.ok()) return new_id.status();
+  const BlobId sid = *new_id;
   // The snapshot takes the blob's clusters and its place under the parent; the blob becomes
   // an empty clone of the snapshot. One batch, so a crash sees all of it or none.
   SLUICE_RETURN_IF_ERROR(apply(Record::make_create(sid, kFlagReadOnly | kFlagSnapshot | (b->flags & kFlagThin), 0, b->size)));
@@ -92,7 +94,9 @@ Result<BlobId> Store::clone(BlobId snapshot_id, const std::map<std::string, std:
   if (!s) return st;
   if (!s->read_only())
     return Status(Errc::invalid_argument, fmt::format("blob {} is not read-only; clone a snapshot", snapshot_id));
-  const BlobId cid = model_->next_id();
+  auto new_id = new_blob_id();
+  if (!new_id.ok()) return new_id.status();
+  const BlobId cid = *new_id;
   SLUICE_RETURN_IF_ERROR(apply(Record::make_create(cid, kFlagThin, snapshot_id, s->size)));
   for (auto& [k, v] : xattrs) SLUICE_RETURN_IF_ERROR(apply(Record::make_xattr_set(cid, false, k, v)));
   return cid;

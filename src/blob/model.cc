@@ -85,7 +85,7 @@ Status Model::apply(const Record& r) {
   const uint64_t max_size = std::max<uint64_t>(owner_.size(), 1) * kMaxOvercommit;
   switch (r.type) {
     case RecordType::create: {
-      if (r.id == 0 || r.id == UINT64_MAX) return Status(Errc::corrupt, fmt::format("blob id {} is reserved", r.id));
+      if (r.id == 0 || r.id > kMaxBlobId) return Status(Errc::corrupt, fmt::format("blob id {} is out of range", r.id));
       if (find(r.id)) return Status(Errc::corrupt, fmt::format("blob {} created twice", r.id));
       if (r.flags & ~kKnownFlags) return Status(Errc::corrupt, fmt::format("blob {} has unknown flags {:#x}", r.id, r.flags));
       if (r.value > max_size) return Status(Errc::corrupt, fmt::format("blob {} of {} clusters is too large", r.id, r.value));
@@ -170,7 +170,7 @@ Status Model::apply(const Record& r) {
       b->flags = r.flags;
       return Status::Ok();
     case RecordType::next_id:
-      if (r.id == UINT64_MAX) return Status(Errc::corrupt, "next blob id is out of range");
+      if (r.id > kMaxBlobId + 1) return Status(Errc::corrupt, fmt::format("next blob id {} is out of range", r.id));
       next_id_ = std::max(next_id_, r.id);
       return Status::Ok();
     case RecordType::super_blob:

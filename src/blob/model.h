@@ -40,6 +40,8 @@ class Model {
  public:
   // Blob sizes may overcommit the device (thin provisioning) up to this factor.
   static constexpr uint64_t kMaxOvercommit = 1024;
+  // Blob ids are 1..kMaxBlobId; next_id may be one past it (then no blob can be created).
+  static constexpr uint64_t kMaxBlobId = (uint64_t{1} << 63) - 1;
 
   explicit Model(uint32_t num_clusters);
 

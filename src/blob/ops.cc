@@ -14,6 +14,12 @@ BlobMeta* Store::find_blob(BlobId id, Status* st) {
   return b;
 }
 
+Result<BlobId> Store::new_blob_id() const {
+  const BlobId id = model_->next_id();
+  if (id > Model::kMaxBlobId) return Status(Errc::no_space, "every blob id has been used");
+  return id;
+}
+
 namespace {
 
 Status check_xattr(std::string_view name, std::string_view value) {
@@ -32,8 +38,10 @@ Result<BlobId> Store::create(const CreateOptions& opts) {
   if (opts.size_clusters > uint64_t{model_->num_clusters()} * Model::kMaxOvercommit)
     return Status(Errc::invalid_argument, fmt::format("{} clusters is more than {}x the store", opts.size_clusters,
                                                       Model::kMaxOvercommit));
+  auto new_id = new_blob_id();
+  if (!new_id.ok()) return new_id.status();
+  const BlobId id = *new_id;
   if (!opts.thin) SLUICE_RETURN_IF_ERROR(reserve_clusters(opts.size_clusters));
-  const BlobId id = model_->next_id();
   SLUICE_RETURN_IF_ERROR(apply(Record::make_create(id, opts.thin ? kFlagThin : 0, 0, opts.size_clusters)));
   for (auto& [k, v] : opts.xattrs) SLUICE_RETURN_IF_ERROR(apply(Record::make_xattr_set(id, false, k, v)));
   if (!opts.thin) {

@@ -135,6 +135,7 @@ class Store {
   Status io_pages(bool write, uint64_t page, char* buf, uint64_t pages);
   Status flush();
   BlobMeta* find_blob(BlobId id, Status* st);
+  Result<BlobId> new_blob_id() const;  // the id the next created blob takes
   // Freezes I/O to `id` if it is open and waits (bounded) for requests in flight to finish.
   // The returned guard thaws it.
   class Freeze;

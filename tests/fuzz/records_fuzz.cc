@@ -53,8 +53,7 @@ void check_model(const Model& m, const char* when) {
     const uint64_t id = entry.first;
     const BlobMeta* b = entry.second.get();  // (clang 14 cannot capture structured bindings)
     if (id == 0 || b->id != id) fail(fmt::format("blob key {} holds id {}", id, b->id));
-    // (A blob numbered UINT64_MAX cannot raise next_id past itself; that wrap is accepted.)
-    if (id >= m.next_id() && id != UINT64_MAX) fail(fmt::format("blob {} not below next id {}", id, m.next_id()));
+    if (id >= m.next_id()) fail(fmt::format("blob {} not below next id {}", id, m.next_id()));
     uint64_t allocated = 0;
     b->extents.for_each([&](uint64_t i, uint32_t v) {
       ++allocated;

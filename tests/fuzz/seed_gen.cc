@@ -159,6 +159,11 @@ void records_seeds() {
   seed("cycle-attempt", 16, encode({Record::make_create(1, 0, 0, 1), Record::make_create(2, 0, 1, 1),
                                     Record::make_set_parent(1, 2), Record::make_remove(1)}));
   seed("unknown-type", 4, std::string("\x63\x00\x00\x00", 4));
+  // Found by the fuzzer: the largest blob id once pushed next_id to a value its own
+  // checkpoint record was refused for.
+  seed("regress-max-blob-id", 4, encode({Record::make_create(Model::kMaxBlobId, 0, 0, 1),
+                                         Record::make_create(Model::kMaxBlobId + 1, 0, 0, 1),
+                                         Record::make_next_id(UINT64_MAX)}));
 }
 
 // Reproducers of open issues: they crash until the issue is fixed, so they live outside the

@@ -1,0 +1,147 @@
+// SluiceFS: a small filesystem for RocksDB on the blobstore (docs/format/sluicefs.md).
+//
+//   fs::FileSystem::format("uring:/dev/loop0");
+//   auto fs = fs::FileSystem::mount("uring:/dev/loop0");     // device spec, as `sluice perf -T`
+//   (*fs)->mkdirs("/db1");
+//   auto f = (*fs)->open("/db1/000001.log", {.write = true, .create = true, .truncate = true});
+//   (*f)->append(buf, n); (*f)->sync();                       // one data write + one FLUSH
+//
+// - Paths are absolute, '/'-separated, normalized ("//" and a trailing '/' are accepted);
+//   a name is 1..255 bytes without '/' or NUL. Lookup is hashed per directory.
+// - Every method may be called from any thread. A File handle is used by one thread at a
+//   time (as RocksDB does); distinct handles, even of one file, are independent. Data I/O
+//   runs on the calling thread's own blobstore channel, polled by that thread: no hop to
+//   another thread, no lock shared between files on the data path.
+// - Namespace changes (create, mkdir, rename, unlink, truncate, allocation) are applied in
+//   memory at once and become durable, atomically and in order, at the next sync_dir() or
+//   File::sync() of any file (group commit through the blobstore journal). rename() replaces
+//   an existing file target atomically. An unlinked file stays readable through handles
+//   opened before, and its space returns when the last one closes (or at the next mount).
+// - File::sync() makes the file's data and size durable. For appends into space the file
+//   already owns (files preallocate), it costs one data write plus one FLUSH: the size is
+//   recovered at mount from self-describing appends, not written as metadata.
+// - Errors: Errc::not_found (missing path), exists, invalid_argument (bad name or
+//   path, writing a read-only handle), not_a_directory / is_a_directory via invalid_argument
+//   with a message, no_space, corrupt (a damaged image), io_error. Messages name the path.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+
+namespace sluice::fs {
+
+struct FormatOptions {
+  uint32_t cluster_size = 1u << 20;  // the blobstore's allocation unit, bytes
+};
+
+struct MountOptions {
+  bool read_only = false;             // inspect only: no recovery writes, no changes
+  uint64_t read_cache_bytes = 0;      // buffered-read cache shared by all files; 0 = none
+  uint64_t readahead_bytes = 1u << 20;  // per sequential reader; 0 = off
+};
+
+struct FileStat {
+  uint64_t size = 0;            // bytes
+  uint64_t allocated = 0;       // bytes of device space the file owns
+  int64_t mtime_ns = 0;         // wall clock, nanoseconds since the epoch
+  bool directory = false;
+  uint64_t id = 0;              // stable while the file exists (its blob id)
+};
+
+struct FsStat {
+  uint64_t total_bytes = 0;
+  uint64_t free_bytes = 0;
+  uint64_t files = 0;
+  uint64_t directories = 0;
+  uint32_t block_size = 0;      // the device's I/O unit: direct reads align to it
+  uint32_t cluster_size = 0;
+};
+
+struct OpenOptions {
+  bool write = false;      // open for append/pwrite/truncate
+  bool create = false;     // create if missing (needs write)
+  bool exclusive = false;  // with create: fail with Errc::exists if it exists
+  bool truncate = false;   // with write: start empty
+};
+
+// One read of a batch (File::read_batch): like a RocksDB FSReadRequest.
+struct ReadRequest {
+  uint64_t offset = 0;
+  size_t length = 0;
+  char* buf = nullptr;     // caller's buffer, at least `length` bytes
+  size_t result = 0;       // bytes read (short at end of file)
+  Status status;
+};
+
+class File {
+ public:
+  virtual ~File() = default;
+
+  // Reads up to n bytes at offset; returns the count (0 at or past end of file).
+  // Aligned requests (offset, length and buf at FsStat::block_size) go straight from the
+  // device into buf; others go through a bounce buffer or the read cache.
+  virtual Result<size_t> pread(void* buf, size_t n, uint64_t offset) = 0;
+  // Submits every request before waiting for any, then completes them all.
+  virtual Status read_batch(ReadRequest* reqs, size_t count) = 0;
+  // Starts one read and returns at once; `done` runs on this thread inside poll() or
+  // wait_all() of this handle.
+  virtual Status read_async(ReadRequest* req, std::function<void(ReadRequest&)> done) = 0;
+  virtual int poll() = 0;         // completes finished async reads, returns how many
+  virtual Status wait_all() = 0;  // completes every async read of this handle
+
+  virtual Status append(const void* data, size_t n) = 0;
+  virtual Status pwrite(const void* data, size_t n, uint64_t offset) = 0;
+  // Pushes buffered appends to the device (visible to other handles, not yet durable).
+  virtual Status flush() = 0;
+  virtual Status sync() = 0;  // data, size and pending namespace changes durable
+  virtual Status truncate(uint64_t size) = 0;
+  virtual Status preallocate(uint64_t bytes) = 0;  // reserve space up to `bytes` from offset 0
+  virtual uint64_t size() const = 0;
+  virtual uint64_t id() const = 0;
+  // Syncs nothing; releases the handle. Further calls fail. The destructor closes too.
+  virtual Status close() = 0;
+};
+
+// A lock held on a path (RocksDB's LOCK file); released by unlock() or destruction.
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+};
+
+class FileSystem {
+ public:
+  // Formats `device` (a bdev spec or a registered bdev's name) as an empty SluiceFS.
+  static Status format(std::string_view device, const FormatOptions& opts = {});
+  // Mounts it, recovering after a crash. Errors name the device and what is wrong
+  // (not found, not a SluiceFS image, newer format version, damaged).
+  static Result<std::unique_ptr<FileSystem>> mount(std::string_view device, const MountOptions& opts = {});
+  virtual ~FileSystem() = default;  // unmounts if unmount() was not called
+
+  // Makes everything durable, writes a clean checkpoint and releases the device. Open
+  // handles must be closed first (Errc::busy otherwise).
+  virtual Status unmount() = 0;
+
+  virtual Result<std::unique_ptr<File>> open(std::string_view path, const OpenOptions& opts) = 0;
+  virtual Status mkdir(std::string_view path) = 0;   // Errc::exists if it does
+  virtual Status mkdirs(std::string_view path) = 0;  // like mkdir -p
+  virtual Status rmdir(std::string_view path) = 0;   // the directory must be empty
+  virtual Status unlink(std::string_view path) = 0;
+  virtual Status rename(std::string_view from, std::string_view to) = 0;
+  virtual Result<std::vector<std::string>> list(std::string_view dir) = 0;  // names, sorted
+  virtual Result<FileStat> stat(std::string_view path) = 0;
+  virtual Status truncate(std::string_view path, uint64_t size) = 0;
+  virtual Status sync_dir(std::string_view dir) = 0;  // makes namespace changes durable
+  virtual Result<std::unique_ptr<FileLock>> lock(std::string_view path) = 0;  // busy if held
+  virtual FsStat statfs() = 0;
+  virtual std::string device() const = 0;  // the bdev name it is mounted on
+};
+
+}  // namespace sluice::fs
