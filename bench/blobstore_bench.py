@@ -19,19 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import RESULTS, ROOT, progress, pyplot, sluice_perf  # noqa: E402
 
 
 def run(cmd):
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-
-
-def perf(sluice, target, args, seconds, core):
-    out = run([sluice, "perf", "-T", target, "-w", "randread", "-o", "4k", "-q", "32", "-t", str(seconds),
-               "-c", str(core), "--json"] + args)
-    t = json.loads(out)["total"]
-    return {"iops": t["iops"], "cpu_ns_per_io": t["cpu_ns_per_io"], "p99_us": t["lat_us"]["p99"]}
 
 
 def med(runs, key):
@@ -51,9 +44,6 @@ def main():
     for exe in (args.sluice, args.md_bench):
         if not os.access(exe, os.X_OK):
             sys.exit(f"bench: {exe} not found; build first (scripts/build.sh build/release)")
-
-    def progress(msg):
-        print(f"bench: {msg}", file=sys.stderr, flush=True)
 
     result = {"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "repeat": args.repeat, "seconds": args.seconds,
               "metadata": [], "data": []}
@@ -89,8 +79,8 @@ def main():
                      "-c", str(args.core)])
             raw_runs, lvol_runs = [], []
             for _ in range(args.repeat):  # alternate, so drift hits both sides alike
-                raw_runs.append(perf(args.sluice, raw, [], args.seconds, args.core))
-                lvol_runs.append(perf(args.sluice, vol, [], args.seconds, args.core))
+                raw_runs.append(sluice_perf(args.sluice, raw, 32, args.seconds, args.core))
+                lvol_runs.append(sluice_perf(args.sluice, vol, 32, args.seconds, args.core))
             raw = {k: med(raw_runs, k) for k in raw_runs[0]}
             lv = {k: med(lvol_runs, k) for k in lvol_runs[0]}
             result["data"].append({"device": label, "raw": raw, "lvol": lv, "iops_ratio": lv["iops"] / raw["iops"],
@@ -115,11 +105,8 @@ def main():
 
 
 def plot(result):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if not plt:
         return
     fig, ax = plt.subplots(figsize=(6, 4))
     labels = [r["device"] for r in result["data"]]

@@ -12,26 +12,13 @@ Prints a table with ratios Sluice/peer, writes bench/results/perf_vs_fio.json an
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
-
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
-
-
-def sluice_perf(sluice, target, qd, seconds, core):
-    out = run([sluice, "perf", "--target", target, "-w", "randread", "-o", "4k", "-q", str(qd),
-               "-t", str(seconds), "-c", str(core), "--json"]).stdout
-    t = json.loads(out)["total"]
-    return {"iops": t["iops"], "p99_us": t["lat_us"]["p99"], "cpu_ns_per_io": t["cpu_ns_per_io"]}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import RESULTS, ROOT, LoopDevice, median_of, progress, pyplot, run, scratch_file, sluice_perf  # noqa: E402
 
 
 def fio(engine, filename, qd, seconds, core, size="1G"):
@@ -57,27 +44,6 @@ def fio(engine, filename, qd, seconds, core, size="1G"):
             "cpu_ns_per_io": cpu_pct / 100.0 * runtime_s * 1e9 / max(ios, 1)}
 
 
-def median_of(fn, repeat):
-    runs = [fn() for _ in range(repeat)]
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"runs": runs}
-
-
-class LoopDevice:
-    """A loop device over a file; removed on exit."""
-
-    def __init__(self, backing):
-        self.dev = run(["losetup", "--find", "--show", "--direct-io=on", str(backing)]).stdout.strip()
-
-    def close(self):
-        subprocess.run(["losetup", "-d", self.dev], check=False)
-
-
-def fill(path, size_mb):
-    # Real data, not holes: reads of holes never reach the device.
-    run(["fio", "--name=fill", f"--filename={path}", "--rw=write", "--bs=1M", f"--size={size_mb}M",
-         "--ioengine=psync", "--output-format=terse"])
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sluice", default=str(ROOT / "build/release/apps/sluice/sluice"))
@@ -95,9 +61,6 @@ def main():
     qds = [1, 32]
     s, r, c = args.seconds, args.repeat, args.core
 
-    def progress(msg):
-        print(f"bench: {msg}", file=sys.stderr, flush=True)
-
     if "null" not in args.skip:
         for qd in qds:
             progress(f"null QD{qd}")
@@ -114,9 +77,8 @@ def main():
     loop = None
     try:
         if "shm-loop" not in args.skip:
-            shm = Path(tempfile.mkstemp(prefix="sluice-bench-", dir="/dev/shm")[1])
+            shm = scratch_file("/dev/shm", args.size_mb)
             tmp.append(shm)
-            fill(shm, args.size_mb)
             try:
                 loop = LoopDevice(shm)
             except subprocess.CalledProcessError as e:
@@ -130,9 +92,9 @@ def main():
                     b2 = median_of(lambda: fio("libaio", loop.dev, qd, s, c), r)
                     rows.append(("shm-loop", qd, "sluice uring", "fio libaio", a, b2))
         if "rootfs" not in args.skip:
-            f = Path(tempfile.mkstemp(prefix="sluice-bench-", dir=str(ROOT / "bench" / "results"))[1])
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            f = scratch_file(RESULTS, args.size_mb)
             tmp.append(f)
-            fill(f, args.size_mb)
             for qd in qds:
                 progress(f"rootfs QD{qd}")
                 a = median_of(lambda: sluice_perf(args.sluice, f"uring:{f}", qd, s, c), r)
@@ -176,12 +138,8 @@ def report(rows, args):
 
 
 def plot(rows):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("bench: matplotlib missing; no plot", file=sys.stderr)
+    plt = pyplot()
+    if not plt:
         return
     labels, sl, pe = [], [], []
     for r in rows:
