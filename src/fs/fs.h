@@ -11,7 +11,10 @@
 // - Every method may be called from any thread. A File handle is used by one thread at a
 //   time (as RocksDB does); distinct handles, even of one file, are independent. Data I/O
 //   runs on the calling thread's own blobstore channel, polled by that thread: no hop to
-//   another thread, no lock shared between files on the data path.
+//   another thread, no lock shared between files on the data path. A thread keeps its
+//   channel until it exits; one still alive at unmount keeps it (a small, logged leak).
+// - The shared state of the data path is one mutex per file (its write buffer) and, when
+//   enabled, the read cache's 16 shards.
 // - Namespace changes (create, mkdir, rename, unlink, truncate, allocation) are applied in
 //   memory at once and become durable, atomically and in order, at the next sync_dir() or
 //   File::sync() of any file (group commit through the blobstore journal). rename() replaces
@@ -20,6 +23,10 @@
 // - File::sync() makes the file's data and size durable. For appends into space the file
 //   already owns (files preallocate), it costs one data write plus one FLUSH: the size is
 //   recovered at mount from self-describing appends, not written as metadata.
+// - Reads: aligned requests go straight into the caller's buffer; others through the
+//   calling thread's bounce buffer, a per-handle read-ahead window once a handle reads
+//   sequentially (MountOptions::readahead_bytes), or the shared read cache
+//   (MountOptions::read_cache_bytes). FsStat counts each kind.
 // - Errors: Errc::not_found (missing path), exists, invalid_argument (bad name or
 //   path, writing a read-only handle), not_a_directory / is_a_directory via invalid_argument
 //   with a message, no_space, corrupt (a damaged image), io_error. Messages name the path.
@@ -63,6 +70,24 @@ struct FsStat {
   uint64_t directories = 0;
   uint32_t block_size = 0;      // the device's I/O unit: direct reads align to it
   uint32_t cluster_size = 0;
+  // Counters since mount (DESIGN.md rule 6).
+  uint64_t direct_reads = 0;    // device reads straight into the caller's buffer
+  uint64_t bounced_reads = 0;   // device reads through a bounce or read-ahead buffer
+  uint64_t readahead_fills = 0;
+  uint64_t cache_hits = 0;      // read-cache chunks found
+  uint64_t cache_misses = 0;
+  uint64_t syncs = 0;           // tail writes (a sync, a close, or a full write buffer)
+  uint64_t two_phase_syncs = 0; // of those, tails that crossed out of the marker's block
+  uint64_t commits = 0;         // namespace group commits (journal write + FLUSH)
+};
+
+// What FileSystem::check() found (fsck). Empty `problems`: the namespace is consistent.
+struct CheckReport {
+  std::vector<std::string> problems;
+  uint64_t files = 0;
+  uint64_t directories = 0;
+  uint64_t orphans = 0;  // unlinked-while-open files awaiting collection (not a problem)
+  bool ok() const { return problems.empty(); }
 };
 
 struct OpenOptions {
@@ -99,7 +124,8 @@ class File {
 
   virtual Status append(const void* data, size_t n) = 0;
   virtual Status pwrite(const void* data, size_t n, uint64_t offset) = 0;
-  // Pushes buffered appends to the device (visible to other handles, not yet durable).
+  // Makes buffered appends visible to other handles (not yet durable). In SluiceFS they are
+  // visible at once (the write buffer belongs to the file), so this does no I/O.
   virtual Status flush() = 0;
   virtual Status sync() = 0;  // data, size and pending namespace changes durable
   virtual Status truncate(uint64_t size) = 0;
@@ -128,6 +154,9 @@ class FileSystem {
   // Makes everything durable, writes a clean checkpoint and releases the device. Open
   // handles must be closed first (Errc::busy otherwise).
   virtual Status unmount() = 0;
+  // Releases the device writing nothing, as if the process had died here: the next mount
+  // recovers. For crash tests and for giving up on a failed device. Handles must be closed.
+  virtual void abandon() {}
 
   virtual Result<std::unique_ptr<File>> open(std::string_view path, const OpenOptions& opts) = 0;
   virtual Status mkdir(std::string_view path) = 0;   // Errc::exists if it does
@@ -142,6 +171,9 @@ class FileSystem {
   virtual Result<std::unique_ptr<FileLock>> lock(std::string_view path) = 0;  // busy if held
   virtual FsStat statfs() = 0;
   virtual std::string device() const = 0;  // the bdev name it is mounted on
+  // fsck: every blob belongs to exactly one path (or is an orphan to collect), names are
+  // valid and unique per directory, sizes lie within the allocation, the root is sound.
+  virtual Result<CheckReport> check() { return Status(Errc::not_supported, "check() is not implemented"); }
 };
 
 }  // namespace sluice::fs

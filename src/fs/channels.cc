@@ -1,0 +1,113 @@
+#include "fs/channels.h"
+
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+
+namespace sluice::fs {
+namespace {
+
+// Sources alive, by serial: a thread that exits puts its channels back only to those.
+std::mutex g_mu;
+std::unordered_map<uint64_t, ChannelSource*> g_sources;
+std::atomic<uint64_t> g_next_serial{1};
+
+}  // namespace
+
+struct ThreadChannels {
+  struct Ref {
+    uint64_t serial;
+    blob::BlobChannel* ch;
+  };
+  std::vector<Ref> refs;
+  ~ThreadChannels();
+};
+
+ThreadChannels::~ThreadChannels() {
+  {
+    std::lock_guard lock(g_mu);
+    for (auto& r : refs) {
+      auto it = g_sources.find(r.serial);
+      if (it == g_sources.end()) {
+        // Unmounted meanwhile: nothing to give it back to (its store is kept, unloaded, by
+        // the unmount). Keep it reachable: a deliberate, bounded leak, not a lost one.
+        static auto* stragglers = new std::vector<blob::BlobChannel*>();
+        stragglers->push_back(r.ch);
+        continue;
+      }
+      Status st = it->second->bs_.put_channel(r.ch);
+      if (!st.ok()) log::warn("sluicefs: thread exit: {}", st.to_string());
+      --it->second->live_;
+    }
+  }
+  refs.clear();
+}
+
+namespace {
+// Set on the thread's first channel. The holder is made after the blobstore's own per-thread
+// state (by the first get_channel), so it is destroyed before it and can still put back.
+thread_local std::vector<ThreadChannels::Ref>* t_refs = nullptr;
+
+std::vector<ThreadChannels::Ref>& thread_refs() {
+  thread_local ThreadChannels holder;
+  t_refs = &holder.refs;
+  return holder.refs;
+}
+}  // namespace
+
+ChannelSource::ChannelSource(blob::Blobstore& bs) : bs_(bs), serial_(g_next_serial.fetch_add(1)) {
+  std::lock_guard lock(g_mu);
+  g_sources[serial_] = this;
+}
+
+ChannelSource::~ChannelSource() { (void)retire(); }
+
+Result<blob::BlobChannel*> ChannelSource::get() {
+  if (t_refs != nullptr) {
+    for (auto& r : *t_refs)
+      if (r.serial == serial_) return r.ch;
+  }
+  auto ch = bs_.get_channel();
+  if (!ch.ok()) return ch.status();
+  thread_refs().push_back({serial_, *ch});
+  ++live_;
+  return *ch;
+}
+
+uint64_t ChannelSource::retire() {
+  std::lock_guard lock(g_mu);
+  if (retired_) return 0;
+  retired_ = true;
+  static std::vector<ThreadChannels::Ref> none;
+  auto& refs = t_refs ? *t_refs : none;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    if (refs[i].serial != serial_) continue;
+    Status st = bs_.put_channel(refs[i].ch);
+    if (!st.ok()) log::warn("sluicefs: unmount: {}", st.to_string());
+    --live_;
+    refs.erase(refs.begin() + static_cast<long>(i));
+    break;
+  }
+  g_sources.erase(serial_);
+  return live_.load();
+}
+
+Status wait_io(blob::Blobstore& bs, blob::BlobChannel* ch, IoWait& w) {
+  uint64_t deadline = 0;
+  for (uint32_t n = 0; w.pending > 0; ++n) {
+    if (bs.poll(ch) == 0 && (n & 1023) == 1023) {
+      const uint64_t now = clock::now_ns();
+      if (deadline == 0) deadline = now + 120'000'000'000ull;
+      if (now > deadline) return Status(Errc::aborted, "sluicefs: I/O did not complete within 120 s");
+    }
+  }
+  if (w.status != Errc::ok) return Status(w.status, fmt::format("sluicefs: device I/O failed: {}", errc_name(w.status)));
+  return Status::Ok();
+}
+
+}  // namespace sluice::fs
