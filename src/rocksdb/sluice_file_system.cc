@@ -1,0 +1,241 @@
+// SluiceFileSystem: routing, and the namespace operations of rocksdb::FileSystem.
+// File opening is in open_files.cc.
+#include "rocksdb/sluice_file_system.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "rocksdb/sluice_files.h"
+#include "rocksdb/sluice_io_status.h"
+
+namespace sluice::rocksdb_plugin {
+namespace {
+
+using ::rocksdb::IOStatus;
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+class SluiceLock final : public ::rocksdb::FileLock {
+ public:
+  SluiceLock(std::shared_ptr<Mount> mount, std::unique_ptr<fs::FileLock> lock)
+      : mount_(std::move(mount)), lock_(std::move(lock)) {}
+  ~SluiceLock() override { lock_.reset(); }  // before the mount it belongs to
+
+ private:
+  std::shared_ptr<Mount> mount_;
+  std::unique_ptr<fs::FileLock> lock_;
+};
+
+}  // namespace
+
+SluiceFileSystem::SluiceFileSystem(PluginUri uri, std::shared_ptr<Mount> mount)
+    : uri_(std::move(uri)), mount_(std::move(mount)), posix_(::rocksdb::FileSystem::Default()) {}
+
+Route SluiceFileSystem::route(const std::string& path) const {
+  std::string p = normalize_path(path);
+  std::string rel;
+  if (uri_.root == "/") {
+    rel = p;
+  } else if (p == uri_.root) {
+    rel = "/";
+  } else if (p.size() > uri_.root.size() && p.compare(0, uri_.root.size(), uri_.root) == 0 &&
+             p[uri_.root.size()] == '/') {
+    rel = p.substr(uri_.root.size());
+  } else {
+    return Route{false, path};
+  }
+  if (!uri_.wal_dir.empty() && ends_with(rel, ".log")) return Route{false, wal_mirror(rel)};
+  return Route{true, rel};
+}
+
+std::string SluiceFileSystem::wal_mirror(const std::string& sluice_path) const {
+  if (uri_.wal_dir.empty()) return "";
+  return uri_.wal_dir == "/" ? sluice_path : uri_.wal_dir + (sluice_path == "/" ? "" : sluice_path);
+}
+
+bool SluiceFileSystem::is_dir(const std::string& sluice_path) {
+  auto st = mount_->fs().stat(sluice_path);
+  return st.ok() && st->directory;
+}
+
+IOStatus SluiceFileSystem::FileExists(const std::string& fname, const IOOptions& options, IODebugContext* dbg) {
+  Route r = route(fname);
+  if (!r.sluice) return posix_->FileExists(r.path, options, dbg);
+  auto st = mount_->fs().stat(r.path);
+  if (st.ok()) return IOStatus::OK();
+  if (st.status().code() == Errc::not_found) return IOStatus::NotFound(st.status().message());
+  return to_io_status(st.status());
+}
+
+IOStatus SluiceFileSystem::GetChildren(const std::string& dir, const IOOptions& options,
+                                       std::vector<std::string>* result, IODebugContext* dbg) {
+  Route r = route(dir);
+  if (!r.sluice) return posix_->GetChildren(r.path, options, result, dbg);
+  auto names = mount_->fs().list(r.path);
+  if (!names.ok()) return to_io_status(names.status());
+  *result = std::move(*names);
+  // WAL files of this directory kept on the POSIX side (wal_dir).
+  std::string mirror = wal_mirror(r.path);
+  std::vector<std::string> wals;
+  if (!mirror.empty() && posix_->GetChildren(mirror, options, &wals, dbg).ok()) {
+    for (auto& w : wals)
+      if (ends_with(w, ".log")) result->push_back(std::move(w));
+  }
+  return IOStatus::OK();
+}
+
+IOStatus SluiceFileSystem::DeleteFile(const std::string& fname, const IOOptions& options, IODebugContext* dbg) {
+  Route r = route(fname);
+  if (!r.sluice) return posix_->DeleteFile(r.path, options, dbg);
+  return to_io_status(mount_->fs().unlink(r.path));
+}
+
+IOStatus SluiceFileSystem::Truncate(const std::string& fname, size_t size, const IOOptions& options,
+                                    IODebugContext* dbg) {
+  Route r = route(fname);
+  if (!r.sluice) return posix_->Truncate(r.path, size, options, dbg);
+  return to_io_status(mount_->fs().truncate(r.path, size));
+}
+
+IOStatus SluiceFileSystem::CreateDir(const std::string& dirname, const IOOptions& options, IODebugContext* dbg) {
+  Route r = route(dirname);
+  if (!r.sluice) return posix_->CreateDir(r.path, options, dbg);
+  Status st = mount_->fs().mkdir(r.path);
+  if (st.code() == Errc::exists) return IOStatus::IOError(st.message());
+  return to_io_status(st);
+}
+
+// Creates missing parents too, so that any DB path works on a fresh image.
+IOStatus SluiceFileSystem::CreateDirIfMissing(const std::string& dirname, const IOOptions& options,
+                                              IODebugContext* dbg) {
+  Route r = route(dirname);
+  if (!r.sluice) return posix_->CreateDirIfMissing(r.path, options, dbg);
+  Status st = mount_->fs().mkdirs(r.path);
+  if (st.ok() || (st.code() == Errc::exists && is_dir(r.path))) return IOStatus::OK();
+  if (st.code() == Errc::exists) return IOStatus::IOError(fmt::format("{} exists but is not a directory", dirname));
+  return to_io_status(st);
+}
+
+IOStatus SluiceFileSystem::DeleteDir(const std::string& dirname, const IOOptions& options, IODebugContext* dbg) {
+  Route r = route(dirname);
+  if (!r.sluice) return posix_->DeleteDir(r.path, options, dbg);
+  Status st = mount_->fs().rmdir(r.path);
+  if (st.ok() && !uri_.wal_dir.empty()) (void)posix_->DeleteDir(wal_mirror(r.path), options, dbg);
+  return to_io_status(st);
+}
+
+IOStatus SluiceFileSystem::GetFileSize(const std::string& fname, const IOOptions& options, uint64_t* file_size,
+                                       IODebugContext* dbg) {
+  Route r = route(fname);
+  if (!r.sluice) return posix_->GetFileSize(r.path, options, file_size, dbg);
+  auto st = mount_->fs().stat(r.path);
+  if (!st.ok()) return to_io_status(st.status());
+  *file_size = st->size;
+  return IOStatus::OK();
+}
+
+IOStatus SluiceFileSystem::GetFileModificationTime(const std::string& fname, const IOOptions& options,
+                                                   uint64_t* file_mtime, IODebugContext* dbg) {
+  Route r = route(fname);
+  if (!r.sluice) return posix_->GetFileModificationTime(r.path, options, file_mtime, dbg);
+  auto st = mount_->fs().stat(r.path);
+  if (!st.ok()) return to_io_status(st.status());
+  *file_mtime = static_cast<uint64_t>(st->mtime_ns / 1000000000);  // seconds, as POSIX's st_mtime
+  return IOStatus::OK();
+}
+
+IOStatus SluiceFileSystem::RenameFile(const std::string& src, const std::string& target, const IOOptions& options,
+                                      IODebugContext* dbg) {
+  Route from = route(src), to = route(target);
+  if (from.sluice != to.sluice)
+    return IOStatus::NotSupported(fmt::format("rename {} -> {}: between SluiceFS and the POSIX file system", src, target));
+  if (!from.sluice) return posix_->RenameFile(from.path, to.path, options, dbg);
+  return to_io_status(mount_->fs().rename(from.path, to.path));
+}
+
+// SluiceFS has no hard links; RocksDB's Checkpoint falls back to copying.
+IOStatus SluiceFileSystem::LinkFile(const std::string& src, const std::string& target, const IOOptions& options,
+                                    IODebugContext* dbg) {
+  Route from = route(src), to = route(target);
+  if (!from.sluice && !to.sluice) return posix_->LinkFile(from.path, to.path, options, dbg);
+  return IOStatus::NotSupported("SluiceFS has no hard links");
+}
+
+// Like POSIX, creates the file when missing; the lock itself lives in this process.
+IOStatus SluiceFileSystem::LockFile(const std::string& fname, const IOOptions& options, ::rocksdb::FileLock** lock,
+                                    IODebugContext* dbg) {
+  *lock = nullptr;
+  Route r = route(fname);
+  if (!r.sluice) return posix_->LockFile(r.path, options, lock, dbg);
+  auto f = mount_->fs().open(r.path, {.write = true, .create = true});
+  if (!f.ok()) return to_io_status(f.status());
+  (void)(*f)->close();
+  auto held = mount_->fs().lock(r.path);
+  if (!held.ok()) return IOStatus::IOError(fmt::format("lock {}: {}", fname, held.status().to_string()));
+  *lock = new SluiceLock(mount_, std::move(*held));
+  return IOStatus::OK();
+}
+
+IOStatus SluiceFileSystem::UnlockFile(::rocksdb::FileLock* lock, const IOOptions& options, IODebugContext* dbg) {
+  if (auto* ours = dynamic_cast<SluiceLock*>(lock)) {
+    delete ours;
+    return IOStatus::OK();
+  }
+  return posix_->UnlockFile(lock, options, dbg);
+}
+
+IOStatus SluiceFileSystem::GetTestDirectory(const IOOptions& options, std::string* path, IODebugContext* dbg) {
+  *path = fmt::format("{}/tmp/rocksdbtest-{}", uri_.root == "/" ? "" : uri_.root, geteuid());
+  return CreateDirIfMissing(*path, options, dbg);
+}
+
+IOStatus SluiceFileSystem::NewLogger(const std::string& fname, const IOOptions& io_opts,
+                                     std::shared_ptr<::rocksdb::Logger>* result, IODebugContext* dbg) {
+  Route r = route(fname);
+  if (!r.sluice) return posix_->NewLogger(r.path, io_opts, result, dbg);
+  std::unique_ptr<::rocksdb::FSWritableFile> file;
+  IOStatus s = open_writable(r, {}, true, &file);
+  if (!s.ok()) return s;
+  return new_sluice_logger(std::move(file), result);
+}
+
+// Relative paths are taken from the SluiceFS root (there is no working directory).
+IOStatus SluiceFileSystem::GetAbsolutePath(const std::string& db_path, const IOOptions&, std::string* output_path,
+                                           IODebugContext*) {
+  if (!db_path.empty() && db_path[0] == '/') {
+    *output_path = db_path;
+  } else {
+    *output_path = normalize_path((uri_.root == "/" ? "" : uri_.root) + "/" + db_path);
+  }
+  return IOStatus::OK();
+}
+
+IOStatus SluiceFileSystem::GetFreeSpace(const std::string& path, const IOOptions& options, uint64_t* diskfree,
+                                        IODebugContext* dbg) {
+  Route r = route(path);
+  if (!r.sluice) return posix_->GetFreeSpace(r.path, options, diskfree, dbg);
+  *diskfree = mount_->fs().statfs().free_bytes;
+  return IOStatus::OK();
+}
+
+IOStatus SluiceFileSystem::IsDirectory(const std::string& path, const IOOptions& options, bool* is_dir_out,
+                                       IODebugContext* dbg) {
+  Route r = route(path);
+  if (!r.sluice) return posix_->IsDirectory(r.path, options, is_dir_out, dbg);
+  auto st = mount_->fs().stat(r.path);
+  if (!st.ok()) return to_io_status(st.status());
+  *is_dir_out = st->directory;
+  return IOStatus::OK();
+}
+
+IOStatus SluiceFileSystem::Poll(std::vector<void*>& io_handles, size_t) { return poll_async_reads(io_handles); }
+
+IOStatus SluiceFileSystem::AbortIO(std::vector<void*>& io_handles) { return abort_async_reads(io_handles); }
+
+}  // namespace sluice::rocksdb_plugin

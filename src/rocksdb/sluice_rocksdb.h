@@ -1,0 +1,47 @@
+// The RocksDB plugin: a rocksdb::FileSystem over SluiceFS (libsluice_rocksdb.so).
+//
+// Stock RocksDB tools load it with LD_PRELOAD and a URI:
+//   LD_PRELOAD=libsluice_rocksdb.so db_bench --fs_uri='sluice://uring:/dev/nvme0n1?cache=256M'
+// Applications that link the library call the entry points below instead.
+//
+// URI: sluice://<device>[?option=value&...]
+//   <device>  a bdev spec as `sluice perf -T` takes it (uring:PATH, aio:PATH, malloc:SIZE,
+//             lvol:STORE/VOLUME, crashsim:SPEC, ...), or the name of a bdev already
+//             registered in this process. A malloc: device is formatted when opened.
+//   cache=SIZE       read cache shared by every file of the mount (default none)
+//   format=1         format the device if it does not hold a SluiceFS image
+//   root=/PREFIX     only paths under PREFIX go to SluiceFS (PREFIX is its "/"); the rest
+//                    fall through to the default POSIX FileSystem. Default "/".
+//   wal_dir=/DIR     WAL files (*.log) go to the POSIX FileSystem under DIR instead,
+//                    at DIR/<their SluiceFS path>
+//   Every other option (bs=, qd=, mt=) belongs to the device spec.
+// One mounted SluiceFS per device per process: every FileSystem made for the same device
+// shares it (several DBs in one image; the first opener's cache= sizes it); it is unmounted
+// when the last one goes away (at process exit too, from a helper thread).
+// --env_uri: RocksDB reads a value containing '=' as an option list, so give --env_uri a
+// URI without options (or use --fs_uri, which takes any).
+// Each RocksDB thread does its own I/O on its own channel; the plugin starts no threads.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
+#include <rocksdb/status.h>
+
+namespace sluice::rocksdb_plugin {
+
+// Mounts (or shares the mount of) the device named by `uri`. On failure *out is reset and
+// the status says what is wrong (bad URI, missing device, not a SluiceFS image, ...).
+::rocksdb::Status NewFileSystem(const std::string& uri, std::shared_ptr<::rocksdb::FileSystem>* out);
+
+// An Env (Env::Default()'s threads and clock) whose FileSystem is NewFileSystem(uri).
+::rocksdb::Status NewEnv(const std::string& uri, std::unique_ptr<::rocksdb::Env>* out);
+
+// Registers FileSystem and Env factories for "sluice://..." with
+// rocksdb::ObjectLibrary::Default(), so that FileSystem::CreateFromString, --fs_uri and
+// --env_uri find them. libsluice_rocksdb.so calls it when loaded; idempotent.
+void RegisterFactories();
+
+}  // namespace sluice::rocksdb_plugin

@@ -1,0 +1,75 @@
+#include "rocksdb/sluice_uri.h"
+
+#include <fmt/format.h>
+
+#include "base/size.h"
+
+namespace sluice::rocksdb_plugin {
+namespace {
+
+constexpr std::string_view kScheme = "sluice://";
+
+Status bad(std::string_view uri, std::string_view why) {
+  return Status(Errc::invalid_argument,
+                fmt::format("bad SluiceFS URI '{}': {} (want sluice://DEVICE[?cache=SIZE&format=1&root=/DIR&wal_dir=/DIR],"
+                            " e.g. sluice://uring:/dev/nvme0n1)",
+                            uri, why));
+}
+
+}  // namespace
+
+std::string normalize_path(std::string_view path) {
+  std::string out = "/";
+  size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    size_t end = path.find('/', i);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > i) {
+      if (out.size() > 1) out += '/';
+      out.append(path.substr(i, end - i));
+    }
+    i = end;
+  }
+  return out;
+}
+
+Result<PluginUri> parse_uri(std::string_view uri) {
+  if (uri.substr(0, kScheme.size()) != kScheme) return bad(uri, "it does not start with sluice://");
+  std::string_view rest = uri.substr(kScheme.size());
+  std::string_view device = rest.substr(0, rest.find('?'));
+  if (device.empty()) return bad(uri, "no device");
+  PluginUri out;
+  std::string device_options;
+  if (device.size() < rest.size()) {
+    std::string_view query = rest.substr(device.size() + 1);
+    while (!query.empty()) {
+      std::string_view kv = query.substr(0, query.find('&'));
+      query = kv.size() < query.size() ? query.substr(kv.size() + 1) : std::string_view{};
+      if (kv.empty()) continue;
+      auto eq = kv.find('=');
+      if (eq == std::string_view::npos || eq == 0) return bad(uri, fmt::format("option '{}' is not key=value", kv));
+      std::string_view key = kv.substr(0, eq), value = kv.substr(eq + 1);
+      if (key == "cache") {
+        auto size = parse_size(value);
+        if (!size.ok()) return bad(uri, fmt::format("cache: {}", size.status().message()));
+        out.cache_bytes = *size;
+      } else if (key == "format") {
+        if (value != "0" && value != "1") return bad(uri, fmt::format("format={}: want 0 or 1", value));
+        out.format = value == "1";
+      } else if (key == "root") {
+        if (value.empty() || value[0] != '/') return bad(uri, fmt::format("root={}: want an absolute path", value));
+        out.root = normalize_path(value);
+      } else if (key == "wal_dir") {
+        if (value.empty() || value[0] != '/') return bad(uri, fmt::format("wal_dir={}: want an absolute path", value));
+        out.wal_dir = normalize_path(value);
+      } else {
+        device_options += fmt::format("{}{}", device_options.empty() ? "?" : "&", kv);
+      }
+    }
+  }
+  out.device = std::string(device) + device_options;
+  return out;
+}
+
+}  // namespace sluice::rocksdb_plugin

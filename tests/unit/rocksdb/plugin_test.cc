@@ -1,0 +1,199 @@
+// What only the plugin has: its URI, the factories the stock tools use, one shared mount per
+// device, root= fall-through to POSIX and wal_dir= WAL placement, and error messages.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
+
+#include "rocksdb/sluice_rocksdb.h"
+#include "rocksdb/sluice_uri.h"
+
+namespace sluice::rocksdb_plugin {
+namespace {
+
+using ::rocksdb::IOOptions;
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/sluice-plugin-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string error_of(const std::string& uri) {
+  std::shared_ptr<::rocksdb::FileSystem> fs;
+  ::rocksdb::Status s = NewFileSystem(uri, &fs);
+  EXPECT_FALSE(s.ok()) << uri;
+  EXPECT_EQ(fs, nullptr);
+  return s.ToString();
+}
+
+void write(::rocksdb::FileSystem& fs, const std::string& path, const std::string& data) {
+  std::unique_ptr<::rocksdb::FSWritableFile> f;
+  ASSERT_TRUE(fs.NewWritableFile(path, {}, &f, nullptr).ok()) << path;
+  ASSERT_TRUE(f->Append(data, {}, nullptr).ok());
+  ASSERT_TRUE(f->Close({}, nullptr).ok());
+}
+
+TEST(PluginUri, SplitsPluginOptionsFromDeviceOptions) {
+  auto u = parse_uri("sluice://uring:/dev/nvme0n1?bs=4096&cache=64M&root=/data/&wal_dir=/var//wal&format=1&qd=64");
+  ASSERT_TRUE(u.ok()) << u.status().to_string();
+  EXPECT_EQ(u->device, "uring:/dev/nvme0n1?bs=4096&qd=64");
+  EXPECT_EQ(u->cache_bytes, 64u << 20);
+  EXPECT_EQ(u->root, "/data");
+  EXPECT_EQ(u->wal_dir, "/var/wal");
+  EXPECT_TRUE(u->format);
+  auto plain = parse_uri("sluice://mydisk");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->device, "mydisk");
+  EXPECT_EQ(plain->root, "/");
+  EXPECT_FALSE(plain->format);
+}
+
+TEST(PluginUri, RejectsMalformedUris) {
+  EXPECT_FALSE(parse_uri("posix:///tmp").ok());
+  EXPECT_FALSE(parse_uri("sluice://").ok());
+  EXPECT_FALSE(parse_uri("sluice://?cache=1M").ok());
+  EXPECT_FALSE(parse_uri("sluice://malloc:8M?cache=lots").ok());
+  EXPECT_FALSE(parse_uri("sluice://malloc:8M?format=yes").ok());
+  EXPECT_FALSE(parse_uri("sluice://malloc:8M?root=relative").ok());
+  EXPECT_FALSE(parse_uri("sluice://malloc:8M?wal_dir=").ok());
+  EXPECT_FALSE(parse_uri("sluice://malloc:8M?novalue").ok());
+  EXPECT_EQ(normalize_path("a//b/"), "/a/b");
+  EXPECT_EQ(normalize_path("//"), "/");
+}
+
+TEST(PluginOpen, FailuresSayWhatIsWrong) {
+  TempDir tmp;
+  EXPECT_NE(error_of("sluice://uring:" + tmp.path() + "/missing").find("cannot open device"), std::string::npos);
+  EXPECT_NE(error_of("sluice://floppy:/dev/fd0").find("unknown device type"), std::string::npos);
+  EXPECT_NE(error_of("sluice://malloc:16M?cache=lots").find("cache"), std::string::npos);
+  EXPECT_NE(error_of("sluice://no_such_bdev").find("no_such_bdev"), std::string::npos);
+  std::string blank = tmp.path() + "/blank";
+  std::filesystem::resize_file((std::ofstream(blank), blank), 32u << 20);
+  std::string msg = error_of("sluice://uring:" + blank);
+  EXPECT_NE(msg.find("not a SluiceFS image"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("format=1"), std::string::npos) << msg;
+  // With format=1 it is formatted, and the next mount finds the image.
+  {
+    std::shared_ptr<::rocksdb::FileSystem> fs;
+    ASSERT_TRUE(NewFileSystem("sluice://uring:" + blank + "?format=1", &fs).ok());
+    write(*fs, "/kept", "across mounts");
+  }
+  std::shared_ptr<::rocksdb::FileSystem> fs;
+  ASSERT_TRUE(NewFileSystem("sluice://uring:" + blank, &fs).ok());
+  uint64_t size = 0;
+  ASSERT_TRUE(fs->GetFileSize("/kept", {}, &size, nullptr).ok());
+  EXPECT_EQ(size, 13u);
+}
+
+TEST(PluginRegistry, StockLoadersFindTheScheme) {
+  RegisterFactories();
+  ::rocksdb::ConfigOptions config;
+  std::shared_ptr<::rocksdb::FileSystem> fs;
+  ::rocksdb::Status s = ::rocksdb::FileSystem::CreateFromString(config, "sluice://malloc:16M", &fs);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_NE(fs, nullptr);
+  write(*fs, "/via-registry", "x");
+  EXPECT_TRUE(fs->FileExists("/via-registry", {}, nullptr).ok());
+
+  ::rocksdb::Env* env = nullptr;
+  std::shared_ptr<::rocksdb::Env> guard;
+  s = ::rocksdb::Env::CreateFromString(config, "sluice://malloc:16M", &env, &guard);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_TRUE(env->FileExists("/via-registry").ok());  // the same mount
+
+  // A failing factory reports why (the stock tools print it) instead of yielding null.
+  std::shared_ptr<::rocksdb::FileSystem> bad;
+  s = ::rocksdb::FileSystem::CreateFromString(config, "sluice://uring:/nonexistent/image", &bad);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.ToString().find("cannot open device"), std::string::npos) << s.ToString();
+}
+
+TEST(PluginMount, OneMountPerDeviceSharedByEveryFileSystem) {
+  std::shared_ptr<::rocksdb::FileSystem> a, b;
+  ASSERT_TRUE(NewFileSystem("sluice://malloc:16M", &a).ok());
+  ASSERT_TRUE(NewFileSystem("sluice://malloc:16M?cache=1M", &b).ok());
+  write(*a, "/shared", "written through a");
+  uint64_t size = 0;
+  ASSERT_TRUE(b->GetFileSize("/shared", {}, &size, nullptr).ok());
+  EXPECT_EQ(size, 17u);
+  a.reset();
+  EXPECT_TRUE(b->FileExists("/shared", {}, nullptr).ok());  // still mounted for b
+  b.reset();
+  // The last user unmounted it: a malloc device starts empty again.
+  std::shared_ptr<::rocksdb::FileSystem> c;
+  ASSERT_TRUE(NewFileSystem("sluice://malloc:16M", &c).ok());
+  EXPECT_TRUE(c->FileExists("/shared", {}, nullptr).IsNotFound());
+}
+
+TEST(PluginRoutes, PathsOutsideRootGoToPosix) {
+  TempDir tmp;
+  std::shared_ptr<::rocksdb::FileSystem> rooted, whole;
+  ASSERT_TRUE(NewFileSystem("sluice://malloc:16M?root=/sluice", &rooted).ok());
+  ASSERT_TRUE(NewFileSystem("sluice://malloc:16M", &whole).ok());
+  ASSERT_TRUE(rooted->CreateDirIfMissing("/sluice/db", {}, nullptr).ok());
+  write(*rooted, "/sluice/db/f", "on sluicefs");
+  EXPECT_TRUE(whole->FileExists("/db/f", {}, nullptr).ok());  // root is SluiceFS's "/"
+  EXPECT_FALSE(std::filesystem::exists("/sluice/db/f"));
+  write(*rooted, tmp.path() + "/g", "on posix");
+  EXPECT_TRUE(std::filesystem::exists(tmp.path() + "/g"));
+  EXPECT_TRUE(whole->FileExists(tmp.path() + "/g", {}, nullptr).IsNotFound());
+  std::string abs;
+  ASSERT_TRUE(rooted->GetAbsolutePath("db", {}, &abs, nullptr).ok());
+  EXPECT_EQ(abs, "/sluice/db");
+}
+
+// Last: RocksDB's background threads outlive the DB and keep SluiceFS channels; no mount may
+// follow (see /work/shared/notes/sluicefs-channel-aba.md).
+TEST(PluginRoutes, WalDirKeepsWalFilesOnPosix) {
+  TempDir tmp;
+  std::shared_ptr<::rocksdb::FileSystem> fs;
+  ASSERT_TRUE(NewFileSystem("sluice://malloc:32M?wal_dir=" + tmp.path(), &fs).ok());
+  auto env = ::rocksdb::NewCompositeEnv(fs);
+  ::rocksdb::Options o;
+  o.env = env.get();
+  o.create_if_missing = true;
+  o.avoid_flush_during_shutdown = true;  // the data stays in the WAL only
+  {
+    ::rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(::rocksdb::DB::Open(o, "/db", &raw).ok());
+    std::unique_ptr<::rocksdb::DB> db(raw);
+    ::rocksdb::WriteOptions wo;
+    wo.sync = true;
+    ASSERT_TRUE(db->Put(wo, "k", "in the wal").ok());
+    ASSERT_TRUE(db->Close().ok());
+  }
+  bool found_wal = false;
+  for (auto& e : std::filesystem::directory_iterator(tmp.path() + "/db"))
+    found_wal |= e.path().extension() == ".log" && std::filesystem::file_size(e.path()) > 0;
+  EXPECT_TRUE(found_wal) << "no WAL under " << tmp.path() << "/db";
+  std::vector<std::string> children;
+  ASSERT_TRUE(fs->GetChildren("/db", {}, &children, nullptr).ok());
+  EXPECT_TRUE(std::any_of(children.begin(), children.end(), [](auto& n) { return n.ends_with(".log"); }));
+  EXPECT_TRUE(std::any_of(children.begin(), children.end(), [](auto& n) { return n == "CURRENT"; }));
+  ::rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(::rocksdb::DB::Open(o, "/db", &raw).ok());
+  std::unique_ptr<::rocksdb::DB> db(raw);
+  std::string v;
+  ASSERT_TRUE(db->Get({}, "k", &v).ok());
+  EXPECT_EQ(v, "in the wal");
+}
+
+}  // namespace
+}  // namespace sluice::rocksdb_plugin
