@@ -29,6 +29,8 @@ struct PerfArgs {
   bool verify_only = false;
   bool json = false;
   bool threads = false;
+  std::string poll = "adaptive";
+  uint32_t spin_us = perf::kDefaultSpinUs;
 };
 
 constexpr std::string_view kCmd = "perf";
@@ -61,7 +63,9 @@ int run_perf(const PerfArgs& args) {
   RunPlan plan;
   if (Status st = plan.build(opts); !st.ok()) return fail(kCmd, exit_code_for(st), st.message());
   StopSignalGuard on_ctrl_c;
-  auto run = args.threads ? run_on_threads(plan.cores(), opts.seconds) : run_on_reactors(plan.cores(), opts.seconds);
+  const PollPolicy poll{*parse_poll_mode(args.poll), args.spin_us};  // CLI11 checked the name
+  auto run = args.threads ? run_on_threads(plan.cores(), opts.seconds, poll)
+                          : run_on_reactors(plan.cores(), opts.seconds, poll);
   if (!run.ok()) return fail(kCmd, exit_code_for(run.status()), run.status().message());
 
   RunInfo info{opts.targets, opts.workload, opts.verify_only, opts.io_size, opts.queue_depth,
@@ -115,6 +119,15 @@ Subcommand add_perf(CLI::App& app) {
   cmd->add_flag("--threads", args->threads,
                 "Drive each core from a plain pinned thread (as a foreign, non-reactor thread does) instead of a "
                 "reactor poller");
+  cmd->add_option("--poll", args->poll,
+                  "While I/O is in flight and nothing completes: spin (poll without pause), adaptive (poll for "
+                  "--spin-us, then sleep until a device signals a completion) or sleep (at once). Devices that "
+                  "cannot signal (null, malloc, virtual bdevs) are always polled")
+      ->check(CLI::IsMember({"spin", "adaptive", "sleep"}))
+      ->capture_default_str();
+  cmd->add_option("--spin-us", args->spin_us, "adaptive: microseconds to poll before sleeping")
+      ->check(CLI::Range(0u, 1000000u))
+      ->capture_default_str();
   for (CLI::Option* opt : cmd->get_options())  // a repeated scalar option: the last one wins
     if (opt->get_name() != "--target" && opt->get_expected_max() == 1)
       opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);

@@ -10,7 +10,14 @@
 // Flush is IOCB_CMD_FDSYNC; where the file system refuses it (EINVAL), this channel
 // switches to a synchronous fdatasync(). Unmap and write_zeroes run synchronously in
 // submit() (FileTarget); they are rare.
+//
+// Completion wake-up: every iocb carries IOCB_FLAG_RESFD with the queue's eventfd, which the
+// kernel signals after it posts the event, so that the owner can sleep (poll(2) on it)
+// instead of spinning while requests are in flight. AIO cannot switch the signal off while
+// the owner polls; it costs the kernel an eventfd_signal per request.
 #include <libaio.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -62,8 +69,13 @@ class AioQueue final : public BackendQueue {
       : target_(target), fd_(target.fd()), bs_(target.geometry().block_size), ctx_(ctx), queued_(depth) {
     auto* ring = reinterpret_cast<AioRing*>(ctx_);
     if (ring->magic == kAioRingMagic && ring->incompat_features == 0) ring_ = ring;
+    // Without the ring in user space, prepare_sleep() could not look for ready events.
+    if (ring_ != nullptr) wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   }
-  ~AioQueue() override { io_destroy(ctx_); }
+  ~AioQueue() override {
+    io_destroy(ctx_);
+    if (wake_fd_ >= 0) close(wake_fd_);
+  }
 
   void submit(BdevIo* io) override {
     iocb* cb = io->driver_ctx<iocb>();
@@ -95,6 +107,7 @@ class AioQueue final : public BackendQueue {
         return;
     }
     cb->data = io;
+    if (wake_fd_ >= 0) io_set_eventfd(cb, wake_fd_);
     queued_[nqueued_++] = cb;
   }
 
@@ -103,6 +116,22 @@ class AioQueue final : public BackendQueue {
     if (in_flight_ == 0) return 0;
     return ring_ != nullptr ? reap_ring() : reap_syscall();
   }
+
+  int wake_fd() const override { return wake_fd_; }
+
+  bool prepare_sleep() override {
+    if (wake_fd_ < 0 || nqueued_ != 0) return false;  // submissions wait for poll()
+    if (signalled_) {
+      // Reset the counter, then look at the ring: the kernel posts an event before it
+      // signals, so one that lands after this look signals the reset counter and wakes us.
+      uint64_t count;
+      [[maybe_unused]] ssize_t n = read(wake_fd_, &count, sizeof(count));
+      signalled_ = false;
+    }
+    return __atomic_load_n(&ring_->tail, __ATOMIC_ACQUIRE) == ring_->head;
+  }
+
+  void finish_sleep(bool woken) override { signalled_ |= woken; }
 
  private:
   void submit_queued();
@@ -119,6 +148,8 @@ class AioQueue final : public BackendQueue {
   size_t nqueued_ = 0;
   uint32_t in_flight_ = 0;       // in the kernel
   bool fdsync_ok_ = true;
+  int wake_fd_ = -1;             // eventfd every iocb signals; -1: none, the owner polls
+  bool signalled_ = false;       // wake_fd_'s counter may be non-zero: events were reaped since its reset
 };
 
 void AioQueue::submit_queued() {
@@ -172,6 +203,7 @@ int AioQueue::reap_ring() {
   }
   __atomic_store_n(&ring_->head, head, __ATOMIC_RELEASE);
   in_flight_ -= static_cast<uint32_t>(reaped);
+  signalled_ = true;  // each reaped event signalled the eventfd
   return reaped;
 }
 

@@ -30,6 +30,16 @@ class BackendQueue {
   virtual int poll() { return 0; }
   // Runs when a reset request reaches the backend: the channel has drained by then.
   virtual void reset() {}
+
+  // Optional completion wake-up, so that the channel's owner can sleep instead of polling
+  // while requests are in flight (thread/io_channel.h, IoChannel::wake_fd). A queue that
+  // supports it returns a descriptor that turns readable once poll() would reap something,
+  // between a prepare_sleep() that returned true and the next finish_sleep(). prepare_sleep()
+  // returns false when something is ready now (or submissions wait for the next poll()).
+  // The defaults: no wake-up, the owner keeps polling.
+  virtual int wake_fd() const { return -1; }
+  virtual bool prepare_sleep() { return false; }
+  virtual void finish_sleep(bool woken) { (void)woken; }
 };
 
 

@@ -21,6 +21,10 @@ class BdevChannel final : public thread::IoChannel {
 
   int poll() override;
   bool has_outstanding() const override { return in_flight_ > 0; }
+  int wake_fd() const override { return queue_->wake_fd(); }
+  // Completions already reaped, or resets that may be ready, need a poll(), not a sleep.
+  bool prepare_sleep() override { return done_.empty() && resets_.empty() && queue_->prepare_sleep(); }
+  void finish_sleep(bool woken) override { queue_->finish_sleep(woken); }
 
   Bdev& bdev() const { return bdev_; }
   const IoStats& stats() const { return stats_; }

@@ -16,8 +16,15 @@
 //   single segment lies in DMA memory is sent as READ_FIXED/WRITE_FIXED and skips the
 //   kernel's per-I/O page pinning. Other buffers use READ/WRITE, or READV/WRITEV when
 //   segmented.
+// - Completion wake-up: an eventfd registered with the ring, so that the owner can sleep
+//   (poll(2) on it) instead of spinning while requests are in flight. Its notifications stay
+//   disabled (IORING_CQ_EVENTFD_DISABLED) except while the owner sleeps, so a polling owner
+//   pays nothing for it; with DEFER_TASKRUN the kernel signals it once per batch of
+//   completions (when its task-work list turns non-empty), not per request.
 // Unmap and write_zeroes run synchronously in submit() (FileTarget); they are rare.
 #include <liburing.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -65,6 +72,17 @@ int64_t init_ring(io_uring* ring, unsigned entries, size_t first_tier) {
   return err;
 }
 
+// A full barrier between our store to the ring's flags and our loads of its state (the other
+// half of the kernel's). Not std::atomic_thread_fence: GCC refuses fences under TSan
+// (-Wtsan), and what this orders is memory shared with the kernel, which TSan cannot see.
+inline void full_barrier() {
+#if defined(__x86_64__)
+  asm volatile("mfence" ::: "memory");
+#else
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
 size_t tier_of(unsigned flags) {
   for (size_t i = 0; i < std::size(kSetupTiers); ++i)
     if (kSetupTiers[i] == flags) return i;
@@ -79,6 +97,9 @@ class UringQueue final : public BackendQueue {
   Status init(unsigned entries, unsigned setup_flags);
   void submit(BdevIo* io) override;
   int poll() override;
+  int wake_fd() const override { return wake_fd_; }
+  bool prepare_sleep() override;
+  void finish_sleep(bool woken) override;
 
  private:
   struct FixedRegion {
@@ -90,6 +111,7 @@ class UringQueue final : public BackendQueue {
   io_uring_sqe* next_sqe();
   int fixed_slot(const iovec& v);
   void register_new_regions();
+  void setup_wake(unsigned setup_flags);
   int reap();
   bool kernel_has_work() const {
     return (__atomic_load_n(ring_.sq.kflags, __ATOMIC_RELAXED) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
@@ -103,6 +125,7 @@ class UringQueue final : public BackendQueue {
   uint8_t sqe_flags_ = 0;  // IOSQE_FIXED_FILE when the file is registered
   uint32_t in_flight_ = 0;  // SQEs handed out and not yet reaped
   uint32_t idle_polls_ = 0;
+  int wake_fd_ = -1;  // eventfd registered with the ring; -1: none, the owner polls
 
   // Fixed buffers. The pool's watcher may run on any thread: it only raises the flag, and
   // the owner registers the new regions itself (a SINGLE_ISSUER ring allows nothing else).
@@ -135,12 +158,55 @@ Status UringQueue::init(unsigned entries, unsigned setup_flags) {
   } else {
     log::debug("uring {}: no fixed buffers (sparse registration refused)", target_.path());
   }
+  setup_wake(static_cast<unsigned>(r));
   return Status::Ok();
+}
+
+void UringQueue::setup_wake(unsigned setup_flags) {
+  // COOP_TASKRUN without DEFER_TASKRUN queues completions as task work that does not wake a
+  // task sleeping elsewhere than in io_uring_enter: such a ring is polled, as before.
+  if ((setup_flags & IORING_SETUP_COOP_TASKRUN) != 0 && (setup_flags & IORING_SETUP_DEFER_TASKRUN) == 0) return;
+  int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) {
+    log::debug("uring {}: no completion wake-up (eventfd: {})", target_.path(), std::strerror(errno));
+    return;
+  }
+  int r = io_uring_register_eventfd(&ring_, fd);
+  if (r == 0) r = io_uring_cq_eventfd_toggle(&ring_, false);  // armed only while the owner sleeps
+  if (r != 0) {
+    log::debug("uring {}: no completion wake-up ({})", target_.path(), std::strerror(-r));
+    if (ring_ok_) io_uring_unregister_eventfd(&ring_);
+    close(fd);
+    return;
+  }
+  wake_fd_ = fd;
+}
+
+bool UringQueue::prepare_sleep() {
+  if (wake_fd_ < 0 || io_uring_sq_ready(&ring_) != 0) return false;  // submissions wait for poll()
+  io_uring_cq_eventfd_toggle(&ring_, true);
+  // The kernel queues a completion (raising IORING_SQ_TASKRUN or the CQ tail), then reads
+  // the disabled flag, with a full barrier between; this is the mirror image. So either it
+  // sees notifications enabled and signals the eventfd, or we see its completion here.
+  full_barrier();
+  if (io_uring_cq_ready(&ring_) == 0 && !kernel_has_work()) return true;
+  io_uring_cq_eventfd_toggle(&ring_, false);
+  return false;
+}
+
+void UringQueue::finish_sleep(bool woken) {
+  io_uring_cq_eventfd_toggle(&ring_, false);
+  if (!woken) return;
+  // Reset the counter. A signal that raced the disabling above may set it again after this;
+  // that costs one spurious wakeup at the next sleep, never a lost one.
+  uint64_t count;
+  [[maybe_unused]] ssize_t n = read(wake_fd_, &count, sizeof(count));
 }
 
 UringQueue::~UringQueue() {
   if (watch_ != 0) env::dma_unwatch_regions(watch_);
   if (ring_ok_) io_uring_queue_exit(&ring_);
+  if (wake_fd_ >= 0) close(wake_fd_);  // after the ring, which holds a reference to it
 }
 
 void UringQueue::register_new_regions() {

@@ -165,6 +165,9 @@ Status App::start(Task start_fn) {
     ro.core = (*cores)[i];
     ro.ring_size = m.options.message_ring_size;
     ro.idle_grace_us = static_cast<uint64_t>(m.options.idle_grace.count());
+    ro.io_spin_us = m.options.io_spin == AppOptions::kIoSpinForever || m.options.io_spin.count() < 0
+                        ? UINT64_MAX
+                        : static_cast<uint64_t>(m.options.io_spin.count());
     auto r = Reactor::create(ro);
     if (!r.ok()) return r.status();
     table.push_back(r.value().get());

@@ -1,6 +1,7 @@
 #include "thread/io_channel.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <vector>
 
 #include <fmt/format.h>
@@ -18,6 +19,14 @@ struct ThreadChannels {
   }
 };
 thread_local ThreadChannels t_channels;
+
+// Channels armed by arm_thread_channels(), with the index of their descriptor in the caller's
+// array (-1: none). Reused across sleeps: arming allocates only the first time.
+struct Armed {
+  IoChannel* channel;
+  int fd_index;
+};
+thread_local std::vector<Armed> t_armed;
 
 }  // namespace
 
@@ -70,5 +79,56 @@ bool thread_channels_outstanding() {
 }
 
 size_t thread_channel_count() { return t_channels.channels.size(); }
+
+ChannelsWait thread_channels_wait() {
+  ChannelsWait wait = ChannelsWait::idle;
+  for (IoChannel* ch : t_channels.channels) {
+    if (!ch->has_outstanding()) continue;
+    if (ch->wake_fd() < 0) return ChannelsWait::must_poll;
+    wait = ChannelsWait::can_sleep;
+  }
+  return wait;
+}
+
+bool arm_thread_channels(std::vector<pollfd>& fds) {
+  t_armed.clear();
+  for (IoChannel* ch : t_channels.channels) {
+    if (!ch->has_outstanding()) continue;
+    const int fd = ch->wake_fd();
+    if (fd < 0 || !ch->prepare_sleep()) {
+      for (const Armed& a : t_armed) a.channel->finish_sleep(false);
+      t_armed.clear();
+      return false;
+    }
+    t_armed.push_back({ch, static_cast<int>(fds.size())});
+    fds.push_back({fd, POLLIN, 0});
+  }
+  return true;
+}
+
+void disarm_thread_channels(const std::vector<pollfd>& fds) {
+  for (const Armed& a : t_armed) {
+    const bool woken = a.fd_index >= 0 && static_cast<size_t>(a.fd_index) < fds.size() &&
+                       (fds[static_cast<size_t>(a.fd_index)].revents & (POLLIN | POLLERR | POLLHUP)) != 0;
+    a.channel->finish_sleep(woken);
+  }
+  t_armed.clear();
+}
+
+bool sleep_on_thread_channels(uint64_t timeout_ns) {
+  thread_local std::vector<pollfd> fds;
+  fds.clear();
+  if (!arm_thread_channels(fds)) return false;
+  if (fds.empty()) {  // nothing in flight: nothing would ever wake us
+    disarm_thread_channels(fds);
+    return false;
+  }
+  timespec ts{static_cast<time_t>(timeout_ns / 1000000000u), static_cast<long>(timeout_ns % 1000000000u)};
+  int rc = ppoll(fds.data(), fds.size(), &ts, nullptr);
+  if (rc <= 0)
+    for (pollfd& p : fds) p.revents = 0;  // timeout or EINTR: nobody was woken
+  disarm_thread_channels(fds);
+  return true;
+}
 
 }  // namespace sluice::thread

@@ -8,10 +8,14 @@
 // path takes no lock.
 #pragma once
 
+#include <poll.h>
+
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "base/status.h"
 
@@ -47,8 +51,21 @@ class IoChannel {
   // Reaps completions and runs their callbacks. Returns how many events it handled (0 when
   // idle). Only the owning thread calls it.
   virtual int poll() = 0;
-  // True while work is in flight; a reactor stays awake (spinning) while any channel says so.
+  // True while work is in flight; a reactor keeps polling while any channel says so, unless
+  // every such channel can wake it (below).
   virtual bool has_outstanding() const { return false; }
+
+  // Sleeping instead of spinning while work is in flight (DESIGN.md rule 5). A channel that
+  // can wake its owner returns a descriptor that turns readable (POLLIN) once a completion
+  // is ready for poll(), but only while armed: from a prepare_sleep() that returned true to
+  // the matching finish_sleep(). -1 (the default): the channel cannot wake its owner, which
+  // must keep polling while the channel has work in flight.
+  virtual int wake_fd() const { return -1; }
+  // Arms wake_fd(). False if something is ready for poll() already, or the channel cannot
+  // wake its owner: poll instead of sleeping. Owning thread only, never inside poll().
+  virtual bool prepare_sleep() { return false; }
+  // Disarms after the sleep; `woken`: wake_fd() was found readable.
+  virtual void finish_sleep(bool woken) { (void)woken; }
 
   IoDevice& device() const { return device_; }
   std::thread::id owner() const { return owner_; }
@@ -72,6 +89,26 @@ Status put_io_channel(IoChannel* channel);
 int poll_thread_channels();
 // True if any channel of the calling thread has work in flight.
 bool thread_channels_outstanding();
+
+// What the calling thread's channels allow a thread that has nothing else to do.
+enum class ChannelsWait : uint8_t {
+  idle,       // no work in flight
+  can_sleep,  // work in flight, and every channel holding some can wake the thread
+  must_poll,  // work in flight on a channel that cannot wake the thread
+};
+ChannelsWait thread_channels_wait();
+
+// Arms every channel of the calling thread that has work in flight and appends their wake
+// descriptors to `fds` (events = POLLIN). False, with nothing left armed, if one of them has
+// something ready or cannot wake the thread: poll instead. After a true, sleep on `fds`
+// (ppoll), then call disarm_thread_channels() with the same array and its revents.
+bool arm_thread_channels(std::vector<pollfd>& fds);
+void disarm_thread_channels(const std::vector<pollfd>& fds);
+
+// The sleep of a thread that is not a reactor: arms, waits up to timeout_ns for a channel to
+// have a completion ready, disarms. Returns false at once, without sleeping, when nothing is
+// in flight or arm_thread_channels() refuses.
+bool sleep_on_thread_channels(uint64_t timeout_ns);
 // How many channels the calling thread owns (for leak checks at shutdown).
 size_t thread_channel_count();
 

@@ -41,7 +41,12 @@ Reactor::Reactor(const ReactorOptions& options, int event_fd)
     : id_(options.id), core_(options.core), event_fd_(event_fd), ring_(options.ring_size) {
   const double tps = clock::ticks_per_second();
   grace_ticks_ = static_cast<uint64_t>(static_cast<double>(options.idle_grace_us) * tps / 1e6);
+  io_spin_ticks_ = options.io_spin_us == UINT64_MAX
+                       ? UINT64_MAX
+                       : static_cast<uint64_t>(static_cast<double>(options.io_spin_us) * tps / 1e6);
+  backdate_ticks_ = std::max(grace_ticks_, io_spin_ticks_ == UINT64_MAX ? 0 : io_spin_ticks_);
   ns_per_tick_ = 1e9 / tps;
+  sleep_fds_.reserve(8);
 }
 
 Reactor::~Reactor() {
@@ -111,6 +116,7 @@ ReactorStats Reactor::stats() const {
   s.busy_iterations = busy_iterations_.load(std::memory_order_relaxed);
   s.messages = messages_.load(std::memory_order_relaxed);
   s.sleeps = sleeps_.load(std::memory_order_relaxed);
+  s.io_sleeps = io_sleeps_.load(std::memory_order_relaxed);
   s.wakeups = wakeups_.load(std::memory_order_relaxed);
   return s;
 }
@@ -220,24 +226,43 @@ void Reactor::maybe_sleep() {
     idle_since_ = now;
     return;
   }
-  if (now - idle_since_ < grace_ticks_) return;
-  // Work in flight on a channel completes without a wakeup: keep polling for it.
-  if (thread_channels_outstanding()) return;
+  const uint64_t idle = now - idle_since_;
+  if (idle < std::min(grace_ticks_, io_spin_ticks_)) return;  // spares the walk over the channels
+  switch (thread_channels_wait()) {
+    case ChannelsWait::idle:
+      if (idle < grace_ticks_) return;
+      break;
+    case ChannelsWait::can_sleep:
+      // I/O in flight: poll for it a short while (a completion that comes soon is reaped
+      // sooner than a wakeup could deliver it), then sleep until a channel signals it.
+      if (io_spin_ticks_ == UINT64_MAX || idle < io_spin_ticks_) return;
+      break;
+    case ChannelsWait::must_poll:
+      return;  // its completions arrive without a wakeup: keep polling for them
+  }
   if (!timed_.empty() && next_timed_due_ <= now) return;
-  sleep_until_event(now);
+  if (!sleep_until_event(now)) return;  // a channel had a completion ready: poll it
   // Backdated so that a wakeup bringing no work (a timer whose poller stayed idle) sleeps
   // again at once instead of spinning a whole grace period.
-  idle_since_ = clock::ticks() - grace_ticks_;
+  idle_since_ = clock::ticks() - backdate_ticks_;
   if (idle_since_ == 0) idle_since_ = 1;
 }
 
-void Reactor::sleep_until_event(uint64_t now) {
+bool Reactor::sleep_until_event(uint64_t now) {
+  sleep_fds_.clear();
+  sleep_fds_.push_back({event_fd_, POLLIN, 0});
+  // Before the handshake: arming may find a completion ready, and then there is no sleep.
+  if (!arm_thread_channels(sleep_fds_)) return false;
+  const bool io = sleep_fds_.size() > 1;
+
   sleeping_.exchange(true, std::memory_order_seq_cst);
   // From here a sender either sees us asleep and writes the eventfd, or its message (or
   // stop) is visible to this check. See wake().
   if (!ring_.empty() || stop_.load(std::memory_order_relaxed)) {
     sleeping_.exchange(false, std::memory_order_seq_cst);
-    return;
+    for (pollfd& p : sleep_fds_) p.revents = 0;
+    disarm_thread_channels(sleep_fds_);
+    return true;
   }
 
   timespec ts{};
@@ -249,14 +274,18 @@ void Reactor::sleep_until_event(uint64_t now) {
     timeout = &ts;
   }
   bump(sleeps_);
-  pollfd pfd{event_fd_, POLLIN, 0};
-  int rc = ppoll(&pfd, 1, timeout, nullptr);
+  if (io) bump(io_sleeps_);
+  int rc = ppoll(sleep_fds_.data(), sleep_fds_.size(), timeout, nullptr);
   sleeping_.exchange(false, std::memory_order_seq_cst);  // an RMW, not a store: see wake()
-  if (rc > 0 && (pfd.revents & POLLIN)) {
+  if (rc <= 0)
+    for (pollfd& p : sleep_fds_) p.revents = 0;  // timeout or EINTR: nobody was woken
+  disarm_thread_channels(sleep_fds_);
+  if (sleep_fds_[0].revents & POLLIN) {
     uint64_t count;
     // Resets the counter; a stale count from a racing sender costs one spurious wakeup.
     [[maybe_unused]] ssize_t r = read(event_fd_, &count, sizeof(count));
   }
+  return true;
 }
 
 void Reactor::drain_at_exit() {

@@ -1,6 +1,8 @@
 // Reactor internals: the loop, its message ring, its pollers and its sleep/wake handshake.
 #pragma once
 
+#include <poll.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -26,6 +28,7 @@ struct ReactorOptions {
   int core = -1;  // -1: do not pin
   size_t ring_size = 4096;
   uint64_t idle_grace_us = 1000;
+  uint64_t io_spin_us = 0;  // UINT64_MAX: never sleep with I/O in flight
 };
 
 class Reactor {
@@ -76,7 +79,7 @@ class Reactor {
   bool run_timed_pollers(uint64_t now);
   void reap_pollers();
   void maybe_sleep();
-  void sleep_until_event(uint64_t now);
+  bool sleep_until_event(uint64_t now);
   void drain_at_exit();
   void free_pollers_at_exit();
 
@@ -118,11 +121,15 @@ class Reactor {
   bool reap_pending_ = false;
   uint64_t idle_since_ = 0;  // TSC tick the reactor went idle; 0 while busy
   uint64_t grace_ticks_;
+  uint64_t io_spin_ticks_;   // UINT64_MAX: never sleep with I/O in flight
+  uint64_t backdate_ticks_;  // see maybe_sleep()
+  std::vector<pollfd> sleep_fds_;  // the eventfd and the armed channels' wake fds; reused
   double ns_per_tick_;
   std::atomic<uint64_t> iterations_{0};
   std::atomic<uint64_t> busy_iterations_{0};
   std::atomic<uint64_t> messages_{0};
   std::atomic<uint64_t> sleeps_{0};
+  std::atomic<uint64_t> io_sleeps_{0};
 
   size_t leaked_channels_ = 0;  // written before exited_, read after join
   std::thread thread_;

@@ -46,6 +46,7 @@ struct ReactorStats {
   uint64_t busy_iterations = 0;  // iterations that found work
   uint64_t messages = 0;         // messages run
   uint64_t sleeps = 0;           // times the reactor blocked on its eventfd
+  uint64_t io_sleeps = 0;        // of those, with I/O in flight (also waiting on its channels' wake fds)
   uint64_t wakeups = 0;          // eventfd writes by senders: at most one per sleep
 };
 Result<ReactorStats> reactor_stats(uint32_t reactor_id);
@@ -113,6 +114,15 @@ struct AppOptions {
   std::chrono::milliseconds shutdown_timeout{10000};
   // How long an idle reactor spins before it sleeps.
   std::chrono::microseconds idle_grace{1000};
+  // With I/O in flight and nothing else to do: how long the reactor keeps polling its
+  // channels before it sleeps on their wake descriptors (IoChannel::wake_fd) and its
+  // eventfd. Zero (the default) sleeps once an iteration finds nothing: a kernel path
+  // (uring, aio) takes tens of microseconds, and on a small machine a spinning reactor takes
+  // the CPU the kernel's workers need to complete the I/O. kIoSpinForever never sleeps while
+  // I/O is in flight. A channel that cannot wake the reactor keeps it polling either way.
+  std::chrono::microseconds io_spin{kDefaultIoSpin};
+  static constexpr std::chrono::microseconds kDefaultIoSpin{0};
+  static constexpr std::chrono::microseconds kIoSpinForever = std::chrono::microseconds::max();
   size_t message_ring_size = 4096;  // per reactor, rounded up to a power of two
 };
 

@@ -87,6 +87,11 @@ IMG=$TMP/disk.img
 truncate -s 8M "$IMG"
 if "$SLUICE" perf -T "uring:$IMG" -w randread -t 0.1 >/dev/null 2>"$TMP/err"; then
   run_json "verify uring" 1 -T "uring:$IMG" -w verify -t $T
+  # Sleeping on the wake descriptor instead of spinning, from a reactor and from a plain thread.
+  run_json "randread uring, --poll sleep" 1 -T "uring:$IMG" -t $T --poll sleep
+  run_json "randread uring, plain threads, --poll sleep" 1 -T "uring:$IMG" -t $T --threads --poll sleep
+  run_json "rw aio, plain threads, adaptive with a spin" 1 -T "aio:$IMG" -w rw -t $T --threads --spin-us 10
+  run_json "randread uring, --poll spin" 1 -T "uring:$IMG" -t $T --poll spin
   if "$SLUICE" perf -T "uring:$IMG" -w write -o 64k --seed 42 -t $T >/dev/null 2>"$TMP/err" &&
      "$SLUICE" perf -T "uring:$IMG" -w verify --verify-only -o 16k --seed 42 -t $T >/dev/null 2>"$TMP/err"; then
     pass "write, then verify-only with the same seed"
@@ -123,6 +128,7 @@ expect_error "missing file" 1 -T "uring:$TMP/missing.img" -t $T
 expect_error "missing file (aio)" 1 -T "aio:$TMP/missing.img" -t $T
 expect_error "verify-only without verify" 2 -T null:1G --verify-only
 expect_error "zero time" 2 -T null:1G -t 0
+expect_error "unknown poll mode" 2 -T null:1G --poll lazy
 
 # Ctrl-C stops the run early and still reports.
 "$SLUICE" perf -T null:1G -t 60 --json >"$TMP/int.json" 2>"$TMP/err" &

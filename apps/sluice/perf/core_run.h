@@ -31,17 +31,33 @@ class CoreRun {
   template <bool PollChannels>
   bool turn() {
     const uint64_t now = clock::ticks();  // the one TSC read of the turn (Job::set_turn_time)
+    bool progressed = false;
     for (size_t i = 0; i < end_ns_.size(); ++i) {
       if (end_ns_[i] != 0) continue;
       Job& job = *cj_.jobs[i];
       job.set_turn_time(now);
-      if constexpr (PollChannels) job.poll(); else job.service();
-      if (job.done()) [[unlikely]] finished(i);
+      if constexpr (PollChannels) progressed |= job.poll(); else progressed |= job.service();
+      if (job.done()) [[unlikely]] {
+        finished(i);
+        progressed = true;
+      }
     }
-    if (!deadline_hit_ && now >= deadline_ticks_) [[unlikely]] deadline();
-    if (!stopped_ && stop_requested()) [[unlikely]] stop();
+    if (!deadline_hit_ && now >= deadline_ticks_) [[unlikely]] {
+      deadline();
+      progressed = true;
+    }
+    if (!stopped_ && stop_requested()) [[unlikely]] {
+      stop();
+      progressed = true;
+    }
+    turn_ticks_ = now;
+    progressed_ = progressed;
     return live_ > 0;
   }
+  // Whether the last turn did anything (reaped, resubmitted, finished a job, hit the
+  // deadline); with PollChannels false, reaping is the reactor's and not counted here.
+  bool progressed() const { return progressed_; }
+  uint64_t turn_ticks() const { return turn_ticks_; }
   // After the last turn: the jobs' results, with elapsed time and this thread's CPU time.
   std::vector<JobResult> results() const;
   void teardown();
@@ -59,6 +75,8 @@ class CoreRun {
   uint64_t start_cpu_ns_ = 0;
   bool deadline_hit_ = false;
   bool stopped_ = false;
+  bool progressed_ = false;
+  uint64_t turn_ticks_ = 0;
 };
 
 }  // namespace sluice::perf

@@ -169,21 +169,26 @@ bool Job::issue(Slot* s) {
   return true;
 }
 
-// Resubmits parked requests in order, until the channel is full again.
-void Job::retry() {
+// Resubmits parked requests in order, until the channel is full again. True if any left the
+// queue.
+bool Job::retry() {
+  bool moved = false;
   while (Slot* s = retry_.front()) {
     if (finished_) {
       retry_ = {};  // stopped meanwhile: drop them
+      moved = true;
       break;
     }
     if (try_submit(s) == Submitted::busy) break;
     retry_.pop_front();
+    moved = true;
   }
   if (!finished_ && in_flight_ == 0 && retry_.empty() && cfg_.workload != Workload::verify)
     finished_ = true;  // every parked request failed
   if (cfg_.workload == Workload::verify && !finished_ && in_flight_ == 0 && retry_.empty() &&
       verify_next_ >= verify_limit_)
     verify_phase_done();
+  return moved;
 }
 
 void Job::deadline_reached() {

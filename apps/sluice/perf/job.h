@@ -59,10 +59,10 @@ class Job {
   Status setup();
   void start();
   // One turn of the job's loop: reaps completions (whose callbacks resubmit) and retries
-  // requests the channel refused as busy.
-  void poll() {
-    bdev::poll(ch_);
-    service();
+  // requests the channel refused as busy. True if it did anything.
+  bool poll() {
+    const int events = bdev::poll(ch_);
+    return service() || events > 0;
   }
   // The TSC time of the current turn, read once by the driver before it polls: completions
   // reaped in this turn are stamped with it, and so are the requests their callbacks submit.
@@ -72,8 +72,10 @@ class Job {
   // QD32 on null; far below a real device's latency).
   void set_turn_time(uint64_t ticks) { now_ = ticks; }
   // poll() without the channel, for a reactor that polls its thread's channels itself.
-  void service() {
-    if (!retry_.empty()) [[unlikely]] retry();
+  // True if it resubmitted anything.
+  bool service() {
+    if (!retry_.empty()) [[unlikely]] return retry();
+    return false;
   }
   // Time is up. Most workloads stop issuing; verify still reads back what it wrote.
   void deadline_reached();
@@ -116,7 +118,7 @@ class Job {
   void submit(Slot* s) {
     if (try_submit(s) == Submitted::busy) [[unlikely]] retry_.push_back(s);
   }
-  void retry();
+  bool retry();
   void verify_phase_done();
   void check(Slot* s);
   void fail(Slot* s, Errc status, std::string_view how);

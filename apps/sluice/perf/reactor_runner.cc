@@ -22,9 +22,12 @@ struct CoreCtx {
 };
 
 // The core's jobs, one turn per reactor iteration; when all are done, reports and leaves.
+// Idle when the turn did nothing itself: the reactor counts the completions it reaps from the
+// channels, and sleeps (AppOptions::io_spin) when those bring nothing either.
 thread::PollStatus poll_core(void* arg) {
   auto* c = static_cast<CoreCtx*>(arg);
-  if (c->run.turn<false>()) [[likely]] return thread::PollStatus::busy;
+  if (c->run.turn<false>()) [[likely]]
+    return c->run.progressed() ? thread::PollStatus::busy : thread::PollStatus::idle;
   c->results = c->run.results();
   c->run.teardown();
   (void)thread::unregister_poller(c->poller);
@@ -54,8 +57,13 @@ Status first_error(const std::vector<std::unique_ptr<CoreCtx>>& ctx) {
 
 }  // namespace
 
-Result<RunOutput> run_on_reactors(std::vector<CoreJobs>& plan, double seconds) {
+Result<RunOutput> run_on_reactors(std::vector<CoreJobs>& plan, double seconds, PollPolicy poll) {
   thread::AppOptions app_options;
+  switch (poll.mode) {
+    case PollMode::spin: app_options.io_spin = thread::AppOptions::kIoSpinForever; break;
+    case PollMode::adaptive: app_options.io_spin = std::chrono::microseconds(poll.spin_us); break;
+    case PollMode::sleep: app_options.io_spin = std::chrono::microseconds(0); break;
+  }
   app_options.cores.clear();
   for (const auto& cj : plan) app_options.cores += fmt::format("{}{}", app_options.cores.empty() ? "" : ",", cj.core);
   thread::App app(app_options);

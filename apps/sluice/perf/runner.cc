@@ -32,16 +32,16 @@ Status pin_to(int core) {
   return Status::Ok();
 }
 
-void core_thread(CoreJobs& cj, Shared& shared, Status& setup, std::vector<JobResult>& out) {
+void core_thread(CoreJobs& cj, Shared& shared, PollPolicy poll, Status& setup, std::vector<JobResult>& out) {
   CoreRun run(cj);
+  IdleWait idle(poll.mode, poll.spin_us);
   setup = pin_to(cj.core);
   if (setup.ok()) setup = run.setup();
   shared.ready.count_down();
   shared.go.wait(kWait, std::memory_order_acquire);
   if (shared.go.load(std::memory_order_acquire) == kRun) {
     run.start(shared.deadline_ticks);
-    while (run.turn<true>()) {
-    }
+    while (run.turn<true>()) idle.after_turn(run.progressed(), run.turn_ticks());
     out = run.results();
   }
   run.teardown();
@@ -49,7 +49,7 @@ void core_thread(CoreJobs& cj, Shared& shared, Status& setup, std::vector<JobRes
 
 }  // namespace
 
-Result<RunOutput> run_on_threads(std::vector<CoreJobs>& plan, double seconds) {
+Result<RunOutput> run_on_threads(std::vector<CoreJobs>& plan, double seconds, PollPolicy poll) {
   Shared shared(plan.size());
   std::vector<Status> setup(plan.size());
   std::vector<std::vector<JobResult>> results(plan.size());
@@ -58,7 +58,8 @@ Result<RunOutput> run_on_threads(std::vector<CoreJobs>& plan, double seconds) {
   std::vector<std::thread> threads;
   threads.reserve(plan.size());
   for (size_t i = 0; i < plan.size(); ++i)
-    threads.emplace_back(core_thread, std::ref(plan[i]), std::ref(shared), std::ref(setup[i]), std::ref(results[i]));
+    threads.emplace_back(core_thread, std::ref(plan[i]), std::ref(shared), poll, std::ref(setup[i]),
+                         std::ref(results[i]));
   shared.ready.wait();
 
   Status failed;

@@ -11,6 +11,7 @@
 
 #include "base/status.h"
 #include "perf/core_run.h"
+#include "perf/idle_wait.h"
 #include "perf/report.h"
 
 namespace sluice::perf {
@@ -20,8 +21,14 @@ struct RunOutput {
   bool interrupted = false;        // stopped early by a signal
 };
 
+// How a driver waits while its jobs' requests are in flight (idle_wait.h).
+struct PollPolicy {
+  PollMode mode = PollMode::adaptive;
+  uint32_t spin_us = kDefaultSpinUs;  // adaptive: how long to poll before sleeping
+};
+
 // Both fail (after cleaning up) if a core cannot be pinned or a job cannot be set up.
-Result<RunOutput> run_on_threads(std::vector<CoreJobs>& plan, double seconds);
-Result<RunOutput> run_on_reactors(std::vector<CoreJobs>& plan, double seconds);
+Result<RunOutput> run_on_threads(std::vector<CoreJobs>& plan, double seconds, PollPolicy poll = {});
+Result<RunOutput> run_on_reactors(std::vector<CoreJobs>& plan, double seconds, PollPolicy poll = {});
 
 }  // namespace sluice::perf
