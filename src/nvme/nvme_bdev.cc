@@ -1,0 +1,268 @@
+// The nvme bdev: one bdev per namespace, nvme:BDF[/NSID][?qd=N&mt=BYTES&to=MS]. Every bdev of
+// a BDF shares one Controller; each channel gets its own I/O queue pair, created on the
+// channel's thread. Requests map one-to-one onto NVMe commands except write_zeroes and
+// unmap, which may need several (16-bit block counts, 256 ranges per DSM command). A
+// command the queue has no room for waits in the channel's deferred list and is retried at
+// the next poll, so back-pressure never fails a request.
+#include <algorithm>
+#include <map>
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "base/intrusive_list.h"
+#include "base/log.h"
+#include "bdev/backend.h"
+#include "bdev/channel.h"
+#include "bdev/spec.h"
+#include "nvme/nvme.h"
+
+namespace sluice::nvme {
+namespace {
+
+constexpr uint32_t kMaxWriteZeroesBlocks = 65536;
+constexpr uint32_t kDsmRangesPerCommand = 256;
+constexpr uint64_t kMaxDsmRangeBlocks = 0xffffffffull;
+
+// Per-request state, kept in BdevIo::driver.
+struct IoCtx {
+  uint64_t next;  // write_zeroes/unmap: first block not yet handed to a command
+  uint64_t end;
+  uint32_t pending;  // commands in flight
+  Errc status;
+  bool issued;    // read/write/flush: the one command went out
+  bool deferred;  // waiting in the deferred list; only retry_deferred() completes it then
+};
+
+class NvmeQueue final : public bdev::BackendQueue {
+ public:
+  NvmeQueue(std::unique_ptr<IoQueue> q, uint32_t nsid) : q_(std::move(q)), nsid_(nsid) {}
+
+  void submit(bdev::BdevIo* io) override {
+    auto* ctx = io->driver_ctx<IoCtx>();
+    *ctx = {io->offset_blocks, io->offset_blocks + io->num_blocks, 0, Errc::ok, false, false};
+    if (io->type == bdev::IoType::reset) {
+      io->channel->complete(io, Errc::ok);
+      return;
+    }
+    if (!deferred_.empty() || !issue(io)) {
+      ctx->deferred = true;
+      deferred_.push_back(io);
+    } else if (ctx->pending == 0) {
+      io->channel->complete(io, ctx->status);  // refused outright
+    }
+  }
+
+  int poll() override {
+    if (!deferred_.empty()) retry_deferred();
+    return q_->poll();
+  }
+
+ private:
+  static bool single_command(const bdev::BdevIo* io) {
+    return io->type == bdev::IoType::read || io->type == bdev::IoType::write || io->type == bdev::IoType::flush;
+  }
+  static bool more_to_issue(bdev::BdevIo* io) {
+    auto* ctx = io->driver_ctx<IoCtx>();
+    if (ctx->status != Errc::ok) return false;
+    return single_command(io) ? !ctx->issued : ctx->next < ctx->end;
+  }
+
+  // Hands `io`'s next commands to the queue. False when the queue filled up first.
+  bool issue(bdev::BdevIo* io) {
+    auto* ctx = io->driver_ctx<IoCtx>();
+    switch (io->type) {
+      case bdev::IoType::read:
+      case bdev::IoType::write: {
+        const auto nlb = static_cast<uint32_t>(io->num_blocks);
+        Errc e = io->type == bdev::IoType::read ? q_->read(nsid_, io->iovs, io->iovcnt, io->offset_blocks, nlb, done, io)
+                                                : q_->write(nsid_, io->iovs, io->iovcnt, io->offset_blocks, nlb, done, io);
+        if (e == Errc::busy) return false;
+        ctx->issued = true;
+        account(ctx, e);
+        return true;
+      }
+      case bdev::IoType::flush: {
+        Errc e = q_->flush(nsid_, done, io);
+        if (e == Errc::busy) return false;
+        ctx->issued = true;
+        account(ctx, e);
+        return true;
+      }
+      case bdev::IoType::write_zeroes:
+        while (more_to_issue(io)) {
+          const auto n = static_cast<uint32_t>(std::min<uint64_t>(ctx->end - ctx->next, kMaxWriteZeroesBlocks));
+          Errc e = q_->write_zeroes(nsid_, ctx->next, n, done, io);
+          if (e == Errc::busy) return false;
+          account(ctx, e);
+          ctx->next += n;
+        }
+        return true;
+      case bdev::IoType::unmap:
+        while (more_to_issue(io)) {
+          spec::DsmRange ranges[kDsmRangesPerCommand];
+          uint32_t count = 0;
+          uint64_t at = ctx->next;
+          while (count < kDsmRangesPerCommand && at < ctx->end) {
+            const uint64_t n = std::min(ctx->end - at, kMaxDsmRangeBlocks);
+            ranges[count++] = {0, static_cast<uint32_t>(n), at};
+            at += n;
+          }
+          Errc e = q_->deallocate(nsid_, ranges, count, done, io);
+          if (e == Errc::busy) return false;
+          account(ctx, e);
+          ctx->next = at;
+        }
+        return true;
+      case bdev::IoType::reset:
+        return true;
+    }
+    return true;
+  }
+
+  static void account(IoCtx* ctx, Errc e) {
+    if (e == Errc::ok) ++ctx->pending;
+    else if (ctx->status == Errc::ok) ctx->status = e;
+  }
+
+  void retry_deferred() {
+    while (bdev::BdevIo* io = deferred_.front()) {
+      if (more_to_issue(io) && !issue(io)) return;
+      deferred_.pop_front();
+      auto* ctx = io->driver_ctx<IoCtx>();
+      ctx->deferred = false;
+      if (ctx->pending == 0) io->channel->complete(io, ctx->status);
+    }
+  }
+
+  static void done(void* arg, const Completion& c) {
+    auto* io = static_cast<bdev::BdevIo*>(arg);
+    auto* ctx = io->driver_ctx<IoCtx>();
+    --ctx->pending;
+    if (!c.ok() && ctx->status == Errc::ok) {
+      ctx->status = c.errc();  // and issue nothing more
+      log::debug("nvme: {} of {} blocks at {} failed: {}", bdev::io_type_name(io->type), io->num_blocks,
+                 io->offset_blocks, c.reset_aborted ? std::string("controller reset") : status_text(c.status));
+    }
+    if (ctx->pending == 0 && !ctx->deferred && !more_to_issue(io)) io->channel->complete(io, ctx->status);
+  }
+
+  std::unique_ptr<IoQueue> q_;
+  const uint32_t nsid_;
+  IntrusiveQueue<bdev::BdevIo> deferred_;
+};
+
+class NvmeBdev final : public bdev::Bdev {
+ public:
+  NvmeBdev(std::string name, std::string spec, const bdev::Geometry& g, std::shared_ptr<Controller> ctrl,
+           uint32_t nsid, uint64_t timeout_ms)
+      : Bdev(std::move(name), g), spec_(std::move(spec)), ctrl_(std::move(ctrl)), nsid_(nsid), timeout_ms_(timeout_ms) {}
+
+  std::string spec() const override { return spec_; }
+
+  Result<std::unique_ptr<bdev::BackendQueue>> create_queue() override {
+    const uint32_t entries = geometry().queue_depth + bdev::BdevChannel::kChildPool + 1;
+    auto q = ctrl_->create_io_queue(entries);
+    if (!q.ok()) return q.status();
+    if (timeout_ms_ != 0) (*q)->set_timeout_ms(timeout_ms_);
+    return std::unique_ptr<bdev::BackendQueue>(new NvmeQueue(std::move(q.value()), nsid_));
+  }
+
+ private:
+  std::string spec_;
+  std::shared_ptr<Controller> ctrl_;
+  uint32_t nsid_;
+  uint64_t timeout_ms_;
+};
+
+// Controllers shared by the bdevs of one BDF; the last bdev to go shuts it down.
+std::shared_ptr<Controller> shared_controller(const std::string& bdf, Status& error) {
+  static std::mutex mu;
+  static std::map<std::string, std::weak_ptr<Controller>> controllers;
+  std::lock_guard lock(mu);
+  if (auto ctrl = controllers[bdf].lock()) return ctrl;
+  auto opened = Controller::open(bdf);
+  if (!opened.ok()) {
+    error = opened.status();
+    return nullptr;
+  }
+  controllers[bdf] = *opened;
+  return *opened;
+}
+
+Result<std::shared_ptr<bdev::Bdev>> make_nvme_bdev(const bdev::SpecArgs& in) {
+  // Registered schemes get the target unparsed: split off ?options here.
+  bdev::SpecArgs args = in;
+  std::string_view rest = in.target;
+  if (auto q = rest.find('?'); q != std::string_view::npos) {
+    std::string_view opts = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+    while (!opts.empty()) {
+      auto amp = opts.find('&');
+      std::string_view kv = opts.substr(0, amp);
+      auto eq = kv.find('=');
+      if (eq == std::string_view::npos || eq == 0)
+        return Status(Errc::invalid_argument, fmt::format("nvme: bad option '{}': want key=value", kv));
+      args.options.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+      opts = amp == std::string_view::npos ? std::string_view{} : opts.substr(amp + 1);
+    }
+  }
+  SLUICE_RETURN_IF_ERROR(args.check_known({"qd", "mt", "to"}));
+  std::string_view bdf_text = rest;
+  uint32_t nsid = 1;
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+    bdf_text = rest.substr(0, slash);
+    std::string ns(rest.substr(slash + 1));
+    char* end = nullptr;
+    unsigned long v = std::strtoul(ns.c_str(), &end, 10);
+    if (ns.empty() || *end != '\0' || v == 0 || v >= 0xffffffffull)
+      return Status(Errc::invalid_argument, fmt::format("nvme: '{}' is not a namespace id", ns));
+    nsid = static_cast<uint32_t>(v);
+  }
+  auto bdf = canonical_bdf(bdf_text);
+  if (!bdf.ok()) return Status(bdf.status().code(), "nvme: " + bdf.status().message());
+  auto timeout = args.size_option("to", 0);
+  if (!timeout.ok()) return timeout.status();
+
+  Status error;
+  auto ctrl = shared_controller(*bdf, error);
+  if (!ctrl) return error;
+  auto ns = ctrl->namespace_info(nsid);
+  if (!ns.ok()) return ns.status();
+  const ControllerInfo& info = ctrl->info();
+
+  bdev::Geometry g;
+  g.block_size = ns->block_size;
+  g.num_blocks = ns->size_blocks;
+  g.max_transfer_blocks = info.max_transfer_bytes / ns->block_size;
+  g.optimal_io_blocks = 0;
+  g.buf_align = 4;  // PRP1 is dword-aligned; anything else the queue bounces anyway
+  g.supported = bdev::io_bit(bdev::IoType::read) | bdev::io_bit(bdev::IoType::write) |
+                bdev::io_bit(bdev::IoType::flush) | bdev::io_bit(bdev::IoType::reset);
+  if (info.supports_dsm) g.supported |= bdev::io_bit(bdev::IoType::unmap);
+  if (info.supports_write_zeroes) g.supported |= bdev::io_bit(bdev::IoType::write_zeroes);
+  g.unmap_zeroes = info.supports_dsm && ns->deallocate_reads_zeroes;
+  g.queue_depth = 128;
+  const uint32_t block_size = g.block_size;
+  SLUICE_RETURN_IF_ERROR(args.apply_common(g));
+  if (g.block_size != block_size)
+    return Status(Errc::invalid_argument, "nvme: the block size comes from the namespace format");
+  if (g.queue_depth + bdev::BdevChannel::kChildPool + 1 > info.max_queue_entries)
+    g.queue_depth = info.max_queue_entries - bdev::BdevChannel::kChildPool - 1;
+  std::string spec = fmt::format("nvme:{}/{}", *bdf, nsid);
+  return std::shared_ptr<bdev::Bdev>(new NvmeBdev(args.name, spec, g, std::move(ctrl), nsid, *timeout));
+}
+
+[[maybe_unused]] const bool kSchemeRegistered = register_bdev_scheme().ok();
+
+}  // namespace
+
+Status register_bdev_scheme() {
+  static const Status registered = [] {
+    Status st = bdev::register_scheme("nvme", make_nvme_bdev);
+    return st.code() == Errc::exists ? Status::Ok() : st;
+  }();
+  return registered;
+}
+
+}  // namespace sluice::nvme

@@ -1,0 +1,161 @@
+// What the NVMe base specification (1.4) fixes: register offsets and fields, the layout of
+// submission and completion queue entries, opcodes, and the identify and log structures
+// this driver reads. Shared by the driver and the software controller model; nothing here
+// is Sluice's own choice.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace sluice::nvme::spec {
+
+// ---- Controller registers (BAR0) -------------------------------------------------------
+inline constexpr uint32_t kRegCap = 0x00;    // 64-bit capabilities
+inline constexpr uint32_t kRegVs = 0x08;     // version
+inline constexpr uint32_t kRegIntms = 0x0c;  // interrupt mask set
+inline constexpr uint32_t kRegIntmc = 0x10;  // interrupt mask clear
+inline constexpr uint32_t kRegCc = 0x14;     // controller configuration
+inline constexpr uint32_t kRegCsts = 0x1c;   // controller status
+inline constexpr uint32_t kRegAqa = 0x24;    // admin queue attributes
+inline constexpr uint32_t kRegAsq = 0x28;    // 64-bit admin SQ base
+inline constexpr uint32_t kRegAcq = 0x30;    // 64-bit admin CQ base
+inline constexpr uint32_t kRegDoorbells = 0x1000;
+
+inline uint32_t cap_mqes(uint64_t cap) { return static_cast<uint32_t>(cap & 0xffff) + 1; }  // entries
+inline bool cap_cqr(uint64_t cap) { return (cap >> 16) & 1; }
+inline uint32_t cap_to_ms(uint64_t cap) { return static_cast<uint32_t>((cap >> 24) & 0xff) * 500; }
+inline uint32_t cap_dstrd(uint64_t cap) { return static_cast<uint32_t>((cap >> 32) & 0xf); }
+inline bool cap_css_nvm(uint64_t cap) { return (cap >> 37) & 1; }
+inline uint32_t cap_mpsmin(uint64_t cap) { return static_cast<uint32_t>((cap >> 48) & 0xf); }
+inline uint32_t cap_mpsmax(uint64_t cap) { return static_cast<uint32_t>((cap >> 52) & 0xf); }
+
+inline constexpr uint32_t kCcEnable = 1u << 0;
+inline constexpr uint32_t kCcShnNormal = 1u << 14;
+inline constexpr uint32_t kCcShnMask = 3u << 14;
+inline constexpr uint32_t cc_iosqes(uint32_t log2) { return log2 << 16; }
+inline constexpr uint32_t cc_iocqes(uint32_t log2) { return log2 << 20; }
+inline constexpr uint32_t cc_mps(uint32_t v) { return v << 7; }
+inline uint32_t cc_get_mps(uint32_t cc) { return (cc >> 7) & 0xf; }
+inline uint32_t cc_get_iosqes(uint32_t cc) { return (cc >> 16) & 0xf; }
+inline uint32_t cc_get_iocqes(uint32_t cc) { return (cc >> 20) & 0xf; }
+inline uint32_t cc_get_css(uint32_t cc) { return (cc >> 4) & 0x7; }
+
+inline constexpr uint32_t kCstsRdy = 1u << 0;
+inline constexpr uint32_t kCstsCfs = 1u << 1;
+inline constexpr uint32_t kCstsShstMask = 3u << 2;
+inline constexpr uint32_t kCstsShstComplete = 2u << 2;
+
+// Doorbell offsets for queue `qid` with stride CAP.DSTRD.
+inline uint32_t sq_doorbell(uint16_t qid, uint32_t dstrd) { return kRegDoorbells + (2u * qid) * (4u << dstrd); }
+inline uint32_t cq_doorbell(uint16_t qid, uint32_t dstrd) { return kRegDoorbells + (2u * qid + 1) * (4u << dstrd); }
+
+// ---- Queue entries ---------------------------------------------------------------------
+struct Sqe {
+  uint8_t opc;
+  uint8_t flags;  // FUSE 1:0, PSDT 7:6 (0: PRPs)
+  uint16_t cid;
+  uint32_t nsid;
+  uint32_t cdw2, cdw3;
+  uint64_t mptr;
+  uint64_t prp1, prp2;
+  uint32_t cdw10, cdw11, cdw12, cdw13, cdw14, cdw15;
+};
+static_assert(sizeof(Sqe) == 64);
+
+struct Cqe {
+  uint32_t dw0;
+  uint32_t dw1;
+  uint16_t sqhd;
+  uint16_t sqid;
+  uint16_t cid;
+  uint16_t status;  // phase 0, SC 8:1, SCT 11:9, CRD 13:12, M 14, DNR 15
+};
+static_assert(sizeof(Cqe) == 16);
+
+inline constexpr uint16_t status_phase(uint16_t s) { return s & 1; }
+inline constexpr uint8_t status_sc(uint16_t s) { return static_cast<uint8_t>(s >> 1); }
+inline constexpr uint8_t status_sct(uint16_t s) { return (s >> 9) & 7; }
+inline constexpr bool status_dnr(uint16_t s) { return (s >> 15) & 1; }
+inline constexpr uint16_t make_status(uint8_t sct, uint8_t sc, bool dnr = false) {
+  return static_cast<uint16_t>((uint16_t{sc} << 1) | (uint16_t{sct} << 9) | (dnr ? 0x8000 : 0));
+}
+
+// Status code types and the codes this driver and the model name.
+inline constexpr uint8_t kSctGeneric = 0, kSctCommandSpecific = 1, kSctMedia = 2;
+inline constexpr uint8_t kScSuccess = 0x00, kScInvalidOpcode = 0x01, kScInvalidField = 0x02,
+                         kScDataTransferError = 0x04, kScInternalError = 0x06, kScAbortRequested = 0x07,
+                         kScAbortedSqDeletion = 0x08, kScInvalidNamespace = 0x0b, kScPrpOffsetInvalid = 0x13,
+                         kScLbaOutOfRange = 0x80;
+inline constexpr uint8_t kScCompletionQueueInvalid = 0x00, kScInvalidQueueId = 0x01, kScInvalidQueueSize = 0x02,
+                         kScInvalidLogPage = 0x09, kScInvalidQueueDeletion = 0x0c;
+inline constexpr uint8_t kScWriteFault = 0x80, kScUnrecoveredReadError = 0x81;
+
+// ---- Opcodes -----------------------------------------------------------------------------
+inline constexpr uint8_t kAdminDeleteSq = 0x00, kAdminCreateSq = 0x01, kAdminGetLogPage = 0x02,
+                         kAdminDeleteCq = 0x04, kAdminCreateCq = 0x05, kAdminIdentify = 0x06, kAdminAbort = 0x08,
+                         kAdminSetFeatures = 0x09, kAdminGetFeatures = 0x0a;
+inline constexpr uint8_t kIoFlush = 0x00, kIoWrite = 0x01, kIoRead = 0x02, kIoWriteZeroes = 0x08,
+                         kIoDatasetManagement = 0x09;
+
+inline constexpr uint8_t kCnsNamespace = 0x00, kCnsController = 0x01, kCnsActiveNamespaces = 0x02;
+inline constexpr uint8_t kFeatureNumberOfQueues = 0x07, kFeatureVolatileWriteCache = 0x06;
+inline constexpr uint8_t kLogError = 0x01, kLogSmart = 0x02;
+inline constexpr uint32_t kDsmDeallocate = 1u << 2;
+
+// ---- Identify controller (4096 bytes): offsets of the fields read -------------------------
+namespace idc {
+inline constexpr size_t kVid = 0, kSsvid = 2, kSn = 4, kMn = 24, kFr = 64, kMdts = 77, kCntlid = 78, kVer = 80,
+                        kOacs = 256, kAcl = 258, kElpe = 262, kSqes = 512, kCqes = 513, kNn = 516, kOncs = 520,
+                        kVwc = 525, kSgls = 536, kSubnqn = 768;
+inline constexpr uint16_t kOncsDsm = 1u << 2, kOncsWriteZeroes = 1u << 3;
+}  // namespace idc
+
+// ---- Identify namespace (4096 bytes) --------------------------------------------------------
+namespace idns {
+inline constexpr size_t kNsze = 0, kNcap = 8, kNuse = 16, kNlbaf = 25, kFlbas = 26, kDlfeat = 33, kLbaf = 128;
+}  // namespace idns
+
+struct DsmRange {
+  uint32_t attributes;
+  uint32_t nlb;
+  uint64_t slba;
+};
+static_assert(sizeof(DsmRange) == 16);
+
+// ---- Log pages --------------------------------------------------------------------------
+struct ErrorLogEntry {
+  uint64_t error_count;
+  uint16_t sqid;
+  uint16_t cid;
+  uint16_t status;  // phase bit included, as in the CQE
+  uint16_t param_location;
+  uint64_t lba;
+  uint32_t nsid;
+  uint8_t vs;
+  uint8_t trtype;
+  uint8_t rsvd[2];
+  uint64_t cmd_specific;
+  uint8_t rsvd2[24];
+};
+static_assert(sizeof(ErrorLogEntry) == 64);
+
+namespace smart {
+inline constexpr size_t kCriticalWarning = 0, kTemperature = 1, kAvailableSpare = 3, kSpareThreshold = 4,
+                        kPercentUsed = 5, kDataUnitsRead = 32, kDataUnitsWritten = 48, kHostReads = 64,
+                        kHostWrites = 80, kBusyTime = 96, kPowerCycles = 112, kPowerOnHours = 128,
+                        kUnsafeShutdowns = 144, kMediaErrors = 160, kErrorLogEntries = 176;
+}  // namespace smart
+
+// Little-endian field access into identify and log buffers (x86 only, like the rest).
+template <typename T>
+T get(const void* base, size_t off) {
+  T v;
+  std::memcpy(&v, static_cast<const uint8_t*>(base) + off, sizeof v);
+  return v;
+}
+template <typename T>
+void put(void* base, size_t off, T v) {
+  std::memcpy(static_cast<uint8_t*>(base) + off, &v, sizeof v);
+}
+
+}  // namespace sluice::nvme::spec
