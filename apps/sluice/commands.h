@@ -8,5 +8,10 @@ namespace sluice::cli {
 Subcommand add_perf(CLI::App& app);  // perf_command.cc
 Subcommand add_blob(CLI::App& app);  // blob_command.cc
 Subcommand add_lvol(CLI::App& app);  // lvol_command.cc
+Subcommand add_nvme(CLI::App& app);  // nvme_command.cc
+Subcommand add_setup(CLI::App& app);  // setup_command.cc
+Subcommand add_mkfs(CLI::App& app);   // fs_command.cc
+Subcommand add_fsck(CLI::App& app);   // fs_command.cc
+Subcommand add_fs(CLI::App& app);     // fs_command.cc
 
 }  // namespace sluice::cli

@@ -16,6 +16,11 @@ int main(int argc, char** argv) {
       add_perf(app),
       add_blob(app),
       add_lvol(app),
+      add_nvme(app),
+      add_setup(app),
+      add_mkfs(app),
+      add_fsck(app),
+      add_fs(app),
   };
 
   try {

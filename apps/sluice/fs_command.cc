@@ -1,0 +1,429 @@
+// `sluice mkfs`, `sluice fsck` and `sluice fs ls|stat|cat|cp|mkdir|rm|df`: SluiceFS from the
+// shell (src/fs/fs.h, docs/format/sluicefs.md). DEVICE is a device spec or a plain path, as
+// for `sluice blob`. Commands that only look mount read-only (no recovery writes), so they
+// are safe on an image another process left behind; the others unmount cleanly, so what they
+// did is durable when they return.
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "base/log.h"
+#include "base/size.h"
+#include "blobtool/device.h"
+#include "blobtool/scan.h"
+#include "commands.h"
+#include "fs/fs.h"
+
+namespace sluice::cli {
+namespace {
+
+using blobtool::Device;
+
+struct FsArgs {
+  std::string device;
+  std::string p1, p2;
+  std::string cluster_size = "1M";
+  bool force = false;
+  bool json = false;
+  bool long_list = false;
+  bool recursive = false;
+};
+
+constexpr std::string_view kFsPrefix = "fs:";
+
+void quiet_fs_logs() {
+  if (std::getenv("SLUICE_LOG") == nullptr) log::set_threshold(log::Level::warn);
+}
+
+void print_json(const nlohmann::json& j) {
+  fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+std::string join(const std::string& dir, const std::string& name) { return dir == "/" ? "/" + name : dir + "/" + name; }
+
+// Mounts DEVICE, runs `op`, unmounts (read-write mounts: durably) and reports.
+int with_fs(std::string_view cmd, const std::string& arg, bool read_only,
+            const std::function<int(fs::FileSystem&)>& op) {
+  auto dev = Device::create(arg);
+  if (!dev.ok()) return fail(cmd, exit_code_for(dev.status()), dev.status().message());
+  fs::MountOptions mo;
+  mo.read_only = read_only;
+  auto mounted = fs::FileSystem::mount((*dev)->bdev_name(), mo);
+  if (!mounted.ok()) return fail(cmd, kExitFailure, mounted.status().message());
+  int rc = op(**mounted);
+  if (Status st = (*mounted)->unmount(); !st.ok()) {
+    (*mounted)->abandon();
+    return fail(cmd, kExitFailure, fmt::format("unmount: {}", st.message()));
+  }
+  return rc;
+}
+
+int run_mkfs(const FsArgs& a) {
+  constexpr std::string_view cmd = "mkfs";
+  auto cs = parse_size(a.cluster_size);
+  if (!cs.ok()) return fail(cmd, kExitUsage, fmt::format("--cluster-size: {}", cs.status().message()));
+  if (*cs < 4096 || *cs % 4096 != 0 || *cs > (1u << 30))
+    return fail(cmd, kExitUsage, fmt::format("--cluster-size: {} is not a multiple of 4096 in [4K, 1G]", a.cluster_size));
+  auto dev = Device::create(a.device);
+  if (!dev.ok()) return fail(cmd, exit_code_for(dev.status()), dev.status().message());
+  if (!a.force) {
+    auto scan = blobtool::scan_metadata(**dev);
+    if (!scan.ok()) return fail(cmd, exit_code_for(scan.status()), scan.status().message());
+    if (scan->super() || scan->copies[0].has_magic || scan->copies[1].has_magic)
+      return fail(cmd, kExitFailure,
+                  fmt::format("{} already holds a blobstore (a SluiceFS or an lvol store); --force formats it "
+                              "anyway, destroying it",
+                              (*dev)->spec()));
+  }
+  fs::FormatOptions fo;
+  fo.cluster_size = static_cast<uint32_t>(*cs);
+  if (Status st = fs::FileSystem::format((*dev)->bdev_name(), fo); !st.ok())
+    return fail(cmd, exit_code_for(st), st.message());
+  const auto g = (*dev)->geometry();
+  fmt::print("formatted {} as SluiceFS: {} in clusters of {}\n", (*dev)->spec(),
+             format_size(g.size_bytes()), format_size(*cs));
+  return kExitOk;
+}
+
+int run_fsck(const FsArgs& a) {
+  constexpr std::string_view cmd = "fsck";
+  return with_fs(cmd, a.device, true, [&](fs::FileSystem& f) {
+    auto report = f.check();
+    if (!report.ok()) return fail(cmd, kExitFailure, report.status().message());
+    if (a.json) {
+      print_json({{"device", f.device()},
+                  {"ok", report->ok()},
+                  {"files", report->files},
+                  {"directories", report->directories},
+                  {"orphans", report->orphans},
+                  {"problems", report->problems}});
+    } else {
+      for (const auto& p : report->problems) fmt::print("problem: {}\n", p);
+      fmt::print("{}: {} file(s), {} director(ies), {} orphan(s) awaiting collection: {}\n", f.device(), report->files,
+                 report->directories, report->orphans,
+                 report->ok() ? "clean" : fmt::format("{} problem(s)", report->problems.size()));
+    }
+    return report->ok() ? kExitOk : kExitFailure;
+  });
+}
+
+nlohmann::json stat_json(const std::string& path, const fs::FileStat& s) {
+  return {{"path", path},        {"type", s.directory ? "directory" : "file"}, {"size", s.size},
+          {"allocated", s.allocated}, {"mtime_ns", s.mtime_ns},            {"id", s.id}};
+}
+
+std::string stat_line(const std::string& name, const fs::FileStat& s) {
+  char when[32] = "?";
+  const time_t secs = static_cast<time_t>(s.mtime_ns / 1000000000);
+  tm t{};
+  if (localtime_r(&secs, &t) != nullptr) std::strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &t);
+  return fmt::format("{} {:>12} {:>10} {} {}", s.directory ? 'd' : '-', s.size, format_size(s.allocated), when,
+                     name + (s.directory ? "/" : ""));
+}
+
+// Lists `dir` (and below, with -R) into `out`; an error names the path.
+Status list_tree(fs::FileSystem& f, const std::string& dir, bool recursive, nlohmann::json& out, bool long_list,
+                 bool json) {
+  auto names = f.list(dir);
+  if (!names.ok()) return names.status();
+  if (recursive && !json) fmt::print("{}:\n", dir);
+  std::vector<std::string> subdirs;
+  for (const auto& n : *names) {
+    const std::string path = join(dir, n);
+    auto st = f.stat(path);
+    if (!st.ok()) return st.status();
+    if (json) {
+      out.push_back(stat_json(path, *st));
+    } else {
+      fmt::print("{}\n", long_list ? stat_line(n, *st) : n + (st->directory ? "/" : ""));
+    }
+    if (st->directory) subdirs.push_back(path);
+  }
+  if (!recursive) return Status::Ok();
+  for (const auto& d : subdirs) {
+    if (!json) fmt::print("\n");
+    if (Status s = list_tree(f, d, true, out, long_list, json); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+int run_ls(const FsArgs& a) {
+  constexpr std::string_view cmd = "fs ls";
+  const std::string dir = a.p1.empty() ? "/" : a.p1;
+  return with_fs(cmd, a.device, true, [&](fs::FileSystem& f) {
+    auto st = f.stat(dir);
+    if (!st.ok()) return fail(cmd, exit_code_for(st.status()), st.status().message());
+    nlohmann::json out = nlohmann::json::array();
+    if (!st->directory) {  // like ls: a file lists itself
+      if (a.json) {
+        out.push_back(stat_json(dir, *st));
+        print_json(out);
+      } else {
+        fmt::print("{}\n", a.long_list ? stat_line(dir, *st) : dir);
+      }
+      return kExitOk;
+    }
+    if (Status s = list_tree(f, dir, a.recursive, out, a.long_list, a.json); !s.ok())
+      return fail(cmd, exit_code_for(s), s.message());
+    if (a.json) print_json(out);
+    return kExitOk;
+  });
+}
+
+int run_stat(const FsArgs& a) {
+  constexpr std::string_view cmd = "fs stat";
+  return with_fs(cmd, a.device, true, [&](fs::FileSystem& f) {
+    auto st = f.stat(a.p1);
+    if (!st.ok()) return fail(cmd, exit_code_for(st.status()), st.status().message());
+    if (a.json) {
+      print_json(stat_json(a.p1, *st));
+    } else {
+      fmt::print("{}: {}, {} bytes, {} allocated, id {}\n{}\n", a.p1, st->directory ? "directory" : "file", st->size,
+                 format_size(st->allocated), st->id, stat_line(a.p1, *st));
+    }
+    return kExitOk;
+  });
+}
+
+// Streams a SluiceFS file to `sink`, in 1 MiB reads.
+Status read_file(fs::FileSystem& f, const std::string& path, const std::function<Status(const char*, size_t)>& sink) {
+  auto file = f.open(path, {});
+  if (!file.ok()) return file.status();
+  std::vector<char> buf(1u << 20);
+  for (uint64_t off = 0;;) {
+    auto n = (*file)->pread(buf.data(), buf.size(), off);
+    if (!n.ok()) return Status(n.status().code(), fmt::format("{}: {}", path, n.status().message()));
+    if (*n == 0) break;
+    if (Status s = sink(buf.data(), *n); !s.ok()) return s;
+    off += *n;
+  }
+  return (*file)->close();
+}
+
+int run_cat(const FsArgs& a) {
+  constexpr std::string_view cmd = "fs cat";
+  return with_fs(cmd, a.device, true, [&](fs::FileSystem& f) {
+    Status s = read_file(f, a.p1, [](const char* p, size_t n) {
+      if (std::fwrite(p, 1, n, stdout) != n) return Status(Errc::io_error, fmt::format("stdout: {}", std::strerror(errno)));
+      return Status::Ok();
+    });
+    std::fflush(stdout);
+    return s.ok() ? kExitOk : fail(cmd, exit_code_for(s), s.message());
+  });
+}
+
+// cp: exactly the SluiceFS side carries the "fs:" prefix.
+int run_cp(const FsArgs& a) {
+  constexpr std::string_view cmd = "fs cp";
+  const bool from_fs = a.p1.starts_with(kFsPrefix), to_fs = a.p2.starts_with(kFsPrefix);
+  if (from_fs == to_fs)
+    return fail(cmd, kExitUsage,
+                "name the SluiceFS side with fs:, e.g. `sluice fs cp IMG local.txt fs:/dir/file` or "
+                "`sluice fs cp IMG fs:/dir/file local.txt`");
+  const std::string src = from_fs ? a.p1.substr(kFsPrefix.size()) : a.p1;
+  const std::string dst = to_fs ? a.p2.substr(kFsPrefix.size()) : a.p2;
+  return with_fs(cmd, a.device, from_fs, [&](fs::FileSystem& f) {
+    uint64_t bytes = 0;
+    Status s;
+    if (from_fs) {
+      std::FILE* out = std::fopen(dst.c_str(), "wb");
+      if (out == nullptr) return fail(cmd, kExitFailure, fmt::format("{}: {}", dst, std::strerror(errno)));
+      s = read_file(f, src, [&](const char* p, size_t n) {
+        if (std::fwrite(p, 1, n, out) != n) return Status(Errc::io_error, fmt::format("{}: {}", dst, std::strerror(errno)));
+        bytes += n;
+        return Status::Ok();
+      });
+      if (std::fclose(out) != 0 && s.ok()) s = Status(Errc::io_error, fmt::format("{}: {}", dst, std::strerror(errno)));
+    } else {
+      std::ifstream in(src, std::ios::binary);
+      if (!in) return fail(cmd, kExitFailure, fmt::format("{}: {}", src, std::strerror(errno)));
+      auto file = f.open(dst, {.write = true, .create = true, .truncate = true});
+      if (!file.ok()) return fail(cmd, exit_code_for(file.status()), file.status().message());
+      std::vector<char> buf(1u << 20);
+      while (s.ok() && in) {
+        in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+        const auto n = static_cast<size_t>(in.gcount());
+        if (n > 0) s = (*file)->append(buf.data(), n);
+        bytes += n;
+      }
+      if (s.ok() && in.bad()) s = Status(Errc::io_error, fmt::format("{}: read error", src));
+      if (s.ok()) s = (*file)->sync();
+      if (Status c = (*file)->close(); s.ok()) s = c;
+    }
+    if (!s.ok()) return fail(cmd, exit_code_for(s), s.message());
+    fmt::print("copied {} bytes from {}{} to {}{}\n", bytes, from_fs ? "fs:" : "", src, to_fs ? "fs:" : "", dst);
+    return kExitOk;
+  });
+}
+
+Status remove_tree(fs::FileSystem& f, const std::string& path, bool recursive, uint64_t& removed) {
+  auto st = f.stat(path);
+  if (!st.ok()) return st.status();
+  if (!st->directory) {
+    if (Status s = f.unlink(path); !s.ok()) return s;
+    ++removed;
+    return Status::Ok();
+  }
+  if (path == "/") return Status(Errc::invalid_argument, "refusing to remove the root directory");
+  if (recursive) {
+    auto names = f.list(path);
+    if (!names.ok()) return names.status();
+    for (const auto& n : *names)
+      if (Status s = remove_tree(f, join(path, n), true, removed); !s.ok()) return s;
+  }
+  if (Status s = f.rmdir(path); !s.ok()) return s;
+  ++removed;
+  return Status::Ok();
+}
+
+int run_rm(const FsArgs& a) {
+  constexpr std::string_view cmd = "fs rm";
+  return with_fs(cmd, a.device, false, [&](fs::FileSystem& f) {
+    uint64_t removed = 0;
+    Status s = remove_tree(f, a.p1, a.recursive, removed);
+    if (Status d = f.sync_dir("/"); s.ok()) s = d;  // whatever was removed is durable
+    if (!s.ok()) return fail(cmd, exit_code_for(s), s.message());
+    fmt::print("removed {} ({} entr{})\n", a.p1, removed, removed == 1 ? "y" : "ies");
+    return kExitOk;
+  });
+}
+
+int run_mkdir(const FsArgs& a) {
+  constexpr std::string_view cmd = "fs mkdir";
+  return with_fs(cmd, a.device, false, [&](fs::FileSystem& f) {
+    Status s = a.recursive ? f.mkdirs(a.p1) : f.mkdir(a.p1);
+    if (s.ok()) s = f.sync_dir("/");
+    if (!s.ok()) return fail(cmd, exit_code_for(s), s.message());
+    fmt::print("created {}\n", a.p1);
+    return kExitOk;
+  });
+}
+
+int run_df(const FsArgs& a) {
+  return with_fs("fs df", a.device, true, [&](fs::FileSystem& f) {
+    const fs::FsStat s = f.statfs();
+    const uint64_t used = s.total_bytes - s.free_bytes;
+    if (a.json) {
+      print_json({{"device", f.device()},
+                  {"total_bytes", s.total_bytes},
+                  {"used_bytes", used},
+                  {"free_bytes", s.free_bytes},
+                  {"files", s.files},
+                  {"directories", s.directories},
+                  {"block_size", s.block_size},
+                  {"cluster_size", s.cluster_size}});
+    } else {
+      fmt::print("{}: {} total, {} used ({:.1f}%), {} free; {} file(s), {} director(ies); blocks {}, clusters {}\n",
+                 f.device(), format_size(s.total_bytes), format_size(used),
+                 s.total_bytes ? 100.0 * static_cast<double>(used) / static_cast<double>(s.total_bytes) : 0.0,
+                 format_size(s.free_bytes), s.files, s.directories, format_size(s.block_size),
+                 format_size(s.cluster_size));
+    }
+    return kExitOk;
+  });
+}
+
+void take_last(CLI::App* c) {
+  for (CLI::Option* opt : c->get_options())
+    if (opt->get_expected_max() == 1 && !opt->get_positional()) opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+}
+
+template <typename F>
+std::function<int()> guarded(std::string_view cmd, F run) {
+  return [cmd, run]() -> int {
+    quiet_fs_logs();
+    try {
+      return run();
+    } catch (const std::exception& e) {  // e.g. bad_alloc: a message, never a crash
+      return fail(cmd, kExitFailure, fmt::format("internal error: {}", e.what()));
+    }
+  };
+}
+
+}  // namespace
+
+Subcommand add_mkfs(CLI::App& app) {
+  auto a = std::make_shared<FsArgs>();
+  CLI::App* c = app.add_subcommand("mkfs", "Format a device as an empty SluiceFS: DEVICE");
+  c->add_option("device", a->device, "Device spec (uring:PATH, aio:PATH, lvol:..., nvme:...) or image path")->required();
+  c->add_option("--cluster-size", a->cluster_size, "Allocation unit: a multiple of 4096")->capture_default_str();
+  c->add_flag("--force", a->force, "Format even over an existing blobstore, destroying it");
+  take_last(c);
+  return Subcommand{c, guarded("mkfs", [a] { return run_mkfs(*a); })};
+}
+
+Subcommand add_fsck(CLI::App& app) {
+  auto a = std::make_shared<FsArgs>();
+  CLI::App* c = app.add_subcommand("fsck", "Check a SluiceFS image (read-only): DEVICE");
+  c->add_option("device", a->device, "Device spec or image path")->required();
+  c->add_flag("--json", a->json, "Print JSON on stdout");
+  c->footer("Exit status: 0 clean, 1 damaged or unreadable (every problem is listed), 2 usage.");
+  return Subcommand{c, guarded("fsck", [a] { return run_fsck(*a); })};
+}
+
+Subcommand add_fs(CLI::App& app) {
+  auto a = std::make_shared<FsArgs>();
+  CLI::App* fsc = app.add_subcommand("fs", "Files on a SluiceFS image: ls, stat, cat, cp, mkdir, rm, df");
+  fsc->require_subcommand(1, 1);
+  fsc->footer(
+      "DEVICE is a device spec (uring:PATH, aio:PATH, lvol:..., nvme:...) or a plain path, meaning uring:PATH.\n"
+      "ls, stat, cat, df and cp out of SluiceFS mount read-only. Exit status: 0 ok, 1 failure, 2 usage.");
+  auto device = [&](CLI::App* c) { c->add_option("device", a->device, "Device spec or image path")->required(); };
+
+  CLI::App* ls = fsc->add_subcommand("ls", "List a directory: DEVICE [PATH]");
+  device(ls);
+  ls->add_option("path", a->p1, "Directory (default /)");
+  ls->add_flag("-l", a->long_list, "Type, size, allocation and modification time");
+  ls->add_flag("-R,--recursive", a->recursive, "List subdirectories too");
+  ls->add_flag("--json", a->json, "Print JSON on stdout");
+
+  CLI::App* st = fsc->add_subcommand("stat", "One file or directory: DEVICE PATH");
+  device(st);
+  st->add_option("path", a->p1, "Path")->required();
+  st->add_flag("--json", a->json, "Print JSON on stdout");
+
+  CLI::App* cat = fsc->add_subcommand("cat", "Write a file to stdout: DEVICE PATH");
+  device(cat);
+  cat->add_option("path", a->p1, "Path")->required();
+
+  CLI::App* cp = fsc->add_subcommand("cp", "Copy a file in or out: DEVICE SRC DST (the SluiceFS side as fs:/PATH)");
+  device(cp);
+  cp->add_option("src", a->p1, "Source: a host file, or fs:/PATH")->required();
+  cp->add_option("dst", a->p2, "Destination: fs:/PATH, or a host file")->required();
+
+  CLI::App* mk = fsc->add_subcommand("mkdir", "Create a directory: DEVICE PATH");
+  device(mk);
+  mk->add_option("path", a->p1, "Path")->required();
+  mk->add_flag("-p,--parents", a->recursive, "Create missing parents; no error if it exists");
+
+  CLI::App* rm = fsc->add_subcommand("rm", "Remove a file or an empty directory: DEVICE PATH");
+  device(rm);
+  rm->add_option("path", a->p1, "Path")->required();
+  rm->add_flag("-r,--recursive", a->recursive, "Remove a directory and everything below it");
+
+  CLI::App* df = fsc->add_subcommand("df", "Space and counts: DEVICE");
+  device(df);
+  df->add_flag("--json", a->json, "Print JSON on stdout");
+
+  for (CLI::App* c : {ls, st, cat, cp, mk, rm, df}) take_last(c);
+  auto run = [a, ls, st, cat, cp, mk, rm, df]() -> int {
+    if (ls->parsed()) return run_ls(*a);
+    if (st->parsed()) return run_stat(*a);
+    if (cat->parsed()) return run_cat(*a);
+    if (cp->parsed()) return run_cp(*a);
+    if (mk->parsed()) return run_mkdir(*a);
+    if (rm->parsed()) return run_rm(*a);
+    if (df->parsed()) return run_df(*a);
+    return kExitUsage;
+  };
+  return Subcommand{fsc, guarded("fs", run)};
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# End-to-end test of `sluice mkfs`, `sluice fsck` and `sluice fs` on a file image: format,
+# refuse to format over a store, copy files in and out byte for byte, list, stat, cat, mkdir,
+# rm (-r), df; clear errors for a missing path, an unformatted device and a bad cp; fsck is
+# clean after all of it and fails, listing the problem, on an image with a damaged blobstore.
+# Usage: fs_cli_test.sh path/to/sluice
+set -uo pipefail
+
+SLUICE=${1:?usage: $0 path/to/sluice}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/fs_cli.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+FAILS=0
+
+pass() { echo "ok   $*"; }
+fail() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
+
+run() {
+  timeout 60 "$SLUICE" "$@" >"$TMP/out" 2>"$TMP/err"
+  RC=$?
+}
+# expect NAME CODE CMD ARGS...: exit status CODE; on failure, one "sluice ...: " line on stderr.
+expect() {
+  local name=$1 code=$2; shift 2
+  run "$@"
+  if [[ $RC -ne $code ]]; then fail "$name: exit $RC, want $code; stderr: $(cat "$TMP/err"); stdout: $(tail -5 "$TMP/out")"; return 1; fi
+  if [[ $code -ne 0 ]] && { [[ $(wc -l <"$TMP/err") -ne 1 ]] || ! grep -q '^sluice ' "$TMP/err"; }; then
+    fail "$name: want one 'sluice ...' line on stderr, got: $(cat "$TMP/err")"; return 1
+  fi
+  return 0
+}
+out_has() { grep -q -- "$1" "$TMP/out"; }
+err_has() { grep -q -- "$1" "$TMP/err"; }
+json() { python3 -c "import json,sys; d=json.load(open('$TMP/out')); print($1)"; }
+
+IMG=$TMP/fs.img
+truncate -s 128M "$IMG"
+
+# ---- format --------------------------------------------------------------------------------
+if expect "fs ls unformatted" 1 fs ls "$IMG" && err_has "not a SluiceFS image"; then pass "an unformatted device is refused"; fi
+if expect "mkfs" 0 mkfs "$IMG" && out_has "formatted"; then pass "mkfs DEVICE"; fi
+if expect "mkfs again" 1 mkfs "$IMG" && err_has "already holds"; then pass "mkfs refuses an existing store"; fi
+if expect "mkfs --force" 0 mkfs "uring:$IMG" --force --cluster-size 256k; then pass "mkfs --force with a cluster size"; fi
+if expect "mkfs bad cluster" 2 mkfs "$IMG" --force --cluster-size 1000; then pass "mkfs rejects a bad cluster size"; fi
+expect "fsck empty" 0 fsck "$IMG" && out_has "clean" && pass "fsck: a fresh image is clean"
+
+# ---- files in and out ----------------------------------------------------------------------
+head -c 3000000 /dev/urandom >"$TMP/big"
+printf 'hello sluice\n' >"$TMP/small"
+expect "mkdir -p" 0 fs mkdir "$IMG" -p /db/sub && pass "fs mkdir -p"
+expect "cp in big" 0 fs cp "$IMG" "$TMP/big" fs:/db/big && out_has "copied 3000000 bytes" && pass "fs cp in (3 MB)"
+expect "cp in small" 0 fs cp "$IMG" "$TMP/small" fs:/db/sub/small && pass "fs cp in (small)"
+if expect "cp out" 0 fs cp "$IMG" fs:/db/big "$TMP/big.out" && cmp -s "$TMP/big" "$TMP/big.out"; then
+  pass "fs cp out returns the same bytes"
+else
+  fail "fs cp out: contents differ"
+fi
+if expect "cat" 0 fs cat "$IMG" /db/sub/small && [[ "$(cat "$TMP/out")" == "hello sluice" ]]; then pass "fs cat"; else fail "fs cat: '$(cat "$TMP/out")'"; fi
+expect "cp no side" 2 fs cp "$IMG" "$TMP/small" "$TMP/x" && err_has "fs:" && pass "fs cp without an fs: side is a usage error"
+expect "cp missing source" 1 fs cp "$IMG" fs:/nope "$TMP/x" && err_has "/nope" && pass "fs cp of a missing file names it"
+
+# ---- listings ------------------------------------------------------------------------------
+if expect "ls" 0 fs ls "$IMG" /db && [[ "$(cat "$TMP/out")" == $'big\nsub/' ]]; then pass "fs ls"; else fail "fs ls: $(cat "$TMP/out")"; fi
+if expect "ls -R --json" 0 fs ls "$IMG" -R --json &&
+   [[ $(json "sorted(e['path'] for e in d)") == "['/db', '/db/big', '/db/sub', '/db/sub/small']" ]] &&
+   [[ $(json "[e['size'] for e in d if e['path']=='/db/big'][0]") == 3000000 ]]; then
+  pass "fs ls -R --json"
+else
+  fail "fs ls -R --json: $(cat "$TMP/out")"
+fi
+expect "ls -l" 0 fs ls "$IMG" -l /db && out_has "3000000" && pass "fs ls -l shows sizes"
+if expect "stat" 0 fs stat "$IMG" /db/big --json && [[ $(json "d['size']") == 3000000 ]] && [[ $(json "d['type']") == file ]]; then pass "fs stat --json"; fi
+expect "stat missing" 1 fs stat "$IMG" /db/missing && err_has "/db/missing" && pass "fs stat of a missing path names it"
+if expect "df" 0 fs df "$IMG" --json && [[ $(json "d['files']") == 2 ]] && [[ $(json "d['used_bytes'] >= 3000000") == True ]]; then
+  pass "fs df --json counts files and space"
+else
+  fail "fs df: $(cat "$TMP/out")"
+fi
+
+# ---- removal -------------------------------------------------------------------------------
+expect "rm dir without -r" 1 fs rm "$IMG" /db && pass "fs rm refuses a non-empty directory without -r"
+expect "rm file" 0 fs rm "$IMG" /db/big && pass "fs rm FILE"
+expect "rm -r" 0 fs rm "$IMG" -r /db && out_has "3 entries" && pass "fs rm -r DIR"
+if expect "ls after rm" 0 fs ls "$IMG" && [[ -z "$(cat "$TMP/out")" ]]; then pass "the root is empty again"; else fail "ls after rm: $(cat "$TMP/out")"; fi
+expect "fsck after" 0 fsck "$IMG" --json && [[ $(json "d['ok']") == True ]] && pass "fsck clean after the session"
+
+# ---- damage --------------------------------------------------------------------------------
+# Both metadata copies' first page overwritten: the image cannot be trusted, and fsck says so.
+dd if=/dev/urandom of="$IMG" bs=4096 count=2 conv=notrunc status=none
+expect "fsck damaged" 1 fsck "$IMG" && pass "fsck fails on a damaged image: $(cat "$TMP/err")"
+expect "missing device" 1 fs ls "$TMP/missing.img" && pass "a missing device is an error: $(cat "$TMP/err")"
+
+if [[ $FAILS -ne 0 ]]; then echo "$FAILS check(s) failed"; exit 1; fi
+echo "all fs CLI checks passed"
