@@ -335,13 +335,20 @@ TEST_P(Conformance, HotRemoveNotifiesAndStopsIo) {
     if (n.find("_base") != std::string::npos) (void)unregister(n);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Backends, Conformance,
-    ::testing::Values(Backend{"null", "null:64M", false}, Backend{"malloc", "malloc:64M", true},
-                      Backend{"malloc4k", "malloc:64M?bs=4096", true}, Backend{"uring", "uring:{file}", true},
-                      Backend{"aio", "aio:{file}", true}, Backend{"error_over_malloc", "error:malloc:64M", true},
-                      Backend{"crashsim_over_malloc", "crashsim:malloc:64M", true}),
-    [](const ::testing::TestParamInfo<Backend>& p) { return p.param.label; });
+// SLUICE_CONFORMANCE_SPEC adds one more device, e.g. nvme:0000:00:04.0 in the QEMU guest lane
+// (tests/integration/nvme_guest_test.sh); --gtest_filter='*/env' runs only that one.
+std::vector<Backend> backends() {
+  std::vector<Backend> all{Backend{"null", "null:64M", false}, Backend{"malloc", "malloc:64M", true},
+                           Backend{"malloc4k", "malloc:64M?bs=4096", true}, Backend{"uring", "uring:{file}", true},
+                           Backend{"aio", "aio:{file}", true}, Backend{"error_over_malloc", "error:malloc:64M", true},
+                           Backend{"crashsim_over_malloc", "crashsim:malloc:64M", true}};
+  if (const char* spec = std::getenv("SLUICE_CONFORMANCE_SPEC"); spec != nullptr && *spec != '\0')
+    all.push_back(Backend{"env", spec, true});
+  return all;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, Conformance, ::testing::ValuesIn(backends()),
+                         [](const ::testing::TestParamInfo<Backend>& p) { return p.param.label; });
 
 TEST(Spec, BadSpecsAreClearErrors) {
   for (const char* spec : {"", "malloc", ":64M", "bogus:1G", "malloc:", "malloc:12Q", "malloc:64M?bs=1000",

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Boots a software-emulated (TCG) q35 guest with an emulated Intel IOMMU and one QEMU NVMe
+# controller with several namespaces on scratch raw images, streams its serial console and
+# exits with the guest script's exit code (the "GUEST-EXIT <rc>" line make-initramfs's init
+# prints). The controller sits at PCI 0000:00:04.0.
+#
+# Usage: run-guest.sh --kernel VMLINUX --initrd FILE [options]
+#   --timeout SEC     hard limit for the whole run (default 240); exit 124 when hit
+#   --mem MB          guest memory (default 1024)
+#   --smp N           guest CPUs (default 2)
+#   --ns SIZE         add a namespace of SIZE (truncate syntax, e.g. 64M); repeatable;
+#                     default two namespaces, 64M and 16M
+#   --append ARGS     extra kernel command-line arguments
+#   --log FILE        keep the serial console log here (default: a scratch file, removed)
+#   --quiet           do not stream the console to stdout
+# Nothing outlives it: QEMU is killed on any exit of this script (trap, and a parent-death
+# signal for SIGKILL); the scratch images are removed.
+set -euo pipefail
+
+kernel="" initrd="" timeout=240 mem=1024 smp=2 append="" log="" quiet=0
+sizes=()
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --kernel) kernel=$2; shift 2 ;;
+    --initrd) initrd=$2; shift 2 ;;
+    --timeout) timeout=$2; shift 2 ;;
+    --mem) mem=$2; shift 2 ;;
+    --smp) smp=$2; shift 2 ;;
+    --ns) sizes+=("$2"); shift 2 ;;
+    --append) append=$2; shift 2 ;;
+    --log) log=$2; shift 2 ;;
+    --quiet) quiet=1; shift ;;
+    *) echo "run-guest: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[[ -f $kernel && -f $initrd ]] || { echo "usage: $0 --kernel VMLINUX --initrd FILE [...]" >&2; exit 2; }
+[[ ${#sizes[@]} -gt 0 ]] || sizes=(64M 16M)
+command -v qemu-system-x86_64 >/dev/null || { echo "run-guest: qemu-system-x86_64 not installed" >&2; exit 77; }
+
+. "$(dirname "$0")/scratch.sh"
+scratch=$(scratch_dir sluice-guest)
+[[ -n $log ]] || log=$scratch/console.log
+qpid="" tpid=""
+cleanup() {
+  if [[ -n $qpid ]]; then kill -9 "$qpid" 2>/dev/null || true; fi
+  if [[ -n $tpid ]]; then kill "$tpid" 2>/dev/null || true; fi
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+nvme=(-device nvme,id=nvme0,serial=sluice-guest,bus=pcie.0,addr=04.0)
+i=0
+for s in "${sizes[@]}"; do
+  i=$((i + 1))
+  truncate -s "$s" "$scratch/ns$i.img"
+  nvme+=(-drive "file=$scratch/ns$i.img,if=none,id=ns$i,format=raw,cache=unsafe,discard=unmap"
+         -device "nvme-ns,drive=ns$i,bus=nvme0,nsid=$i")
+done
+
+# iommu=pt: devices left to the kernel (and uio_pci_generic, which hands physical addresses to
+# the device) get an identity mapping; vfio-pci still gets its own translated domain.
+cmdline="console=ttyS0 intel_iommu=on iommu=pt quiet loglevel=4 panic=-1 mitigations=off $append"
+start=$SECONDS
+: >"$log"  # before the tail below looks for it
+# stdin from /dev/null: QEMU must never wait for or steal a terminal. --pdeathsig: QEMU dies
+# with this script even when it is SIGKILLed and no trap runs.
+setpriv --pdeathsig KILL qemu-system-x86_64 -accel tcg -cpu max -machine q35,kernel-irqchip=split -m "$mem" -smp "$smp" \
+  -device intel-iommu,caching-mode=on,aw-bits=48 -nodefaults -nographic -serial stdio -no-reboot \
+  -kernel "$kernel" -initrd "$initrd" -append "$cmdline" "${nvme[@]}" </dev/null >"$log" 2>&1 &
+qpid=$!
+if [[ $quiet -eq 0 ]]; then
+  # JSON reports are for the caller's parser; show their names only.
+  tail -s 0.2 -n +1 -f --pid="$qpid" "$log" | tr -d '\r' | sed -u 's/\(GUEST-JSON [^ ]*\) .*/\1 {...}/' &
+  tpid=$!
+fi
+
+timed_out=0
+while kill -0 "$qpid" 2>/dev/null; do
+  if ((SECONDS - start >= timeout)); then
+    timed_out=1
+    kill "$qpid" 2>/dev/null || true; sleep 1; kill -9 "$qpid" 2>/dev/null || true
+    break
+  fi
+  sleep 0.2
+done
+qrc=0
+wait "$qpid" || qrc=$?
+qpid=""
+if [[ -n $tpid ]]; then wait "$tpid" 2>/dev/null || true; tpid=""; fi
+elapsed=$((SECONDS - start))
+
+if [[ $timed_out -eq 1 ]]; then
+  echo "run-guest: timed out after ${timeout} s; last console lines:" >&2
+  tail -5 "$log" | tr -d '\r' >&2
+  exit 124
+fi
+boot=$(tr -d '\r' <"$log" | grep -o 'GUEST-START [0-9.]*' | head -1 | cut -d' ' -f2)
+rc=$(tr -d '\r' <"$log" | sed -n 's/^GUEST-EXIT \([0-9]*\)$/\1/p' | tail -1)
+if [[ -z $rc ]]; then
+  echo "run-guest: the guest stopped without a GUEST-EXIT line (qemu exit $qrc); last console lines:" >&2
+  tail -15 "$log" | tr -d '\r' >&2
+  exit 1
+fi
+echo "run-guest: init started ${boot:-?} s after kernel start; guest script exit $rc; ${elapsed} s wall" >&2
+exit "$rc"
