@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   fio util-linux e2fsprogs python3 python3-matplotlib
   librocksdb-dev rocksdb-tools
+  clang libclang-rt-dev
   qemu-system-x86 busybox-static cpio xz-utils kmod pciutils
 )
 

@@ -11,10 +11,6 @@
 
 namespace sluice::fs {
 
-namespace {
-constexpr size_t kBounceChunk = 1u << 20;
-}  // namespace
-
 struct FileHandle::Async {
   ReadRequest* req = nullptr;
   std::function<void(ReadRequest&)> done;

@@ -96,6 +96,7 @@ std::optional<TailMarker> decode_marker(const char* p) {
   m.gen = get_le<uint64_t>(p + 32);
   m.data_crc = get_le<uint32_t>(p + 40);
   if (m.base > m.length) return std::nullopt;
+  if (get_le<uint32_t>(p + 44) != 0) return std::nullopt;  // reserved: a later version's marker
   return m;
 }
 

@@ -59,7 +59,8 @@ void keep_for_stragglers(std::unique_ptr<blob::Blobstore> bs, const std::string&
 Status FileSystem::format(std::string_view device, const FormatOptions& opts) {
   auto dev = resolve_device(device);
   if (!dev.ok()) return dev.status();
-  auto [name, owned] = *dev;
+  const std::string name = dev->first;  // (clang 14 cannot capture structured bindings)
+  const bool owned = dev->second;
   Status st = [&]() -> Status {
     blob::InitOptions io;
     io.cluster_size = opts.cluster_size;

@@ -1,5 +1,5 @@
 // Writes the seed corpora of the blob fuzz targets:
-//   fuzz_seed_gen <dir>   ->  <dir>/blob_load_fuzz/*, <dir>/records_fuzz/*
+//   fuzz_seed_gen <dir>   ->  <dir>/blob_load_fuzz/*, <dir>/records_fuzz/*, <dir>/fs_records_fuzz/*
 // scripts/fuzz.sh --seeds regenerates tests/fuzz/corpus with it. Seeds are small: they
 // point the fuzzer at each input kind and each record type, and the fuzzer does the rest.
 #include <cstdio>
@@ -14,6 +14,7 @@
 #include "blob/model.h"
 #include "blob/records.h"
 #include "blob_image.h"
+#include "fs/format.h"
 
 namespace {
 
@@ -166,6 +167,24 @@ void records_seeds() {
                                          Record::make_next_id(UINT64_MAX)}));
 }
 
+// One seed per decoder of fs_records_fuzz (byte 0 chooses it), from real encoders.
+void fs_records_seeds() {
+  using namespace sluice::fs;
+  const std::string t = "fs_records_fuzz";
+  auto seed = [&](const std::string& name, char which, const std::string& payload) {
+    write(t, name, std::string(1, which) + payload);
+  };
+  seed("entry-file", 0, encode_entry({Kind::file, 7, "000012.sst"}));
+  seed("entry-dir", 0, encode_entry({Kind::dir, 1, "db"}));
+  seed("state", 1, encode_state({4096, 3, 1700000000000000000, kStateWriting}));
+  std::string marker(kMarkerSize, '\0');
+  encode_marker({9, 8192, 4096, 2, 0x12345678}, marker.data());
+  seed("marker", 2, marker);
+  seed("identity", 3, encode_identity());
+  seed("uri", 4, "sluice://uring:/dev/loop0?cache=64M&format=1&root=/a//b/&wal_dir=/tmp/wal");
+  seed("uri-device-options", 4, "sluice://malloc:256M?block=4096");
+}
+
 // Reproducers of open issues: they crash until the issue is fixed, so they live outside the
 // seed corpus (scripts/fuzz.sh must pass on the corpus). See tests/fuzz/README.md.
 void repro_inputs(const BaseImage& img, const std::filesystem::path& dir) {
@@ -188,6 +207,7 @@ int main(int argc, char** argv) {
   root = argv[1];
   blob_load_seeds(sluice::fuzz::base_image());
   records_seeds();
+  fs_records_seeds();
   if (argc == 3) repro_inputs(sluice::fuzz::base_image(), argv[2]);
   return 0;
 }
