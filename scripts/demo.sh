@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# README command 1: installs what is needed, builds (Release) and runs the main job.
-# Until SluiceFS and the RocksDB plugin exist, the main job is the block-layer benchmark:
-# `sluice perf` and fio side by side on the same targets (bench/perf_vs_fio.py).
-# Pass --quick for a short run; other arguments go to the benchmark.
+# README command 1: installs what is needed, builds (Release) and runs the main job: Debian's
+# stock RocksDB db_bench on SluiceFS (through the plugin) side by side with ext4 on the same
+# kind of device, printing the comparison (bench/rocksdb_bench.py). Needs root (loop devices).
+# Pass --quick for a short run; other arguments go to the benchmark (--help lists them).
+# The block-layer comparison with fio is bench/perf_vs_fio.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,10 @@ scripts/build.sh build/release -DCMAKE_BUILD_TYPE=Release
 
 args=()
 for a in "$@"; do
-  if [ "$a" = "--quick" ]; then args+=(--seconds 1 --repeat 1 --size-mb 256); else args+=("$a"); fi
+  if [ "$a" = "--quick" ]; then
+    args+=(--num 20000 --reads 5000 --sync-writes 300 --repeat 1 --size-mb 512)
+  else
+    args+=("$a")
+  fi
 done
-exec /usr/bin/python3 bench/perf_vs_fio.py "${args[@]}"
+exec /usr/bin/python3 bench/rocksdb_bench.py "${args[@]}"
