@@ -15,6 +15,7 @@ struct PluginUri {
   bool format = false;       // format the device if it holds no SluiceFS image
   std::string root = "/";    // normalized: absolute, no trailing '/' (except "/" itself)
   std::string wal_dir;       // empty: WAL files stay on SluiceFS
+  std::string fallback;      // empty: no fallback; else a normalized kernel directory
 };
 
 Result<PluginUri> parse_uri(std::string_view uri);
