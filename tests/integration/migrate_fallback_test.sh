@@ -69,6 +69,11 @@ if LD_PRELOAD=$PLUGIN timeout 120 ldb "--fs_uri=$URI" --db="$OLD" --hex scan >"$
   pass "ldb scan through fallback ($(wc -l <"$TMP/want.scan") keys)"
 else fail "ldb scan through fallback: $(tail -3 "$TMP/err")"; fi
 
+# Before finish, the database must not be copied out: some of it is only on the kernel side.
+out=$(timeout 60 "$SLUICE" migrate export "sluice://uring:$IMG" --db "$OLD" "$TMP/early" 2>&1); rc=$?
+[[ $rc -eq 1 && "$out" == *"fallback mode"* ]] && pass "export before finish is refused" \
+  || fail "export before finish: exit $rc: $out"
+
 if timeout 120 "$SLUICE" migrate finish "$URI" >"$TMP/out" 2>"$TMP/err"; then
   grep -q "fallback is over" "$TMP/err" && pass "migrate finish" || fail "migrate finish said: $(cat "$TMP/err")"
 else fail "migrate finish: exit $?: $(cat "$TMP/err")"; fi

@@ -94,6 +94,18 @@ Result<Manifest> prepare_destination(const Side& dst, const std::string& source,
   return Manifest();
 }
 
+Status check_fallback_finished(const Side& side) {
+  const std::string path = side.path(kFallbackRecord);
+  if (!side.fs->FileExists(path, {}, nullptr).ok()) return Status::Ok();
+  auto text = read_small_file(side, path);
+  if (!text.ok()) return text.status();
+  if (text->starts_with("finished\n") || text->find("\nfinished\n") != std::string::npos) return Status::Ok();
+  return Status(Errc::invalid_argument,
+                fmt::format("{} is still in fallback mode (some files are only in its kernel directory): run `sluice "
+                            "migrate finish` with its fallback= URI first",
+                            side.label));
+}
+
 Status check_space(const Side& dst, uint64_t bytes) {
   uint64_t free_bytes = 0;
   if (!dst.fs->GetFreeSpace(dst.dir, {}, &free_bytes, nullptr).ok()) return Status::Ok();  // unknown: try

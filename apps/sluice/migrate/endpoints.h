@@ -34,6 +34,10 @@ Result<SluiceEnd> open_sluice(const std::string& uri, const std::string& db, boo
 // (refused unless `force`, which deletes the directory's files first).
 Result<Manifest> prepare_destination(const Side& dst, const std::string& source, bool force);
 
+// A SluiceFS database still in fallback mode (a SLUICE-FALLBACK record without "finished")
+// has files only on the kernel side: copying it out would lose them.
+Status check_fallback_finished(const Side& side);
+
 // Fails with no_space when `bytes` will not fit in dst's free space.
 Status check_space(const Side& dst, uint64_t bytes);
 

@@ -1,7 +1,6 @@
 #include "migrate/manifest.h"
 
 #include <charconv>
-#include <vector>
 
 #include <fmt/format.h>
 
@@ -9,31 +8,13 @@ namespace sluice::migrate {
 namespace {
 
 constexpr std::string_view kHeader = "sluice-migrate 1 ";
-constexpr uint64_t kMaxRecordBytes = 64u << 20;  // a bound against a damaged record
-
-Result<std::string> read_all(const Side& side, const std::string& path) {
-  std::unique_ptr<::rocksdb::FSSequentialFile> f;
-  ::rocksdb::IOStatus s = side.fs->NewSequentialFile(path, {}, &f, nullptr);
-  if (!s.ok()) return from_rocksdb(s, path);
-  std::string text;
-  std::vector<char> buf(1u << 16);
-  while (text.size() <= kMaxRecordBytes) {
-    ::rocksdb::Slice got;
-    s = f->Read(buf.size(), {}, &got, buf.data(), nullptr);
-    if (!s.ok()) return from_rocksdb(s, path);
-    if (got.empty()) return text;
-    text.append(got.data(), got.size());
-  }
-  return Status(Errc::corrupt, fmt::format("{}: larger than {} bytes: not a migration record", path, kMaxRecordBytes));
-}
-
 }  // namespace
 
 Result<Manifest> Manifest::load(const Side& dst) {
   Manifest m;
   const std::string path = dst.path(kManifestName);
   if (!dst.fs->FileExists(path, {}, nullptr).ok()) return m;
-  auto text = read_all(dst, path);
+  auto text = read_small_file(dst, path);
   if (!text.ok()) return text.status();
   m.found_ = true;
   size_t pos = 0;

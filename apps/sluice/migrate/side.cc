@@ -1,6 +1,7 @@
 #include "migrate/side.h"
 
 #include <algorithm>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -36,6 +37,23 @@ Result<std::vector<FileEntry>> list_files(const Side& side, std::vector<std::str
     return ac != bc ? bc : a.name < b.name;
   });
   return out;
+}
+
+Result<std::string> read_small_file(const Side& side, const std::string& path) {
+  constexpr uint64_t kMaxBytes = 64u << 20;  // a bound against a damaged record
+  std::unique_ptr<::rocksdb::FSSequentialFile> f;
+  ::rocksdb::IOStatus s = side.fs->NewSequentialFile(path, {}, &f, nullptr);
+  if (!s.ok()) return from_rocksdb(s, path);
+  std::string text;
+  std::vector<char> buf(1u << 16);
+  while (text.size() <= kMaxBytes) {
+    ::rocksdb::Slice got;
+    s = f->Read(buf.size(), {}, &got, buf.data(), nullptr);
+    if (!s.ok()) return from_rocksdb(s, path);
+    if (got.empty()) return text;
+    text.append(got.data(), got.size());
+  }
+  return Status(Errc::corrupt, fmt::format("{}: larger than {} bytes: not a migration record", path, kMaxBytes));
 }
 
 Status from_rocksdb(const ::rocksdb::Status& s, const std::string& what) {

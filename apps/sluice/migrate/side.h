@@ -39,6 +39,9 @@ bool is_internal_name(const std::string& name);
 // Internal names are left out; subdirectories are returned in *subdirs (not copied).
 Result<std::vector<FileEntry>> list_files(const Side& side, std::vector<std::string>* subdirs);
 
+// Reads a small file (a record, at most 64 MiB) of `side` whole.
+Result<std::string> read_small_file(const Side& side, const std::string& path);
+
 // Converts a RocksDB status into a Sluice one, prefixing `what` (usually a path).
 Status from_rocksdb(const ::rocksdb::Status& s, const std::string& what);
 
