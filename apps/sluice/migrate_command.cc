@@ -54,7 +54,8 @@ int copy_db(std::string_view cmd, const std::string& verb, const Side& src, cons
   if (manifest->found())
     fmt::print(stderr, "sluice {}: resuming: {} file(s) already verified\n", cmd, manifest->size());
   if (Status st = manifest->start(dst, src.label); !st.ok()) return failed(cmd, st);
-  CopyOptions opts{verb, a.progress || isatty(STDERR_FILENO), &*manifest, fail_after_from_env()};
+  CopyOptions opts{verb, a.progress || isatty(STDERR_FILENO), &*manifest};
+  fail_hook_from_env(opts);
   auto stats = copy_files(src, dst, *files, opts);
   if (!stats.ok()) return failed(cmd, stats.status());
   if (Status st = manifest->remove(dst); !st.ok()) return failed(cmd, st);
@@ -147,7 +148,8 @@ int run_finish(const MigrateArgs& a) {
     return failed(cmd, from_rocksdb(s, dst.label));
   if (Status st = check_space(dst, need); !st.ok()) return failed(cmd, st);
   // No manifest: a copied file shadows its kernel original, so a rerun skips it by itself.
-  CopyOptions opts{"finish", a.progress || isatty(STDERR_FILENO), nullptr, fail_after_from_env()};
+  CopyOptions opts{"finish", a.progress || isatty(STDERR_FILENO), nullptr};
+  fail_hook_from_env(opts);
   Side src = kernel_side(fb.kernel_dir());
   auto stats = copy_files(src, dst, files, opts);
   if (!stats.ok()) return failed(cmd, stats.status());

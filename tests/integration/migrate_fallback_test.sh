@@ -74,6 +74,12 @@ out=$(timeout 60 "$SLUICE" migrate export "sluice://uring:$IMG" --db "$OLD" "$TM
 [[ $rc -eq 1 && "$out" == *"fallback mode"* ]] && pass "export before finish is refused" \
   || fail "export before finish: exit $rc: $out"
 
+# A finish killed half way through its first file is simply run again.
+if [[ $(json_field remaining_files) -gt 0 ]]; then
+  rc=$(env SLUICE_MIGRATE_FAIL_AFTER=0:kill timeout 120 "$SLUICE" migrate finish "$URI" >/dev/null 2>&1 </dev/null
+       echo $?)
+  [[ $rc -eq 137 ]] && pass "finish killed by SIGKILL" || fail "killed finish: exit $rc, want 137"
+fi
 if timeout 120 "$SLUICE" migrate finish "$URI" >"$TMP/out" 2>"$TMP/err"; then
   grep -q "fallback is over" "$TMP/err" && pass "migrate finish" || fail "migrate finish said: $(cat "$TMP/err")"
 else fail "migrate finish: exit $?: $(cat "$TMP/err")"; fi

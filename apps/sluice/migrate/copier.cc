@@ -1,6 +1,8 @@
 #include "migrate/copier.h"
 
+#include <csignal>
 #include <cstdlib>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -53,10 +55,11 @@ Status sync_dir(const Side& side) {
 
 // Copies one file: see copier.h for the order of steps and why.
 Status copy_one(const Side& src, const Side& dst, ::rocksdb::Env* dst_env, const FileEntry& f, bool interrupt,
-                Checksum* out) {
+                bool kill, Checksum* out) {
   const std::string from = src.path(f.name), to = dst.path(f.name), partial = to + kPartialSuffix;
   auto sum = stream(src, from, dst, partial, f.size, interrupt ? f.size / 2 : UINT64_MAX);
   if (!sum.ok()) return sum.status();
+  if (interrupt && kill) std::raise(SIGKILL);
   if (interrupt)
     return Status(Errc::aborted, fmt::format("{}: stopped half way by SLUICE_MIGRATE_FAIL_AFTER (a test hook)", f.name));
   if (sum->size != f.size)
@@ -105,7 +108,7 @@ Result<CopyStats> copy_files(const Side& src, const Side& dst, const std::vector
     } else {
       const bool interrupt = opts.fail_after >= 0 && stats.files == static_cast<uint64_t>(opts.fail_after);
       Checksum sum;
-      Status st = copy_one(src, dst, dst_env.get(), f, interrupt, &sum);
+      Status st = copy_one(src, dst, dst_env.get(), f, interrupt, opts.fail_by_kill, &sum);
       if (st.ok() && opts.manifest) st = opts.manifest->add(f.name, sum.size, sum.crc);
       if (!st.ok()) {
         progress.done();
@@ -135,12 +138,16 @@ std::string summary(const std::string& what, const CopyStats& s) {
   return line;
 }
 
-int64_t fail_after_from_env() {
+void fail_hook_from_env(CopyOptions& opts) {
   const char* v = std::getenv("SLUICE_MIGRATE_FAIL_AFTER");
-  if (v == nullptr || *v == '\0') return -1;
+  if (v == nullptr || *v == '\0') return;
   char* end = nullptr;
   const long long n = std::strtoll(v, &end, 10);
-  return (end && *end == '\0' && n >= 0) ? n : -1;
+  if (end == v || n < 0) return;
+  if (*end == '\0' || std::string_view(end) == ":kill") {
+    opts.fail_after = n;
+    opts.fail_by_kill = *end != '\0';
+  }
 }
 
 }  // namespace sluice::migrate

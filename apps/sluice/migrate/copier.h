@@ -24,8 +24,10 @@ struct CopyOptions {
   bool progress = false;         // draw the progress line on stderr
   Manifest* manifest = nullptr;  // skip and record verified files; null: copy everything
   // A test hook (SLUICE_MIGRATE_FAIL_AFTER=N): after N files, copy half of the next one
-  // and fail, as an interrupted run would. Negative: off.
+  // and fail, as an interrupted run would; with "N:kill", die there by SIGKILL instead (no
+  // cleanup, no unmount: the next run meets a SluiceFS that must recover). Negative: off.
   int64_t fail_after = -1;
+  bool fail_by_kill = false;
 };
 
 struct CopyStats {
@@ -42,7 +44,7 @@ Result<CopyStats> copy_files(const Side& src, const Side& dst, const std::vector
 // The one-line summary printed at the end of every run: "WHAT: 12 file(s), ... copied".
 std::string summary(const std::string& what, const CopyStats& stats);
 
-// SLUICE_MIGRATE_FAIL_AFTER, or -1.
-int64_t fail_after_from_env();
+// Sets the test hook's fields from SLUICE_MIGRATE_FAIL_AFTER ("N" or "N:kill").
+void fail_hook_from_env(CopyOptions& opts);
 
 }  // namespace sluice::migrate
