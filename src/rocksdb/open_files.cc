@@ -120,6 +120,8 @@ IOStatus SluiceFileSystem::NewRandomRWFile(const std::string& fname, const FileO
                                            std::unique_ptr<::rocksdb::FSRandomRWFile>* result, IODebugContext* dbg) {
   Route r = route(fname);
   if (!r.sluice) return posix_->NewRandomRWFile(r.path, opts, result, dbg);
+  if (only_in_kernel(r))  // writing in place would need a copy first
+    return IOStatus::NotSupported(fmt::format("{}: the file is still in the fallback directory", fname));
   auto f = mount_->fs().open(r.path, {.write = true, .create = true});
   if (!f.ok()) return to_io_status(f.status());
   *result = make_random_rw_file({mount_, r.path, opts.use_direct_reads}, std::move(*f));

@@ -151,6 +151,8 @@ IOStatus SluiceFileSystem::Truncate(const std::string& fname, size_t size, const
                                     IODebugContext* dbg) {
   Route r = route(fname);
   if (!r.sluice) return posix_->Truncate(r.path, size, options, dbg);
+  if (only_in_kernel(r))
+    return IOStatus::NotSupported(fmt::format("truncate {}: the file is still in the fallback directory", fname));
   return to_io_status(mount_->fs().truncate(r.path, size));
 }
 

@@ -94,6 +94,19 @@ if scan /killed "$PLAIN" >"$TMP/killed.scan" 2>"$TMP/err"; then
     || fail "ldb scan after kill and resume differs"
 else fail "ldb scan after kill and resume: $(tail -3 "$TMP/err")"; fi
 
+# A file that is not immutable (not an SST) and changed at the same size between two runs
+# is copied again, not skipped.
+cp -a "$SRC" "$TMP/mut"
+run SLUICE_MIGRATE_FAIL_AFTER=$((nfiles - 1)) timeout 120 "$SLUICE" migrate import "$TMP/mut" "$PLAIN" --db /mut
+expect "import stopped before CURRENT" 1 "SLUICE_MIGRATE_FAIL_AFTER"
+ident=$(cat "$TMP/mut/IDENTITY")
+printf '%s' "X${ident:1}" >"$TMP/mut/IDENTITY"
+migrate import "$TMP/mut" "$PLAIN" --db /mut
+expect "resume after a same-size change" 0 "$((nfiles - 2)) file(s), .* skipped"
+run timeout 60 "$SLUICE" fs cat "$IMG" /mut/IDENTITY
+[[ "$(cat "$TMP/out")" == "X${ident:1}" ]] && pass "the changed IDENTITY was copied again" \
+  || fail "IDENTITY in SluiceFS is '$(cat "$TMP/out")', want 'X${ident:1}'"
+
 # An occupied destination is refused, --force replaces it.
 migrate import "$SRC" "$PLAIN" --db /db
 expect "import over an existing database is refused" 1 "already holds"

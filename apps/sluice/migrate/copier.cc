@@ -83,12 +83,22 @@ Status copy_one(const Side& src, const Side& dst, ::rocksdb::Env* dst_env, const
   return Status::Ok();
 }
 
-bool already_verified(const Side& dst, const Manifest* manifest, const FileEntry& f) {
+// RocksDB never changes an SST or blob file once written, nor reuses its name; the others
+// (MANIFEST, LOG, WAL, CURRENT, ...) may have changed at the same size if the database ran
+// between two runs, so their source is checksummed again (they are small, or few).
+bool immutable(const std::string& name) {
+  return is_sst(name) || (name.size() > 5 && name.compare(name.size() - 5, 5, ".blob") == 0);
+}
+
+bool already_verified(const Side& src, const Side& dst, const Manifest* manifest, const FileEntry& f) {
   if (manifest == nullptr) return false;
   const Manifest::Entry* e = manifest->find(f.name);
   if (e == nullptr || e->size != f.size) return false;  // new, or changed since
   uint64_t size = 0;
-  return dst.fs->GetFileSize(dst.path(f.name), {}, &size, nullptr).ok() && size == f.size;
+  if (!dst.fs->GetFileSize(dst.path(f.name), {}, &size, nullptr).ok() || size != f.size) return false;
+  if (immutable(f.name)) return true;
+  auto now = file_checksum(src, src.path(f.name));
+  return now.ok() && now->size == e->size && now->crc == e->crc;
 }
 
 }  // namespace
@@ -102,7 +112,7 @@ Result<CopyStats> copy_files(const Side& src, const Side& dst, const std::vector
   CopyStats stats;
   uint64_t done_files = 0, done_bytes = 0;
   for (const auto& f : files) {
-    if (already_verified(dst, opts.manifest, f)) {
+    if (already_verified(src, dst, opts.manifest, f)) {
       ++stats.skipped;
       stats.skipped_bytes += f.size;
     } else {
