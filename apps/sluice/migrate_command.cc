@@ -17,7 +17,9 @@
 
 #include "base/log.h"
 #include "base/size.h"
+#include "blobtool/device.h"
 #include "commands.h"
+#include "fs/fs.h"
 #include "migrate/copier.h"
 #include "migrate/endpoints.h"
 #include "migrate/verify.h"
@@ -33,6 +35,8 @@ struct MigrateArgs {
   bool progress = false;
   bool json = false;
 };
+
+int print_status(const MigrateArgs& a, rocksdb_plugin::Fallback& fb);
 
 int failed(std::string_view cmd, const Status& st) {
   return fail(cmd, st.code() == Errc::invalid_argument ? kExitUsage : kExitFailure, st.message());
@@ -94,11 +98,40 @@ Result<SluiceEnd> open_fallback(const std::string& uri) {
   return end;
 }
 
+// Status may run while the database does (in another process that has the image mounted):
+// it mounts read-only, without the plugin, so it never writes the image.
 int run_status(const MigrateArgs& a) {
   constexpr std::string_view cmd = "migrate status";
-  auto end = open_fallback(a.p1);
-  if (!end.ok()) return failed(cmd, end.status());
-  rocksdb_plugin::Fallback& fb = *end->fs->fallback();
+  auto uri = rocksdb_plugin::parse_uri(a.p1);
+  if (!uri.ok()) return failed(cmd, uri.status());
+  if (uri->fallback.empty()) return fail(cmd, kExitUsage, fmt::format("{}: no fallback=/DIR in the URI", a.p1));
+  const std::string sluice_dir = rocksdb_plugin::path_under_root(uri->root, uri->fallback);
+  if (sluice_dir.empty())
+    return fail(cmd, kExitUsage, fmt::format("fallback={}: that directory is not under root={}", uri->fallback, uri->root));
+  auto dev = blobtool::Device::create(uri->device);
+  if (!dev.ok()) return fail(cmd, kExitFailure, fmt::format("cannot open device '{}': {}", uri->device, dev.status().message()));
+  fs::MountOptions mo;
+  mo.read_only = true;
+  auto mounted = fs::FileSystem::mount((*dev)->bdev_name(), mo);
+  if (!mounted.ok()) {
+    const bool blank = mounted.status().message().find("not a SluiceFS image") != std::string::npos;
+    return fail(cmd, kExitFailure,
+                blank ? fmt::format("{} holds no SluiceFS yet: nothing has moved (the first open with format=1 in the "
+                                    "URI, or `sluice mkfs`, makes one)",
+                                    uri->device)
+                      : mounted.status().message());
+  }
+  int rc;
+  {
+    rocksdb_plugin::Fallback fb(mounted->get(), nullptr, uri->fallback, sluice_dir);
+    rc = print_status(a, fb);
+  }
+  (void)(*mounted)->unmount();  // read-only: writes nothing
+  return rc;
+}
+
+int print_status(const MigrateArgs& a, rocksdb_plugin::Fallback& fb) {
+  constexpr std::string_view cmd = "migrate status";
   auto finished = fb.finished();
   auto remaining = fb.remaining();
   if (!finished.ok()) return failed(cmd, finished.status());

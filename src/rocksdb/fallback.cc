@@ -24,8 +24,12 @@ constexpr uint64_t kMaxRecordBytes = 64u << 20;
 
 }  // namespace
 
-Fallback::Fallback(std::shared_ptr<Mount> mount, std::string kernel_dir, std::string sluice_dir)
-    : mount_(std::move(mount)), kernel_dir_(std::move(kernel_dir)), sluice_dir_(std::move(sluice_dir)) {}
+Fallback::Fallback(fs::FileSystem* fs, std::shared_ptr<void> keep_alive, std::string kernel_dir,
+                   std::string sluice_dir)
+    : fs_(fs),
+      keep_alive_(std::move(keep_alive)),
+      kernel_dir_(std::move(kernel_dir)),
+      sluice_dir_(std::move(sluice_dir)) {}
 
 std::string Fallback::record_path() const {
   return sluice_dir_ == "/" ? std::string("/") + kRecordName : sluice_dir_ + "/" + kRecordName;
@@ -33,7 +37,7 @@ std::string Fallback::record_path() const {
 
 Status Fallback::load_locked() {
   if (loaded_) return Status::Ok();
-  auto f = mount_->fs().open(record_path(), {});
+  auto f = fs_->open(record_path(), {});
   if (!f.ok()) {
     if (f.status().code() != Errc::not_found) return f.status();
     loaded_ = true;  // no record yet: nothing deleted, not finished
@@ -70,9 +74,9 @@ Status Fallback::load_locked() {
 }
 
 Status Fallback::append_locked(const std::string& line) {
-  Status st = mount_->fs().mkdirs(sluice_dir_);
+  Status st = fs_->mkdirs(sluice_dir_);
   if (!st.ok() && st.code() != Errc::exists) return st;
-  auto f = mount_->fs().open(record_path(), {.write = true, .create = true});
+  auto f = fs_->open(record_path(), {.write = true, .create = true});
   if (!f.ok()) return f.status();
   st = (*f)->append(line.data(), line.size());
   if (st.ok()) st = (*f)->sync();  // the data and the file's creation
@@ -120,7 +124,7 @@ Result<std::vector<Fallback::Remaining>> Fallback::remaining() {
   std::vector<Remaining> out;
   for (const auto& name : *names) {
     const std::string in_sluice = sluice_dir_ == "/" ? "/" + name : sluice_dir_ + "/" + name;
-    auto st = mount_->fs().stat(in_sluice);
+    auto st = fs_->stat(in_sluice);
     if (st.ok()) continue;  // shadowed: RocksDB reads the SluiceFS file
     if (st.status().code() != Errc::not_found) return st.status();
     std::error_code ec;
@@ -145,7 +149,7 @@ Status Fallback::move_in(const std::string& name, const std::string& sluice_targ
   const std::string from = kernel_dir_ + "/" + name;
   const int fd = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno_status(errno, fmt::format("open {}", from));
-  auto f = mount_->fs().open(sluice_target, {.write = true, .create = true, .truncate = true});
+  auto f = fs_->open(sluice_target, {.write = true, .create = true, .truncate = true});
   Status st = f.ok() ? Status::Ok() : f.status();
   std::vector<char> buf(1u << 20);
   // Bounded by the file's size at open: nobody writes the kernel directory any more.

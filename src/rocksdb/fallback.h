@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "rocksdb/sluice_mounts.h"
+#include "fs/fs.h"
 
 namespace sluice::rocksdb_plugin {
 
@@ -32,7 +32,9 @@ class Fallback {
   static constexpr const char* kRecordName = "SLUICE-FALLBACK";
 
   // kernel_dir: the kernel directory; sluice_dir: the SluiceFS path of the same RocksDB dir.
-  Fallback(std::shared_ptr<Mount> mount, std::string kernel_dir, std::string sluice_dir);
+  // `fs` stays mounted while `keep_alive` lives (the plugin's Mount; `sluice migrate status`
+  // passes a read-only mount it holds itself, and may only call the const-like queries).
+  Fallback(fs::FileSystem* fs, std::shared_ptr<void> keep_alive, std::string kernel_dir, std::string sluice_dir);
 
   const std::string& kernel_dir() const { return kernel_dir_; }
   const std::string& sluice_dir() const { return sluice_dir_; }
@@ -66,7 +68,8 @@ class Fallback {
   Status append_locked(const std::string& line);
   std::string record_path() const;
 
-  std::shared_ptr<Mount> mount_;
+  fs::FileSystem* fs_;
+  std::shared_ptr<void> keep_alive_;
   std::string kernel_dir_, sluice_dir_;
   std::mutex mu_;
   bool loaded_ = false;

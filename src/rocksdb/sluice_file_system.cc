@@ -38,23 +38,13 @@ SluiceFileSystem::SluiceFileSystem(PluginUri uri, std::shared_ptr<Mount> mount)
     : uri_(std::move(uri)), mount_(std::move(mount)), posix_(::rocksdb::FileSystem::Default()) {
   if (!uri_.fallback.empty()) {
     Route r = route(uri_.fallback);
-    if (r.sluice) fallback_ = std::make_unique<Fallback>(mount_, uri_.fallback, r.path);
+    if (r.sluice) fallback_ = std::make_unique<Fallback>(&mount_->fs(), mount_, uri_.fallback, r.path);
   }
 }
 
 Route SluiceFileSystem::route(const std::string& path) const {
-  std::string p = normalize_path(path);
-  std::string rel;
-  if (uri_.root == "/") {
-    rel = p;
-  } else if (p == uri_.root) {
-    rel = "/";
-  } else if (p.size() > uri_.root.size() && p.compare(0, uri_.root.size(), uri_.root) == 0 &&
-             p[uri_.root.size()] == '/') {
-    rel = p.substr(uri_.root.size());
-  } else {
-    return Route{false, path};
-  }
+  std::string rel = path_under_root(uri_.root, path);
+  if (rel.empty()) return Route{false, path};
   if (!uri_.wal_dir.empty() && ends_with(rel, ".log")) return Route{false, wal_mirror(rel)};
   return Route{true, rel};
 }

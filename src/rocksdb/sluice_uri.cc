@@ -34,6 +34,15 @@ std::string normalize_path(std::string_view path) {
   return out;
 }
 
+std::string path_under_root(const std::string& root, std::string_view path) {
+  std::string p = normalize_path(path);
+  if (root == "/") return p;
+  if (p == root) return "/";
+  if (p.size() > root.size() && p.compare(0, root.size(), root) == 0 && p[root.size()] == '/')
+    return p.substr(root.size());
+  return "";
+}
+
 Result<PluginUri> parse_uri(std::string_view uri) {
   if (uri.substr(0, kScheme.size()) != kScheme) return bad(uri, "it does not start with sluice://");
   std::string_view rest = uri.substr(kScheme.size());

@@ -5,7 +5,7 @@
 # files, so flushes and compactions run) moves its data over; status lists what is left on
 # the kernel side, finish copies it, and then the database opens without fallback= with the
 # host directory moved away, every key and value as before. The host directory is never
-# written.
+# written. Status mounts read-only, so it may run while the database does.
 # Usage: migrate_fallback_test.sh path/to/sluice path/to/libsluice_rocksdb.so
 set -uo pipefail
 
@@ -42,6 +42,10 @@ timeout 120 ldb --db="$TMP/ref" --hex scan 2>"$TMP/err" | sed 's/ : .*//' | sort
 IMG=$TMP/image
 truncate -s 256M "$IMG"
 URI="sluice://uring:$IMG?format=1&fallback=$OLD"
+out=$(timeout 60 "$SLUICE" migrate status "$URI" 2>&1); rc=$?
+[[ $rc -eq 1 && "$out" == *"holds no SluiceFS yet"* ]] && pass "status on a blank device says so" \
+  || fail "status on a blank device: exit $rc: $out"
+timeout 60 "$SLUICE" mkfs "$IMG" >/dev/null || fail "sluice mkfs"
 
 if status_json "$URI"; then
   ssts=$(json_field remaining_sst)
