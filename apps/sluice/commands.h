@@ -13,5 +13,6 @@ Subcommand add_setup(CLI::App& app);  // setup_command.cc
 Subcommand add_mkfs(CLI::App& app);   // fs_command.cc
 Subcommand add_fsck(CLI::App& app);   // fs_command.cc
 Subcommand add_fs(CLI::App& app);     // fs_command.cc
+Subcommand add_migrate(CLI::App& app);  // migrate_command.cc (with the RocksDB plugin)
 
 }  // namespace sluice::cli

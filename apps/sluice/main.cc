@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
       add_fsck(app),
       add_fs(app),
   };
+#ifdef SLUICE_HAVE_MIGRATE  // needs the RocksDB plugin
+  commands.push_back(add_migrate(app));
+#endif
 
   try {
     app.parse(argc, argv);

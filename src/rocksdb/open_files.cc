@@ -44,7 +44,11 @@ IOStatus SluiceFileSystem::NewSequentialFile(const std::string& fname, const Fil
   Route r = route(fname);
   if (!r.sluice) return posix_->NewSequentialFile(r.path, opts, result, dbg);
   auto f = mount_->fs().open(r.path, {});
-  if (!f.ok()) return to_io_status(f.status());
+  if (!f.ok()) {
+    std::string kernel;
+    IOStatus s = fall_back(r, f.status(), &kernel);
+    return kernel.empty() ? s : posix_->NewSequentialFile(kernel, opts, result, dbg);
+  }
   *result = make_sequential_file({mount_, r.path, opts.use_direct_reads}, std::move(*f));
   return IOStatus::OK();
 }
@@ -55,7 +59,11 @@ IOStatus SluiceFileSystem::NewRandomAccessFile(const std::string& fname, const F
   Route r = route(fname);
   if (!r.sluice) return posix_->NewRandomAccessFile(r.path, opts, result, dbg);
   auto f = mount_->fs().open(r.path, {});
-  if (!f.ok()) return to_io_status(f.status());
+  if (!f.ok()) {
+    std::string kernel;
+    IOStatus s = fall_back(r, f.status(), &kernel);
+    return kernel.empty() ? s : posix_->NewRandomAccessFile(kernel, opts, result, dbg);
+  }
   *result = make_random_access_file({mount_, r.path, opts.use_direct_reads}, std::move(*f));
   return IOStatus::OK();
 }
@@ -92,6 +100,8 @@ IOStatus SluiceFileSystem::ReopenWritableFile(const std::string& fname, const Fi
     if (!uri_.wal_dir.empty()) make_parent(r.path);
     return posix_->ReopenWritableFile(r.path, opts, result, dbg);
   }
+  if (only_in_kernel(r))  // appending would need a copy first; RocksDB never reopens old files
+    return IOStatus::NotSupported(fmt::format("reopen {}: the file is still in the fallback directory", fname));
   return open_writable(r, opts, false, result);
 }
 
@@ -110,6 +120,8 @@ IOStatus SluiceFileSystem::NewRandomRWFile(const std::string& fname, const FileO
                                            std::unique_ptr<::rocksdb::FSRandomRWFile>* result, IODebugContext* dbg) {
   Route r = route(fname);
   if (!r.sluice) return posix_->NewRandomRWFile(r.path, opts, result, dbg);
+  if (only_in_kernel(r))  // writing in place would need a copy first
+    return IOStatus::NotSupported(fmt::format("{}: the file is still in the fallback directory", fname));
   auto f = mount_->fs().open(r.path, {.write = true, .create = true});
   if (!f.ok()) return to_io_status(f.status());
   *result = make_random_rw_file({mount_, r.path, opts.use_direct_reads}, std::move(*f));

@@ -1,6 +1,8 @@
 // The public entry points (sluice_rocksdb.h) and the ObjectLibrary factories.
 #include <mutex>
 
+#include <fmt/format.h>
+
 #include <rocksdb/utilities/object_registry.h>
 
 #include "rocksdb/sluice_file_system.h"
@@ -14,7 +16,12 @@ namespace {
   if (!parsed.ok()) return ::rocksdb::Status::InvalidArgument(parsed.status().message());
   auto mount = acquire_mount(*parsed);
   if (!mount.ok()) return ::rocksdb::Status::InvalidArgument(mount.status().message());
-  *out = std::make_unique<SluiceFileSystem>(std::move(*parsed), std::move(*mount));
+  auto fs = std::make_unique<SluiceFileSystem>(*parsed, std::move(*mount));
+  if (!parsed->fallback.empty() && fs->fallback() == nullptr)
+    return ::rocksdb::Status::InvalidArgument(fmt::format(
+        "fallback={}: that directory is not under root={}, so SluiceFS would never see it", parsed->fallback,
+        parsed->root));
+  *out = std::move(fs);
   return ::rocksdb::Status::OK();
 }
 

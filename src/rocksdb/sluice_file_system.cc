@@ -35,21 +35,16 @@ class SluiceLock final : public ::rocksdb::FileLock {
 }  // namespace
 
 SluiceFileSystem::SluiceFileSystem(PluginUri uri, std::shared_ptr<Mount> mount)
-    : uri_(std::move(uri)), mount_(std::move(mount)), posix_(::rocksdb::FileSystem::Default()) {}
+    : uri_(std::move(uri)), mount_(std::move(mount)), posix_(::rocksdb::FileSystem::Default()) {
+  if (!uri_.fallback.empty()) {
+    Route r = route(uri_.fallback);
+    if (r.sluice) fallback_ = std::make_unique<Fallback>(&mount_->fs(), mount_, uri_.fallback, r.path);
+  }
+}
 
 Route SluiceFileSystem::route(const std::string& path) const {
-  std::string p = normalize_path(path);
-  std::string rel;
-  if (uri_.root == "/") {
-    rel = p;
-  } else if (p == uri_.root) {
-    rel = "/";
-  } else if (p.size() > uri_.root.size() && p.compare(0, uri_.root.size(), uri_.root) == 0 &&
-             p[uri_.root.size()] == '/') {
-    rel = p.substr(uri_.root.size());
-  } else {
-    return Route{false, path};
-  }
+  std::string rel = path_under_root(uri_.root, path);
+  if (rel.empty()) return Route{false, path};
   if (!uri_.wal_dir.empty() && ends_with(rel, ".log")) return Route{false, wal_mirror(rel)};
   return Route{true, rel};
 }
@@ -57,6 +52,24 @@ Route SluiceFileSystem::route(const std::string& path) const {
 std::string SluiceFileSystem::wal_mirror(const std::string& sluice_path) const {
   if (uri_.wal_dir.empty()) return "";
   return uri_.wal_dir == "/" ? sluice_path : uri_.wal_dir + (sluice_path == "/" ? "" : sluice_path);
+}
+
+IOStatus SluiceFileSystem::fall_back(const Route& r, const Status& st, std::string* kernel) {
+  kernel->clear();
+  if (!fallback_ || !r.sluice || st.code() != Errc::not_found) return to_io_status(st);
+  auto k = fallback_->kernel_path(r.path);
+  if (!k.ok()) return to_io_status(k.status());
+  if (k->empty()) return to_io_status(st);
+  *kernel = std::move(*k);
+  return IOStatus::OK();
+}
+
+bool SluiceFileSystem::only_in_kernel(const Route& r) {
+  if (!fallback_ || !r.sluice) return false;
+  auto st = mount_->fs().stat(r.path);
+  if (st.ok()) return false;
+  std::string k;
+  return fall_back(r, st.status(), &k).ok() && !k.empty() && posix_->FileExists(k, {}, nullptr).ok();
 }
 
 bool SluiceFileSystem::is_dir(const std::string& sluice_path) {
@@ -69,8 +82,11 @@ IOStatus SluiceFileSystem::FileExists(const std::string& fname, const IOOptions&
   if (!r.sluice) return posix_->FileExists(r.path, options, dbg);
   auto st = mount_->fs().stat(r.path);
   if (st.ok()) return IOStatus::OK();
+  std::string kernel;
+  IOStatus s = fall_back(r, st.status(), &kernel);
+  if (!kernel.empty()) return posix_->FileExists(kernel, options, dbg);
   if (st.status().code() == Errc::not_found) return IOStatus::NotFound(st.status().message());
-  return to_io_status(st.status());
+  return s;
 }
 
 IOStatus SluiceFileSystem::GetChildren(const std::string& dir, const IOOptions& options,
@@ -78,6 +94,7 @@ IOStatus SluiceFileSystem::GetChildren(const std::string& dir, const IOOptions& 
   Route r = route(dir);
   if (!r.sluice) return posix_->GetChildren(r.path, options, result, dbg);
   auto names = mount_->fs().list(r.path);
+  if (fallback_ && fallback_->is_dir(r.path)) return merge_children(std::move(names), result);
   if (!names.ok()) return to_io_status(names.status());
   *result = std::move(*names);
   // WAL files of this directory kept on the POSIX side (wal_dir).
@@ -90,16 +107,42 @@ IOStatus SluiceFileSystem::GetChildren(const std::string& dir, const IOOptions& 
   return IOStatus::OK();
 }
 
+// The fallback directory lists what SluiceFS holds and the kernel files not yet deleted.
+IOStatus SluiceFileSystem::merge_children(Result<std::vector<std::string>> names,
+                                          std::vector<std::string>* result) {
+  if (!names.ok() && names.status().code() != Errc::not_found) return to_io_status(names.status());
+  auto kernel = fallback_->kernel_names();
+  if (!names.ok() && !kernel.ok()) return to_io_status(names.status());  // on neither side
+  if (!kernel.ok()) return to_io_status(kernel.status());
+  result->clear();
+  if (names.ok()) *result = std::move(*names);
+  std::erase(*result, std::string(Fallback::kRecordName));
+  result->insert(result->end(), kernel->begin(), kernel->end());
+  std::sort(result->begin(), result->end());
+  result->erase(std::unique(result->begin(), result->end()), result->end());
+  return IOStatus::OK();
+}
+
+// A file still on the kernel side is tombstoned, never deleted there (the kernel directory
+// is read-only to the plugin); a SluiceFS file shadowing one takes the kernel copy with it.
 IOStatus SluiceFileSystem::DeleteFile(const std::string& fname, const IOOptions& options, IODebugContext* dbg) {
   Route r = route(fname);
   if (!r.sluice) return posix_->DeleteFile(r.path, options, dbg);
-  return to_io_status(mount_->fs().unlink(r.path));
+  Status st = mount_->fs().unlink(r.path);
+  if (!fallback_) return to_io_status(st);
+  auto kernel = fallback_->kernel_path(r.path);
+  if (!kernel.ok()) return to_io_status(kernel.status());
+  if (kernel->empty() || !posix_->FileExists(*kernel, options, dbg).ok()) return to_io_status(st);
+  if (!st.ok() && st.code() != Errc::not_found) return to_io_status(st);
+  return to_io_status(fallback_->tombstone(r.path.substr(r.path.rfind('/') + 1)));
 }
 
 IOStatus SluiceFileSystem::Truncate(const std::string& fname, size_t size, const IOOptions& options,
                                     IODebugContext* dbg) {
   Route r = route(fname);
   if (!r.sluice) return posix_->Truncate(r.path, size, options, dbg);
+  if (only_in_kernel(r))
+    return IOStatus::NotSupported(fmt::format("truncate {}: the file is still in the fallback directory", fname));
   return to_io_status(mount_->fs().truncate(r.path, size));
 }
 
@@ -135,7 +178,11 @@ IOStatus SluiceFileSystem::GetFileSize(const std::string& fname, const IOOptions
   Route r = route(fname);
   if (!r.sluice) return posix_->GetFileSize(r.path, options, file_size, dbg);
   auto st = mount_->fs().stat(r.path);
-  if (!st.ok()) return to_io_status(st.status());
+  if (!st.ok()) {
+    std::string kernel;
+    IOStatus s = fall_back(r, st.status(), &kernel);
+    return kernel.empty() ? s : posix_->GetFileSize(kernel, options, file_size, dbg);
+  }
   *file_size = st->size;
   return IOStatus::OK();
 }
@@ -145,7 +192,11 @@ IOStatus SluiceFileSystem::GetFileModificationTime(const std::string& fname, con
   Route r = route(fname);
   if (!r.sluice) return posix_->GetFileModificationTime(r.path, options, file_mtime, dbg);
   auto st = mount_->fs().stat(r.path);
-  if (!st.ok()) return to_io_status(st.status());
+  if (!st.ok()) {
+    std::string kernel;
+    IOStatus s = fall_back(r, st.status(), &kernel);
+    return kernel.empty() ? s : posix_->GetFileModificationTime(kernel, options, file_mtime, dbg);
+  }
   *file_mtime = static_cast<uint64_t>(st->mtime_ns / 1000000000);  // seconds, as POSIX's st_mtime
   return IOStatus::OK();
 }
@@ -156,6 +207,7 @@ IOStatus SluiceFileSystem::RenameFile(const std::string& src, const std::string&
   if (from.sluice != to.sluice)
     return IOStatus::NotSupported(fmt::format("rename {} -> {}: between SluiceFS and the POSIX file system", src, target));
   if (!from.sluice) return posix_->RenameFile(from.path, to.path, options, dbg);
+  if (only_in_kernel(from)) return to_io_status(fallback_->move_in(from.path.substr(from.path.rfind('/') + 1), to.path));
   return to_io_status(mount_->fs().rename(from.path, to.path));
 }
 

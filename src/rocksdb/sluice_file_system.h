@@ -1,6 +1,7 @@
 // rocksdb::FileSystem over a mounted SluiceFS. Paths under the URI's root go to SluiceFS
 // (root is its "/"); others, and WAL files when wal_dir is set, go to the default POSIX
-// FileSystem.
+// FileSystem. With fallback=/DIR, files of /DIR missing from SluiceFS are read from the
+// kernel directory /DIR (fallback.h).
 #pragma once
 
 #include <memory>
@@ -8,6 +9,7 @@
 
 #include <rocksdb/file_system.h>
 
+#include "rocksdb/fallback.h"
 #include "rocksdb/sluice_mounts.h"
 #include "rocksdb/sluice_uri.h"
 
@@ -29,6 +31,9 @@ class SluiceFileSystem final : public ::rocksdb::FileSystem {
   Route route(const std::string& path) const;
   // The POSIX directory holding WAL files of SluiceFS directory `sluice_dir` ("" if none).
   std::string wal_mirror(const std::string& sluice_dir) const;
+  // The fallback of URI option fallback= (null without one, or when its directory is not
+  // routed to SluiceFS).
+  Fallback* fallback() const { return fallback_.get(); }
 
   using IOOptions = ::rocksdb::IOOptions;
   using IOStatus = ::rocksdb::IOStatus;
@@ -83,10 +88,17 @@ class SluiceFileSystem final : public ::rocksdb::FileSystem {
   IOStatus open_writable(const Route& r, const FileOptions& opts, bool truncate,
                          std::unique_ptr<::rocksdb::FSWritableFile>* result);
   bool is_dir(const std::string& sluice_path);
+  // After SluiceFS answered `st` for r: OK with *kernel set when the file falls back to the
+  // kernel directory, else the status to return (st itself for a plain miss).
+  IOStatus fall_back(const Route& r, const Status& st, std::string* kernel);
+  // True when a kernel file still stands in for r (in SluiceFS it is missing).
+  bool only_in_kernel(const Route& r);
+  IOStatus merge_children(Result<std::vector<std::string>> names, std::vector<std::string>* result);
 
   PluginUri uri_;
   std::shared_ptr<Mount> mount_;
   std::shared_ptr<::rocksdb::FileSystem> posix_;
+  std::unique_ptr<Fallback> fallback_;
 };
 
 // NewLogger's logger, writing RocksDB's LOG format to `file`.

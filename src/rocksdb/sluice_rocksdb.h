@@ -14,6 +14,13 @@
 //                    fall through to the default POSIX FileSystem. Default "/".
 //   wal_dir=/DIR     WAL files (*.log) go to the POSIX FileSystem under DIR instead,
 //                    at DIR/<their SluiceFS path>
+//   fallback=/DIR    migrate a running database: RocksDB's directory /DIR (same path, under
+//                    root) lives in SluiceFS, and a file SluiceFS lacks is read from the
+//                    kernel directory /DIR. New files go to SluiceFS; deleting a kernel file
+//                    records a tombstone in SluiceFS (the kernel directory is never
+//                    written). `sluice migrate status` lists what is left on the kernel
+//                    side, `sluice migrate finish` copies it, after which the option is a
+//                    no-op (docs/migration.md, src/rocksdb/fallback.h). Not with wal_dir=.
 //   Every other option (bs=, qd=, mt=) belongs to the device spec.
 // One mounted SluiceFS per device per process: every FileSystem made for the same device
 // shares it (several DBs in one image; the first opener's cache= sizes it); it is unmounted

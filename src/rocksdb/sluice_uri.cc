@@ -11,7 +11,7 @@ constexpr std::string_view kScheme = "sluice://";
 
 Status bad(std::string_view uri, std::string_view why) {
   return Status(Errc::invalid_argument,
-                fmt::format("bad SluiceFS URI '{}': {} (want sluice://DEVICE[?cache=SIZE&format=1&root=/DIR&wal_dir=/DIR],"
+                fmt::format("bad SluiceFS URI '{}': {} (want sluice://DEVICE[?cache=SIZE&format=1&root=/DIR&wal_dir=/DIR&fallback=/DIR],"
                             " e.g. sluice://uring:/dev/nvme0n1)",
                             uri, why));
 }
@@ -32,6 +32,15 @@ std::string normalize_path(std::string_view path) {
     i = end;
   }
   return out;
+}
+
+std::string path_under_root(const std::string& root, std::string_view path) {
+  std::string p = normalize_path(path);
+  if (root == "/") return p;
+  if (p == root) return "/";
+  if (p.size() > root.size() && p.compare(0, root.size(), root) == 0 && p[root.size()] == '/')
+    return p.substr(root.size());
+  return "";
 }
 
 Result<PluginUri> parse_uri(std::string_view uri) {
@@ -63,11 +72,16 @@ Result<PluginUri> parse_uri(std::string_view uri) {
       } else if (key == "wal_dir") {
         if (value.empty() || value[0] != '/') return bad(uri, fmt::format("wal_dir={}: want an absolute path", value));
         out.wal_dir = normalize_path(value);
+      } else if (key == "fallback") {
+        if (value.empty() || value[0] != '/') return bad(uri, fmt::format("fallback={}: want an absolute path", value));
+        out.fallback = normalize_path(value);
       } else {
         device_options += fmt::format("{}{}", device_options.empty() ? "?" : "&", kv);
       }
     }
   }
+  // WAL files of the fallback directory would be routed to wal_dir, past the fallback.
+  if (!out.fallback.empty() && !out.wal_dir.empty()) return bad(uri, "fallback= and wal_dir= cannot be combined");
   out.device = std::string(device) + device_options;
   return out;
 }

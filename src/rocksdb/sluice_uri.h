@@ -15,11 +15,16 @@ struct PluginUri {
   bool format = false;       // format the device if it holds no SluiceFS image
   std::string root = "/";    // normalized: absolute, no trailing '/' (except "/" itself)
   std::string wal_dir;       // empty: WAL files stay on SluiceFS
+  std::string fallback;      // empty: no fallback; else a normalized kernel directory
 };
 
 Result<PluginUri> parse_uri(std::string_view uri);
 
 // "/a//b/" -> "/a/b"; relative paths are taken from "/". Never empty.
 std::string normalize_path(std::string_view path);
+
+// The SluiceFS path of RocksDB path `path` under URI root `root` (normalized), or "" when
+// the path is not under it (it goes to POSIX).
+std::string path_under_root(const std::string& root, std::string_view path);
 
 }  // namespace sluice::rocksdb_plugin
