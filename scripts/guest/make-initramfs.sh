@@ -64,7 +64,10 @@ depmod -b "$stage" "$kver"
 copy_with_libs() {
   local bin=$1 lib
   [[ -x $bin ]] || { echo "make-initramfs: $bin is not an executable" >&2; exit 1; }
-  cp -L "$bin" "$stage/bin/$(basename "$bin")"
+  # Without debug info: the initramfs lives in the guest's RAM, and a sanitizer build's
+  # debug sections (~150 MB) left too little for fio's shared memory (SIGBUS). Symbols stay,
+  # so sanitizer reports still name functions.
+  objcopy --strip-debug "$bin" "$stage/bin/$(basename "$bin")" 2>/dev/null || cp -L "$bin" "$stage/bin/$(basename "$bin")"
   # ldd lines: "libx.so => /path (0x..)" and "/lib64/ld-linux-x86-64.so.2 (0x..)".
   for lib in $(ldd "$bin" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
     [[ -e $stage$lib ]] && continue
