@@ -13,5 +13,6 @@ Subcommand add_setup(CLI::App& app);  // setup_command.cc
 Subcommand add_mkfs(CLI::App& app);   // fs_command.cc
 Subcommand add_fsck(CLI::App& app);   // fs_command.cc
 Subcommand add_fs(CLI::App& app);     // fs_command.cc
+Subcommand add_mount(CLI::App& app);  // mount_command.cc
 
 }  // namespace sluice::cli

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
       add_mkfs(app),
       add_fsck(app),
       add_fs(app),
+      add_mount(app),
   };
 
   try {
