@@ -39,6 +39,7 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM  # a timeout's SIGTERM still runs cleanup
 
 T() { timeout -k 5 60 "$@"; }  # every command that touches the mount is bounded
 run() {
@@ -163,6 +164,18 @@ if mount_bg rw "$MNT" --rw "$IMG"; then
   fails_with "a file as a directory" "Not a directory" touch "$MNT/new/big/x"
   fails_with "cat of a directory" "Is a directory" cat "$MNT/new"
   [[ $(T cat "$MNT/new/b.txt") == $'hello\nworld' ]] && pass "read back through the mount" || fail "read back"
+  # Several writers and readers at once: the loop's threads each use their own channel.
+  # (`wait` names its jobs: a bare one would wait for the mount itself.)
+  jobs_=()
+  for i in 1 2 3 4; do T cp "$TMP/host/big" "$MNT/new/par$i" & jobs_+=($!); done
+  wait "${jobs_[@]}"
+  jobs_=()
+  for i in 1 2 3 4; do T md5sum <"$MNT/new/par$i" >"$TMP/par$i.md5" & jobs_+=($!); done
+  wait "${jobs_[@]}"
+  want=$(md5sum <"$TMP/host/big"); ok=1
+  for i in 1 2 3 4; do [[ $(cat "$TMP/par$i.md5") == "$want" ]] || ok=0; done
+  [[ $ok == 1 ]] && pass "4 parallel writers, then 4 parallel readers" || fail "parallel copies differ"
+  T rm "$MNT"/new/par? || fail "rm of the parallel copies"
   stop_mount rw "$MNT" sigterm
 fi
 
