@@ -9,7 +9,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   fio util-linux e2fsprogs python3 python3-matplotlib
-  librocksdb-dev rocksdb-tools
+  librocksdb-dev rocksdb-tools libfuse3-dev fuse3
   clang libclang-rt-dev
   qemu-system-x86 busybox-static cpio xz-utils kmod pciutils
 )

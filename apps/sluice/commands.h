@@ -14,5 +14,6 @@ Subcommand add_mkfs(CLI::App& app);   // fs_command.cc
 Subcommand add_fsck(CLI::App& app);   // fs_command.cc
 Subcommand add_fs(CLI::App& app);     // fs_command.cc
 Subcommand add_migrate(CLI::App& app);  // migrate_command.cc (with the RocksDB plugin)
+Subcommand add_mount(CLI::App& app);  // mount_command.cc
 
 }  // namespace sluice::cli

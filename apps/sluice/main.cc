@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
       add_mkfs(app),
       add_fsck(app),
       add_fs(app),
+      add_mount(app),
   };
 #ifdef SLUICE_HAVE_MIGRATE  // needs the RocksDB plugin
   commands.push_back(add_migrate(app));

@@ -233,6 +233,8 @@ class AioBdev final : public Bdev {
   }
 
   std::string spec() const override { return target_->spec(); }
+  Status lock_backing(bool write) override { return target_->lock(write); }
+  void unlock_backing() override { target_->unlock(); }
 
   Result<std::unique_ptr<BackendQueue>> create_queue() override {
     const uint32_t depth = geometry().queue_depth + BdevChannel::kChildPool;

@@ -94,6 +94,16 @@ class Bdev : public thread::IoDevice {
   virtual Result<std::unique_ptr<BackendQueue>> create_queue() = 0;
   // Hook for hot-remove: virtual bdevs pass it up to their own handles.
   virtual void on_unregistered() {}
+  // Claims the host file or block device behind this bdev against other processes (and
+  // other bdevs over the same file), the way Claim::exclusive does inside one registry: a
+  // write lock excludes every other lock, a read lock only write locks. It never waits: a
+  // conflict is Errc::busy with a message saying who holds what, and so is a second lock
+  // taken through this bdev before unlock_backing(). A no-op for devices without a host file (null, malloc, virtual bdevs, nvme).
+  virtual Status lock_backing(bool write) {
+    (void)write;
+    return Status::Ok();
+  }
+  virtual void unlock_backing() {}
 
   Result<std::unique_ptr<thread::IoChannel>> create_channel() final;
 

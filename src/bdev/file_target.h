@@ -8,6 +8,7 @@
 // A regular file's trailing partial block is not part of the device.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -41,6 +42,14 @@ class FileTarget {
   Errc write_zeroes(uint64_t offset_blocks, uint64_t num_blocks) const;
   Errc flush() const;  // fdatasync
 
+  // Bdev::lock_backing() for both backends: an open-file-description lock (F_OFD_SETLK) on
+  // the whole file, so it is tied to this descriptor, conflicts with any other descriptor of
+  // the file (even in this process) and goes away with the descriptor if the process dies.
+  // One lock at a time: a second lock() before unlock() is Errc::busy, never a conversion
+  // that would weaken (or, at its unlock, drop) the first holder's lock.
+  Status lock(bool write);
+  void unlock();
+
  private:
   FileTarget() = default;
   Errc write_zero_buffer(uint64_t offset, uint64_t len) const;
@@ -50,6 +59,7 @@ class FileTarget {
   std::string path_;
   std::string spec_;
   Geometry geometry_;
+  std::atomic<bool> locked_{false};
 };
 
 // The Errc a failed system call's errno maps to (the hot-path form of errno_status()).

@@ -362,6 +362,8 @@ class UringBdev final : public Bdev {
       : Bdev(std::move(name), target->geometry()), target_(std::move(target)), setup_flags_(setup_flags) {}
 
   std::string spec() const override { return target_->spec(); }
+  Status lock_backing(bool write) override { return target_->lock(write); }
+  void unlock_backing() override { target_->unlock(); }
 
   Result<std::unique_ptr<BackendQueue>> create_queue() override {
     auto queue = std::make_unique<UringQueue>(*target_);

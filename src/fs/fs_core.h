@@ -94,11 +94,14 @@ class FsCore final : public FileSystem {
   Status set_entry_locked(Inode& ino, uint64_t parent, const std::string& name);
   std::string path_locked(const Inode& ino);
   Status mkdir_locked(std::string_view path, bool exists_ok);
+  // Lets go of the device: its host-file lock, then the bdev if this mount created it.
+  void release_device();
 
   std::unique_ptr<blob::Blobstore> bs_;
   std::unique_ptr<ChannelSource> channels_;
   std::string device_;
   bool owns_bdev_ = false;
+  bool backing_locked_ = false;  // holds the device's host-file lock (Bdev::lock_backing)
   MountOptions opts_;
   uint32_t block_ = 0;
   uint32_t cluster_ = 0;

@@ -54,6 +54,21 @@ void keep_for_stragglers(std::unique_ptr<blob::Blobstore> bs, const std::string&
   kept->push_back({std::move(bs), bdev::find(device)});
 }
 
+// Claims the device's host file against other processes and other mounts (bdev.h,
+// Bdev::lock_backing): a writer must be alone, or readers could see a torn namespace and two
+// writers would corrupt it. Taken before the blobstore reads anything.
+Status lock_device(std::string_view device, const std::string& name, bool write) {
+  auto b = bdev::find(name);
+  if (!b) return Status::Ok();
+  Status st = b->lock_backing(write);
+  if (!st.ok()) return Status(st.code(), fmt::format("{}: {}", device, st.message()));
+  return st;
+}
+
+void unlock_device(const std::string& name) {
+  if (auto b = bdev::find(name)) b->unlock_backing();
+}
+
 }  // namespace
 
 Status FileSystem::format(std::string_view device, const FormatOptions& opts) {
@@ -61,6 +76,10 @@ Status FileSystem::format(std::string_view device, const FormatOptions& opts) {
   if (!dev.ok()) return dev.status();
   const std::string name = dev->first;  // (clang 14 cannot capture structured bindings)
   const bool owned = dev->second;
+  if (Status lk = lock_device(device, name, true); !lk.ok()) {
+    if (owned) (void)bdev::unregister(name);
+    return lk;
+  }
   Status st = [&]() -> Status {
     blob::InitOptions io;
     io.cluster_size = opts.cluster_size;
@@ -79,6 +98,7 @@ Status FileSystem::format(std::string_view device, const FormatOptions& opts) {
     SLUICE_RETURN_IF_ERROR((*bs)->sync_md());
     return (*bs)->unload();
   }();
+  unlock_device(name);
   if (owned) (void)bdev::unregister(name);
   return st;
 }
@@ -240,11 +260,17 @@ Result<std::unique_ptr<FileSystem>> FsCore::mount_device(std::string_view device
   fs->device_ = dev->first;
   fs->owns_bdev_ = dev->second;
   fs->opts_ = opts;
+  if (Status lk = lock_device(device, fs->device_, !opts.read_only); !lk.ok()) {
+    fs->release_device();
+    fs->unmounted_ = true;
+    return lk;
+  }
+  fs->backing_locked_ = true;
   blob::LoadOptions lo;
   lo.read_only = opts.read_only;
   auto bs = blob::Blobstore::load(fs->device_, lo);
   if (!bs.ok()) {
-    if (fs->owns_bdev_) (void)bdev::unregister(fs->device_);
+    fs->release_device();
     fs->unmounted_ = true;
     return image_error(device, bs.status());
   }
@@ -264,7 +290,7 @@ Result<std::unique_ptr<FileSystem>> FsCore::mount_device(std::string_view device
     fs->channels_->retire();
     fs->bs_->abandon();
     fs->bs_.reset();
-    if (fs->owns_bdev_) (void)bdev::unregister(fs->device_);
+    fs->release_device();
     fs->unmounted_ = true;
     return st;
   }
@@ -284,7 +310,7 @@ Status FsCore::unmount() {
   bs_.reset();
   inodes_.clear();
   unmounted_ = true;
-  if (owns_bdev_) (void)bdev::unregister(device_);
+  release_device();
   return st;
 }
 
@@ -297,6 +323,12 @@ void FsCore::abandon() {
   bs_.reset();
   inodes_.clear();
   unmounted_ = true;
+  release_device();
+}
+
+void FsCore::release_device() {
+  if (backing_locked_) unlock_device(device_);
+  backing_locked_ = false;
   if (owns_bdev_) (void)bdev::unregister(device_);
 }
 

@@ -1,0 +1,59 @@
+// FileTarget::lock/unlock: the cross-process claim on a device's host file (bdev.h,
+// Bdev::lock_backing). Why OFD locks: classic POSIX record locks belong to the process, so a
+// second open of the same image in this process would silently share the first one's lock
+// (and its close would drop it); an OFD lock belongs to one descriptor, like QEMU's image
+// locks, and lslocks shows it.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "bdev/file_target.h"
+
+namespace sluice::bdev {
+namespace {
+
+struct flock whole_file(short type) {
+  struct flock fl = {};
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 0;
+  fl.l_len = 0;  // to the end, however large the file grows
+  return fl;
+}
+
+}  // namespace
+
+Status FileTarget::lock(bool write) {
+  if (locked_.exchange(true))
+    return Status(Errc::busy, fmt::format("{} is in use: this process has it open through the same device", path_));
+  struct flock fl = whole_file(write ? F_WRLCK : F_RDLCK);
+  for (;;) {
+    if (fcntl(fd_, F_OFD_SETLK, &fl) == 0) return Status::Ok();
+    if (errno != EINTR) break;
+  }
+  const int err = errno;
+  locked_.store(false);
+  if (err != EAGAIN && err != EACCES) {
+    if (err == EBADF && write)  // opened read-only: nothing could write through it anyway
+      return Status(Errc::permission, fmt::format("{} is read-only here; cannot open it for writing", path_));
+    return errno_status(err, fmt::format("cannot lock {}", path_));
+  }
+  // Say what the holder does: the lock type is all an OFD lock tells (its l_pid is -1).
+  struct flock held = whole_file(F_WRLCK);
+  const bool writer = fcntl(fd_, F_OFD_GETLK, &held) != 0 || held.l_type != F_RDLCK;
+  return Status(Errc::busy, fmt::format("{} is in use: another process (or another open of it in this process) {}",
+                                        path_, writer ? "has it open for writing" : "has it open read-only"));
+}
+
+void FileTarget::unlock() {
+  if (!locked_.exchange(false)) return;
+  struct flock fl = whole_file(F_UNLCK);
+  while (fcntl(fd_, F_OFD_SETLK, &fl) != 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace sluice::bdev
