@@ -184,6 +184,7 @@ Result<std::unique_ptr<FileTarget>> FileTarget::open(const SpecArgs& args, uint3
 }
 
 FileTarget::~FileTarget() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);
   if (fd_ >= 0) ::close(fd_);
 }
 

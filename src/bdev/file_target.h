@@ -43,8 +43,11 @@ class FileTarget {
   Errc flush() const;  // fdatasync
 
   // Bdev::lock_backing() for both backends: an open-file-description lock (F_OFD_SETLK) on
-  // the whole file, so it is tied to this descriptor, conflicts with any other descriptor of
-  // the file (even in this process) and goes away with the descriptor if the process dies.
+  // the whole file, taken through a descriptor of its own, so it conflicts with any other
+  // descriptor of the file (even in this process) and goes away the moment the process dies.
+  // Not through fd_: io_uring's registered-file table holds fd_'s file too, and after a
+  // SIGKILL the kernel drops that reference only when the ring's deferred teardown runs, so
+  // a lock on it would outlive the process for a while.
   // One lock at a time: a second lock() before unlock() is Errc::busy, never a conversion
   // that would weaken (or, at its unlock, drop) the first holder's lock.
   Status lock(bool write);
@@ -60,6 +63,7 @@ class FileTarget {
   std::string spec_;
   Geometry geometry_;
   std::atomic<bool> locked_{false};
+  int lock_fd_ = -1;  // the descriptor holding the lock while locked_
 };
 
 // The Errc a failed system call's errno maps to (the hot-path form of errno_status()).
