@@ -77,7 +77,10 @@ TEST_F(DmaHugepages, RequiredModeRunsOutCleanly) {
   }
   std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_LT(held.size(), free_pages + 2) << "never ran out";
-  EXPECT_GE(held.size(), free_pages - 2);
+  // It ran out because the system had no hugepage left, not early. (Not "held about
+  // free_pages": test programs running beside this one may take some of the reservation.)
+  EXPECT_LE(testing::read_number(testing::kFreeHugepages).value_or(0), 2u) << "gave up with hugepages still free";
+  EXPECT_GT(held.size(), 0u);
   EXPECT_NE(err.find("hugepages required but unavailable"), std::string::npos) << err;
   EXPECT_TRUE(dma_hugepage_backed());  // never fell back to ordinary memory
   for (void* p : held) dma_free(p);
