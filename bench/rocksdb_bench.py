@@ -10,6 +10,8 @@ Pairs (issue 4):
           a /dev/shm file: the software cost of each stack.
 Workloads: fillseq, fillrandom, overwrite --sync=1, readrandom and multireadrandom (batched)
 with --use_direct_reads and a small block cache, readwhilewriting; 1 and 2 threads.
+SluiceFS gets a read cache (--cache-mb, plugin option cache=) as the counterpart of the page
+cache ext4 uses for buffered reads; direct reads bypass both.
 Prints ops/s and the ratio SluiceFS/ext4, writes bench/results/rocksdb.json and a PNG.
 Needs root (loop devices, mount).
 """
@@ -100,6 +102,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--size-mb", type=int, default=2048, help="size of each device")
     ap.add_argument("--threads", type=int, action="append", help="thread counts (default 1 and 2)")
+    ap.add_argument("--cache-mb", type=int, default=256,
+                    help="SluiceFS read cache (the page cache's counterpart for buffered reads); 0: none")
     ap.add_argument("--workload", action="append", help="only these workloads")
     ap.add_argument("--skip", action="append", default=[], help="skip a pair: device, ram")
     args = ap.parse_args()
@@ -113,6 +117,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench: needs root for loop devices and mounting ext4")
     preload = {"LD_PRELOAD": str(plugin)}
+    cache = f"?cache={args.cache_mb}M" if args.cache_mb else ""
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     rows, ceiling = [], None
@@ -128,7 +133,7 @@ def main():
             run([str(sluice), "mkfs", f"uring:{raw.dev}"])
             mnt = Ext4Mount(kdev.dev)
             cleanup.append(mnt.close)
-            measure_pair(args, "device", Side("SluiceFS uring", "/rocksdb", preload, f"sluice://uring:{raw.dev}"),
+            measure_pair(args, "device", Side("SluiceFS uring", "/rocksdb", preload, f"sluice://uring:{raw.dev}{cache}"),
                          Side("ext4", str(mnt.path / "rocksdb")), rows)
         if "ram" not in args.skip:
             shm = scratch_file("/dev/shm", args.size_mb)
@@ -137,7 +142,7 @@ def main():
             cleanup.append(kdev.close)
             mnt = Ext4Mount(kdev.dev)
             cleanup.append(mnt.close)
-            measure_pair(args, "ram", Side("SluiceFS malloc", "/rocksdb", preload, f"sluice://malloc:{args.size_mb}M"),
+            measure_pair(args, "ram", Side("SluiceFS malloc", "/rocksdb", preload, f"sluice://malloc:{args.size_mb}M{cache}"),
                          Side("ext4 (shm loop)", str(mnt.path / "rocksdb")), rows)
     finally:
         for undo in reversed(cleanup):
@@ -171,7 +176,7 @@ def report(rows, ceiling, args):
             print(f"  {pair} {wl}: SluiceFS 2 threads / 1 thread = {r['sluice']['ops_per_sec'] / one['sluice']['ops_per_sec']:.2f}")
     meta = {"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "num": args.num, "reads": args.reads,
             "sync_writes": args.sync_writes,
-            "repeat": args.repeat, "size_mb": args.size_mb, "nproc": os.cpu_count(), "common_flags": COMMON,
+            "repeat": args.repeat, "size_mb": args.size_mb, "cache_mb": args.cache_mb, "nproc": os.cpu_count(), "common_flags": COMMON,
             "ceiling": ceiling, "rows": rows}
     (RESULTS / "rocksdb.json").write_text(json.dumps(meta, indent=1))
     plot(rows)

@@ -1,5 +1,7 @@
 #include "fs/channels.h"
 
+#include <sched.h>
+
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -8,6 +10,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "thread/io_channel.h"
 
 namespace sluice::fs {
 namespace {
@@ -97,14 +100,28 @@ uint64_t ChannelSource::retire() {
   return live_.load();
 }
 
+// Waiting polls for a few microseconds, then sleeps on the thread's channels (uring and aio
+// wake it through an eventfd) instead of spinning: with RocksDB's threads on few cores, a
+// spinning waiter takes the CPU that the kernel's side of the device (loop and filesystem
+// workers, the block layer) needs to complete the very I/O it waits for. Each sleep is short
+// and bounded, so work that no descriptor signals (a request the blob layer deferred until
+// another thread acts) is still polled again soon. Devices that cannot wake us (malloc,
+// userspace NVMe, stacked virtual bdevs) keep being polled, yielding now and then.
 Status wait_io(blob::Blobstore& bs, blob::BlobChannel* ch, IoWait& w) {
-  uint64_t deadline = 0;
-  for (uint32_t n = 0; w.pending > 0; ++n) {
-    if (bs.poll(ch) == 0 && (n & 1023) == 1023) {
-      const uint64_t now = clock::now_ns();
-      if (deadline == 0) deadline = now + 120'000'000'000ull;
-      if (now > deadline) return Status(Errc::aborted, "sluicefs: I/O did not complete within 120 s");
+  constexpr uint64_t kSpinNs = 5'000;
+  constexpr uint64_t kSleepCapNs = 500'000;
+  constexpr uint64_t kTimeoutNs = 120'000'000'000ull;
+  const uint64_t start = clock::now_ns();
+  for (uint32_t idle = 0; w.pending > 0;) {
+    if (bs.poll(ch) > 0) {
+      idle = 0;
+      continue;
     }
+    if (w.pending == 0) break;
+    const uint64_t now = clock::now_ns();
+    if (now - start > kTimeoutNs) return Status(Errc::aborted, "sluicefs: I/O did not complete within 120 s");
+    if (now - start < kSpinNs) continue;
+    if (!thread::sleep_on_thread_channels(kSleepCapNs) && (++idle & 63) == 0) sched_yield();
   }
   if (w.status != Errc::ok) return Status(w.status, fmt::format("sluicefs: device I/O failed: {}", errc_name(w.status)));
   return Status::Ok();
