@@ -13,6 +13,7 @@
 #include "blob/store.h"
 #include "blobtool/check.h"
 #include "blobtool/device.h"
+#include "blobtool/format_guard.h"
 #include "blobtool/dump.h"
 #include "blobtool/inventory.h"
 #include "blobtool/repair.h"
@@ -74,24 +75,12 @@ Result<Loaded> load_read_only(const std::string& arg) {
 
 int run_init(const BlobArgs& a) {
   constexpr std::string_view cmd = "blob init";
-  auto cs = parse_size(a.cluster_size);
-  if (!cs.ok()) return fail(cmd, kExitUsage, fmt::format("--cluster-size: {}", cs.status().message()));
-  if (*cs < 4096 || *cs % 4096 != 0 || *cs > (1u << 30))
-    return fail(cmd, kExitUsage, fmt::format("--cluster-size: {} is not a multiple of 4096 in [4K, 1G]", a.cluster_size));
+  auto cs = blobtool::parse_cluster_size(a.cluster_size);
+  if (!cs.ok()) return fail(cmd, kExitUsage, cs.status().message());
   auto dev = Device::create(a.device);
   if (!dev.ok()) return fail(cmd, exit_code_for(dev.status()), dev.status().message());
   if (!a.force) {
-    auto scan = blobtool::scan_metadata(**dev);
-    if (!scan.ok()) return fail(cmd, exit_code_for(scan.status()), scan.status().message());
-    if (const auto* sb = scan->super())
-      return fail(cmd, kExitFailure,
-                  fmt::format("{} already holds blobstore {} ({} clusters of {}); --force formats it anyway, "
-                              "destroying it",
-                              (*dev)->spec(), blob::uuid_string(sb->uuid), sb->num_clusters, format_size(sb->cluster_size)));
-    if (scan->copies[0].has_magic || scan->copies[1].has_magic)
-      return fail(cmd, kExitFailure,
-                  fmt::format("{} holds a damaged or newer blobstore ({}); --force formats it anyway, destroying it",
-                              (*dev)->spec(), scan->unusable().message()));
+    if (Status st = blobtool::refuse_existing_store(**dev); !st.ok()) return fail(cmd, exit_code_for(st), st.message());
   }
   blob::InitOptions o;
   o.cluster_size = static_cast<uint32_t>(*cs);

@@ -17,7 +17,7 @@
 #include "base/log.h"
 #include "base/size.h"
 #include "blobtool/device.h"
-#include "blobtool/scan.h"
+#include "blobtool/format_guard.h"
 #include "commands.h"
 #include "fs/fs.h"
 
@@ -67,20 +67,12 @@ int with_fs(std::string_view cmd, const std::string& arg, bool read_only,
 
 int run_mkfs(const FsArgs& a) {
   constexpr std::string_view cmd = "mkfs";
-  auto cs = parse_size(a.cluster_size);
-  if (!cs.ok()) return fail(cmd, kExitUsage, fmt::format("--cluster-size: {}", cs.status().message()));
-  if (*cs < 4096 || *cs % 4096 != 0 || *cs > (1u << 30))
-    return fail(cmd, kExitUsage, fmt::format("--cluster-size: {} is not a multiple of 4096 in [4K, 1G]", a.cluster_size));
+  auto cs = blobtool::parse_cluster_size(a.cluster_size);
+  if (!cs.ok()) return fail(cmd, kExitUsage, cs.status().message());
   auto dev = Device::create(a.device);
   if (!dev.ok()) return fail(cmd, exit_code_for(dev.status()), dev.status().message());
   if (!a.force) {
-    auto scan = blobtool::scan_metadata(**dev);
-    if (!scan.ok()) return fail(cmd, exit_code_for(scan.status()), scan.status().message());
-    if (scan->super() || scan->copies[0].has_magic || scan->copies[1].has_magic)
-      return fail(cmd, kExitFailure,
-                  fmt::format("{} already holds a blobstore (a SluiceFS or an lvol store); --force formats it "
-                              "anyway, destroying it",
-                              (*dev)->spec()));
+    if (Status st = blobtool::refuse_existing_store(**dev); !st.ok()) return fail(cmd, exit_code_for(st), st.message());
   }
   fs::FormatOptions fo;
   fo.cluster_size = static_cast<uint32_t>(*cs);

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/size.h"
 #include "blobtool/device.h"
+#include "blobtool/format_guard.h"
 #include "blobtool/scan.h"
 #include "commands.h"
 #include "lvol/lvol.h"
@@ -112,18 +113,12 @@ int run_create_store(const LvolArgs& a) {
   }
   if (spec.empty() || name.empty()) return fail(cmd, kExitUsage, "want DEVICE NAME (or --device DEVICE NAME)");
   if (Status st = lvol::check_name(name, "store name"); !st.ok()) return fail(cmd, kExitUsage, st.message());
-  auto cs = parse_size(a.cluster_size);
-  if (!cs.ok()) return fail(cmd, kExitUsage, fmt::format("--cluster-size: {}", cs.status().message()));
-  if (*cs < 4096 || *cs % 4096 != 0 || *cs > (1u << 30))
-    return fail(cmd, kExitUsage, fmt::format("--cluster-size: {} is not a multiple of 4096 in [4K, 1G]", a.cluster_size));
+  auto cs = blobtool::parse_cluster_size(a.cluster_size);
+  if (!cs.ok()) return fail(cmd, kExitUsage, cs.status().message());
   auto dev = Device::create(spec);
   if (!dev.ok()) return fail(cmd, exit_code_for(dev.status()), dev.status().message());
   if (!a.force) {
-    auto scan = blobtool::scan_metadata(**dev);
-    if (!scan.ok()) return fail(cmd, exit_code_for(scan.status()), scan.status().message());
-    if (scan->super() || scan->copies[0].has_magic || scan->copies[1].has_magic)
-      return fail(cmd, kExitFailure,
-                  fmt::format("{} already holds a blobstore; --force formats it anyway, destroying it", (*dev)->spec()));
+    if (Status st = blobtool::refuse_existing_store(**dev); !st.ok()) return fail(cmd, exit_code_for(st), st.message());
   }
   auto store = lvol::LvolStore::create((*dev)->bdev_name(), name, static_cast<uint32_t>(*cs));
   if (!store.ok()) return fail(cmd, exit_code_for(store.status()), store.status().message());
