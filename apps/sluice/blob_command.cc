@@ -40,16 +40,6 @@ struct BlobArgs {
   bool no_unload = false;
 };
 
-// The store's own log lines (a damaged super block copy, recovery progress) repeat what the
-// commands report themselves; SLUICE_LOG still turns them on.
-void quiet_store_logs() {
-  if (std::getenv("SLUICE_LOG") == nullptr) log::set_threshold(log::Level::warn);
-}
-
-void print_json(const nlohmann::json& j) {
-  fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
-}
-
 // Opens the device and loads its store read-only, or prints why not.
 struct Loaded {
   std::unique_ptr<Device> dev;

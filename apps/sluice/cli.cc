@@ -1,6 +1,10 @@
 #include "cli.h"
 
+#include <cstdlib>
+
 #include <fmt/format.h>
+
+#include "base/log.h"
 
 namespace sluice::cli {
 
@@ -15,6 +19,14 @@ int exit_code_for(const Status& status) {
     case Errc::out_of_range: return kExitUsage;
     default: return kExitFailure;
   }
+}
+
+void print_json(const nlohmann::json& j) {
+  fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+void quiet_store_logs() {
+  if (std::getenv("SLUICE_LOG") == nullptr) log::set_threshold(log::Level::warn);
 }
 
 }  // namespace sluice::cli

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "base/status.h"
 
@@ -29,5 +30,11 @@ struct Subcommand {
 int fail(std::string_view command, int code, std::string_view message);
 // Usage for malformed input (invalid_argument, out_of_range), failure for everything else.
 int exit_code_for(const Status& status);
+
+// Pretty-printed JSON on stdout (invalid UTF-8 in names replaced, never an exception).
+void print_json(const nlohmann::json& j);
+// The storage layers' own log lines (a damaged super block copy, recovery progress) repeat
+// what the commands report themselves: warnings and worse only, unless SLUICE_LOG is set.
+void quiet_store_logs();
 
 }  // namespace sluice::cli

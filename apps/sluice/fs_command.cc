@@ -38,14 +38,6 @@ struct FsArgs {
 
 constexpr std::string_view kFsPrefix = "fs:";
 
-void quiet_fs_logs() {
-  if (std::getenv("SLUICE_LOG") == nullptr) log::set_threshold(log::Level::warn);
-}
-
-void print_json(const nlohmann::json& j) {
-  fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
-}
-
 std::string join(const std::string& dir, const std::string& name) { return dir == "/" ? "/" + name : dir + "/" + name; }
 
 // Mounts DEVICE, runs `op`, unmounts (read-write mounts: durably) and reports.
@@ -330,7 +322,7 @@ void take_last(CLI::App* c) {
 template <typename F>
 std::function<int()> guarded(std::string_view cmd, F run) {
   return [cmd, run]() -> int {
-    quiet_fs_logs();
+    quiet_store_logs();
     try {
       return run();
     } catch (const std::exception& e) {  // e.g. bad_alloc: a message, never a crash

@@ -34,14 +34,6 @@ struct LvolArgs {
   bool json = false;
 };
 
-void quiet_store_logs() {
-  if (std::getenv("SLUICE_LOG") == nullptr) log::set_threshold(log::Level::warn);
-}
-
-void print_json(const nlohmann::json& j) {
-  fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
-}
-
 std::string volume_spec(const Device& dev, const std::string& volume) { return fmt::format("lvol:{}/{}", dev.spec(), volume); }
 
 nlohmann::json volume_json(const Device& dev, const lvol::VolumeInfo& v) {

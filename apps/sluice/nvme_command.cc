@@ -37,8 +37,6 @@ struct NvmeArgs {
   std::string io_size = "4k";
 };
 
-void print_json(const nlohmann::json& j) { fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)); }
-
 std::string version_text(uint32_t vs) { return fmt::format("{}.{}.{}", vs >> 16, (vs >> 8) & 0xff, vs & 0xff); }
 
 Result<std::shared_ptr<nvme::Controller>> open_controller(const NvmeArgs& args, std::string_view bdf) {
