@@ -83,7 +83,7 @@ struct FsStat {
   uint64_t directories = 0;
   uint32_t block_size = 0;      // the device's I/O unit: direct reads align to it
   uint32_t cluster_size = 0;
-  // Counters since mount (DESIGN.md rule 6).
+  // Counters since mount (docs/design.md rule 6).
   uint64_t direct_reads = 0;    // device reads straight into the caller's buffer
   uint64_t bounced_reads = 0;   // device reads through a bounce or read-ahead buffer
   uint64_t readahead_fills = 0;

@@ -1,6 +1,6 @@
 // The in-memory namespace: one Inode per blob (file or directory).
 //
-// Locking (DESIGN.md: no lock shared between files on the data path):
+// Locking (docs/design.md: no lock shared between files on the data path):
 // - FsCore::md_mu_ guards the namespace (names, children, open counts, the persisted state)
 //   and every blobstore metadata call.
 // - Inode::mu guards one file's data-path state (length, write buffer). Order: Inode::mu

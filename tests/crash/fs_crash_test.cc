@@ -1,4 +1,4 @@
-// SluiceFS under power cuts (DESIGN.md, "Durability and the crash model").
+// SluiceFS under power cuts and process death (docs/design.md, "Two crash models").
 //
 // Seeded workloads run on a crashsim device that cuts the power at a chosen I/O boundary;
 // each write not yet flushed then survives, vanishes or tears. After the cut the file system

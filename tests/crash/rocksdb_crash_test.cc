@@ -1,4 +1,4 @@
-// RocksDB on SluiceFS under power cuts (DESIGN.md, "Durability and the crash model").
+// RocksDB on SluiceFS under power cuts (docs/design.md, "Two crash models").
 //
 // A DB lives on a crashsim device registered under a name, reached through the plugin as
 // sluice://<name>. A workload writes keys; each write RocksDB acknowledges as durable is
