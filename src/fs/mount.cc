@@ -17,7 +17,7 @@ namespace {
 
 Status image_error(std::string_view device, const Status& st) {
   if (st.code() == Errc::not_found)  // the blobstore found no super block magic
-    return Status(Errc::invalid_argument, fmt::format("{} is not a SluiceFS image: {}", device, st.message()));
+    return Status(Errc::wrong_format, fmt::format("{} is not a SluiceFS image: {}", device, st.message()));
   return Status(st.code(), fmt::format("{}: {}", device, st.message()));
 }
 
@@ -52,11 +52,11 @@ class MountTask {
     blob::Blobstore& bs = *fs_.bs_;
     auto root = bs.super_blob();
     if (!root.ok())
-      return Status(Errc::invalid_argument,
+      return Status(Errc::wrong_format,
                     fmt::format("{} is not a SluiceFS image (a blobstore without a SluiceFS root)", fs_.device_));
     auto ident = bs.get_xattr(*root, kXattrIdentity, true);
     if (!ident.ok())
-      return Status(Errc::invalid_argument, fmt::format("{} is not a SluiceFS image (its root blob is not SluiceFS's)",
+      return Status(Errc::wrong_format, fmt::format("{} is not a SluiceFS image (its root blob is not SluiceFS's)",
                                                         fs_.device_));
     Status st = check_identity(*ident);
     if (!st.ok()) return Status(st.code(), fmt::format("{}: {}", fs_.device_, st.message()));
