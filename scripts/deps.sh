@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git
-  liburing-dev libaio-dev libisal-dev
+  liburing-dev libaio-dev libisal-dev libblkid-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   fio util-linux e2fsprogs python3 python3-matplotlib
