@@ -1,5 +1,6 @@
 // FsCore: the mounted file system (FileSystem's implementation). Namespace operations live
-// in namespace.cc, mounting and recovery in mount.cc, fsck in check.cc; files in file.h.
+// in namespace.cc, state records and commits in commit.cc, mounting and recovery in mount.cc,
+// write-buffer replay in replay.cc, fsck in check.cc; files in file.h.
 #pragma once
 
 #include <atomic>

@@ -4,10 +4,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
 #include "base/crc32c.h"
 #include "base/log.h"
 #include "fs/file.h"
@@ -18,12 +18,6 @@ namespace {
 constexpr size_t kWriteBuffer = 1u << 20;
 constexpr size_t kZeroChunk = 64u << 10;
 const char kZeroes[kZeroChunk] = {};
-
-int64_t wall_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 // Submits writes and FLUSHes on one channel and waits for them.
 class Writer {
@@ -135,7 +129,7 @@ Status FileHandle::append_locked(const char* data, size_t n, blob::BlobChannel* 
     data += take;
     n -= take;
   }
-  ino_->mtime_ns = wall_ns();
+  ino_->mtime_ns = clock::wall_ns();
   return Status::Ok();
 }
 
@@ -237,7 +231,7 @@ Status FileHandle::truncate_locked(uint64_t size, blob::BlobChannel* ch) {
   ino_->len = size;
   ws.durable = size;
   SLUICE_RETURN_IF_ERROR(load_tail_block_locked(ch));
-  ino_->mtime_ns = wall_ns();
+  ino_->mtime_ns = clock::wall_ns();
   const int64_t mtime = ino_->mtime_ns;
   auto st = fs_.update_state(*ino_, [&](InodeState& s) {
     s.size = size;
@@ -295,7 +289,7 @@ Status FileHandle::overwrite_locked(const char* data, size_t n, uint64_t off, bl
     ws.tail_dirty = true;
   }
   if (end > L) SLUICE_RETURN_IF_ERROR(append_locked(data + (L - off), end - L, ch));
-  ino_->mtime_ns = wall_ns();
+  ino_->mtime_ns = clock::wall_ns();
   return Status::Ok();
 }
 
