@@ -6,9 +6,10 @@
 #   db_stress       db_stress_tool/, RocksDB's stress and crash-test driver
 # The source (apt-get source rocksdb=<installed version>: needs the deb-src entry that
 # scripts/deps.sh adds, and dpkg-dev) and the binaries are cached under CACHE/<version>/; a
-# second run with the same installed version and the same script rebuilds nothing. Nothing of
+# second run with the same installed version and the same flags rebuilds nothing. Nothing of
 # it belongs in git: the cache lives under build/.
-# Usage: rocksdb_source_build.sh CACHE     (prints the directory holding the binaries last)
+# CACHE/bin links to the binaries of the installed version once they are there.
+# Usage: rocksdb_source_build.sh CACHE
 # Exit: 0 built or cached, 77 the machine lacks what scripts/deps.sh installs, 1 a failure.
 set -euo pipefail
 
@@ -23,12 +24,25 @@ mkdir -p "$dir"
 # One builder at a time: ctest may start several tests needing the binaries at once.
 exec 9>"$dir/.lock"
 flock 9
+rm -f "$CACHE/bin"  # until this version's binaries are known good
 
-# The stamp names what the binaries were built from: the library version and this script.
-stamp="$version $(sha256sum "$0" | cut -d' ' -f1)"
+# The defines RocksDB's CMakeLists.txt sets on Linux, which Debian's build used. NDEBUG is
+# deliberately absent: Debian builds with CMAKE_BUILD_TYPE=None, so its library keeps its
+# assertions and the debug-only members of internal classes (port::Mutex's owner, ...) that
+# db_stress reaches through db/db_impl headers; the layouts must match. Not
+# ROCKSDB_IOURING_PRESENT: Debian's library is not linked with liburing.
+defs=(-DROCKSDB_PLATFORM_POSIX -DROCKSDB_LIB_IO_POSIX -DOS_LINUX -DGFLAGS=1
+      -DSNAPPY -DZLIB -DBZIP2 -DLZ4 -DZSTD
+      -DROCKSDB_FALLOCATE_PRESENT -DROCKSDB_RANGESYNC_PRESENT -DROCKSDB_PTHREAD_ADAPTIVE_MUTEX
+      -DROCKSDB_MALLOC_USABLE_SIZE -DROCKSDB_SCHED_GETCPU_PRESENT -DROCKSDB_AUXV_GETAUXVAL_PRESENT)
+opts=(-std=c++17 -O1 -fno-omit-frame-pointer -w)
+libs=(-lrocksdb -lgflags -lsnappy -lz -lbz2 -llz4 -lzstd -lpthread -ldl)
+
+# The stamp names what the binaries were built from: the library version and the flags.
+stamp="$version ${opts[*]} ${defs[*]} ${libs[*]}"
 if [[ -x $bin/env_basic_test && -x $bin/db_stress && "$(cat "$bin/.stamp" 2>/dev/null)" == "$stamp" ]]; then
+  ln -sfn "$version/bin" "$CACHE/bin"
   echo "cached: $bin (rocksdb $version)"
-  echo "$bin"
   exit 0
 fi
 
@@ -52,18 +66,8 @@ if [[ -z "$tree" || ! -f $tree/env/env_basic_test.cc || ! -d $tree/db_stress_too
   echo "FAIL: no RocksDB tree with env/env_basic_test.cc and db_stress_tool/ under $src"; exit 1
 fi
 
-# The defines RocksDB's CMakeLists.txt sets on Linux, which Debian's build used. NDEBUG is
-# deliberately absent: Debian builds with CMAKE_BUILD_TYPE=None, so its library keeps its
-# assertions and the debug-only members of internal classes (port::Mutex's owner, ...) that
-# db_stress reaches through db/db_impl headers; the layouts must match. Not
-# ROCKSDB_IOURING_PRESENT: Debian's library is not linked with liburing.
-defs=(-DROCKSDB_PLATFORM_POSIX -DROCKSDB_LIB_IO_POSIX -DOS_LINUX -DGFLAGS=1
-      -DSNAPPY -DZLIB -DBZIP2 -DLZ4 -DZSTD
-      -DROCKSDB_FALLOCATE_PRESENT -DROCKSDB_RANGESYNC_PRESENT -DROCKSDB_PTHREAD_ADAPTIVE_MUTEX
-      -DROCKSDB_MALLOC_USABLE_SIZE -DROCKSDB_SCHED_GETCPU_PRESENT -DROCKSDB_AUXV_GETAUXVAL_PRESENT)
 gtest_dir=$tree/third-party/gtest-1.8.1/fused-src
-cxxflags=(-std=c++17 -O1 -fno-omit-frame-pointer -w "${defs[@]}" -I"$tree" -I"$tree/include" -I"$gtest_dir")
-
+cxxflags=("${opts[@]}" "${defs[@]}" -I"$tree" -I"$tree/include" -I"$gtest_dir")
 obj=$dir/obj
 rm -rf "$obj" "$bin" && mkdir -p "$obj" "$bin"
 env_sources=(env/env_basic_test.cc test_util/testharness.cc)
@@ -88,10 +92,9 @@ done
 while [[ $running -gt 0 ]]; do wait -n || failed=1; running=$((running - 1)); done
 if [[ $failed -ne 0 ]]; then echo "FAIL: compiling RocksDB's tests (logs in $obj)"; exit 1; fi
 
-libs=(-lrocksdb -lgflags -lsnappy -lz -lbz2 -llz4 -lzstd -lpthread -ldl)
 g++ -o "$bin/env_basic_test" "$obj"/env_env_basic_test.o "$obj"/test_util_testharness.o \
   "$obj"/third-party_gtest-1.8.1_fused-src_gtest_gtest-all.o "${libs[@]}"
 g++ -o "$bin/db_stress" "$obj"/db_stress_tool_*.o "${libs[@]}"
 echo "$stamp" >"$bin/.stamp"
-echo "built env_basic_test and db_stress against librocksdb $version in $((SECONDS - start)) s"
-echo "$bin"
+ln -sfn "$version/bin" "$CACHE/bin"
+echo "built env_basic_test and db_stress against librocksdb $version in $((SECONDS - start)) s: $bin"
