@@ -5,7 +5,7 @@
 //   (*desc)->read(*ch, buf, lba, nblocks, on_done, ctx);  // queue; completes in poll()
 //   while (!done) (*ch)->poll();                          // or let a reactor poll it
 //
-// Rules (DESIGN.md, "Rules of the data path"):
+// Rules (docs/design.md, "Rules of the data path"):
 // - A channel belongs to the thread that got it. Submit and poll only from that thread;
 //   completion callbacks run there, inside poll(), never inside the submit call.
 // - Requests come from a per-channel pool. A full pool returns Errc::busy: poll, or

@@ -1,4 +1,4 @@
-// The crashsim bdev: a device with a volatile write cache, and a power switch (DESIGN.md,
+// The crashsim bdev: a device with a volatile write cache, and a power switch (docs/design.md,
 // "Durability and the crash model"; docs/crashsim.md).
 //
 //   bdev::create("malloc:64M", "disk");

@@ -1,4 +1,4 @@
-// Per-channel and per-device I/O statistics (DESIGN.md rule 6).
+// Per-channel and per-device I/O statistics (docs/design.md rule 6).
 #pragma once
 
 #include <array>

@@ -63,6 +63,7 @@ struct StoreInfo {
   uint64_t journal_pages_used = 0;
   uint64_t journal_pages = 0;
   bool recovered = false;  // the last load replayed a journal (the store was not unloaded)
+  std::string uuid;        // the store's identity, as text (xxxxxxxx-xxxx-...)
 };
 
 class Blob;
@@ -110,6 +111,10 @@ class Blobstore {
 
   // Makes every change made so far durable.
   Status sync_md();
+  // Writes every change made so far to the journal without a FLUSH, so that it survives the
+  // death of this process (the device completes the write) but not a power cut; the next
+  // sync_md() makes it durable. One journal write, no FLUSH.
+  Status push_md();
 
   // ---- Data I/O -------------------------------------------------------------------------
   Result<std::shared_ptr<Blob>> open(BlobId id);

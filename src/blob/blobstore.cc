@@ -50,6 +50,7 @@ std::vector<BlobId> Blobstore::list() { return store_->list(); }
 Result<BlobInfo> Blobstore::info(BlobId id) { return store_->info(id); }
 StoreInfo Blobstore::store_info() { return store_->store_info(); }
 Status Blobstore::sync_md() { return store_->sync_md(); }
+Status Blobstore::push_md() { return store_->push_md(); }
 Result<std::shared_ptr<Blob>> Blobstore::open(BlobId id) { return store_->open(id); }
 Status Blobstore::close(std::shared_ptr<Blob> b) { return store_->close(std::move(b)); }
 

@@ -49,12 +49,8 @@ Status Store::write_checkpoint() {
   sb_.clean = false;  // the flag describes the image just written, not what follows
   pending_.clear();
   pending_copies_ = false;
-  if (!freed_.empty()) {
-    auto freed = std::move(freed_);
-    freed_.clear();
-    SLUICE_RETURN_IF_ERROR(clean_clusters(freed));
-  }
-  return Status::Ok();
+  unflushed_ = false;
+  return clean_freed();
 }
 
 }  // namespace sluice::blob

@@ -39,8 +39,15 @@ Status Store::apply(const Record& r) {
   return Status::Ok();
 }
 
-Status Store::commit() {
-  if (pending_.empty()) return Status::Ok();
+Status Store::commit(bool durable) {
+  if (pending_.empty()) {
+    if (!durable || !unflushed_) return Status::Ok();
+    // Batches written by push_md() become durable with this FLUSH; what they freed may now be
+    // zeroed and handed out again.
+    SLUICE_RETURN_IF_ERROR(flush());
+    unflushed_ = false;
+    return clean_freed();
+  }
   auto payloads = pack_records(pending_, kPagePayload);
   const uint64_t n = payloads.size();
   if (journal_used() + n > sb_.journal_pages) return write_checkpoint();  // it subsumes the pending records
@@ -65,18 +72,24 @@ Status Store::commit() {
   uint64_t first = std::min(n, sb_.journal_pages - pos);
   SLUICE_RETURN_IF_ERROR(io_pages(true, sb_.journal_start + pos, buf.get(), first));
   if (first < n) SLUICE_RETURN_IF_ERROR(io_pages(true, sb_.journal_start, buf.get() + first * kPageSize, n - first));
-  SLUICE_RETURN_IF_ERROR(flush());
+  // A pushed batch is on the device once the write completes, so it outlives the process;
+  // until a FLUSH it may be lost to a power cut, and then replay stops before it (its pages
+  // are missing or torn) and never applies a later batch either.
+  if (durable) SLUICE_RETURN_IF_ERROR(flush());
   next_seq_ += n;
   pending_.clear();
   pending_copies_ = false;
-
-  if (!freed_.empty()) {
-    auto freed = std::move(freed_);
-    freed_.clear();
-    SLUICE_RETURN_IF_ERROR(clean_clusters(freed));
-  }
+  unflushed_ = !durable;
+  if (durable) SLUICE_RETURN_IF_ERROR(clean_freed());
   if (journal_used() * 4 > sb_.journal_pages * 3) return write_checkpoint();
   return Status::Ok();
+}
+
+Status Store::clean_freed() {
+  if (freed_.empty()) return Status::Ok();
+  auto freed = std::move(freed_);
+  freed_.clear();
+  return clean_clusters(freed);
 }
 
 Status Store::zero_clusters(const std::vector<uint32_t>& clusters) {
@@ -160,6 +173,12 @@ Status Store::sync_md() {
   std::lock_guard lock(mu_);
   if (read_only_) return Status::Ok();
   return commit();
+}
+
+Status Store::push_md() {
+  std::lock_guard lock(mu_);
+  if (read_only_) return Status::Ok();
+  return commit(/*durable=*/false);
 }
 
 }  // namespace sluice::blob

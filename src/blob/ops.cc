@@ -217,6 +217,7 @@ StoreInfo Store::store_info() {
   s.journal_pages_used = journal_used();
   s.journal_pages = sb_.journal_pages;
   s.recovered = recovered_;
+  s.uuid = uuid_string(sb_.uuid);
   return s;
 }
 

@@ -62,6 +62,7 @@ class Store {
   Result<BlobInfo> info(BlobId id);
   StoreInfo store_info();
   Status sync_md();
+  Status push_md();
   Result<std::shared_ptr<Blob>> open(BlobId id);
   Status close(std::shared_ptr<Blob> blob);
 
@@ -122,7 +123,11 @@ class Store {
   // All of the following expect mu_ held.
   Status open_device(std::string_view bdev_name, bool write);
   Status apply(const Record& r);  // apply to the model and queue for the next commit
-  Status commit();                // group commit of everything pending (commit.cc)
+  // Group commit of everything pending (commit.cc). Not durable: the journal batch is written
+  // but not FLUSHed (it survives the process, not a power cut); the next durable commit
+  // FLUSHes it.
+  Status commit(bool durable = true);
+  Status clean_freed();           // zero what durable batches freed, then record CLEAN
   Status write_checkpoint();      // checkpoint.cc
   Status write_super();
   Status recover(bool read_only);  // recovery.cc
@@ -152,7 +157,8 @@ class Store {
 
   std::vector<Record> pending_;    // applied, not yet durable
   bool pending_copies_ = false;    // pending extents point at copied data: FLUSH before commit
-  std::vector<uint32_t> freed_;    // released by pending records: zero after they commit
+  std::vector<uint32_t> freed_;    // released by records not yet durable: zero after they are
+  bool unflushed_ = false;         // journal batches written by push_md() and not yet FLUSHed
   std::vector<uint32_t> reserved_; // durable DIRTY, unowned: ready to hand out
   uint32_t alloc_cursor_ = 0;
   uint64_t next_seq_ = 0;          // sequence of the next journal page

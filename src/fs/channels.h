@@ -1,7 +1,7 @@
 // Per-thread blobstore channels of a mounted SluiceFS, and the waiting helpers of its data
 // path. Each calling thread gets its own channel (Blobstore::get_channel) on first use and
 // keeps it until the thread exits or the file system is unmounted; it submits and then
-// polls that channel itself while it waits (DESIGN.md, rules of the data path).
+// polls that channel itself while it waits (docs/design.md, rules of the data path).
 #pragma once
 
 #include <atomic>

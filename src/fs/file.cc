@@ -79,7 +79,7 @@ uint64_t FileHandle::snapshot(char* dst, uint64_t off, size_t n, uint64_t* len) 
   const uint64_t end = std::min<uint64_t>(off + n, *len);
   if (end > bstart && dst != nullptr) {
     const uint64_t from = std::max(off, bstart);
-    std::memcpy(dst + (from - off), ws.buf.get() + (from - bstart), end - from);
+    std::memcpy(dst + (from - off), ws.buf->data() + (from - bstart), end - from);
   }
   return bstart;
 }

@@ -20,6 +20,10 @@
 //   File::sync() of any file (group commit through the blobstore journal). rename() replaces
 //   an existing file target atomically. An unlinked file stays readable through handles
 //   opened before, and its space returns when the last one closes (or at the next mount).
+// - Two crash models (docs/design.md). Process death (a kill, an OOM, a bug): everything
+//   written through this API survives, synced or not: namespace changes reach the device's
+//   journal before the call returns, and appends wait in write buffers that outlive the
+//   process (MountOptions::write_buffer_dir). Power loss: only what was synced survives.
 // - File::sync() makes the file's data and size durable. For appends into space the file
 //   already owns (files preallocate), it costs one data write plus one FLUSH: the size is
 //   recovered at mount from self-describing appends, not written as metadata.
@@ -49,10 +53,19 @@ struct FormatOptions {
   uint32_t cluster_size = 1u << 20;  // the blobstore's allocation unit, bytes
 };
 
+// Where write buffers go unless MountOptions says otherwise: $SLUICE_WRITE_BUFFER_DIR if
+// set (empty: none), else /dev/shm/sluice if /dev/shm exists, else none.
+std::string default_write_buffer_dir();
+
 struct MountOptions {
   bool read_only = false;             // inspect only: no recovery writes, no changes
   uint64_t read_cache_bytes = 0;      // buffered-read cache shared by all files; 0 = none
   uint64_t readahead_bytes = 1u << 20;  // per sequential reader; 0 = off
+  // A RAM-backed (tmpfs) directory for the files' write buffers, so that appends not yet
+  // synced survive the death of the process, as they would in a kernel's page cache; the
+  // next read-write mount writes them into their files. Empty: plain memory (a process
+  // crash then loses what was not synced). One subdirectory per store, named by its UUID.
+  std::string write_buffer_dir = default_write_buffer_dir();
 };
 
 struct FileStat {
@@ -70,7 +83,7 @@ struct FsStat {
   uint64_t directories = 0;
   uint32_t block_size = 0;      // the device's I/O unit: direct reads align to it
   uint32_t cluster_size = 0;
-  // Counters since mount (DESIGN.md rule 6).
+  // Counters since mount (docs/design.md rule 6).
   uint64_t direct_reads = 0;    // device reads straight into the caller's buffer
   uint64_t bounced_reads = 0;   // device reads through a bounce or read-ahead buffer
   uint64_t readahead_fills = 0;
@@ -124,8 +137,9 @@ class File {
 
   virtual Status append(const void* data, size_t n) = 0;
   virtual Status pwrite(const void* data, size_t n, uint64_t offset) = 0;
-  // Makes buffered appends visible to other handles (not yet durable). In SluiceFS they are
-  // visible at once (the write buffer belongs to the file), so this does no I/O.
+  // Makes buffered appends visible to other handles and safe from a process crash (not yet
+  // from a power cut). In SluiceFS append() already did both (the write buffer belongs to the
+  // file and outlives the process), so this does no I/O.
   virtual Status flush() = 0;
   virtual Status sync() = 0;  // data, size and pending namespace changes durable
   virtual Status truncate(uint64_t size) = 0;

@@ -16,6 +16,7 @@
 #include "fs/fs.h"
 #include "fs/inode.h"
 #include "fs/read_cache.h"
+#include "fs/write_buffer.h"
 
 namespace sluice::fs {
 
@@ -64,6 +65,8 @@ class FsCore final : public FileSystem {
   // Changes the inode's state record (durable at the next commit); returns the new state.
   Result<InodeState> update_state(Inode& ino, const std::function<void(InodeState&)>& change);
   uint32_t buf_align() const { return buf_align_; }
+  // Where write buffers live so that they outlive the process; null: in plain memory.
+  const BufferDir* buffer_dir() const { return bufdir_.get(); }
   ReadCache* cache() { return cache_.get(); }
   struct Counters {
     std::atomic<uint64_t> direct_reads{0}, bounced_reads{0}, readahead_fills{0}, cache_hits{0}, cache_misses{0},
@@ -84,6 +87,10 @@ class FsCore final : public FileSystem {
 
   // All of these expect md_mu_ held.
   Status commit_locked();
+  // Writes every namespace change to the journal without a FLUSH: it then survives the death
+  // of the process, as a kernel filesystem's metadata does, but not a power cut (the next
+  // commit covers that). Every namespace operation calls it before it returns.
+  Status publish_locked();
   Status set_state_locked(Inode& ino, const InodeState& st);
   Result<std::shared_ptr<Inode>> lookup_locked(std::string_view path);
   // The parent directory of `path` and the last name.
@@ -94,6 +101,12 @@ class FsCore final : public FileSystem {
   Status set_entry_locked(Inode& ino, uint64_t parent, const std::string& name);
   std::string path_locked(const Inode& ino);
   Status mkdir_locked(std::string_view path, bool exists_ok);
+  // A new handle of `ino`: opens its blob with the first one (release() undoes it).
+  Status add_handle_locked(Inode& ino);
+  // At a read-write mount: takes the store's write-buffer directory and writes into their
+  // files what buffers left by a process that died hold (replay.cc).
+  Status attach_write_buffers();
+  Status replay_write_buffer(const BufferDir& dir, uint64_t blob);
   // Lets go of the device: its host-file lock, then the bdev if this mount created it.
   void release_device();
 
@@ -116,6 +129,7 @@ class FsCore final : public FileSystem {
   std::atomic<int> handles_{0};
 
   std::unique_ptr<ReadCache> cache_;
+  std::unique_ptr<BufferDir> bufdir_;
   Counters counters_;
 
   std::mutex locks_mu_;

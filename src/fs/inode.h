@@ -1,6 +1,6 @@
 // The in-memory namespace: one Inode per blob (file or directory).
 //
-// Locking (DESIGN.md: no lock shared between files on the data path):
+// Locking (docs/design.md: no lock shared between files on the data path):
 // - FsCore::md_mu_ guards the namespace (names, children, open counts, the persisted state)
 //   and every blobstore metadata call.
 // - Inode::mu guards one file's data-path state (length, write buffer). Order: Inode::mu
@@ -16,6 +16,7 @@
 
 #include "blob/blob.h"
 #include "fs/format.h"
+#include "fs/write_buffer.h"
 
 namespace sluice::fs {
 
@@ -24,7 +25,7 @@ namespace sluice::fs {
 // Bytes [0, durable) are on the device and durable; bytes [floor(durable), len) are in
 // `buf` (the first block is the partial block the next sync rewrites). See tail.cc.
 struct WriteState {
-  std::unique_ptr<char, void (*)(void*)> buf{nullptr, free};
+  std::unique_ptr<WriteBuffer> buf;  // outlives the process (write_buffer.h)
   size_t cap = 0;          // data bytes buf holds before it must be pushed to the device
   uint64_t durable = 0;    // synced length
   uint64_t gen = 1;        // generation the markers extend (of the last size record set)

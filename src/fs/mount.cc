@@ -286,6 +286,7 @@ Result<std::unique_ptr<FileSystem>> FsCore::mount_device(std::string_view device
     std::lock_guard lock(fs->md_mu_);
     st = MountTask(*fs).run();
   }
+  if (st.ok()) st = fs->attach_write_buffers();
   if (!st.ok()) {
     fs->channels_->retire();
     fs->bs_->abandon();
@@ -309,6 +310,7 @@ Status FsCore::unmount() {
   if (left > 0) keep_for_stragglers(std::move(bs_), device_, left);
   bs_.reset();
   inodes_.clear();
+  bufdir_.reset();
   unmounted_ = true;
   release_device();
   return st;
@@ -322,6 +324,7 @@ void FsCore::abandon() {
   if (left > 0) keep_for_stragglers(std::move(bs_), device_, left);
   bs_.reset();
   inodes_.clear();
+  bufdir_.reset();
   unmounted_ = true;
   release_device();
 }

@@ -145,7 +145,13 @@ Result<InodeState> FsCore::update_state(Inode& ino, const std::function<void(Ino
   InodeState st = ino.persisted;
   change(st);
   SLUICE_RETURN_IF_ERROR(set_state_locked(ino, st));
+  SLUICE_RETURN_IF_ERROR(publish_locked());
   return st;
+}
+
+Status FsCore::publish_locked() {
+  if (read_only() || unmounted_) return Status::Ok();
+  return bs_->push_md();
 }
 
 Status FsCore::commit_locked() {
@@ -188,7 +194,7 @@ Status FsCore::grow(Inode& ino, uint64_t bytes, bool exact) {
   }
   ++md_dirty_;
   ino.allocated.store(clusters * cluster_);
-  return Status::Ok();
+  return publish_locked();
 }
 
 Status FsCore::shrink(Inode& ino, uint64_t bytes) {
@@ -198,7 +204,7 @@ Status FsCore::shrink(Inode& ino, uint64_t bytes) {
   SLUICE_RETURN_IF_ERROR(bs_->resize(ino.id, clusters));
   ++md_dirty_;
   ino.allocated.store(clusters * cluster_);
-  return Status::Ok();
+  return publish_locked();
 }
 
 void FsCore::release(const std::shared_ptr<Inode>& ino) {
@@ -215,9 +221,21 @@ void FsCore::release(const std::shared_ptr<Inode>& ino) {
     ++md_dirty_;
     if (!read_only()) {
       Status st = bs_->remove(ino->id);
+      if (st.ok()) st = publish_locked();
       if (!st.ok()) log::warn("sluicefs: removing unlinked file (blob {}): {}", ino->id, st.to_string());
     }
   }
+}
+
+Status FsCore::add_handle_locked(Inode& ino) {
+  if (!ino.blob) {
+    auto b = bs_->open(ino.id);
+    if (!b.ok()) return b.status();
+    ino.blob = *b;
+  }
+  ++ino.opens;
+  ++handles_;
+  return Status::Ok();
 }
 
 Result<std::unique_ptr<File>> FsCore::open(std::string_view path, const OpenOptions& opts) {
@@ -240,16 +258,11 @@ Result<std::unique_ptr<File>> FsCore::open(std::string_view path, const OpenOpti
       auto created = create_locked(*parent->first, parent->second, Kind::file);
       if (!created.ok()) return with_path(created.status(), "create", path);
       ino = *created;
+      if (Status st = publish_locked(); !st.ok()) return with_path(st, "create", path);
     } else {
       return found.status();
     }
-    if (!ino->blob) {
-      auto b = bs_->open(ino->id);
-      if (!b.ok()) return with_path(b.status(), "open", path);
-      ino->blob = *b;
-    }
-    ++ino->opens;
-    ++handles_;
+    if (Status st = add_handle_locked(*ino); !st.ok()) return with_path(st, "open", path);
   }
   auto h = std::make_unique<FileHandle>(*this, ino, opts.write);
   if (opts.write) {
@@ -275,7 +288,8 @@ Status FsCore::mkdir_locked(std::string_view path, bool exists_ok) {
 Status FsCore::mkdir(std::string_view path) {
   std::lock_guard lock(md_mu_);
   if (read_only()) return Status(Errc::permission, "the file system is mounted read-only");
-  return mkdir_locked(path, false);
+  SLUICE_RETURN_IF_ERROR(mkdir_locked(path, false));
+  return publish_locked();
 }
 
 Status FsCore::mkdirs(std::string_view path) {
@@ -288,7 +302,7 @@ Status FsCore::mkdirs(std::string_view path) {
     prefix.push_back(n);
     SLUICE_RETURN_IF_ERROR(mkdir_locked(join_path(prefix), true));
   }
-  return Status::Ok();
+  return publish_locked();
 }
 
 Status FsCore::rmdir(std::string_view path) {
@@ -299,7 +313,8 @@ Status FsCore::rmdir(std::string_view path) {
   if (!(*ino)->is_dir()) return Status(Errc::invalid_argument, fmt::format("rmdir {}: not a directory", path));
   if ((*ino)->id == root_) return Status(Errc::invalid_argument, "rmdir /: the root cannot be removed");
   if (!(*ino)->children.empty()) return Status(Errc::busy, fmt::format("rmdir {}: directory not empty", path));
-  return drop_locked(*ino);
+  SLUICE_RETURN_IF_ERROR(drop_locked(*ino));
+  return publish_locked();
 }
 
 Status FsCore::unlink(std::string_view path) {
@@ -308,7 +323,8 @@ Status FsCore::unlink(std::string_view path) {
   auto ino = lookup_locked(path);
   if (!ino.ok()) return ino.status();
   if ((*ino)->is_dir()) return Status(Errc::invalid_argument, fmt::format("unlink {}: it is a directory", path));
-  return drop_locked(*ino);
+  SLUICE_RETURN_IF_ERROR(drop_locked(*ino));
+  return publish_locked();
 }
 
 Status FsCore::rename(std::string_view from, std::string_view to) {
@@ -345,7 +361,7 @@ Status FsCore::rename(std::string_view from, std::string_view to) {
   s->parent = dir->id;
   s->name = name;
   dir->children[name] = s->id;
-  return Status::Ok();
+  return publish_locked();
 }
 
 Result<std::vector<std::string>> FsCore::list(std::string_view path) {

@@ -68,10 +68,10 @@ Status FileHandle::begin_write() {
   const uint32_t bsz = fs_.block();
   auto ws = std::make_unique<WriteState>();
   ws->cap = std::max<size_t>(kWriteBuffer / bsz * bsz, 4 * bsz);
-  const size_t bytes = (ws->cap + 2 * bsz + 4095) / 4096 * 4096;
   const size_t align = std::max<size_t>(4096, fs_.buf_align());
-  ws->buf.reset(static_cast<char*>(std::aligned_alloc(align, bytes)));
-  if (!ws->buf) return Status(Errc::no_space, "out of memory for a write buffer");
+  auto buf = WriteBuffer::create(fs_.buffer_dir(), ino_->id, bsz, ws->cap + 2 * bsz, align);
+  if (!buf.ok()) return buf.status();
+  ws->buf = std::move(buf.value());
   const uint64_t len = ino_->len;
   // Recovery scans the tail of files marked as being written.
   auto st = fs_.update_state(*ino_, [&](InodeState& s) {
@@ -97,15 +97,17 @@ Status FileHandle::load_tail_block_locked(blob::BlobChannel* ch) {
   const uint64_t blk = ws.durable / bsz;
   ws.base = blk * bsz;
   const size_t part = ws.durable % bsz;
+  ws.buf->rebase(ws.base);
   if (part > 0) {
     IoWait w;
     blob::Blobstore& bs = fs_.bs();
     SLUICE_RETURN_IF_ERROR(submit_io(bs, ch, w, [&](bdev::IoCallback cb, void* arg) {
-      return bs.read(ch, *ino_->blob, ws.buf.get(), blk, 1, cb, arg);
+      return bs.read(ch, *ino_->blob, ws.buf->data(), blk, 1, cb, arg);
     }));
     SLUICE_RETURN_IF_ERROR(wait_io(bs, ch, w));
   }
-  ws.crc = crc32c(ws.buf.get(), part);
+  ws.buf->set_end(ws.durable);
+  ws.crc = crc32c(ws.buf->data(), part);
   return Status::Ok();
 }
 
@@ -116,16 +118,20 @@ Status FileHandle::append_locked(const char* data, size_t n, blob::BlobChannel* 
     const uint64_t bstart = ws.durable / bsz * bsz;
     const uint64_t used = ino_->len - bstart;
     if (used >= ws.cap) {
-      SLUICE_RETURN_IF_ERROR(write_tail_locked(ch));  // the buffer is full: push it
+      // The buffer is full: push it, keeping the size record close enough behind that
+      // recovery's window still finds the markers (a sync does the same).
+      SLUICE_RETURN_IF_ERROR(write_tail_locked(ch));
+      if (ws.durable - ino_->committed_size.load() > kSizeCommitEvery) SLUICE_RETURN_IF_ERROR(rebase_locked(ch));
       continue;
     }
     const size_t take = std::min<uint64_t>(n, ws.cap - used);
     const uint64_t new_len = ino_->len + take;
     // The allocation covers the data and the block its tail marker will go in.
     SLUICE_RETURN_IF_ERROR(fs_.grow(*ino_, (marker_block(new_len, bsz) + 1) * bsz, false));
-    std::memcpy(ws.buf.get() + used, data, take);
+    std::memcpy(ws.buf->data() + used, data, take);
     ws.crc = crc32c(data, take, ws.crc);
     ino_->len = new_len;
+    ws.buf->set_end(new_len);  // from here on the bytes outlive the process
     data += take;
     n -= take;
   }
@@ -151,7 +157,7 @@ Status FileHandle::write_tail_locked(blob::BlobChannel* ch) {
   }
   const uint64_t bD = D / bsz, t = marker_block(L, bsz), nblocks = t - bD + 1;
   SLUICE_RETURN_IF_ERROR(fs_.grow(*ino_, (t + 1) * bsz, false));
-  char* p = ws.buf.get();
+  char* p = ws.buf->data();
   const uint64_t used = L - bD * bsz;
   std::memset(p + used, 0, nblocks * bsz - used);
   encode_marker({ino_->id, L, ws.base, ws.gen, ws.crc}, p + nblocks * bsz - kMarkerSize);
@@ -183,7 +189,11 @@ Status FileHandle::write_tail_locked(blob::BlobChannel* ch) {
   ws.unflushed = false;
   ws.tail_dirty = false;
   const uint64_t nb = L / bsz;
-  if (nb > bD) std::memmove(p, p + (nb - bD) * bsz, L % bsz);
+  if (nb > bD) {
+    ws.buf->rebase(nb * bsz);
+    std::memmove(p, p + (nb - bD) * bsz, L % bsz);
+    ws.buf->set_end(L);
+  }
   return Status::Ok();
 }
 
@@ -210,7 +220,7 @@ Status FileHandle::rebase_locked(blob::BlobChannel* ch) {
   if (!st.ok()) return st.status();
   ws.gen = st->gen;
   ws.base = L / bsz * bsz;
-  ws.crc = crc32c(ws.buf.get(), L % bsz);
+  ws.crc = crc32c(ws.buf->data(), L % bsz);
   return fs_.commit();
 }
 
@@ -280,8 +290,8 @@ Status FileHandle::overwrite_locked(const char* data, size_t n, uint64_t off, bl
   }
   if (end > bstart && off < L) {
     const uint64_t from = std::max(off, bstart), to = std::min(end, L);
-    std::memcpy(ws.buf.get() + (from - bstart), data + (from - off), to - from);
-    ws.crc = crc32c(ws.buf.get(), L - bstart);
+    std::memcpy(ws.buf->data() + (from - bstart), data + (from - off), to - from);
+    ws.crc = crc32c(ws.buf->data(), L - bstart);
     ws.tail_dirty = true;
   }
   if (end > L) SLUICE_RETURN_IF_ERROR(append_locked(data + (L - off), end - L, ch));
@@ -307,6 +317,9 @@ Status FileHandle::end_write_locked(blob::BlobChannel* ch) {
     // Give back what preallocation reserved beyond the data.
     if (st.ok()) st = fs_.shrink(*ino_, (marker_block(len, bsz) + 1) * bsz);
   }
+  // Everything is on the device now; if it is not (the device failed), the buffer stays for
+  // the next mount to replay.
+  if (!st.ok()) ws.buf->keep();
   ino_->ws.reset();
   return st;
 }

@@ -131,7 +131,7 @@ Result<std::shared_ptr<bdev::Bdev>> make_lvol_bdev(const bdev::SpecArgs& args) {
   return alias;
 }
 
-// Modules register themselves (DESIGN.md); register_spec_scheme() covers programs that link
+// Modules register themselves (docs/design.md); register_spec_scheme() covers programs that link
 // this library without touching anything else in this file first.
 [[maybe_unused]] const bool kSchemeRegistered = register_spec_scheme().ok();
 

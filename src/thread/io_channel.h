@@ -55,7 +55,7 @@ class IoChannel {
   // every such channel can wake it (below).
   virtual bool has_outstanding() const { return false; }
 
-  // Sleeping instead of spinning while work is in flight (DESIGN.md rule 5). A channel that
+  // Sleeping instead of spinning while work is in flight (docs/design.md rule 5). A channel that
   // can wake its owner returns a descriptor that turns readable (POLLIN) once a completion
   // is ready for poll(), but only while armed: from a prepare_sleep() that returned true to
   // the matching finish_sleep(). -1 (the default): the channel cannot wake its owner, which

@@ -1,4 +1,4 @@
-// The blobstore under power cuts (DESIGN.md, "Durability and the crash model").
+// The blobstore under power cuts (docs/design.md, "Two crash models").
 //
 // A seeded workload of metadata operations with syncs between them runs on a crashsim
 // device that cuts power at a chosen I/O boundary; each write not yet flushed then survives,

@@ -1,4 +1,4 @@
-// SluiceFS under power cuts (DESIGN.md, "Durability and the crash model").
+// SluiceFS under power cuts and process death (docs/design.md, "Two crash models").
 //
 // Seeded workloads run on a crashsim device that cuts the power at a chosen I/O boundary;
 // each write not yet flushed then survives, vanishes or tears. After the cut the file system
@@ -13,7 +13,22 @@
 //     operation at or after the last acknowledged sync or sync_dir (every synced change is
 //     there, none is half-applied: rename-replace is atomic).
 // Small workloads are cut at every boundary, large ones at random boundaries.
+//
+// The second crash model, process death: the same workloads run in a child process on a
+// file-backed device, which is killed (SIGKILL) after N operations with its files open and
+// nothing synced since; a mount in this process must find every operation's effect, synced
+// or not (the tree equals the one the child saw just before it died).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
 #include <map>
+#include <thread>
 #include <random>
 #include <set>
 #include <string>
@@ -43,7 +58,7 @@ std::string pattern(uint64_t seed, size_t n) {
   return s;
 }
 
-enum class Kind { appends, names };
+enum class Kind { appends, names, stream };
 
 struct Trial {
   Kind kind;
@@ -90,7 +105,8 @@ constexpr int kAppendFiles = 3;
 std::string append_path(int i) { return fmt::format("/db/{:06}.log", i); }
 
 // Runs until the first failure (the power cut); the model records what was acknowledged.
-void run_appends(FileSystem& fs, uint64_t seed, int ops, AppendModel& m) {
+// `at_end` runs after the last operation, before the files are closed.
+void run_appends(FileSystem& fs, uint64_t seed, int ops, AppendModel& m, const std::function<void()>& at_end = {}) {
   std::mt19937_64 rng(seed);
   m.written.assign(kAppendFiles, "");
   m.synced.assign(kAppendFiles, 0);
@@ -145,6 +161,7 @@ void run_appends(FileSystem& fs, uint64_t seed, int ops, AppendModel& m) {
     }
     if (!st.ok()) return cleanup();
   }
+  if (at_end) at_end();
   cleanup();
 }
 
@@ -183,7 +200,7 @@ struct NamesModel {
   size_t durable = 0;  // states[durable..] are acceptable after a crash
 };
 
-void run_names(FileSystem& fs, uint64_t seed, int ops, NamesModel& m) {
+void run_names(FileSystem& fs, uint64_t seed, int ops, NamesModel& m, const std::function<void()>& at_end = {}) {
   std::mt19937_64 rng(seed);
   Tree cur;
   std::vector<std::unique_ptr<File>> held;  // unlinked while open
@@ -256,6 +273,7 @@ void run_names(FileSystem& fs, uint64_t seed, int ops, NamesModel& m) {
       m.durable = m.states.size() - 1;
     }
   }
+  if (at_end) at_end();
   done();
 }
 
@@ -321,7 +339,9 @@ Outcome run_trial(const Trial& t) {
   AppendModel am;
   NamesModel nm;
   {
-    auto fs = FileSystem::mount(kCrash);
+    MountOptions mo;
+    mo.write_buffer_dir = "";  // a power cut empties RAM: no write buffer survives it
+    auto fs = FileSystem::mount(kCrash, mo);
     if (!fs.ok()) {
       if (!cs->powered_off()) return fail("mount before the cut: " + fs.status().to_string());
     } else {
@@ -341,7 +361,9 @@ Outcome run_trial(const Trial& t) {
   out.boundaries = cs->boundaries();
   if (Status st = bdev::unregister(kCrash); !st.ok()) return fail(st.to_string());
 
-  auto fs = FileSystem::mount(kBase);
+  MountOptions mo;
+  mo.write_buffer_dir = "";
+  auto fs = FileSystem::mount(kBase, mo);
   if (!fs.ok()) return fail("recovery failed: " + fs.status().to_string());
   auto report = (*fs)->check();
   if (!report.ok()) return fail("check: " + report.status().to_string());
@@ -424,6 +446,155 @@ TEST(FsCrash, LargeWorkloadsRandomCuts) {
   }
   testing::report_points("sluicefs crash suite (random cuts)", "crash points", tally.tried, tally.failed);
   EXPECT_EQ(tally.failed, 0u);
+}
+
+// ---- process death ------------------------------------------------------------------------
+
+struct KillTrial {
+  Kind kind;
+  uint64_t seed;
+  int ops;  // the child dies after this many operations
+};
+
+// A WAL written with sync=false: one file, `ops` x 64 KiB of records, never synced (so the
+// buffer is pushed many times and its length runs far past the committed size).
+void run_stream(FileSystem& fs, uint64_t seed, int ops, const std::function<void()>& at_end) {
+  std::mt19937_64 rng(seed);
+  auto f = fs.open("/wal", {.write = true, .create = true});
+  if (!f.ok()) return;
+  for (int op = 0; op < ops; ++op) {
+    for (size_t done = 0; done < (64u << 10);) {
+      const size_t n = 1 + rng() % 700;
+      std::string data = pattern(seed * 31 + op * 4096 + done, n);
+      if (!(*f)->append(data.data(), n).ok()) return;
+      done += n;
+    }
+  }
+  if (at_end) at_end();
+  (void)(*f)->close();
+}
+
+void run_workload(FileSystem& fs, const KillTrial& t, const std::function<void()>& at_end) {
+  if (t.kind == Kind::stream) {
+    run_stream(fs, t.seed, t.ops, at_end);
+  } else if (t.kind == Kind::appends) {
+    AppendModel am;
+    run_appends(fs, t.seed, t.ops, am, at_end);
+  } else {
+    NamesModel nm;
+    run_names(fs, t.seed, t.ops, nm, at_end);
+  }
+}
+
+// The tree the child had when it died: the same operations on a RAM device.
+Result<Tree> reference_tree(const KillTrial& t) {
+  constexpr const char* kRef = "fskill_ref";
+  if (auto b = bdev::create("malloc:64M", kRef); !b.ok()) return b.status();
+  Result<Tree> tree = Status(Errc::aborted, "the workload failed before its last operation");
+  {
+    SLUICE_RETURN_IF_ERROR(FileSystem::format(kRef));
+    MountOptions mo;
+    mo.write_buffer_dir = "";
+    auto fs = FileSystem::mount(kRef, mo);
+    if (!fs.ok()) return fs.status();
+    run_workload(**fs, t, [&] { tree = read_tree(**fs); });
+    SLUICE_RETURN_IF_ERROR((*fs)->unmount());
+  }
+  (void)bdev::unregister(kRef);
+  return tree;
+}
+
+std::string run_kill_trial(const KillTrial& t, const std::string& dir) {
+  auto fail = [&](std::string why) {
+    const char* kind = t.kind == Kind::appends ? "appends" : t.kind == Kind::names ? "names" : "stream";
+    return fmt::format("{} workload {} killed after {} ops: {}", kind, t.seed, t.ops, why);
+  };
+  const std::string image = dir + "/image", buffers = dir + "/buffers", spec = "uring:" + image;
+  std::filesystem::remove_all(buffers);
+  {
+    int fd = ::open(image.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || ::ftruncate(fd, 64 << 20) != 0) return fail("cannot make the image " + image);
+    ::close(fd);
+  }
+  if (Status st = FileSystem::format(spec); !st.ok()) return fail(st.to_string());
+  auto expected = reference_tree(t);
+  if (!expected.ok()) return fail("reference run: " + expected.status().to_string());
+
+  const pid_t pid = ::fork();
+  if (pid < 0) return fail("fork failed");
+  if (pid == 0) {
+    MountOptions mo;
+    mo.write_buffer_dir = buffers;
+    auto fs = FileSystem::mount(spec, mo);
+    if (!fs.ok()) ::_exit(3);
+    run_workload(**fs, t, [] { ::kill(::getpid(), SIGKILL); });
+    ::_exit(4);  // the workload failed before its last operation
+  }
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return fail("the child did not finish in 60 s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+    return fail(fmt::format("the child ended with exit code {} before the kill", WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+
+  MountOptions mo;
+  mo.write_buffer_dir = buffers;
+  auto fs = FileSystem::mount(spec, mo);
+  if (!fs.ok()) return fail("mount after the kill: " + fs.status().to_string());
+  auto report = (*fs)->check();
+  if (!report.ok()) return fail("check: " + report.status().to_string());
+  if (!report->ok()) return fail("check: " + report->problems.front());
+  auto got = read_tree(**fs);
+  if (!got.ok()) return fail("reading the tree: " + got.status().to_string());
+  if (Status st = (*fs)->unmount(); !st.ok()) return fail("unmount: " + st.to_string());
+  if (*got != *expected) {
+    for (auto& [path, content] : *expected) {
+      auto it = got->find(path);
+      if (it == got->end()) return fail(path + " is missing after the kill");
+      if (it->second != content)
+        return fail(fmt::format("{} has {} bytes after the kill, {} before (or other bytes)", path, it->second.size(),
+                                content.size()));
+    }
+    return fail("the recovered tree has entries the child never made:\n" + describe(*got));
+  }
+  std::error_code ec;
+  if (std::filesystem::exists(buffers, ec) && !std::filesystem::is_empty(buffers, ec)) {
+    for (auto& e : std::filesystem::recursive_directory_iterator(buffers, ec))
+      if (e.is_regular_file()) return fail("write buffer left after the replay: " + e.path().string());
+  }
+  return "";
+}
+
+TEST(FsProcessDeath, EveryOperationSurvivesAKill) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = fmt::format("{}/fs_kill_XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  std::mt19937_64 rng(20261205);
+  uint64_t tried = 0, failed = 0;
+  for (Kind kind : {Kind::appends, Kind::names, Kind::stream}) {
+    for (uint64_t seed : {301, 302, 303}) {
+      for (int i = 0; i < 4; ++i) {
+        // A stream op is 64 KiB: up to 12 MiB, three times the recovery window of a size record.
+        const int ops = kind == Kind::stream ? 1 + static_cast<int>(rng() % 192) : 1 + static_cast<int>(rng() % 60);
+        const KillTrial t{kind, seed, ops};
+        std::string why = run_kill_trial(t, dir);
+        ++tried;
+        if (!why.empty()) {
+          ++failed;
+          if (failed <= 5) ADD_FAILURE() << why;
+        }
+      }
+    }
+  }
+  std::filesystem::remove_all(dir);
+  testing::report_points("sluicefs process-death suite (SIGKILL after N operations)", "kills", tried, failed);
+  EXPECT_EQ(failed, 0u);
 }
 
 }  // namespace

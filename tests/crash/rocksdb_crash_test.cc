@@ -1,4 +1,4 @@
-// RocksDB on SluiceFS under power cuts (DESIGN.md, "Durability and the crash model").
+// RocksDB on SluiceFS under power cuts (docs/design.md, "Two crash models").
 //
 // A DB lives on a crashsim device registered under a name, reached through the plugin as
 // sluice://<name>. A workload writes keys; each write RocksDB acknowledges as durable is
@@ -7,6 +7,7 @@
 // unflushed write then survives, vanishes or tears). The post-crash image is mounted again
 // and the DB reopened; it must open, hold every acknowledged key with its value, hold no
 // key with a wrong value, and iterate without error; SluiceFS's fsck must then pass.
+#include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
@@ -25,6 +26,11 @@
 
 namespace sluice::rocksdb_test {
 namespace {
+
+// A power cut empties RAM, write buffers included: the plugin's mounts keep none (fs.h,
+// MountOptions::write_buffer_dir), so only what was synced can survive, as on real hardware.
+const bool kNoWriteBuffers = ::setenv("SLUICE_WRITE_BUFFER_DIR", "", 1) == 0;
+
 
 constexpr const char* kBase = "rdb_crash_base";
 constexpr const char* kCrash = "rdb_crash_cs";

@@ -380,7 +380,7 @@ TEST_P(FsTest, SequentialReadersGetReadAhead) {
 }
 
 // Not a timing assertion: prints the append+sync rate of one and of two threads, each on its
-// own file, so a run shows whether the data path scales (DESIGN.md, no shared lock).
+// own file, so a run shows whether the data path scales (docs/design.md, no shared lock).
 TEST_P(FsTest, PrintsSyncRateForOneAndTwoThreads) {
   auto rate = [&](int threads) {
     std::atomic<uint64_t> ops{0};
