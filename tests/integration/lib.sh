@@ -1,6 +1,7 @@
 # Helpers shared by the integration scripts that run RocksDB's own tests (source it).
-# Provides: pass/fail and $FAILS, a scratch directory $TMP removed on exit, background jobs
-# that cannot outlive the script, and report_points (the crash report line).
+# Provides: pass/fail and $FAILS, a scratch directory $TMP (and a write-buffer directory)
+# removed on exit, background jobs that cannot outlive the script, bounded waits, and
+# report_points (the crash report line).
 
 FAILS=0
 pass() { echo "ok   $*"; }
@@ -67,10 +68,22 @@ wait_for_output() {
 }
 
 # make_tmp PREFIX: $TMP, removed (after the background jobs are gone) when the script exits;
-# SIGTERM/SIGINT (a ctest timeout, ^C) exit through the same trap.
+# SIGTERM/SIGINT (a ctest timeout, ^C) exit through the same trap. SluiceFS keeps unsynced
+# appends in write-buffer files that outlive a killed process (docs/format/write-buffer.md):
+# this script's go to a RAM directory of its own, $SLUICE_WRITE_BUFFER_DIR, removed with
+# $TMP, so that a test that stops between a kill and the next mount leaves none behind. A
+# caller's own setting wins (SLUICE_WRITE_BUFFER_DIR= keeps them in process memory, which a
+# kill loses: the crash tests must then fail).
 make_tmp() {
   TMP=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
-  trap 'bg_kill_all; rm -rf "$TMP"' EXIT
+  WBUF=""
+  if [[ -z ${SLUICE_WRITE_BUFFER_DIR+set} ]]; then
+    local ram=/dev/shm
+    [[ -d $ram ]] || ram=$TMP
+    WBUF=$(mktemp -d "$ram/sluice-$1.XXXXXX")
+    export SLUICE_WRITE_BUFFER_DIR=$WBUF
+  fi
+  trap 'bg_kill_all; rm -rf "$TMP" ${WBUF:+"$WBUF"}' EXIT
   trap 'exit 143' TERM
   trap 'exit 130' INT
 }
