@@ -28,7 +28,8 @@ if [[ ! -x $STRESS ]]; then echo "SKIP: $STRESS not built (rocksdb_source_build.
 make_tmp "rocksdb_stress_$VARIANT"
 
 # Crash rounds: seconds of operations before the SIGKILL, varied so the kills land in
-# different states. Kept short: the whole RocksDB lane must stay within a few minutes on 2 cores.
+# different states. Kept short: all RocksDB tests together stay within a few minutes on the
+# 2-core machine.
 KILL_AFTER=(6 10 8)
 FINAL_OPS=2000      # ops per thread of the run that verifies the last crash, then ends
 RUN_OPS=30000       # ops per thread of the normal run
@@ -54,7 +55,8 @@ else
 fi
 
 # db_crashtest.py's defaults where they matter, fixed rather than drawn at random so that a
-# failure repeats. 7.8 needs --clear_column_family_one_in=0 beside --expected_values_dir.
+# failure repeats (a later flag overrides an earlier one). 7.8 needs
+# --clear_column_family_one_in=0 beside --expected_values_dir.
 flags=("${where[@]}" --expected_values_dir="$EXP" --clear_column_family_one_in=0
        --destroy_db_initially=0 --threads=2 --max_key=100000 --value_size_mult=32
        --write_buffer_size=4194304 --target_file_size_base=2097152
@@ -85,8 +87,9 @@ show() {
   echo "  stderr: $(grep -v '^WARNING' "$TMP/$1.err" | head -5 | tr '\n' '|')"
   echo "  stdout: $(tail -3 "$TMP/$1.out" | tr '\n' '|')"
 }
-# The WAL files as a kill left them (before the restart recovers them): the evidence when a
-# verification finds writes missing.
+# The WAL files on the device as a kill left them, before the restart recovers them (a
+# read-only look: write buffers are replayed only by a read-write mount): the evidence when
+# a verification finds writes missing.
 list_wals() {
   if [[ $FS == sluice ]]; then
     "$SLUICE" fs ls -l "$IMG" /stress 2>&1 | grep '\.log' | tr -s ' ' | tr '\n' '|'
