@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Sluice needs to build, test and benchmark, and makes
 # `apt-get source rocksdb` work (RocksDB's own tests are built from Debian's source package:
-# tests/integration/rocksdb_source.sh). Idempotent: runs apt-get only when something is
+# tests/integration/rocksdb_source_build.sh). Idempotent: runs apt-get only when something is
 # missing. Needs root (or sudo) on a fresh machine.
 set -euo pipefail
 
 packages=(
   build-essential dpkg-dev cmake ninja-build pkg-config git
-  liburing-dev libaio-dev libisal-dev
+  liburing-dev libaio-dev libisal-dev libblkid-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   fio util-linux e2fsprogs python3 python3-matplotlib

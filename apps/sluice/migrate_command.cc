@@ -114,9 +114,9 @@ int run_status(const MigrateArgs& a) {
   mo.read_only = true;
   auto mounted = fs::FileSystem::mount((*dev)->bdev_name(), mo);
   if (!mounted.ok()) {
-    const bool blank = mounted.status().message().find("not a SluiceFS image") != std::string::npos;
+    const bool no_fs = mounted.status().code() == Errc::wrong_format;
     return fail(cmd, kExitFailure,
-                blank ? fmt::format("{} holds no SluiceFS yet: nothing has moved (the first open with format=1 in the "
+                no_fs ? fmt::format("{} holds no SluiceFS yet: nothing has moved (the first open with format=1 in the "
                                     "URI, or `sluice mkfs`, makes one)",
                                     uri->device)
                       : mounted.status().message());

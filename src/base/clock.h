@@ -24,6 +24,12 @@ inline uint64_t now_ns() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return timespec_ns(ts);
 }
+// Wall-clock time (CLOCK_REALTIME): nanoseconds since the epoch, for timestamps people read.
+inline int64_t wall_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 // CPU time consumed by the calling thread.
 inline uint64_t thread_cpu_ns() {
   timespec ts;

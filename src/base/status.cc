@@ -20,6 +20,11 @@ std::string_view errc_name(Errc code) {
     case Errc::corrupt: return "corrupt";
     case Errc::aborted: return "aborted";
     case Errc::permission: return "permission";
+    case Errc::not_a_directory: return "not_a_directory";
+    case Errc::is_a_directory: return "is_a_directory";
+    case Errc::not_empty: return "not_empty";
+    case Errc::name_too_long: return "name_too_long";
+    case Errc::wrong_format: return "wrong_format";
   }
   return "unknown";
 }
@@ -40,6 +45,10 @@ Status errno_status(int err, std::string_view what) {
     case EBUSY: case EAGAIN: code = Errc::busy; break;
     case ENOSPC: code = Errc::no_space; break;
     case EOPNOTSUPP: code = Errc::not_supported; break;
+    case ENOTDIR: code = Errc::not_a_directory; break;
+    case EISDIR: code = Errc::is_a_directory; break;
+    case ENOTEMPTY: code = Errc::not_empty; break;
+    case ENAMETOOLONG: code = Errc::name_too_long; break;
     default: break;
   }
   return Status(code, fmt::format("{}: {}", what, std::strerror(err)));

@@ -25,6 +25,11 @@ enum class Errc : uint8_t {
   corrupt,           // on-disk data failed validation
   aborted,           // cancelled by reset, shutdown or power cut
   permission,        // the OS refused access
+  not_a_directory,   // a path component or a directory operand is a file
+  is_a_directory,    // a file operation named a directory
+  not_empty,         // a directory to remove or replace still has entries
+  name_too_long,     // a name beyond the format's limit
+  wrong_format,      // the device or object holds something other than the format asked for
 };
 
 std::string_view errc_name(Errc code);

@@ -24,7 +24,7 @@ std::string encode_identity() {
 
 Status check_identity(std::string_view value) {
   if (value.size() < 12 || std::memcmp(value.data(), kFsMagic, 8) != 0)
-    return Status(Errc::invalid_argument, "not a SluiceFS image (the root has no SluiceFS identity)");
+    return Status(Errc::wrong_format, "not a SluiceFS image (the root has no SluiceFS identity)");
   const uint32_t version = get_le<uint32_t>(value.data() + 8);
   if (version > kFormatVersion)
     return Status(Errc::not_supported,

@@ -31,9 +31,10 @@
 //   calling thread's bounce buffer, a per-handle read-ahead window once a handle reads
 //   sequentially (MountOptions::readahead_bytes), or the shared read cache
 //   (MountOptions::read_cache_bytes). FsStat counts each kind.
-// - Errors: Errc::not_found (missing path), exists, invalid_argument (bad name or
-//   path, writing a read-only handle), not_a_directory / is_a_directory via invalid_argument
-//   with a message, no_space, corrupt (a damaged image), io_error. Messages name the path.
+// - Errors: Errc::not_found (missing path), exists, invalid_argument (bad name or path,
+//   writing a read-only handle), not_a_directory, is_a_directory, not_empty (rmdir, rename
+//   over a directory), name_too_long, no_space, corrupt (a damaged image), wrong_format
+//   (mount: the device holds no SluiceFS image), io_error. Messages name the path.
 #pragma once
 
 #include <sys/uio.h>

@@ -1,8 +1,7 @@
-// format, mount (with recovery: orphan collection and tail-marker replay) and unmount.
+// mount (with recovery: orphan collection and tail-marker replay) and unmount.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -10,31 +9,15 @@
 #include "base/crc32c.h"
 #include "base/log.h"
 #include "bdev/bdev.h"
+#include "fs/device.h"
 #include "fs/fs_core.h"
 
 namespace sluice::fs {
 namespace {
 
-// A registered bdev's name, or a spec to create one from (then owned by the caller).
-Result<std::pair<std::string, bool>> resolve_device(std::string_view device) {
-  if (device.empty()) return Status(Errc::invalid_argument, "no device given");
-  if (bdev::find(device)) return std::make_pair(std::string(device), false);
-  std::string spec(device);
-  if (device.find(':') == std::string_view::npos) spec = "uring:" + spec;  // a plain path
-  auto name = bdev::create(spec, spec);
-  if (!name.ok()) return Status(name.status().code(), fmt::format("device {}: {}", device, name.status().message()));
-  return std::make_pair(*name, true);
-}
-
-int64_t wall_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 Status image_error(std::string_view device, const Status& st) {
   if (st.code() == Errc::not_found)  // the blobstore found no super block magic
-    return Status(Errc::invalid_argument, fmt::format("{} is not a SluiceFS image: {}", device, st.message()));
+    return Status(Errc::wrong_format, fmt::format("{} is not a SluiceFS image: {}", device, st.message()));
   return Status(st.code(), fmt::format("{}: {}", device, st.message()));
 }
 
@@ -54,54 +37,7 @@ void keep_for_stragglers(std::unique_ptr<blob::Blobstore> bs, const std::string&
   kept->push_back({std::move(bs), bdev::find(device)});
 }
 
-// Claims the device's host file against other processes and other mounts (bdev.h,
-// Bdev::lock_backing): a writer must be alone, or readers could see a torn namespace and two
-// writers would corrupt it. Taken before the blobstore reads anything.
-Status lock_device(std::string_view device, const std::string& name, bool write) {
-  auto b = bdev::find(name);
-  if (!b) return Status::Ok();
-  Status st = b->lock_backing(write);
-  if (!st.ok()) return Status(st.code(), fmt::format("{}: {}", device, st.message()));
-  return st;
-}
-
-void unlock_device(const std::string& name) {
-  if (auto b = bdev::find(name)) b->unlock_backing();
-}
-
 }  // namespace
-
-Status FileSystem::format(std::string_view device, const FormatOptions& opts) {
-  auto dev = resolve_device(device);
-  if (!dev.ok()) return dev.status();
-  const std::string name = dev->first;  // (clang 14 cannot capture structured bindings)
-  const bool owned = dev->second;
-  if (Status lk = lock_device(device, name, true); !lk.ok()) {
-    if (owned) (void)bdev::unregister(name);
-    return lk;
-  }
-  Status st = [&]() -> Status {
-    blob::InitOptions io;
-    io.cluster_size = opts.cluster_size;
-    auto bs = blob::Blobstore::init(name, io);
-    if (!bs.ok()) return Status(bs.status().code(), fmt::format("format {}: {}", device, bs.status().message()));
-    blob::CreateOptions co;
-    co.thin = true;
-    auto root = (*bs)->create(co);
-    if (!root.ok()) return root.status();
-    InodeState state;
-    state.mtime_ns = wall_ns();
-    SLUICE_RETURN_IF_ERROR((*bs)->set_xattr(*root, kXattrIdentity, encode_identity(), true));
-    SLUICE_RETURN_IF_ERROR((*bs)->set_xattr(*root, kXattrEntry, encode_entry({Kind::dir, 0, ""}), true));
-    SLUICE_RETURN_IF_ERROR((*bs)->set_xattr(*root, kXattrState, encode_state(state), true));
-    SLUICE_RETURN_IF_ERROR((*bs)->set_super_blob(*root));
-    SLUICE_RETURN_IF_ERROR((*bs)->sync_md());
-    return (*bs)->unload();
-  }();
-  unlock_device(name);
-  if (owned) (void)bdev::unregister(name);
-  return st;
-}
 
 Result<std::unique_ptr<FileSystem>> FileSystem::mount(std::string_view device, const MountOptions& opts) {
   return FsCore::mount_device(device, opts);
@@ -116,11 +52,11 @@ class MountTask {
     blob::Blobstore& bs = *fs_.bs_;
     auto root = bs.super_blob();
     if (!root.ok())
-      return Status(Errc::invalid_argument,
+      return Status(Errc::wrong_format,
                     fmt::format("{} is not a SluiceFS image (a blobstore without a SluiceFS root)", fs_.device_));
     auto ident = bs.get_xattr(*root, kXattrIdentity, true);
     if (!ident.ok())
-      return Status(Errc::invalid_argument, fmt::format("{} is not a SluiceFS image (its root blob is not SluiceFS's)",
+      return Status(Errc::wrong_format, fmt::format("{} is not a SluiceFS image (its root blob is not SluiceFS's)",
                                                         fs_.device_));
     Status st = check_identity(*ident);
     if (!st.ok()) return Status(st.code(), fmt::format("{}: {}", fs_.device_, st.message()));

@@ -60,8 +60,8 @@ Result<std::shared_ptr<Inode>> FsCore::lookup_locked(std::string_view path) {
   std::shared_ptr<Inode> cur = inodes_.at(root_);
   for (size_t i = 0; i < names->size(); ++i) {
     if (!cur->is_dir())
-      return Status(Errc::invalid_argument, fmt::format("{}: {} is not a directory", path,
-                                                        join_path({names->begin(), names->begin() + i})));
+      return Status(Errc::not_a_directory, fmt::format("{}: {} is not a directory", path,
+                                                       join_path({names->begin(), names->begin() + i})));
     auto it = cur->children.find((*names)[i]);
     if (it == cur->children.end()) return Status(Errc::not_found, fmt::format("{}: no such file or directory", path));
     cur = inodes_.at(it->second);
@@ -82,7 +82,7 @@ Result<std::pair<std::shared_ptr<Inode>, std::string>> FsCore::parent_locked(std
     return dir.status();
   }
   if (!(*dir)->is_dir())
-    return Status(Errc::invalid_argument, fmt::format("{}: {} is not a directory", path, join_path(*names)));
+    return Status(Errc::not_a_directory, fmt::format("{}: {} is not a directory", path, join_path(*names)));
   return std::make_pair(*dir, last);
 }
 
@@ -251,7 +251,7 @@ Result<std::unique_ptr<File>> FsCore::open(std::string_view path, const OpenOpti
     if (found.ok()) {
       if (opts.create && opts.exclusive) return Status(Errc::exists, fmt::format("open {}: it exists", path));
       ino = *found;
-      if (ino->is_dir()) return Status(Errc::invalid_argument, fmt::format("open {}: it is a directory", path));
+      if (ino->is_dir()) return Status(Errc::is_a_directory, fmt::format("open {}: it is a directory", path));
     } else if (found.status().code() == Errc::not_found && opts.create) {
       auto parent = parent_locked(path);
       if (!parent.ok()) return parent.status();
@@ -310,9 +310,9 @@ Status FsCore::rmdir(std::string_view path) {
   if (read_only()) return Status(Errc::permission, "the file system is mounted read-only");
   auto ino = lookup_locked(path);
   if (!ino.ok()) return ino.status();
-  if (!(*ino)->is_dir()) return Status(Errc::invalid_argument, fmt::format("rmdir {}: not a directory", path));
+  if (!(*ino)->is_dir()) return Status(Errc::not_a_directory, fmt::format("rmdir {}: not a directory", path));
   if ((*ino)->id == root_) return Status(Errc::invalid_argument, "rmdir /: the root cannot be removed");
-  if (!(*ino)->children.empty()) return Status(Errc::busy, fmt::format("rmdir {}: directory not empty", path));
+  if (!(*ino)->children.empty()) return Status(Errc::not_empty, fmt::format("rmdir {}: directory not empty", path));
   SLUICE_RETURN_IF_ERROR(drop_locked(*ino));
   return publish_locked();
 }
@@ -322,7 +322,7 @@ Status FsCore::unlink(std::string_view path) {
   if (read_only()) return Status(Errc::permission, "the file system is mounted read-only");
   auto ino = lookup_locked(path);
   if (!ino.ok()) return ino.status();
-  if ((*ino)->is_dir()) return Status(Errc::invalid_argument, fmt::format("unlink {}: it is a directory", path));
+  if ((*ino)->is_dir()) return Status(Errc::is_a_directory, fmt::format("unlink {}: it is a directory", path));
   SLUICE_RETURN_IF_ERROR(drop_locked(*ino));
   return publish_locked();
 }
@@ -347,11 +347,11 @@ Status FsCore::rename(std::string_view from, std::string_view to) {
     target = inodes_.at(it->second);
     if (target->id == s->id) return Status::Ok();
     if (target->is_dir() && !s->is_dir())
-      return Status(Errc::invalid_argument, fmt::format("rename {} {}: the target is a directory", from, to));
+      return Status(Errc::is_a_directory, fmt::format("rename {} {}: the target is a directory", from, to));
     if (!target->is_dir() && s->is_dir())
-      return Status(Errc::invalid_argument, fmt::format("rename {} {}: the target is not a directory", from, to));
+      return Status(Errc::not_a_directory, fmt::format("rename {} {}: the target is not a directory", from, to));
     if (target->is_dir() && !target->children.empty())
-      return Status(Errc::busy, fmt::format("rename {} {}: the target directory is not empty", from, to));
+      return Status(Errc::not_empty, fmt::format("rename {} {}: the target directory is not empty", from, to));
   }
   // The records of this rename: the source's new entry, then the target's removal (or its
   // orphan entry). No allocation in between, so they commit together.
@@ -368,7 +368,7 @@ Result<std::vector<std::string>> FsCore::list(std::string_view path) {
   std::lock_guard lock(md_mu_);
   auto ino = lookup_locked(path);
   if (!ino.ok()) return ino.status();
-  if (!(*ino)->is_dir()) return Status(Errc::invalid_argument, fmt::format("list {}: not a directory", path));
+  if (!(*ino)->is_dir()) return Status(Errc::not_a_directory, fmt::format("list {}: not a directory", path));
   std::vector<std::string> names;
   names.reserve((*ino)->children.size());
   for (auto& [n, id] : (*ino)->children) names.push_back(n);
@@ -406,7 +406,7 @@ Status FsCore::sync_dir(std::string_view dir) {
   std::lock_guard lock(md_mu_);
   auto ino = lookup_locked(dir);
   if (!ino.ok()) return ino.status();
-  if (!(*ino)->is_dir()) return Status(Errc::invalid_argument, fmt::format("sync_dir {}: not a directory", dir));
+  if (!(*ino)->is_dir()) return Status(Errc::not_a_directory, fmt::format("sync_dir {}: not a directory", dir));
   return commit_locked();
 }
 

@@ -5,8 +5,9 @@
 namespace sluice::fs {
 
 Status check_name(std::string_view name) {
-  if (name.empty() || name.size() > kMaxName)
-    return Status(Errc::invalid_argument, fmt::format("bad name '{}': names are 1 to {} bytes", name, kMaxName));
+  if (name.size() > kMaxName)
+    return Status(Errc::name_too_long, fmt::format("bad name '{}': names are 1 to {} bytes", name, kMaxName));
+  if (name.empty()) return Status(Errc::invalid_argument, fmt::format("bad name '': names are 1 to {} bytes", kMaxName));
   if (name == "." || name == "..") return Status(Errc::invalid_argument, fmt::format("bad name '{}'", name));
   if (name.find('\0') != std::string_view::npos)
     return Status(Errc::invalid_argument, "bad name: it contains a NUL byte");

@@ -14,9 +14,14 @@ inline ::rocksdb::IOStatus to_io_status(const Status& st) {
     case Errc::ok: return IOStatus::OK();
     case Errc::not_found: return IOStatus::PathNotFound(msg);
     case Errc::no_space: return IOStatus::NoSpace(msg);
-    case Errc::invalid_argument: return IOStatus::InvalidArgument(msg);
+    case Errc::invalid_argument:
+    case Errc::not_a_directory:
+    case Errc::is_a_directory:
+    case Errc::name_too_long:
+    case Errc::wrong_format: return IOStatus::InvalidArgument(msg);
     case Errc::not_supported: return IOStatus::NotSupported(msg);
-    case Errc::busy: return IOStatus::Busy(msg);
+    case Errc::busy:
+    case Errc::not_empty: return IOStatus::Busy(msg);
     case Errc::corrupt: return IOStatus::Corruption(msg);
     case Errc::aborted: return IOStatus::Aborted(msg);
     default: return IOStatus::IOError(st.to_string());

@@ -67,12 +67,9 @@ class MountTable {
   static bool is_malloc(std::string_view device) { return device.substr(0, 7) == "malloc:"; }
 
   // Mount errors that mean "this device holds no SluiceFS image" rather than "it is damaged"
-  // or "it cannot be read": only those may be formatted over with format=1.
-  // (SluiceFS says "<device> is not a SluiceFS image ..." with invalid_argument; a damaged
-  // image is Errc::corrupt and is never formatted over.)
-  static bool unformatted(const Status& st) {
-    return st.code() == Errc::invalid_argument && st.message().find("not a SluiceFS image") != std::string::npos;
-  }
+  // (Errc::corrupt, never formatted over) or "it cannot be read": only those may be formatted
+  // over with format=1.
+  static bool unformatted(const Status& st) { return st.code() == Errc::wrong_format; }
 
   static Result<std::unique_ptr<Mount>> mount(const PluginUri& uri) {
     (void)lvol::register_spec_scheme();  // lvol:STORE/VOLUME specs

@@ -23,6 +23,15 @@ TEST(Status, ErrnoMapsToCodes) {
   EXPECT_EQ(errno_status(ENOENT, "open /x").code(), Errc::not_found);
   EXPECT_EQ(errno_status(ENOSPC, "write").code(), Errc::no_space);
   EXPECT_NE(errno_status(ENOENT, "open /x").message().find("open /x"), std::string::npos);
+  EXPECT_EQ(errno_status(ENOTDIR, "open /f/x").code(), Errc::not_a_directory);
+  EXPECT_EQ(errno_status(EISDIR, "open /d").code(), Errc::is_a_directory);
+  EXPECT_EQ(errno_status(ENOTEMPTY, "rmdir /d").code(), Errc::not_empty);
+  EXPECT_EQ(errno_status(ENAMETOOLONG, "open /x").code(), Errc::name_too_long);
+}
+
+TEST(Status, EveryCodeHasAName) {
+  for (int c = 0; c <= static_cast<int>(Errc::wrong_format); ++c)
+    EXPECT_NE(errc_name(static_cast<Errc>(c)), "unknown") << c;
 }
 
 TEST(Result, HoldsValueOrStatus) {
