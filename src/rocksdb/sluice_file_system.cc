@@ -21,11 +21,11 @@ bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-// A path that is missing or is not a directory (SluiceFS says invalid_argument, "X is not a
-// directory": POSIX's ENOTDIR) is NotFound for FileExists and GetChildren, as POSIX's
+// A path that is missing, or runs through or names a file where a directory is needed
+// (POSIX's ENOENT and ENOTDIR), is NotFound for FileExists and GetChildren, as POSIX's
 // FileSystem answers them; other errors pass through.
 IOStatus missing_is_not_found(const Status& st) {
-  if (st.code() == Errc::not_found || st.code() == Errc::invalid_argument) return IOStatus::NotFound(st.message());
+  if (st.code() == Errc::not_found || st.code() == Errc::not_a_directory) return IOStatus::NotFound(st.message());
   return to_io_status(st);
 }
 
