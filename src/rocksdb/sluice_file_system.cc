@@ -21,6 +21,14 @@ bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
+// A path that is missing, or runs through or names a file where a directory is needed
+// (POSIX's ENOENT and ENOTDIR), is NotFound for FileExists and GetChildren, as POSIX's
+// FileSystem answers them; other errors pass through.
+IOStatus missing_is_not_found(const Status& st) {
+  if (st.code() == Errc::not_found || st.code() == Errc::not_a_directory) return IOStatus::NotFound(st.message());
+  return to_io_status(st);
+}
+
 class SluiceLock final : public ::rocksdb::FileLock {
  public:
   SluiceLock(std::shared_ptr<Mount> mount, std::unique_ptr<fs::FileLock> lock)
@@ -85,17 +93,22 @@ IOStatus SluiceFileSystem::FileExists(const std::string& fname, const IOOptions&
   std::string kernel;
   IOStatus s = fall_back(r, st.status(), &kernel);
   if (!kernel.empty()) return posix_->FileExists(kernel, options, dbg);
-  if (st.status().code() == Errc::not_found) return IOStatus::NotFound(st.status().message());
-  return s;
+  IOStatus missing = missing_is_not_found(st.status());
+  return missing.IsNotFound() ? missing : s;
 }
 
+// RocksDB's contract, as its POSIX FileSystem keeps it (env_basic_test checks it): the
+// caller's vector is emptied on every call, success or not, and a directory that is not
+// there, or is not a directory, is NotFound (not an IOError: DestroyDB, backup and
+// obsolete-file scans tell "no such directory" from a failed listing by IsNotFound).
 IOStatus SluiceFileSystem::GetChildren(const std::string& dir, const IOOptions& options,
                                        std::vector<std::string>* result, IODebugContext* dbg) {
+  result->clear();
   Route r = route(dir);
   if (!r.sluice) return posix_->GetChildren(r.path, options, result, dbg);
   auto names = mount_->fs().list(r.path);
   if (fallback_ && fallback_->is_dir(r.path)) return merge_children(std::move(names), result);
-  if (!names.ok()) return to_io_status(names.status());
+  if (!names.ok()) return missing_is_not_found(names.status());
   *result = std::move(*names);
   // WAL files of this directory kept on the POSIX side (wal_dir).
   std::string mirror = wal_mirror(r.path);
@@ -107,14 +120,21 @@ IOStatus SluiceFileSystem::GetChildren(const std::string& dir, const IOOptions& 
   return IOStatus::OK();
 }
 
+// The default (FileSystem's) keeps the caller's old entries when the listing fails.
+IOStatus SluiceFileSystem::GetChildrenFileAttributes(const std::string& dir, const IOOptions& options,
+                                                     std::vector<::rocksdb::FileAttributes>* result,
+                                                     IODebugContext* dbg) {
+  result->clear();
+  return FileSystem::GetChildrenFileAttributes(dir, options, result, dbg);
+}
+
 // The fallback directory lists what SluiceFS holds and the kernel files not yet deleted.
 IOStatus SluiceFileSystem::merge_children(Result<std::vector<std::string>> names,
                                           std::vector<std::string>* result) {
-  if (!names.ok() && names.status().code() != Errc::not_found) return to_io_status(names.status());
+  if (!names.ok() && names.status().code() != Errc::not_found) return missing_is_not_found(names.status());
   auto kernel = fallback_->kernel_names();
-  if (!names.ok() && !kernel.ok()) return to_io_status(names.status());  // on neither side
+  if (!names.ok() && !kernel.ok()) return missing_is_not_found(names.status());  // on neither side
   if (!kernel.ok()) return to_io_status(kernel.status());
-  result->clear();
   if (names.ok()) *result = std::move(*names);
   std::erase(*result, std::string(Fallback::kRecordName));
   result->insert(result->end(), kernel->begin(), kernel->end());
@@ -175,6 +195,7 @@ IOStatus SluiceFileSystem::DeleteDir(const std::string& dirname, const IOOptions
 
 IOStatus SluiceFileSystem::GetFileSize(const std::string& fname, const IOOptions& options, uint64_t* file_size,
                                        IODebugContext* dbg) {
+  *file_size = 0;  // on failure too, as POSIX's
   Route r = route(fname);
   if (!r.sluice) return posix_->GetFileSize(r.path, options, file_size, dbg);
   auto st = mount_->fs().stat(r.path);

@@ -57,6 +57,8 @@ class SluiceFileSystem final : public ::rocksdb::FileSystem {
   IOStatus FileExists(const std::string& fname, const IOOptions& options, IODebugContext* dbg) override;
   IOStatus GetChildren(const std::string& dir, const IOOptions& options, std::vector<std::string>* result,
                        IODebugContext* dbg) override;
+  IOStatus GetChildrenFileAttributes(const std::string& dir, const IOOptions& options,
+                                     std::vector<::rocksdb::FileAttributes>* result, IODebugContext* dbg) override;
   IOStatus DeleteFile(const std::string& fname, const IOOptions& options, IODebugContext* dbg) override;
   IOStatus Truncate(const std::string& fname, size_t size, const IOOptions& options, IODebugContext* dbg) override;
   IOStatus CreateDir(const std::string& dirname, const IOOptions& options, IODebugContext* dbg) override;

@@ -258,7 +258,21 @@ TEST_P(FsConformance, Children) {
       EXPECT_EQ(a.size_bytes, 2u);
     }
   }
-  EXPECT_TRUE(missing(fs_->GetChildren(p("nodir"), io_, &names, nullptr)));
+  // RocksDB's contract (env_basic_test checks it): a missing directory, or a file, is
+  // NotFound, not an IOError, and the caller's vector is emptied on every call.
+  names = {"stale"};
+  IOStatus s = fs_->GetChildren(p("nodir"), io_, &names, nullptr);
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_TRUE(names.empty());
+  names = {"stale"};
+  s = fs_->GetChildren(p("x"), io_, &names, nullptr);
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_TRUE(names.empty());
+  EXPECT_FALSE(fs_->GetChildrenFileAttributes(p("x"), io_, &attrs, nullptr).ok());
+  EXPECT_FALSE(fs_->GetChildrenFileAttributes(p("nodir"), io_, &attrs, nullptr).ok());
+  // A path running through a file does not exist (POSIX: ENOTDIR).
+  s = fs_->FileExists(p("x/y"), io_, nullptr);
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
 }
 
 TEST_P(FsConformance, Locks) {

@@ -1,0 +1,89 @@
+# Helpers shared by the integration scripts that run RocksDB's own tests (source it).
+# Provides: pass/fail and $FAILS, a scratch directory $TMP (and a write-buffer directory)
+# removed on exit, background jobs that cannot outlive the script, bounded waits, and
+# report_points (the crash report line).
+
+FAILS=0
+pass() { echo "ok   $*"; }
+fail() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
+
+# finish: the closing line and the exit status from $FAILS.
+finish() {
+  if [[ $FAILS -ne 0 ]]; then echo "$FAILS check(s) failed"; exit 1; fi
+  echo "all checks passed"
+  exit 0
+}
+
+# report_points SUITE WHAT TRIED FAILED: the line the C++ fault suites print
+# (tests/crash/crash_report.cc), also appended to $SLUICE_CRASH_REPORT when set, so that
+# scripts/test.sh lists it with theirs.
+report_points() {
+  local line="$1: $3 $2 tried, $4 failed"
+  echo "$line"
+  if [[ -n "${SLUICE_CRASH_REPORT:-}" ]]; then echo "$line" >>"$SLUICE_CRASH_REPORT"; fi
+}
+
+# Background jobs: started with bg_start, killed (SIGKILL) by the EXIT trap if still running,
+# so that nothing outlives the test however it ends. setpriv --pdeathsig covers a SIGKILL of
+# this script itself, where no trap runs. setpriv execs the command: $BG_PID is its pid.
+BG_PIDS=()
+bg_start() {  # COMMAND ARGS... (stdout/stderr as redirected by the caller); sets BG_PID
+  setpriv --pdeathsig KILL -- "$@" &
+  BG_PID=$!
+  BG_PIDS+=("$BG_PID")
+}
+bg_forget() {  # PID: reaped, so never signalled again (its number may be reused)
+  local keep=() p
+  for p in "${BG_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+  BG_PIDS=("${keep[@]}")
+}
+bg_kill_all() {
+  local pid
+  for pid in "${BG_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+  for pid in "${BG_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+  BG_PIDS=()
+}
+# wait_or_kill PID SECONDS: waits for a bg_start job for at most SECONDS (fractions allowed),
+# then SIGKILLs it. Sets RC (its exit status) and KILLED (1 when it was still running).
+wait_or_kill() {
+  local pid=$1 end_us
+  end_us=$(( ${EPOCHREALTIME/./} + $(awk -v s="$2" 'BEGIN { printf "%d", s * 1000000 }') ))
+  KILLED=0
+  while kill -0 "$pid" 2>/dev/null && [[ ${EPOCHREALTIME/./} -lt $end_us ]]; do sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null; KILLED=1; fi
+  { wait "$pid"; } 2>/dev/null  # no "Killed" job notice
+  RC=$?
+  bg_forget "$pid"
+}
+# wait_for_output PID FILE PATTERN SECONDS: waits until FILE has a line matching PATTERN
+# (grep -E), the job ends, or SECONDS pass. Returns 0 when the line came.
+wait_for_output() {
+  local pid=$1 file=$2 pattern=$3 end=$((SECONDS + $4))
+  while [[ $SECONDS -lt $end ]]; do
+    grep -qE -- "$pattern" "$file" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -qE -- "$pattern" "$file" 2>/dev/null
+}
+
+# make_tmp PREFIX: $TMP, removed (after the background jobs are gone) when the script exits;
+# SIGTERM/SIGINT (a ctest timeout, ^C) exit through the same trap. SluiceFS keeps unsynced
+# appends in write-buffer files that outlive a killed process (docs/format/write-buffer.md):
+# this script's go to a RAM directory of its own, $SLUICE_WRITE_BUFFER_DIR, removed with
+# $TMP, so that a test that stops between a kill and the next mount leaves none behind. A
+# caller's own setting wins (SLUICE_WRITE_BUFFER_DIR= keeps them in process memory, which a
+# kill loses: the crash tests must then fail).
+make_tmp() {
+  TMP=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+  WBUF=""
+  if [[ -z ${SLUICE_WRITE_BUFFER_DIR+set} ]]; then
+    local ram=/dev/shm
+    [[ -d $ram ]] || ram=$TMP
+    WBUF=$(mktemp -d "$ram/sluice-$1.XXXXXX")
+    export SLUICE_WRITE_BUFFER_DIR=$WBUF
+  fi
+  trap 'bg_kill_all; rm -rf "$TMP" ${WBUF:+"$WBUF"}' EXIT
+  trap 'exit 143' TERM
+  trap 'exit 130' INT
+}
