@@ -339,27 +339,18 @@ Subcommand add_blob(CLI::App& app) {
   naming(clone);
   unclean(clone);
 
-  for (CLI::App* c : {init, ls, show, dump, check, repair, create, resize, rm, snapshot, clone})
-    for (CLI::Option* opt : c->get_options())
-      if (opt->get_expected_max() == 1) opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-
   return Subcommand{blob, [a, init, ls, show, dump, check, repair, create, resize, rm, snapshot, clone] {
-                      quiet_store_logs();
-                      try {
-                        if (init->parsed()) return run_init(*a);
-                        if (ls->parsed()) return run_ls(*a);
-                        if (show->parsed()) return run_show(*a);
-                        if (dump->parsed()) return run_dump(*a);
-                        if (check->parsed()) return run_check(*a);
-                        if (repair->parsed()) return run_repair(*a);
-                        if (create->parsed()) return run_create(*a);
-                        if (resize->parsed()) return run_resize(*a);
-                        if (rm->parsed()) return run_rm(*a);
-                        if (snapshot->parsed()) return run_snapshot_or_clone(*a, true);
-                        if (clone->parsed()) return run_snapshot_or_clone(*a, false);
-                      } catch (const std::exception& e) {  // e.g. bad_alloc: a message, never a crash
-                        return fail("blob", kExitFailure, fmt::format("internal error: {}", e.what()));
-                      }
+                      if (init->parsed()) return run_init(*a);
+                      if (ls->parsed()) return run_ls(*a);
+                      if (show->parsed()) return run_show(*a);
+                      if (dump->parsed()) return run_dump(*a);
+                      if (check->parsed()) return run_check(*a);
+                      if (repair->parsed()) return run_repair(*a);
+                      if (create->parsed()) return run_create(*a);
+                      if (resize->parsed()) return run_resize(*a);
+                      if (rm->parsed()) return run_rm(*a);
+                      if (snapshot->parsed()) return run_snapshot_or_clone(*a, true);
+                      if (clone->parsed()) return run_snapshot_or_clone(*a, false);
                       return kExitUsage;
                     }};
 }

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <vector>
@@ -28,7 +29,8 @@ using blobtool::Device;
 
 struct FsArgs {
   std::string device;
-  std::string p1, p2;
+  std::string path;      // ls, stat, cat, mkdir, rm
+  std::string src, dst;  // cp: a host file, or fs:/PATH
   std::string cluster_size = "1M";
   bool force = false;
   bool json = false;
@@ -140,7 +142,7 @@ Status list_tree(fs::FileSystem& f, const std::string& dir, bool recursive, nloh
 
 int run_ls(const FsArgs& a) {
   constexpr std::string_view cmd = "fs ls";
-  const std::string dir = a.p1.empty() ? "/" : a.p1;
+  const std::string dir = a.path.empty() ? "/" : a.path;
   return with_fs(cmd, a.device, true, [&](fs::FileSystem& f) {
     auto st = f.stat(dir);
     if (!st.ok()) return fail(cmd, exit_code_for(st.status()), st.status().message());
@@ -164,13 +166,13 @@ int run_ls(const FsArgs& a) {
 int run_stat(const FsArgs& a) {
   constexpr std::string_view cmd = "fs stat";
   return with_fs(cmd, a.device, true, [&](fs::FileSystem& f) {
-    auto st = f.stat(a.p1);
+    auto st = f.stat(a.path);
     if (!st.ok()) return fail(cmd, exit_code_for(st.status()), st.status().message());
     if (a.json) {
-      print_json(stat_json(a.p1, *st));
+      print_json(stat_json(a.path, *st));
     } else {
-      fmt::print("{}: {}, {} bytes, {} allocated, id {}\n{}\n", a.p1, st->directory ? "directory" : "file", st->size,
-                 format_size(st->allocated), st->id, stat_line(a.p1, *st));
+      fmt::print("{}: {}, {} bytes, {} allocated, id {}\n{}\n", a.path, st->directory ? "directory" : "file", st->size,
+                 format_size(st->allocated), st->id, stat_line(a.path, *st));
     }
     return kExitOk;
   });
@@ -194,7 +196,7 @@ Status read_file(fs::FileSystem& f, const std::string& path, const std::function
 int run_cat(const FsArgs& a) {
   constexpr std::string_view cmd = "fs cat";
   return with_fs(cmd, a.device, true, [&](fs::FileSystem& f) {
-    Status s = read_file(f, a.p1, [](const char* p, size_t n) {
+    Status s = read_file(f, a.path, [](const char* p, size_t n) {
       if (std::fwrite(p, 1, n, stdout) != n) return Status(Errc::io_error, fmt::format("stdout: {}", std::strerror(errno)));
       return Status::Ok();
     });
@@ -203,20 +205,29 @@ int run_cat(const FsArgs& a) {
   });
 }
 
-// cp: exactly the SluiceFS side carries the "fs:" prefix.
+// cp: exactly the SluiceFS side carries the "fs:" prefix. One file: a directory on either side
+// is refused before anything is created, and a copy that fails removes the file it created.
 int run_cp(const FsArgs& a) {
   constexpr std::string_view cmd = "fs cp";
-  const bool from_fs = a.p1.starts_with(kFsPrefix), to_fs = a.p2.starts_with(kFsPrefix);
+  const bool from_fs = a.src.starts_with(kFsPrefix), to_fs = a.dst.starts_with(kFsPrefix);
   if (from_fs == to_fs)
     return fail(cmd, kExitUsage,
                 "name the SluiceFS side with fs:, e.g. `sluice fs cp IMG local.txt fs:/dir/file` or "
                 "`sluice fs cp IMG fs:/dir/file local.txt`");
-  const std::string src = from_fs ? a.p1.substr(kFsPrefix.size()) : a.p1;
-  const std::string dst = to_fs ? a.p2.substr(kFsPrefix.size()) : a.p2;
+  const std::string src = from_fs ? a.src.substr(kFsPrefix.size()) : a.src;
+  const std::string dst = to_fs ? a.dst.substr(kFsPrefix.size()) : a.dst;
   return with_fs(cmd, a.device, from_fs, [&](fs::FileSystem& f) {
     uint64_t bytes = 0;
     Status s;
+    auto directory = [&](const std::string& what) {
+      return fail(cmd, kExitFailure, fmt::format("{} is a directory; fs cp copies one file", what));
+    };
+    std::error_code ec;
     if (from_fs) {
+      auto st = f.stat(src);
+      if (!st.ok()) return fail(cmd, exit_code_for(st.status()), st.status().message());
+      if (st->directory) return directory("fs:" + src);
+      const bool created = !std::filesystem::exists(dst, ec);
       std::FILE* out = std::fopen(dst.c_str(), "wb");
       if (out == nullptr) return fail(cmd, kExitFailure, fmt::format("{}: {}", dst, std::strerror(errno)));
       s = read_file(f, src, [&](const char* p, size_t n) {
@@ -225,9 +236,12 @@ int run_cp(const FsArgs& a) {
         return Status::Ok();
       });
       if (std::fclose(out) != 0 && s.ok()) s = Status(Errc::io_error, fmt::format("{}: {}", dst, std::strerror(errno)));
+      if (!s.ok() && created) std::filesystem::remove(dst, ec);
     } else {
+      if (std::filesystem::is_directory(src, ec)) return directory(src);
       std::ifstream in(src, std::ios::binary);
       if (!in) return fail(cmd, kExitFailure, fmt::format("{}: {}", src, std::strerror(errno)));
+      const bool created = !f.stat(dst).ok();
       auto file = f.open(dst, {.write = true, .create = true, .truncate = true});
       if (!file.ok()) return fail(cmd, exit_code_for(file.status()), file.status().message());
       std::vector<char> buf(1u << 20);
@@ -240,6 +254,7 @@ int run_cp(const FsArgs& a) {
       if (s.ok() && in.bad()) s = Status(Errc::io_error, fmt::format("{}: read error", src));
       if (s.ok()) s = (*file)->sync();
       if (Status c = (*file)->close(); s.ok()) s = c;
+      if (!s.ok() && created) (void)f.unlink(dst);
     }
     if (!s.ok()) return fail(cmd, exit_code_for(s), s.message());
     fmt::print("copied {} bytes from {}{} to {}{}\n", bytes, from_fs ? "fs:" : "", src, to_fs ? "fs:" : "", dst);
@@ -271,10 +286,10 @@ int run_rm(const FsArgs& a) {
   constexpr std::string_view cmd = "fs rm";
   return with_fs(cmd, a.device, false, [&](fs::FileSystem& f) {
     uint64_t removed = 0;
-    Status s = remove_tree(f, a.p1, a.recursive, removed);
+    Status s = remove_tree(f, a.path, a.recursive, removed);
     if (Status d = f.sync_dir("/"); s.ok()) s = d;  // whatever was removed is durable
     if (!s.ok()) return fail(cmd, exit_code_for(s), s.message());
-    fmt::print("removed {} ({} entr{})\n", a.p1, removed, removed == 1 ? "y" : "ies");
+    fmt::print("removed {} ({} entr{})\n", a.path, removed, removed == 1 ? "y" : "ies");
     return kExitOk;
   });
 }
@@ -282,10 +297,10 @@ int run_rm(const FsArgs& a) {
 int run_mkdir(const FsArgs& a) {
   constexpr std::string_view cmd = "fs mkdir";
   return with_fs(cmd, a.device, false, [&](fs::FileSystem& f) {
-    Status s = a.recursive ? f.mkdirs(a.p1) : f.mkdir(a.p1);
+    Status s = a.recursive ? f.mkdirs(a.path) : f.mkdir(a.path);
     if (s.ok()) s = f.sync_dir("/");
     if (!s.ok()) return fail(cmd, exit_code_for(s), s.message());
-    fmt::print("created {}\n", a.p1);
+    fmt::print("created {}\n", a.path);
     return kExitOk;
   });
 }
@@ -314,23 +329,6 @@ int run_df(const FsArgs& a) {
   });
 }
 
-void take_last(CLI::App* c) {
-  for (CLI::Option* opt : c->get_options())
-    if (opt->get_expected_max() == 1 && !opt->get_positional()) opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-}
-
-template <typename F>
-std::function<int()> guarded(std::string_view cmd, F run) {
-  return [cmd, run]() -> int {
-    quiet_store_logs();
-    try {
-      return run();
-    } catch (const std::exception& e) {  // e.g. bad_alloc: a message, never a crash
-      return fail(cmd, kExitFailure, fmt::format("internal error: {}", e.what()));
-    }
-  };
-}
-
 }  // namespace
 
 Subcommand add_mkfs(CLI::App& app) {
@@ -339,8 +337,7 @@ Subcommand add_mkfs(CLI::App& app) {
   c->add_option("device", a->device, "Device spec (uring:PATH, aio:PATH, lvol:..., nvme:...) or image path")->required();
   c->add_option("--cluster-size", a->cluster_size, "Allocation unit: a multiple of 4096")->capture_default_str();
   c->add_flag("--force", a->force, "Format even over an existing blobstore, destroying it");
-  take_last(c);
-  return Subcommand{c, guarded("mkfs", [a] { return run_mkfs(*a); })};
+  return Subcommand{c, [a] { return run_mkfs(*a); }};
 }
 
 Subcommand add_fsck(CLI::App& app) {
@@ -349,7 +346,7 @@ Subcommand add_fsck(CLI::App& app) {
   c->add_option("device", a->device, "Device spec or image path")->required();
   c->add_flag("--json", a->json, "Print JSON on stdout");
   c->footer("Exit status: 0 clean, 1 damaged or unreadable (every problem is listed), 2 usage.");
-  return Subcommand{c, guarded("fsck", [a] { return run_fsck(*a); })};
+  return Subcommand{c, [a] { return run_fsck(*a); }};
 }
 
 Subcommand add_fs(CLI::App& app) {
@@ -363,40 +360,39 @@ Subcommand add_fs(CLI::App& app) {
 
   CLI::App* ls = fsc->add_subcommand("ls", "List a directory: DEVICE [PATH]");
   device(ls);
-  ls->add_option("path", a->p1, "Directory (default /)");
+  ls->add_option("path", a->path, "Directory (default /)");
   ls->add_flag("-l", a->long_list, "Type, size, allocation and modification time");
   ls->add_flag("-R,--recursive", a->recursive, "List subdirectories too");
   ls->add_flag("--json", a->json, "Print JSON on stdout");
 
   CLI::App* st = fsc->add_subcommand("stat", "One file or directory: DEVICE PATH");
   device(st);
-  st->add_option("path", a->p1, "Path")->required();
+  st->add_option("path", a->path, "Path")->required();
   st->add_flag("--json", a->json, "Print JSON on stdout");
 
   CLI::App* cat = fsc->add_subcommand("cat", "Write a file to stdout: DEVICE PATH");
   device(cat);
-  cat->add_option("path", a->p1, "Path")->required();
+  cat->add_option("path", a->path, "Path")->required();
 
   CLI::App* cp = fsc->add_subcommand("cp", "Copy a file in or out: DEVICE SRC DST (the SluiceFS side as fs:/PATH)");
   device(cp);
-  cp->add_option("src", a->p1, "Source: a host file, or fs:/PATH")->required();
-  cp->add_option("dst", a->p2, "Destination: fs:/PATH, or a host file")->required();
+  cp->add_option("src", a->src, "Source: a host file, or fs:/PATH")->required();
+  cp->add_option("dst", a->dst, "Destination: fs:/PATH, or a host file")->required();
 
   CLI::App* mk = fsc->add_subcommand("mkdir", "Create a directory: DEVICE PATH");
   device(mk);
-  mk->add_option("path", a->p1, "Path")->required();
+  mk->add_option("path", a->path, "Path")->required();
   mk->add_flag("-p,--parents", a->recursive, "Create missing parents; no error if it exists");
 
   CLI::App* rm = fsc->add_subcommand("rm", "Remove a file or an empty directory: DEVICE PATH");
   device(rm);
-  rm->add_option("path", a->p1, "Path")->required();
+  rm->add_option("path", a->path, "Path")->required();
   rm->add_flag("-r,--recursive", a->recursive, "Remove a directory and everything below it");
 
   CLI::App* df = fsc->add_subcommand("df", "Space and counts: DEVICE");
   device(df);
   df->add_flag("--json", a->json, "Print JSON on stdout");
 
-  for (CLI::App* c : {ls, st, cat, cp, mk, rm, df}) take_last(c);
   auto run = [a, ls, st, cat, cp, mk, rm, df]() -> int {
     if (ls->parsed()) return run_ls(*a);
     if (st->parsed()) return run_stat(*a);
@@ -407,7 +403,7 @@ Subcommand add_fs(CLI::App& app) {
     if (df->parsed()) return run_df(*a);
     return kExitUsage;
   };
-  return Subcommand{fsc, guarded("fs", run)};
+  return Subcommand{fsc, run};
 }
 
 }  // namespace sluice::cli

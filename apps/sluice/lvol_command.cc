@@ -26,7 +26,10 @@ using blobtool::Device;
 struct LvolArgs {
   std::string device;
   std::vector<std::string> devices;  // list-stores
-  std::string p1, p2;                // positional arguments, by command
+  std::string store_device, store_name;  // create-store DEVICE NAME
+  std::string volume;                    // the volume (or snapshot) a command acts on
+  std::string size;                      // create, resize
+  std::string new_name;                  // snapshot, clone, rename: the name it makes
   std::vector<std::string> more;     // list-stores: devices after the options
   std::string cluster_size = "1M";
   bool thin = false;
@@ -96,11 +99,11 @@ int result(std::string_view cmd, const Status& st, const std::string& done) {
 
 int run_create_store(const LvolArgs& a) {
   constexpr std::string_view cmd = "lvol create-store";
-  std::string spec = a.device, name = a.p1;
+  std::string spec = a.device, name = a.store_device;  // with --device, the one positional is the name
   if (spec.empty()) {
-    spec = a.p1;
-    name = a.p2;
-  } else if (!a.p2.empty()) {
+    spec = a.store_device;
+    name = a.store_name;
+  } else if (!a.store_name.empty()) {
     return fail(cmd, kExitUsage, "with --device, give only the store NAME");
   }
   if (spec.empty() || name.empty()) return fail(cmd, kExitUsage, "want DEVICE NAME (or --device DEVICE NAME)");
@@ -178,10 +181,10 @@ int run_list(const LvolArgs& a) {
 
 int run_create(const LvolArgs& a) {
   constexpr std::string_view cmd = "lvol create";
-  auto size = size_arg(a.p2);
+  auto size = size_arg(a.size);
   if (!size.ok()) return fail(cmd, kExitUsage, size.status().message());
   return with_store(cmd, a.device, [&](const Device& dev, lvol::LvolStore& s) {
-    auto v = s.create_volume(a.p1, *size, a.thin);
+    auto v = s.create_volume(a.volume, *size, a.thin);
     if (!v.ok()) return fail(cmd, exit_code_for(v.status()), v.status().message());
     fmt::print("created {}\n", volume_line(dev, *v));
     return kExitOk;
@@ -190,12 +193,12 @@ int run_create(const LvolArgs& a) {
 
 int run_resize(const LvolArgs& a) {
   constexpr std::string_view cmd = "lvol resize";
-  auto size = size_arg(a.p2);
+  auto size = size_arg(a.size);
   if (!size.ok()) return fail(cmd, kExitUsage, size.status().message());
   return with_store(cmd, a.device, [&](const Device& dev, lvol::LvolStore& s) {
-    Status st = s.resize_volume(a.p1, *size);
+    Status st = s.resize_volume(a.volume, *size);
     if (!st.ok()) return fail(cmd, exit_code_for(st), st.message());
-    auto v = s.volume(a.p1);
+    auto v = s.volume(a.volume);
     return result(cmd, v.status(), v.ok() ? "resized " + volume_line(dev, *v) : "");
   });
 }
@@ -203,7 +206,7 @@ int run_resize(const LvolArgs& a) {
 int run_snapshot_or_clone(const LvolArgs& a, bool snapshot) {
   const std::string_view cmd = snapshot ? "lvol snapshot" : "lvol clone";
   return with_store(cmd, a.device, [&](const Device& dev, lvol::LvolStore& s) {
-    auto v = snapshot ? s.snapshot_volume(a.p1, a.p2) : s.clone_volume(a.p1, a.p2);
+    auto v = snapshot ? s.snapshot_volume(a.volume, a.new_name) : s.clone_volume(a.volume, a.new_name);
     if (!v.ok()) return fail(cmd, exit_code_for(v.status()), v.status().message());
     fmt::print("created {}\n", volume_line(dev, *v));
     return kExitOk;
@@ -220,8 +223,7 @@ int run_lvol(const LvolArgs& args, CLI::App* create_store, CLI::App* list_stores
              CLI::App* resize, CLI::App* del, CLI::App* snapshot, CLI::App* clone, CLI::App* rename, CLI::App* inflate,
              CLI::App* decouple) {
   const LvolArgs* a = &args;
-  const std::string& p0 = a->p1;
-  const std::string& p1 = a->p2;
+  const std::string& volume = a->volume;
   if (create_store->parsed()) return run_create_store(*a);
   if (list_stores->parsed()) return run_list_stores(*a);
   if (list->parsed()) return run_list(*a);
@@ -230,17 +232,17 @@ int run_lvol(const LvolArgs& args, CLI::App* create_store, CLI::App* list_stores
   if (snapshot->parsed()) return run_snapshot_or_clone(*a, true);
   if (clone->parsed()) return run_snapshot_or_clone(*a, false);
   if (del->parsed())
-    return run_simple(*a, "lvol delete", [&](lvol::LvolStore& s) { return s.delete_volume(p0); },
-                      [&] { return fmt::format("deleted volume {}", p0); });
+    return run_simple(*a, "lvol delete", [&](lvol::LvolStore& s) { return s.delete_volume(volume); },
+                      [&] { return fmt::format("deleted volume {}", volume); });
   if (rename->parsed())
-    return run_simple(*a, "lvol rename", [&](lvol::LvolStore& s) { return s.rename_volume(p0, p1); },
-                      [&] { return fmt::format("renamed volume {} to {}", p0, p1); });
+    return run_simple(*a, "lvol rename", [&](lvol::LvolStore& s) { return s.rename_volume(volume, a->new_name); },
+                      [&] { return fmt::format("renamed volume {} to {}", volume, a->new_name); });
   if (inflate->parsed())
-    return run_simple(*a, "lvol inflate", [&](lvol::LvolStore& s) { return s.inflate_volume(p0); },
-                      [&] { return fmt::format("inflated volume {}: it no longer reads from a snapshot", p0); });
+    return run_simple(*a, "lvol inflate", [&](lvol::LvolStore& s) { return s.inflate_volume(volume); },
+                      [&] { return fmt::format("inflated volume {}: it no longer reads from a snapshot", volume); });
   if (decouple->parsed())
-    return run_simple(*a, "lvol decouple", [&](lvol::LvolStore& s) { return s.decouple_volume(p0); },
-                      [&] { return fmt::format("decoupled volume {} from its parent", p0); });
+    return run_simple(*a, "lvol decouple", [&](lvol::LvolStore& s) { return s.decouple_volume(volume); },
+                      [&] { return fmt::format("decoupled volume {} from its parent", volume); });
   return kExitUsage;
 }
 
@@ -252,19 +254,17 @@ Subcommand add_lvol(CLI::App& app) {
   lvol->require_subcommand(1, 1);
   lvol->footer(
       "DEVICE is a device spec (uring:PATH, aio:PATH, ...) or a plain path, meaning uring:PATH. Sizes: 4096, 64M, 1G.\n"
-      "A volume is the device lvol:DEVICE-SPEC/VOLUME for every command that takes device specs, e.g.\n"
-      "`sluice perf -T lvol:uring:/tmp/img/db`. Exit status: 0 ok, 1 failure, 2 usage.");
+      "A volume is the device lvol:DEVICE/VOLUME for every command that takes device specs, e.g.\n"
+      "`sluice perf -T lvol:/tmp/img/db`. Exit status: 0 ok, 1 failure, 2 usage.");
   auto device = [&](CLI::App* c) { c->add_option("-d,--device", a->device, "Device spec or image path")->required(); };
-  auto args = [&](CLI::App* c, const std::string& first, const std::string& first_help, const std::string& second = {},
-                  const std::string& second_help = {}) {
-    c->add_option(first, a->p1, first_help)->required();
-    if (!second.empty()) c->add_option(second, a->p2, second_help)->required();
+  auto positional = [](CLI::App* c, const std::string& name, std::string& field, const std::string& help) {
+    c->add_option(name, field, help)->required();
   };
 
   CLI::App* create_store = lvol->add_subcommand("create-store", "Format a device as an lvol store: DEVICE NAME");
   create_store->add_option("-d,--device", a->device, "Device spec or image path (or give it before NAME)");
-  create_store->add_option("device", a->p1, "Device spec or image path (unless --device is given)");
-  create_store->add_option("name", a->p2, "Store name: 1 to 63 of [A-Za-z0-9._-]");
+  create_store->add_option("device", a->store_device, "Device spec or image path (unless --device is given)");
+  create_store->add_option("name", a->store_name, "Store name: 1 to 63 of [A-Za-z0-9._-]");
   create_store->add_option("--cluster-size", a->cluster_size, "Allocation unit: a multiple of 4096")->capture_default_str();
   create_store->add_flag("--force", a->force, "Format even over an existing blobstore");
 
@@ -279,49 +279,45 @@ Subcommand add_lvol(CLI::App& app) {
 
   CLI::App* create = lvol->add_subcommand("create", "Create a volume: NAME SIZE");
   device(create);
-  args(create, "name", "Volume name: 1 to 63 of [A-Za-z0-9._-]", "size", "Size (4096, 64M, 1G), rounded up to whole clusters");
+  positional(create, "name", a->volume, "Volume name: 1 to 63 of [A-Za-z0-9._-]");
+  positional(create, "size", a->size, "Size (4096, 64M, 1G), rounded up to whole clusters");
   create->add_flag("--thin", a->thin, "Allocate clusters on first write");
 
   CLI::App* resize = lvol->add_subcommand("resize", "Resize a volume: NAME SIZE");
   device(resize);
-  args(resize, "name", "Volume name", "size", "New size, rounded up to whole clusters");
+  positional(resize, "name", a->volume, "Volume name");
+  positional(resize, "size", a->size, "New size, rounded up to whole clusters");
 
   CLI::App* del = lvol->add_subcommand("delete", "Delete a volume: NAME");
   device(del);
-  args(del, "name", "Volume name");
+  positional(del, "name", a->volume, "Volume name");
 
   CLI::App* snapshot = lvol->add_subcommand("snapshot", "Snapshot a volume (it becomes a clone): VOLUME SNAPSHOT");
   device(snapshot);
-  args(snapshot, "volume", "Volume to snapshot", "snapshot", "Name of the new snapshot");
+  positional(snapshot, "volume", a->volume, "Volume to snapshot");
+  positional(snapshot, "snapshot", a->new_name, "Name of the new snapshot");
 
   CLI::App* clone = lvol->add_subcommand("clone", "Clone a snapshot: SNAPSHOT CLONE");
   device(clone);
-  args(clone, "snapshot", "Snapshot to clone", "clone", "Name of the new clone");
+  positional(clone, "snapshot", a->volume, "Snapshot to clone");
+  positional(clone, "clone", a->new_name, "Name of the new clone");
 
   CLI::App* rename = lvol->add_subcommand("rename", "Rename a volume: NAME NEW-NAME");
   device(rename);
-  args(rename, "name", "Volume name", "new-name", "Its new name");
+  positional(rename, "name", a->volume, "Volume name");
+  positional(rename, "new-name", a->new_name, "Its new name");
 
   CLI::App* inflate = lvol->add_subcommand("inflate", "Copy every cluster a clone reads from its snapshots: NAME");
   device(inflate);
-  args(inflate, "name", "Volume name");
+  positional(inflate, "name", a->volume, "Volume name");
 
   CLI::App* decouple = lvol->add_subcommand("decouple", "Copy the clusters a clone reads from its parent: NAME");
   device(decouple);
-  args(decouple, "name", "Volume name");
-
-  for (CLI::App* c : {create_store, list_stores, list, create, resize, del, snapshot, clone, rename, inflate, decouple})
-    for (CLI::Option* opt : c->get_options())
-      if (opt->get_expected_max() == 1 && !opt->get_positional()) opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  positional(decouple, "name", a->volume, "Volume name");
 
   auto run = [a, create_store, list_stores, list, create, resize, del, snapshot, clone, rename, inflate, decouple]() -> int {
-    quiet_store_logs();
-    try {
-      return run_lvol(*a, create_store, list_stores, list, create, resize, del, snapshot, clone, rename, inflate,
-                      decouple);
-    } catch (const std::exception& e) {  // e.g. bad_alloc: a message, never a crash
-      return fail("lvol", kExitFailure, fmt::format("internal error: {}", e.what()));
-    }
+    return run_lvol(*a, create_store, list_stores, list, create, resize, del, snapshot, clone, rename, inflate,
+                    decouple);
   };
   return Subcommand{lvol, run};
 }

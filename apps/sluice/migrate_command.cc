@@ -10,12 +10,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "base/log.h"
 #include "base/size.h"
 #include "blobtool/device.h"
 #include "commands.h"
@@ -30,7 +28,9 @@ namespace {
 using namespace sluice::migrate;
 
 struct MigrateArgs {
-  std::string p1, p2, db;
+  std::string uri;  // sluice://DEVICE[?options]
+  std::string dir;  // the database directory on a kernel filesystem: import reads it, export makes it
+  std::string db;
   bool force = false;
   bool progress = false;
   bool json = false;
@@ -69,21 +69,21 @@ int copy_db(std::string_view cmd, const std::string& verb, const Side& src, cons
 
 int run_import(const MigrateArgs& a) {
   constexpr std::string_view cmd = "migrate import";
-  Side src = kernel_side(a.p1);
+  Side src = kernel_side(a.dir);
   if (Status st = check_kernel_source(src.dir); !st.ok()) return failed(cmd, st);
-  auto dst = open_sluice(a.p2, a.db, false);
+  auto dst = open_sluice(a.uri, a.db, false);
   if (!dst.ok()) return failed(cmd, dst.status());
   return copy_db(cmd, "import", src, dst->side, a);
 }
 
 int run_export(const MigrateArgs& a) {
   constexpr std::string_view cmd = "migrate export";
-  auto src = open_sluice(a.p1, a.db, false);
+  auto src = open_sluice(a.uri, a.db, false);
   if (!src.ok()) return failed(cmd, src.status());
   if (!src->side.fs->FileExists(src->side.path("CURRENT"), {}, nullptr).ok())
     return fail(cmd, kExitFailure, fmt::format("source {} holds no RocksDB database (no CURRENT file)", src->side.label));
   if (Status st = check_fallback_finished(src->side); !st.ok()) return fail(cmd, kExitFailure, st.message());
-  Side dst = kernel_side(a.p2);
+  Side dst = kernel_side(a.dir);
   return copy_db(cmd, "export", src->side, dst, a);
 }
 
@@ -102,9 +102,9 @@ Result<SluiceEnd> open_fallback(const std::string& uri) {
 // it mounts read-only, without the plugin, so it never writes the image.
 int run_status(const MigrateArgs& a) {
   constexpr std::string_view cmd = "migrate status";
-  auto uri = rocksdb_plugin::parse_uri(a.p1);
+  auto uri = rocksdb_plugin::parse_uri(a.uri);
   if (!uri.ok()) return failed(cmd, uri.status());
-  if (uri->fallback.empty()) return fail(cmd, kExitUsage, fmt::format("{}: no fallback=/DIR in the URI", a.p1));
+  if (uri->fallback.empty()) return fail(cmd, kExitUsage, fmt::format("{}: no fallback=/DIR in the URI", a.uri));
   const std::string sluice_dir = rocksdb_plugin::path_under_root(uri->root, uri->fallback);
   if (sluice_dir.empty())
     return fail(cmd, kExitUsage, fmt::format("fallback={}: that directory is not under root={}", uri->fallback, uri->root));
@@ -161,7 +161,7 @@ int print_status(const MigrateArgs& a, rocksdb_plugin::Fallback& fb) {
 
 int run_finish(const MigrateArgs& a) {
   constexpr std::string_view cmd = "migrate finish";
-  auto end = open_fallback(a.p1);
+  auto end = open_fallback(a.uri);
   if (!end.ok()) return failed(cmd, end.status());
   rocksdb_plugin::Fallback& fb = *end->fs->fallback();
   auto remaining = fb.remaining();
@@ -193,11 +193,6 @@ int run_finish(const MigrateArgs& a) {
   return kExitOk;
 }
 
-void take_last(CLI::App* c) {
-  for (CLI::Option* opt : c->get_options())
-    if (opt->get_expected_max() == 1 && !opt->get_positional()) opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-}
-
 }  // namespace
 
 Subcommand add_migrate(CLI::App& app) {
@@ -213,38 +208,32 @@ Subcommand add_migrate(CLI::App& app) {
   };
 
   CLI::App* imp = m->add_subcommand("import", "Copy a closed database from a kernel directory: SRC_DIR URI --db /PATH");
-  imp->add_option("src", a->p1, "The database directory on a kernel filesystem (read only)")->required();
-  imp->add_option("uri", a->p2, "sluice://DEVICE[?format=1&...]")->required();
+  imp->add_option("src", a->dir, "The database directory on a kernel filesystem (read only)")->required();
+  imp->add_option("uri", a->uri, "sluice://DEVICE[?format=1&...]")->required();
   imp->add_option("--db", a->db, "The database's path in SluiceFS, as RocksDB's --db")->required();
   imp->add_flag("--force", a->force, "Replace whatever the destination directory holds");
   progress(imp);
 
   CLI::App* exp = m->add_subcommand("export", "Copy a closed database back to a kernel directory: URI --db /PATH DEST_DIR");
-  exp->add_option("uri", a->p1, "sluice://DEVICE")->required();
-  exp->add_option("dest", a->p2, "The directory to create on a kernel filesystem")->required();
+  exp->add_option("uri", a->uri, "sluice://DEVICE")->required();
+  exp->add_option("dest", a->dir, "The directory to create on a kernel filesystem")->required();
   exp->add_option("--db", a->db, "The database's path in SluiceFS, as RocksDB's --db")->required();
   exp->add_flag("--force", a->force, "Replace whatever the destination directory holds");
   progress(exp);
 
   CLI::App* st = m->add_subcommand("status", "Files fallback= still reads from the kernel directory: URI");
-  st->add_option("uri", a->p1, "sluice://DEVICE?fallback=/DIR")->required();
+  st->add_option("uri", a->uri, "sluice://DEVICE?fallback=/DIR")->required();
   st->add_flag("--json", a->json, "Print JSON on stdout");
 
   CLI::App* fin = m->add_subcommand("finish", "Copy the rest of a fallback= database into SluiceFS (closed): URI");
-  fin->add_option("uri", a->p1, "sluice://DEVICE?fallback=/DIR")->required();
+  fin->add_option("uri", a->uri, "sluice://DEVICE?fallback=/DIR")->required();
   progress(fin);
 
-  for (CLI::App* c : {imp, exp, st, fin}) take_last(c);
   auto run = [a, imp, exp, st, fin]() -> int {
-    if (std::getenv("SLUICE_LOG") == nullptr) log::set_threshold(log::Level::warn);
-    try {
-      if (imp->parsed()) return run_import(*a);
-      if (exp->parsed()) return run_export(*a);
-      if (st->parsed()) return run_status(*a);
-      if (fin->parsed()) return run_finish(*a);
-    } catch (const std::exception& e) {  // e.g. bad_alloc: a message, never a crash
-      return fail("migrate", kExitFailure, fmt::format("internal error: {}", e.what()));
-    }
+    if (imp->parsed()) return run_import(*a);
+    if (exp->parsed()) return run_export(*a);
+    if (st->parsed()) return run_status(*a);
+    if (fin->parsed()) return run_finish(*a);
     return kExitUsage;
   };
   return Subcommand{m, run};

@@ -9,12 +9,10 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 
 #include <fmt/format.h>
 
-#include "base/log.h"
 #include "blobtool/device.h"
 #include "commands.h"
 #include "fs/fs.h"
@@ -81,14 +79,7 @@ Subcommand add_mount(CLI::App& app) {
       "Runs in the foreground until unmounted (fusermount3 -u MOUNTPOINT) or stopped (Ctrl-C, SIGTERM), then\n"
       "unmounts SluiceFS cleanly. Refuses a device another process has open for writing; while mounted\n"
       "read-write, nobody else may open it. Exit status: 0 ok, 1 failure, 2 usage.");
-  return Subcommand{c, [a]() -> int {
-                      if (std::getenv("SLUICE_LOG") == nullptr) log::set_threshold(log::Level::warn);
-                      try {
-                        return run_mount(*a);
-                      } catch (const std::exception& e) {
-                        return fail(kCmd, kExitFailure, fmt::format("internal error: {}", e.what()));
-                      }
-                    }};
+  return Subcommand{c, [a] { return run_mount(*a); }};
 }
 
 }  // namespace sluice::cli

@@ -7,21 +7,19 @@
 //   sluice nvme perf BDF[/NSID]       one queue pair at a fixed depth: IOPS, latency, CPU/IO
 //
 // Each accepts --json. The devices must be bound for userspace first (`sluice setup`).
-// Test seam: SLUICE_NVME_MODEL=BDF makes BDF an in-process software controller (the one the
-// unit tests use), so the CLI and `-T nvme:BDF` can be exercised on machines without NVMe.
-#include <csignal>
+// Tests drive all of it without NVMe through sluice_model_cli (tests/integration/), this CLI
+// with the software controller model linked in; the shipped binary has no model.
 #include <vector>
-#include <cstdlib>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "base/log.h"
+#include "base/number.h"
 #include "base/size.h"
 #include "commands.h"
 #include "nvme/nvme.h"
-#include "nvme/testing/controller_model.h"
-#include "nvme_perf.h"
+#include "perf/nvme_perf.h"
+#include "perf/stop_signal.h"
 
 namespace sluice::cli {
 namespace {
@@ -173,14 +171,14 @@ int run_smart_log(const NvmeArgs& args) {
   return kExitOk;
 }
 
-bool g_stop = false;
-
 int run_perf(NvmeArgs& args) {
   std::string bdf = args.target;
   if (auto slash = bdf.find('/'); slash != std::string::npos) {
-    args.perf.nsid = static_cast<uint32_t>(std::strtoul(bdf.c_str() + slash + 1, nullptr, 10));
+    auto nsid = parse_uint(std::string_view(bdf).substr(slash + 1), 1, 0xfffffffe);
+    if (!nsid.ok())
+      return fail(kCmd, kExitUsage, fmt::format("'{}' names no namespace: {}", args.target, nsid.status().message()));
+    args.perf.nsid = static_cast<uint32_t>(*nsid);
     bdf.resize(slash);
-    if (args.perf.nsid == 0) return fail(kCmd, kExitUsage, fmt::format("'{}' names no namespace", args.target));
   }
   auto size = parse_size(args.io_size);
   if (!size.ok() || *size == 0 || *size > (1u << 30))
@@ -188,9 +186,8 @@ int run_perf(NvmeArgs& args) {
   args.perf.io_bytes = static_cast<uint32_t>(*size);
   auto ctrl = open_controller(args, bdf);
   if (!ctrl.ok()) return fail(kCmd, exit_code_for(ctrl.status()), ctrl.status().message());
-  std::signal(SIGINT, [](int) { g_stop = true; });
-  auto r = run_nvme_perf(**ctrl, args.perf, &g_stop);
-  std::signal(SIGINT, SIG_DFL);
+  perf::StopSignalGuard on_ctrl_c;
+  auto r = run_nvme_perf(**ctrl, args.perf);
   if (!r.ok()) return fail(kCmd, exit_code_for(r.status()), r.status().message());
   const NvmePerfResult& p = *r;
   if (args.json) {
@@ -209,37 +206,13 @@ int run_perf(NvmeArgs& args) {
     fmt::print("  CPU {:.0f} ns per I/O; {} doorbells for {} I/Os\n", p.cpu_ns_per_io, p.doorbells, p.ios + p.errors);
   }
   if (p.errors != 0) return fail(kCmd, kExitFailure, fmt::format("{} I/O errors; first: {}", p.errors, p.first_error));
-  return g_stop ? kExitInterrupted : kExitOk;
-}
-
-// SLUICE_NVME_MODEL=BDF[,BDF...]: software controllers for tests (see the file comment).
-void register_models_from_env() {
-  // Leaked on purpose: they must outlive every static that refers to them at exit.
-  static auto* models = new std::vector<std::shared_ptr<nvme::testing::ControllerModel>>;
-  const char* env = std::getenv("SLUICE_NVME_MODEL");
-  if (env == nullptr || *env == '\0') return;
-  std::string list = env;
-  size_t at = 0;
-  while (at <= list.size()) {
-    size_t comma = list.find(',', at);
-    std::string bdf = list.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
-    at = comma == std::string::npos ? list.size() + 1 : comma + 1;
-    auto canon = nvme::canonical_bdf(bdf);
-    if (!canon.ok()) continue;
-    nvme::testing::ModelOptions mo;
-    mo.bdf = *canon;
-    mo.namespaces = {{1, 512, 128 << 11}, {2, 4096, 64 << 8}};  // 128 MiB and 64 MiB
-    auto model = std::make_shared<nvme::testing::ControllerModel>(mo);
-    model->register_as_test_device();
-    models->push_back(std::move(model));
-  }
+  return perf::stop_requested() ? kExitInterrupted : kExitOk;
 }
 
 }  // namespace
 
 Subcommand add_nvme(CLI::App& app) {
   (void)nvme::register_bdev_scheme();  // nvme:BDF for perf, blob and lvol
-  register_models_from_env();
   auto args = std::make_shared<NvmeArgs>();
   CLI::App* cmd = app.add_subcommand("nvme", "The userspace NVMe driver: list, identify, smart-log, perf");
   cmd->require_subcommand(1, 1);
@@ -268,7 +241,6 @@ Subcommand add_nvme(CLI::App& app) {
   perf->add_flag("--json", args->json, "JSON output");
 
   auto run = [args, list, identify, smart, perf]() -> int {
-    if (std::getenv("SLUICE_LOG") == nullptr) log::set_threshold(log::Level::warn);
     if (list->parsed()) return run_list(*args);
     if (identify->parsed()) return run_identify(*args);
     if (smart->parsed()) return run_smart_log(*args);

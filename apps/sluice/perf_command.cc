@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "base/size.h"
+#include "bdev/device_spec.h"
 #include "commands.h"
 #include "perf/core_list.h"
 #include "perf/plan.h"
@@ -38,7 +39,7 @@ constexpr std::string_view kCmd = "perf";
 int run_perf(const PerfArgs& args) {
   using namespace sluice::perf;
   PerfOptions opts;
-  opts.targets = args.targets;
+  for (const std::string& t : args.targets) opts.targets.push_back(bdev::device_spec(t));
   opts.workload = *parse_workload(args.workload);  // CLI11 checked the name
   opts.verify_only = args.verify_only;
   if (opts.verify_only && opts.workload != Workload::verify)
@@ -91,7 +92,8 @@ Subcommand add_perf(CLI::App& app) {
   auto args = std::make_shared<PerfArgs>();
   CLI::App* cmd = app.add_subcommand("perf", "Benchmark block devices: IOPS, bandwidth, latency, CPU per I/O");
   cmd->footer(
-      "Targets are device specs: null:SIZE, malloc:SIZE, uring:PATH, aio:PATH, error:SPEC, crashsim:SPEC,\n"
+      "Targets are device specs: null:SIZE, malloc:SIZE, uring:PATH (or just PATH), aio:PATH, nvme:BDF[/NSID],\n"
+      "lvol:DEVICE/VOLUME (a volume of the lvol store on DEVICE, a spec or a path), error:SPEC, crashsim:SPEC,\n"
       "each optionally with ?bs=4096&qd=N. One job per core and target; each job gets its own slice of the\n"
       "device. verify writes the job's slice, reads it back and compares, pass after pass; at the deadline\n"
       "it still reads back what it wrote, so it may run a little past -t. write, randwrite and rw write\n"
@@ -128,9 +130,6 @@ Subcommand add_perf(CLI::App& app) {
   cmd->add_option("--spin-us", args->spin_us, "adaptive: microseconds to poll before sleeping")
       ->check(CLI::Range(0u, 1000000u))
       ->capture_default_str();
-  for (CLI::Option* opt : cmd->get_options())  // a repeated scalar option: the last one wins
-    if (opt->get_name() != "--target" && opt->get_expected_max() == 1)
-      opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   return Subcommand{cmd, [args] { return run_perf(*args); }};
 }
 

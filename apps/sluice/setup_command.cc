@@ -21,9 +21,11 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 
+#include "base/number.h"
 #include "commands.h"
 #include "nvme/pci_device.h"
 
@@ -57,15 +59,23 @@ std::string read_line(const fs::path& p) {
   return s;
 }
 
+// The entries of `dir`, none if it cannot be read. The iterators' operator++ throws on an error
+// in the middle of a walk, and sysfs entries come and go while we look.
+std::vector<fs::path> entries(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) out.push_back(it->path());
+  return out;
+}
+
 fs::path device_dir(const SetupArgs& a, const std::string& bdf) { return fs::path(a.sysfs_root) / "bus/pci/devices" / bdf; }
 
 // Block device names (nvme0n1, nvme0n1p2) that belong to the controller at `bdf`.
 std::set<std::string> block_devices_of(const SetupArgs& a, const std::string& bdf) {
   std::set<std::string> names;
-  std::error_code ec;
-  for (const auto& ctrl : fs::directory_iterator(device_dir(a, bdf) / "nvme", ec)) {
-    for (const auto& ns : fs::directory_iterator(ctrl.path(), ec)) {
-      std::string n = ns.path().filename().string();
+  for (const fs::path& ctrl : entries(device_dir(a, bdf) / "nvme")) {
+    for (const fs::path& ns : entries(ctrl)) {
+      std::string n = ns.filename().string();
       if (n.rfind("nvme", 0) != 0 || n.find('n', 4) == std::string::npos) continue;
       // Native multipath shows nvme0c0n1 here; the block device is the head, nvme0n1.
       if (auto c = n.find('c', 4); c != std::string::npos) {
@@ -75,9 +85,9 @@ std::set<std::string> block_devices_of(const SetupArgs& a, const std::string& bd
       names.insert(n);
       // Partitions sit under the namespace's block device: here without multipath, under
       // the head (/sys/class/block/nvme0n1) with it.
-      for (const fs::path& dir : {ns.path(), fs::path(a.sysfs_root) / "class/block" / n}) {
-        for (const auto& part : fs::directory_iterator(dir, ec)) {
-          std::string p = part.path().filename().string();
+      for (const fs::path& dir : {ns, fs::path(a.sysfs_root) / "class/block" / n}) {
+        for (const fs::path& part : entries(dir)) {
+          std::string p = part.filename().string();
           if (p.rfind(n + "p", 0) == 0) names.insert(p);
         }
       }
@@ -103,11 +113,9 @@ std::string in_use(const SetupArgs& a, const std::string& bdf) {
                                                 : fmt::format("/dev/{} is in use as swap", d);
     }
   }
-  std::error_code ec;
   for (const auto& d : devs) {
-    fs::path holders = fs::path(a.sysfs_root) / "class/block" / d / "holders";
-    if (fs::exists(holders, ec) && !fs::is_empty(holders, ec))
-      return fmt::format("/dev/{} is held by {}", d, fs::directory_iterator(holders)->path().filename().string());
+    const std::vector<fs::path> holders = entries(fs::path(a.sysfs_root) / "class/block" / d / "holders");
+    if (!holders.empty()) return fmt::format("/dev/{} is held by {}", d, holders.front().filename().string());
   }
   return "";
 }
@@ -205,7 +213,9 @@ int run_hugepages(const SetupArgs& a) {
   if (!st.ok()) return fail(kCmd, kExitFailure, st.message());
   const std::string got = read_line(p);
   fmt::print("hugepages: {} of 2 MiB reserved (asked for {})\n", got, a.hugepages);
-  if (std::strtoull(got.c_str(), nullptr, 10) < a.hugepages)
+  auto reserved = parse_uint(got);
+  if (!reserved.ok()) return fail(kCmd, kExitFailure, fmt::format("{} reads '{}', not a number", p.string(), got));
+  if (*reserved < a.hugepages)
     return fail(kCmd, kExitFailure, "the kernel reserved fewer hugepages than asked (memory fragmented?)");
   return kExitOk;
 }

@@ -1,15 +1,17 @@
 // The "lvol" device spec scheme: bdev::create("lvol:STORE/VOLUME") or
-// bdev::create("lvol:DEVICE-SPEC/VOLUME") makes an alias of a volume's bdev under the name
+// bdev::create("lvol:DEVICE/VOLUME") makes an alias of a volume's bdev under the name
 // create() chooses. The alias holds the volume open (a shared handle on "<store>/<volume>"),
 // so the volume cannot be deleted, resized or renamed under it, and goes away when the volume
 // is hot-removed. With a device spec, the device is created and its store loaded first unless
 // a loaded store already sits on a device of that spec; the last alias that loaded a store
-// this way unloads it and removes the device.
+// this way unloads it and removes the device. DEVICE is what every command takes: a spec, or a
+// path meaning uring:PATH (bdev/device_spec.h), so lvol:/tmp/img/vol1 is lvol:uring:/tmp/img/vol1.
 #include <atomic>
 
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "bdev/device_spec.h"
 #include "bdev/spec.h"
 #include "lvol/store_impl.h"
 
@@ -92,14 +94,14 @@ Result<std::shared_ptr<bdev::Bdev>> make_lvol_bdev(const bdev::SpecArgs& args) {
   auto [where, volume] = split_last_slash(args.target);
   if (where.empty() || volume.empty())
     return Status(Errc::invalid_argument,
-                  fmt::format("lvol: '{}' names no volume; want lvol:STORE/VOLUME or lvol:DEVICE-SPEC/VOLUME "
-                              "(e.g. lvol:uring:/tmp/img/vol1)", args.target));
-  if (where.find(':') == std::string_view::npos) {
-    auto store = LvolStore::find(where);
-    if (!store) return Status(Errc::not_found, fmt::format("lvol: no lvol store named '{}' is loaded", where));
-    return make_alias(args, store, volume, false);
+                  fmt::format("lvol: '{}' names no volume; want lvol:STORE/VOLUME or lvol:DEVICE/VOLUME "
+                              "(e.g. lvol:/tmp/img/vol1)", args.target));
+  const bool plain = where.find(':') == std::string_view::npos;
+  if (plain) {
+    if (auto store = LvolStore::find(where)) return make_alias(args, store, volume, false);
   }
-  if (auto store = find_store_on(where)) {
+  const std::string device = bdev::device_spec(where);
+  if (auto store = find_store_on(device)) {
     bool shared;
     {
       LvolStore::Impl& s = StoreAccess::impl(*store);
@@ -109,7 +111,11 @@ Result<std::shared_ptr<bdev::Bdev>> make_lvol_bdev(const bdev::SpecArgs& args) {
     return make_alias(args, store, volume, shared);
   }
   std::string base = args.name + "_base";
-  auto created = bdev::create(where, base);
+  auto created = bdev::create(device, base);
+  if (!created.ok() && plain && created.status().code() == Errc::not_found)  // neither a store nor a path
+    return Status(Errc::not_found, fmt::format("lvol: '{}' is neither a loaded lvol store nor a device; name the device "
+                                               "the store is on: lvol:PATH/{} or lvol:SPEC/{}",
+                                               where, volume, volume));
   if (!created.ok())
     return Status(created.status().code(), fmt::format("lvol: device '{}': {}", where, created.status().message()));
   auto loaded = LvolStore::load(base);

@@ -175,6 +175,17 @@ class NvmeBdev final : public bdev::Bdev {
   uint64_t timeout_ms_;
 };
 
+// The requests a channel may hold for a controller whose queues have `max_entries` slots
+// (CAP.MQES + 1, at least 2). A queue holds the requests, the channel's split children
+// (kChildPool) and one slot a full ring keeps empty. A controller too small for the children
+// still gets every usable slot: NvmeQueue defers what does not fit, so a smaller hardware
+// queue costs throughput, never correctness. Unsigned: never subtract past zero.
+uint32_t fit_queue_depth(uint32_t wanted, uint32_t max_entries) {
+  constexpr uint32_t kReserved = bdev::BdevChannel::kChildPool + 1;
+  if (max_entries > kReserved) return std::min(wanted, max_entries - kReserved);
+  return max_entries > 2 ? std::min(wanted, max_entries - 1) : 1;
+}
+
 // Controllers shared by the bdevs of one BDF; the last bdev to go shuts it down.
 std::shared_ptr<Controller> shared_controller(const std::string& bdf, Status& error) {
   static std::mutex mu;
@@ -247,8 +258,7 @@ Result<std::shared_ptr<bdev::Bdev>> make_nvme_bdev(const bdev::SpecArgs& in) {
   SLUICE_RETURN_IF_ERROR(args.apply_common(g));
   if (g.block_size != block_size)
     return Status(Errc::invalid_argument, "nvme: the block size comes from the namespace format");
-  if (g.queue_depth + bdev::BdevChannel::kChildPool + 1 > info.max_queue_entries)
-    g.queue_depth = info.max_queue_entries - bdev::BdevChannel::kChildPool - 1;
+  g.queue_depth = fit_queue_depth(g.queue_depth, info.max_queue_entries);
   std::string spec = fmt::format("nvme:{}/{}", *bdf, nsid);
   return std::shared_ptr<bdev::Bdev>(new NvmeBdev(args.name, spec, g, std::move(ctrl), nsid, *timeout));
 }

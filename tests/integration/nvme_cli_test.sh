@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# End-to-end test of `sluice nvme` and `sluice setup` without NVMe hardware: the CLI's test
-# seam SLUICE_NVME_MODEL=BDF puts the in-process software controller at BDF, and `setup` works
+# End-to-end test of `sluice nvme` and `sluice setup` without NVMe hardware: sluice_model_cli
+# (the CLI with the software controller model linked in) puts a model at BDF when
+# SLUICE_NVME_MODEL=BDF, the shipped sluice must not, and `setup` works
 # on a fake sysfs/procfs tree. Checks identify/smart-log/perf output (text and JSON), perf and
 # verify through the nvme:BDF[/NSID] bdev scheme, clear errors for bad addresses, and that
 # setup binds with driver_override + drivers_probe and refuses a controller with a mounted
 # namespace. The real-device lane is nvme_guest_test.sh.
-# Usage: nvme_cli_test.sh path/to/sluice
+# Usage: nvme_cli_test.sh path/to/sluice_model_cli path/to/sluice
 set -uo pipefail
 
-SLUICE=${1:?usage: $0 path/to/sluice}
+SLUICE=${1:?usage: $0 path/to/sluice_model_cli path/to/sluice}
+SHIPPED=${2:?usage: $0 path/to/sluice_model_cli path/to/sluice}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/nvme_cli.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 FAILS=0
@@ -45,6 +47,9 @@ expect "perf randrw ns2 --json" 0 nvme perf $BDF/2 -w randrw -o 8k -q 4 -t 0.5 -
 expect "perf: io size not a block multiple" 2 nvme perf $BDF/2 -o 512 -t 0.2 && err_has "not a multiple of the block size 4096"
 expect "identify: bad address" 2 nvme identify 12:34 && err_has "is not a PCI address"
 expect "identify: absent device" 1 nvme identify 0000:77:00.0 && err_has "no PCI function 0000:77:00.0"
+
+expect "perf: a namespace that is not a number" 2 nvme perf $BDF/1abc -t 0.2 && err_has "not a whole number"
+SLUICE=$SHIPPED expect "the shipped sluice has no model" 1 nvme identify $BDF && err_has "no PCI function $BDF"
 
 # ---- the bdev scheme through sluice perf ----
 expect "sluice perf verify on nvme:BDF/1" 0 perf -T nvme:$BDF/1 -w verify -q 8 -t 0.5

@@ -1,7 +1,5 @@
 #include "blobtool/device.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -9,22 +7,14 @@
 
 #include <fmt/format.h>
 
-namespace sluice::blobtool {
+#include "bdev/device_spec.h"
 
-std::string device_spec(std::string_view arg) {
-  std::string s(arg);
-  struct stat st = {};
-  if (::stat(s.c_str(), &st) == 0) return "uring:" + s;  // an existing path, even one with a ':'
-  auto colon = arg.find(':');
-  if (colon == std::string_view::npos || colon == 0 || arg.substr(0, colon).find('/') != std::string_view::npos)
-    return "uring:" + s;
-  return s;
-}
+namespace sluice::blobtool {
 
 Result<std::unique_ptr<Device>> Device::create(std::string_view arg) {
   if (arg.empty()) return Status(Errc::invalid_argument, "no device given (--device SPEC or a path)");
   std::unique_ptr<Device> d(new Device());
-  d->spec_ = device_spec(arg);
+  d->spec_ = bdev::device_spec(arg);
   auto name = bdev::create(d->spec_, d->spec_);
   if (!name.ok()) return name.status();
   d->name_ = name.value();

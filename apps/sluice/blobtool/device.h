@@ -11,10 +11,6 @@
 
 namespace sluice::blobtool {
 
-// "uring:PATH" for an existing file or anything that does not look like "scheme:target";
-// the argument unchanged otherwise.
-std::string device_spec(std::string_view arg);
-
 // A bdev made from a spec for the life of a command, registered under the spec itself so
 // that messages from the layers below name what the user typed. Unregistered on destruction.
 class Device {

@@ -31,7 +31,7 @@ struct NvmePerfResult {
   std::string first_error;
 };
 
-// Stops early (with what was measured) when *stop becomes true.
-Result<NvmePerfResult> run_nvme_perf(nvme::Controller& ctrl, const NvmePerfOptions& opts, const bool* stop = nullptr);
+// Stops early, with what was measured, when a StopSignalGuard saw Ctrl-C (perf/stop_signal.h).
+Result<NvmePerfResult> run_nvme_perf(nvme::Controller& ctrl, const NvmePerfOptions& opts);
 
 }  // namespace sluice::cli

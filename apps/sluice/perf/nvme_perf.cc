@@ -1,4 +1,4 @@
-#include "nvme_perf.h"
+#include "perf/nvme_perf.h"
 
 #include <algorithm>
 #include <random>
@@ -9,6 +9,7 @@
 #include "base/clock.h"
 #include "base/histogram.h"
 #include "env/env.h"
+#include "perf/stop_signal.h"
 
 namespace sluice::cli {
 namespace {
@@ -68,7 +69,7 @@ double ticks_us(double t) { return clock::ticks_to_ns(t) / 1000.0; }
 
 }  // namespace
 
-Result<NvmePerfResult> run_nvme_perf(nvme::Controller& ctrl, const NvmePerfOptions& opts, const bool* stop) {
+Result<NvmePerfResult> run_nvme_perf(nvme::Controller& ctrl, const NvmePerfOptions& opts) {
   auto ns = ctrl.namespace_info(opts.nsid);
   if (!ns.ok()) return ns.status();
   if (opts.io_bytes == 0 || opts.io_bytes % ns->block_size != 0)
@@ -109,7 +110,7 @@ Result<NvmePerfResult> run_nvme_perf(nvme::Controller& ctrl, const NvmePerfOptio
   uint64_t polls = 0;
   while (true) {
     (*q)->poll();
-    if ((++polls & 255) == 0 && (clock::now_ns() >= end || (stop != nullptr && *stop))) break;
+    if ((++polls & 255) == 0 && (clock::now_ns() >= end || perf::stop_requested())) break;
   }
   r.stopping = true;
   const uint64_t drain_deadline = clock::now_ns() + 10'000'000'000ull;
