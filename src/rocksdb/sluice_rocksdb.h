@@ -9,7 +9,9 @@
 //             lvol:STORE/VOLUME, crashsim:SPEC, ...), or the name of a bdev already
 //             registered in this process. A malloc: device is formatted when opened.
 //   cache=SIZE       read cache shared by every file of the mount (default none)
-//   format=1         format the device if it does not hold a SluiceFS image
+//   format=1         format the device if it holds no SluiceFS image and is blank; one that
+//                    holds anything else (another store, a filesystem, data) is refused with
+//                    a message naming it, and never written (blob/probe.h)
 //   root=/PREFIX     only paths under PREFIX go to SluiceFS (PREFIX is its "/"); the rest
 //                    fall through to the default POSIX FileSystem. Default "/".
 //   wal_dir=/DIR     WAL files (*.log) go to the POSIX FileSystem under DIR instead,

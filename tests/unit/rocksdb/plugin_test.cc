@@ -4,6 +4,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iterator>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <rocksdb/convenience.h>
@@ -11,6 +14,10 @@
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 
+#include "bdev/bdev.h"
+#include "blob/blob.h"
+#include "fs/fs.h"
+#include "lvol/lvol.h"
 #include "rocksdb/sluice_rocksdb.h"
 #include "rocksdb/sluice_uri.h"
 
@@ -87,7 +94,7 @@ TEST(PluginOpen, FailuresSayWhatIsWrong) {
   std::string blank = tmp.path() + "/blank";
   std::filesystem::resize_file((std::ofstream(blank), blank), 32u << 20);
   std::string msg = error_of("sluice://uring:" + blank);
-  EXPECT_NE(msg.find("not a SluiceFS image"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("not a SluiceFS image: the device is blank"), std::string::npos) << msg;
   EXPECT_NE(msg.find("format=1"), std::string::npos) << msg;
   // With format=1 it is formatted, and the next mount finds the image.
   {
@@ -100,6 +107,100 @@ TEST(PluginOpen, FailuresSayWhatIsWrong) {
   uint64_t size = 0;
   ASSERT_TRUE(fs->GetFileSize("/kept", {}, &size, nullptr).ok());
   EXPECT_EQ(size, 13u);
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void poke(const std::string& path, uint64_t offset, const std::string& bytes) {
+  std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// A bdev on `path` for the life of a scope.
+class Dev {
+ public:
+  explicit Dev(const std::string& path) {
+    auto n = bdev::create("uring:" + path, "");
+    EXPECT_TRUE(n.ok()) << n.status().to_string();
+    if (n.ok()) name_ = *n;
+  }
+  ~Dev() {
+    if (!name_.empty()) (void)bdev::unregister(name_);
+  }
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+};
+
+// format=1 formats a blank device and nothing else: each of these is refused with a message
+// that names what the device holds, and not one byte of it changes.
+TEST(PluginOpen, FormatOneLeavesWhatIsNotBlank) {
+  TempDir tmp;
+  struct Case {
+    std::string name;
+    std::function<void(const std::string& path)> make;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {"an lvol store",
+       [](const std::string& path) {
+         Dev d(path);
+         auto lvs = lvol::LvolStore::create(d.name(), "pool", 1u << 20);
+         ASSERT_TRUE(lvs.ok()) << lvs.status().to_string();
+         ASSERT_TRUE((*lvs)->create_volume("db", 4u << 20).ok());
+         ASSERT_TRUE((*lvs)->unload().ok());
+       },
+       "lvol store 'pool' with 1 volume(s) (db)"},
+      {"another user's blobstore",
+       [](const std::string& path) {
+         Dev d(path);
+         auto bs = blob::Blobstore::init(d.name());
+         ASSERT_TRUE(bs.ok()) << bs.status().to_string();
+         auto id = (*bs)->create({});
+         ASSERT_TRUE(id.ok());
+         ASSERT_TRUE((*bs)->set_xattr(*id, "acme.db", "1", true).ok());
+         ASSERT_TRUE((*bs)->set_super_blob(*id).ok());
+         ASSERT_TRUE((*bs)->unload().ok());
+       },
+       "attributes: acme.db"},
+      {"a SluiceFS with damaged super blocks",
+       [](const std::string& path) {
+         ASSERT_TRUE(fs::FileSystem::format("uring:" + path).ok());
+         poke(path, 100, "garbage");
+         poke(path, 4096 + 100, "garbage");
+       },
+       "super block: checksum mismatch"},
+      {"a SluiceFS with zeroed super blocks",
+       [](const std::string& path) {
+         ASSERT_TRUE(fs::FileSystem::format("uring:" + path).ok());
+         poke(path, 0, std::string(8192, '\0'));
+       },
+       "the remains of a Sluice blobstore"},
+      {"random bytes",
+       [](const std::string& path) {
+         std::string junk(1u << 20, '\0');
+         uint64_t x = 88172645463325252ull;
+         for (auto& c : junk) c = static_cast<char>((x ^= x << 13, x ^= x >> 7, x ^= x << 17));
+         poke(path, 0, junk);
+       },
+       "data of an unknown kind"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string path = tmp.path() + "/img";
+    std::filesystem::remove(path);
+    std::filesystem::resize_file((std::ofstream(path), path), 32u << 20);
+    c.make(path);
+    const std::string before = slurp(path);
+    const std::string msg = error_of("sluice://uring:" + path + "?format=1");
+    EXPECT_NE(msg.find(c.says), std::string::npos) << msg;
+    EXPECT_TRUE(slurp(path) == before) << "format=1 changed the device";
+  }
 }
 
 TEST(PluginRegistry, StockLoadersFindTheScheme) {
