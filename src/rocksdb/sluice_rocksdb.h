@@ -23,7 +23,9 @@
 //                    written). `sluice migrate status` lists what is left on the kernel
 //                    side, `sluice migrate finish` copies it, after which the option is a
 //                    no-op (docs/migration.md, src/rocksdb/fallback.h). Not with wal_dir=.
-//   Every other option (bs=, qd=, mt=) belongs to the device spec.
+//   Every other option (bs=, qd=, mt=) belongs to the device spec. An option given twice, a
+//   cache larger than the machine's memory, and a fallback= directory that is not the
+//   database's own are errors.
 // One mounted SluiceFS per device per process: every FileSystem made for the same device
 // shares it (several DBs in one image; the first opener's cache= sizes it); it is unmounted
 // when the last one goes away (at process exit too, from a helper thread).

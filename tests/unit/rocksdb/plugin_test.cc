@@ -81,6 +81,12 @@ TEST(PluginUri, RejectsMalformedUris) {
   EXPECT_FALSE(parse_uri("sluice://malloc:8M?root=relative").ok());
   EXPECT_FALSE(parse_uri("sluice://malloc:8M?wal_dir=").ok());
   EXPECT_FALSE(parse_uri("sluice://malloc:8M?novalue").ok());
+  auto twice = parse_uri("sluice://malloc:8M?cache=1M&format=1&cache=2M");
+  EXPECT_NE(twice.status().message().find("option 'cache' is given twice"), std::string::npos) << twice.status().to_string();
+  EXPECT_FALSE(parse_uri("sluice://malloc:8M?qd=8&qd=16").ok());  // device options too
+  auto huge = parse_uri("sluice://malloc:8M?cache=100T");
+  EXPECT_NE(huge.status().message().find("more than this machine's memory"), std::string::npos)
+      << huge.status().to_string();
   EXPECT_EQ(normalize_path("a//b/"), "/a/b");
   EXPECT_EQ(normalize_path("//"), "/");
 }
