@@ -83,6 +83,8 @@ class Blobstore {
   ~Blobstore();  // unloads if unload() was not called (errors are logged)
 
   // Writes a checkpoint, marks the store clean and releases the bdev. Blobs must be closed.
+  // Channels other threads still hold (idle) become theirs: each puts its own back (at the
+  // latest when its thread exits) while this object lives.
   Status unload();
   // Releases the bdev without writing anything, as if the process had died here: the next
   // load recovers from the journal. For crash simulation and for giving up on a failed device.
