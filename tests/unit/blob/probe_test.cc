@@ -3,8 +3,6 @@
 #include "blob/probe.h"
 
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <random>
 #include <string>
@@ -17,20 +15,11 @@
 namespace sluice::blob {
 namespace {
 
+using bdev::testing::patch_image;
+using bdev::testing::read_image;
 using bdev::testing::TempFile;
 
 constexpr uint64_t kSize = 32u << 20;
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void poke(const std::string& path, uint64_t offset, const std::string& bytes) {
-  std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
-  f.seekp(static_cast<std::streamoff>(offset));
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 std::string random_bytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -81,14 +70,14 @@ class ProbeTest : public ::testing::Test {
   // An init without force is refused with Errc::exists, names `what`, and writes nothing.
   void expect_init_refused(const std::string& what) {
     close();
-    const std::string before = slurp(file_.path());
+    const std::string before = read_image(file_.path());
     auto bs = Blobstore::init(open(), small());
     ASSERT_FALSE(bs.ok());
     EXPECT_EQ(bs.status().code(), Errc::exists);
     EXPECT_NE(bs.status().message().find(what), std::string::npos) << bs.status().message();
     EXPECT_NE(bs.status().message().find(dev_), std::string::npos) << bs.status().message();
     close();
-    EXPECT_TRUE(slurp(file_.path()) == before) << "a refused init changed the device";
+    EXPECT_TRUE(read_image(file_.path()) == before) << "a refused init changed the device";
   }
 
   TempFile file_{kSize};
@@ -107,7 +96,7 @@ TEST_F(ProbeTest, AFreshDeviceIsBlank) {
 }
 
 TEST_F(ProbeTest, BytesUnderNoLabelAreData) {
-  poke(file_.path(), 5000, random_bytes(100, 1));
+  patch_image(file_.path(), 5000, random_bytes(100, 1));
   Probe p = probe();
   EXPECT_EQ(p.content, Content::data);
   EXPECT_NE(p.description.find("offset 5000"), std::string::npos) << p.description;
@@ -115,12 +104,12 @@ TEST_F(ProbeTest, BytesUnderNoLabelAreData) {
 }
 
 TEST_F(ProbeTest, TheLastMegabyteIsLookedAtToo) {
-  poke(file_.path(), kSize - 10, "x");
+  patch_image(file_.path(), kSize - 10, "x");
   EXPECT_EQ(probe().content, Content::data);
 }
 
 TEST_F(ProbeTest, RandomBytesAreData) {
-  poke(file_.path(), 0, random_bytes(1u << 20, 2));
+  patch_image(file_.path(), 0, random_bytes(1u << 20, 2));
   EXPECT_EQ(probe().content, Content::data);
   expect_init_refused("data of an unknown kind");
 }
@@ -168,8 +157,8 @@ TEST_F(ProbeTest, ARegisteredOwnerNamesItsStore) {
 TEST_F(ProbeTest, DamagedSuperBlocksAreDamaged) {
   make_store({});
   close();
-  poke(file_.path(), 100, "garbage");         // copy A: magic kept, checksum broken
-  poke(file_.path(), 4096 + 100, "garbage");  // copy B
+  patch_image(file_.path(), 100, "garbage");         // copy A: magic kept, checksum broken
+  patch_image(file_.path(), 4096 + 100, "garbage");  // copy B
   Probe p = probe();
   EXPECT_EQ(p.content, Content::damaged);
   EXPECT_NE(p.description.find("does not load"), std::string::npos) << p.description;
@@ -179,7 +168,7 @@ TEST_F(ProbeTest, DamagedSuperBlocksAreDamaged) {
 TEST_F(ProbeTest, ZeroedSuperBlocksLeaveTheCheckpoint) {
   make_store({});
   close();
-  poke(file_.path(), 0, std::string(8192, '\0'));
+  patch_image(file_.path(), 0, std::string(8192, '\0'));
   Probe p = probe();
   EXPECT_EQ(p.content, Content::damaged);
   EXPECT_NE(p.description.find("remains of a Sluice blobstore"), std::string::npos) << p.description;
@@ -197,7 +186,7 @@ TEST_F(ProbeTest, AnotherFilesystemIsForeign) {
 }
 
 TEST_F(ProbeTest, ForceFormatsAnyway) {
-  poke(file_.path(), 0, random_bytes(4096, 3));
+  patch_image(file_.path(), 0, random_bytes(4096, 3));
   InitOptions o = small();
   o.force = true;
   auto bs = Blobstore::init(open(), o);

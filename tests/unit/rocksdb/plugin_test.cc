@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <iterator>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -14,6 +13,7 @@
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 
+#include "../bdev/test_support.h"
 #include "bdev/bdev.h"
 #include "blob/blob.h"
 #include "fs/fs.h"
@@ -25,6 +25,8 @@ namespace sluice::rocksdb_plugin {
 namespace {
 
 using ::rocksdb::IOOptions;
+using bdev::testing::patch_image;
+using bdev::testing::read_image;
 
 class TempDir {
  public:
@@ -115,17 +117,6 @@ TEST(PluginOpen, FailuresSayWhatIsWrong) {
   EXPECT_EQ(size, 13u);
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void poke(const std::string& path, uint64_t offset, const std::string& bytes) {
-  std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
-  f.seekp(static_cast<std::streamoff>(offset));
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
 // A bdev on `path` for the life of a scope.
 class Dev {
  public:
@@ -177,14 +168,14 @@ TEST(PluginOpen, FormatOneLeavesWhatIsNotBlank) {
       {"a SluiceFS with damaged super blocks",
        [](const std::string& path) {
          ASSERT_TRUE(fs::FileSystem::format("uring:" + path).ok());
-         poke(path, 100, "garbage");
-         poke(path, 4096 + 100, "garbage");
+         patch_image(path, 100, "garbage");
+         patch_image(path, 4096 + 100, "garbage");
        },
        "super block: checksum mismatch"},
       {"a SluiceFS with zeroed super blocks",
        [](const std::string& path) {
          ASSERT_TRUE(fs::FileSystem::format("uring:" + path).ok());
-         poke(path, 0, std::string(8192, '\0'));
+         patch_image(path, 0, std::string(8192, '\0'));
        },
        "the remains of a Sluice blobstore"},
       {"random bytes",
@@ -192,7 +183,7 @@ TEST(PluginOpen, FormatOneLeavesWhatIsNotBlank) {
          std::string junk(1u << 20, '\0');
          uint64_t x = 88172645463325252ull;
          for (auto& c : junk) c = static_cast<char>((x ^= x << 13, x ^= x >> 7, x ^= x << 17));
-         poke(path, 0, junk);
+         patch_image(path, 0, junk);
        },
        "data of an unknown kind"},
   };
@@ -202,10 +193,10 @@ TEST(PluginOpen, FormatOneLeavesWhatIsNotBlank) {
     std::filesystem::remove(path);
     std::filesystem::resize_file((std::ofstream(path), path), 32u << 20);
     c.make(path);
-    const std::string before = slurp(path);
+    const std::string before = read_image(path);
     const std::string msg = error_of("sluice://uring:" + path + "?format=1");
     EXPECT_NE(msg.find(c.says), std::string::npos) << msg;
-    EXPECT_TRUE(slurp(path) == before) << "format=1 changed the device";
+    EXPECT_TRUE(read_image(path) == before) << "format=1 changed the device";
   }
 }
 
