@@ -71,6 +71,27 @@ class MountTable {
     return Status(st.code(), fmt::format("SluiceFS: cannot mount '{}': {}", uri.device, st.message()));
   }
 
+  // The device holds no SluiceFS (`mount_error` says so). format=1 formats a blank device and
+  // nothing else (FileSystem::format refuses anything else too): a store, a filesystem or data
+  // is someone's, and stays as it is. Ok: formatted.
+  static Status format_if_blank(const PluginUri& uri, const std::string& name, const Status& mount_error) {
+    auto probe = blob::probe_device(name);
+    if (!probe.ok()) return cannot_mount(uri, mount_error);
+    if (probe->content != blob::Content::blank)
+      return Status(Errc::wrong_format,
+                    fmt::format("SluiceFS: cannot mount '{}': not a SluiceFS image: it holds {}{}", uri.device,
+                                probe->description,
+                                uri.format ? "; format=1 formats only a blank device, and will not destroy it" : ""));
+    if (!uri.format)
+      return Status(Errc::wrong_format, fmt::format("SluiceFS: cannot mount '{}': not a SluiceFS image: the device "
+                                                    "is blank (add ?format=1 to the URI to format it)",
+                                                    uri.device));
+    log::notice("SluiceFS: formatting {} (format=1, and the device is blank)", uri.device);
+    Status st = fs::FileSystem::format(name);
+    if (!st.ok()) return Status(st.code(), fmt::format("SluiceFS: formatting {}: {}", uri.device, st.message()));
+    return st;
+  }
+
   static Result<std::unique_ptr<Mount>> mount(const PluginUri& uri) {
     (void)lvol::register_spec_scheme();  // lvol:STORE/VOLUME specs
     lvol::register_probe_owner();        // a refused format=1 names an lvol store as one
@@ -96,23 +117,7 @@ class MountTable {
     mo.read_cache_bytes = uri.cache_bytes;
     auto mounted = fs::FileSystem::mount(name, mo);
     if (!mounted.ok() && mounted.status().code() == Errc::wrong_format) {
-      // No SluiceFS here. format=1 formats a blank device and nothing else (the format itself
-      // refuses anything else too): a store, a filesystem or data is someone's, and stays.
-      auto probe = blob::probe_device(name);
-      if (!probe.ok()) return fail(cannot_mount(uri, mounted.status()));
-      if (probe->content != blob::Content::blank)
-        return fail(Status(Errc::wrong_format,
-                           fmt::format("SluiceFS: cannot mount '{}': not a SluiceFS image: it holds {}{}", uri.device,
-                                       probe->description,
-                                       uri.format ? "; format=1 formats only a blank device, and will not destroy it"
-                                                  : "")));
-      if (!uri.format)
-        return fail(Status(Errc::wrong_format, fmt::format("SluiceFS: cannot mount '{}': not a SluiceFS image: the "
-                                                           "device is blank (add ?format=1 to the URI to format it)",
-                                                           uri.device)));
-      log::notice("SluiceFS: formatting {} (format=1, and the device is blank)", uri.device);
-      Status st = fs::FileSystem::format(name);
-      if (!st.ok()) return fail(Status(st.code(), fmt::format("SluiceFS: formatting {}: {}", uri.device, st.message())));
+      if (Status st = format_if_blank(uri, name, mounted.status()); !st.ok()) return fail(st);
       mounted = fs::FileSystem::mount(name, mo);
     }
     if (!mounted.ok()) return fail(cannot_mount(uri, mounted.status()));
