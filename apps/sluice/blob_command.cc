@@ -271,7 +271,8 @@ Subcommand add_blob(CLI::App& app) {
   CLI::App* init = blob->add_subcommand("init", "Format the device as an empty blobstore");
   device(init);
   init->add_option("--cluster-size", a->cluster_size, "Allocation unit: a multiple of 4096 (4k .. 1G)")->capture_default_str();
-  init->add_flag("--force", a->force, "Format a device that is not blank (a store, a filesystem, data), destroying it");
+  init->add_flag("--force", a->force,
+                    "Format a device that is not blank (a store, a filesystem, data), destroying it");
 
   CLI::App* ls = blob->add_subcommand("ls", "List the blobs: size, allocation, flags, parent, name");
   device(ls);

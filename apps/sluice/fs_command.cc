@@ -336,7 +336,8 @@ Subcommand add_mkfs(CLI::App& app) {
   CLI::App* c = app.add_subcommand("mkfs", "Format a device as an empty SluiceFS: DEVICE");
   c->add_option("device", a->device, "Device spec (uring:PATH, aio:PATH, lvol:..., nvme:...) or image path")->required();
   c->add_option("--cluster-size", a->cluster_size, "Allocation unit: a multiple of 4096")->capture_default_str();
-  c->add_flag("--force", a->force, "Format a device that is not blank (a store, a filesystem, data), destroying it");
+  c->add_flag("--force", a->force,
+                    "Format a device that is not blank (a store, a filesystem, data), destroying it");
   take_last(c);
   return Subcommand{c, guarded("mkfs", [a] { return run_mkfs(*a); })};
 }

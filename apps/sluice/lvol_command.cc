@@ -263,7 +263,8 @@ Subcommand add_lvol(CLI::App& app) {
   create_store->add_option("device", a->p1, "Device spec or image path (unless --device is given)");
   create_store->add_option("name", a->p2, "Store name: 1 to 63 of [A-Za-z0-9._-]");
   create_store->add_option("--cluster-size", a->cluster_size, "Allocation unit: a multiple of 4096")->capture_default_str();
-  create_store->add_flag("--force", a->force, "Format a device that is not blank (a store, a filesystem, data), destroying it");
+  create_store->add_flag("--force", a->force,
+                    "Format a device that is not blank (a store, a filesystem, data), destroying it");
 
   CLI::App* list_stores = lvol->add_subcommand("list-stores", "The lvol store on each device: DEVICE...");
   list_stores->add_option("-d,--device", a->devices, "Device spec or image path (repeatable)");
