@@ -118,7 +118,10 @@ Status FileHandle::append_locked(const char* data, size_t n, blob::BlobChannel* 
     const uint64_t bstart = ws.durable / bsz * bsz;
     const uint64_t used = ino_->len - bstart;
     if (used >= ws.cap) {
-      SLUICE_RETURN_IF_ERROR(write_tail_locked(ch));  // the buffer is full: push it
+      // The buffer is full: push it, keeping the size record close enough behind that
+      // recovery's window still finds the markers (a sync does the same).
+      SLUICE_RETURN_IF_ERROR(write_tail_locked(ch));
+      if (ws.durable - ino_->committed_size.load() > kSizeCommitEvery) SLUICE_RETURN_IF_ERROR(rebase_locked(ch));
       continue;
     }
     const size_t take = std::min<uint64_t>(n, ws.cap - used);

@@ -58,7 +58,7 @@ std::string pattern(uint64_t seed, size_t n) {
   return s;
 }
 
-enum class Kind { appends, names };
+enum class Kind { appends, names, stream };
 
 struct Trial {
   Kind kind;
@@ -456,8 +456,28 @@ struct KillTrial {
   int ops;  // the child dies after this many operations
 };
 
+// A WAL written with sync=false: one file, `ops` x 64 KiB of records, never synced (so the
+// buffer is pushed many times and its length runs far past the committed size).
+void run_stream(FileSystem& fs, uint64_t seed, int ops, const std::function<void()>& at_end) {
+  std::mt19937_64 rng(seed);
+  auto f = fs.open("/wal", {.write = true, .create = true});
+  if (!f.ok()) return;
+  for (int op = 0; op < ops; ++op) {
+    for (size_t done = 0; done < (64u << 10);) {
+      const size_t n = 1 + rng() % 700;
+      std::string data = pattern(seed * 31 + op * 4096 + done, n);
+      if (!(*f)->append(data.data(), n).ok()) return;
+      done += n;
+    }
+  }
+  if (at_end) at_end();
+  (void)(*f)->close();
+}
+
 void run_workload(FileSystem& fs, const KillTrial& t, const std::function<void()>& at_end) {
-  if (t.kind == Kind::appends) {
+  if (t.kind == Kind::stream) {
+    run_stream(fs, t.seed, t.ops, at_end);
+  } else if (t.kind == Kind::appends) {
     AppendModel am;
     run_appends(fs, t.seed, t.ops, am, at_end);
   } else {
@@ -486,8 +506,8 @@ Result<Tree> reference_tree(const KillTrial& t) {
 
 std::string run_kill_trial(const KillTrial& t, const std::string& dir) {
   auto fail = [&](std::string why) {
-    return fmt::format("{} workload {} killed after {} ops: {}", t.kind == Kind::appends ? "appends" : "names", t.seed,
-                       t.ops, why);
+    const char* kind = t.kind == Kind::appends ? "appends" : t.kind == Kind::names ? "names" : "stream";
+    return fmt::format("{} workload {} killed after {} ops: {}", kind, t.seed, t.ops, why);
   };
   const std::string image = dir + "/image", buffers = dir + "/buffers", spec = "uring:" + image;
   std::filesystem::remove_all(buffers);
@@ -557,10 +577,12 @@ TEST(FsProcessDeath, EveryOperationSurvivesAKill) {
   ASSERT_NE(::mkdtemp(dir.data()), nullptr);
   std::mt19937_64 rng(20261205);
   uint64_t tried = 0, failed = 0;
-  for (Kind kind : {Kind::appends, Kind::names}) {
+  for (Kind kind : {Kind::appends, Kind::names, Kind::stream}) {
     for (uint64_t seed : {301, 302, 303}) {
       for (int i = 0; i < 4; ++i) {
-        const KillTrial t{kind, seed, 1 + static_cast<int>(rng() % 60)};
+        // A stream op is 64 KiB: up to 12 MiB, three times the recovery window of a size record.
+        const int ops = kind == Kind::stream ? 1 + static_cast<int>(rng() % 192) : 1 + static_cast<int>(rng() % 60);
+        const KillTrial t{kind, seed, ops};
         std::string why = run_kill_trial(t, dir);
         ++tried;
         if (!why.empty()) {
