@@ -81,10 +81,9 @@ bool has_blobstore_label(const std::string& head) {
 // Whose store it is, and how full.
 void describe_store(Blobstore& bs, Probe& p) {
   const StoreInfo si = bs.store_info();
-  const std::string usage =
-      fmt::format("blobstore {}, {} of {} used", si.uuid,
-                  format_size((si.total_clusters - si.free_clusters) * si.cluster_size),
-                  format_size(si.total_clusters * si.cluster_size));
+  const std::string usage = fmt::format("blobstore {}, {} of {} used", si.uuid,
+                                        format_size((si.total_clusters - si.free_clusters) * si.cluster_size),
+                                        format_size(si.total_clusters * si.cluster_size));
   auto super = bs.super_blob();
   if (!super.ok()) {
     p.description = fmt::format("a Sluice blobstore with {} blob(s) and no super blob ({})", si.blobs, usage);
@@ -105,9 +104,10 @@ void describe_store(Blobstore& bs, Probe& p) {
   std::string attrs;
   if (auto info = bs.info(*super); info.ok())
     for (auto& [k, v] : info->internal_xattrs) attrs += (attrs.empty() ? "" : ", ") + k;
-  p.description = fmt::format("a Sluice blobstore whose super blob (blob {}, attributes: {}) belongs to no user this "
-                              "program knows ({})",
-                              *super, attrs.empty() ? "none" : attrs, usage);
+  p.description = fmt::format(
+      "a Sluice blobstore whose super blob (blob {}, attributes: {}) belongs to no user this "
+      "program knows ({})",
+      *super, attrs.empty() ? "none" : attrs, usage);
 }
 
 // Where the first non-zero byte is, if any.
@@ -143,7 +143,8 @@ Result<Probe> probe_device(std::string_view bdev_name) {
   if (!w.ok()) return w.status();
   Probe p;
   auto sigs = find_signatures(*w);
-  if (!sigs.ok()) return Status(sigs.status().code(), fmt::format("probing {}: {}", bdev_name, sigs.status().message()));
+  if (!sigs.ok())
+    return Status(sigs.status().code(), fmt::format("probing {}: {}", bdev_name, sigs.status().message()));
   p.signatures = std::move(sigs.value());
 
   std::optional<Status> unloadable;

@@ -59,7 +59,8 @@ std::string describe(blkid_probe pr) {
                                            : "signature";
   std::string details;
   if (auto label = value(pr, "LABEL"); !label.empty()) details += fmt::format("label '{}'", label);
-  if (auto uuid = value(pr, "UUID"); !uuid.empty()) details += fmt::format("{}UUID {}", details.empty() ? "" : ", ", uuid);
+  if (auto uuid = value(pr, "UUID"); !uuid.empty())
+    details += fmt::format("{}UUID {}", details.empty() ? "" : ", ", uuid);
   return fmt::format("{} {}{}", with_article(type), what, details.empty() ? "" : " (" + details + ")");
 }
 
@@ -80,8 +81,8 @@ Result<std::vector<std::string>> find_signatures(const DeviceWindows& w) {
     return Status(Errc::io_error, "libblkid: cannot probe the device copy");
   (void)blkid_probe_set_sectorsize(pr.get(), w.block_size);
   blkid_probe_enable_superblocks(pr.get(), 1);
-  blkid_probe_set_superblocks_flags(pr.get(), BLKID_SUBLKS_TYPE | BLKID_SUBLKS_USAGE | BLKID_SUBLKS_LABEL |
-                                                  BLKID_SUBLKS_UUID | BLKID_SUBLKS_BADCSUM);
+  blkid_probe_set_superblocks_flags(
+      pr.get(), BLKID_SUBLKS_TYPE | BLKID_SUBLKS_USAGE | BLKID_SUBLKS_LABEL | BLKID_SUBLKS_UUID | BLKID_SUBLKS_BADCSUM);
   blkid_probe_enable_partitions(pr.get(), 1);
   blkid_probe_set_partitions_flags(pr.get(), BLKID_PARTS_MAGIC);
   std::vector<std::string> found;

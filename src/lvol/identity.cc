@@ -8,7 +8,8 @@ namespace sluice::lvol {
 Result<Identity> read_identity(blob::Blobstore& bs, std::string_view bdev_name) {
   auto sb = bs.super_blob();
   if (!sb.ok())
-    return Status(Errc::not_found, fmt::format("bdev {} holds a blobstore but not an lvol store (no super blob)", bdev_name));
+    return Status(Errc::not_found,
+                  fmt::format("bdev {} holds a blobstore but not an lvol store (no super blob)", bdev_name));
   auto info = bs.info(*sb);
   if (!info.ok()) return info.status();
   auto& x = info->internal_xattrs;
@@ -16,7 +17,8 @@ Result<Identity> read_identity(blob::Blobstore& bs, std::string_view bdev_name) 
   auto version = x.find(std::string(kStoreVersionXattr));
   if (name == x.end() || version == x.end())
     return Status(Errc::not_found, fmt::format("bdev {} holds a blobstore but not an lvol store (its super blob "
-                                               "belongs to another user)", bdev_name));
+                                               "belongs to another user)",
+                                               bdev_name));
   if (version->second != kStoreVersion)
     return Status(Errc::not_supported, fmt::format("the lvol store on {} has format version {}; this Sluice reads {}",
                                                    bdev_name, version->second, kStoreVersion));
@@ -28,6 +30,5 @@ Result<Identity> read_identity(blob::Blobstore& bs, std::string_view bdev_name) 
   if (auto u = x.find(std::string(kStoreUuidXattr)); u != x.end()) id.uuid = u->second;
   return id;
 }
-
 
 }  // namespace sluice::lvol
