@@ -1,5 +1,6 @@
 // Blobstore metadata operation rates and the cost of a first write to a thin blob, on any
-// device spec. Prints one JSON object; bench/blobstore_bench.py runs it beside `sluice perf`.
+// device spec, which it formats whatever it holds (a scratch device: the caller fills it with
+// real data first). Prints one JSON object; bench/blobstore_bench.py runs it beside `sluice perf`.
 //
 //   blob_md_bench malloc:1G
 //   blob_md_bench uring:/path/to/file --ops 2000
@@ -66,7 +67,9 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "blob_md_bench: {}\n", name.status().to_string());
     return 1;
   }
-  auto init = Blobstore::init(*name);
+  InitOptions io;
+  io.force = true;  // a scratch device, full of the caller's filler
+  auto init = Blobstore::init(*name, io);
   if (!init.ok()) {
     fmt::print(stderr, "blob_md_bench: {}\n", init.status().to_string());
     return 1;

@@ -130,7 +130,7 @@ def main():
             cleanup += [raw.close, kdev.close]
             progress(f"device: durable-append ceiling of {raw.dev} (fio write+fsync QD1)")
             ceiling = median_of(lambda: durable_append_ceiling(raw.dev), args.repeat)
-            run([str(sluice), "mkfs", f"uring:{raw.dev}"])
+            run([str(sluice), "mkfs", "--force", f"uring:{raw.dev}"])  # over the ceiling run's own writes
             mnt = Ext4Mount(kdev.dev)
             cleanup.append(mnt.close)
             measure_pair(args, "device", Side("SluiceFS uring", "/rocksdb", preload, f"sluice://uring:{raw.dev}{cache}"),

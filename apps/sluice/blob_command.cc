@@ -69,13 +69,11 @@ int run_init(const BlobArgs& a) {
   if (!cs.ok()) return fail(cmd, kExitUsage, cs.status().message());
   auto dev = Device::create(a.device);
   if (!dev.ok()) return fail(cmd, exit_code_for(dev.status()), dev.status().message());
-  if (!a.force) {
-    if (Status st = blobtool::refuse_existing_store(**dev); !st.ok()) return fail(cmd, exit_code_for(st), st.message());
-  }
   blob::InitOptions o;
   o.cluster_size = static_cast<uint32_t>(*cs);
+  o.force = a.force;
   auto bs = blob::Blobstore::init((*dev)->bdev_name(), o);
-  if (!bs.ok()) return fail(cmd, exit_code_for(bs.status()), bs.status().message());
+  if (!bs.ok()) return fail(cmd, exit_code_for(bs.status()), blobtool::explain_refusal(bs.status()).message());
   const auto sb = (*bs)->store().super();
   if (Status st = (*bs)->unload(); !st.ok()) {
     (*bs)->abandon();
@@ -273,7 +271,8 @@ Subcommand add_blob(CLI::App& app) {
   CLI::App* init = blob->add_subcommand("init", "Format the device as an empty blobstore");
   device(init);
   init->add_option("--cluster-size", a->cluster_size, "Allocation unit: a multiple of 4096 (4k .. 1G)")->capture_default_str();
-  init->add_flag("--force", a->force, "Format even over an existing blobstore");
+  init->add_flag("--force", a->force,
+                    "Format a device that is not blank (a store, a filesystem, data), destroying it");
 
   CLI::App* ls = blob->add_subcommand("ls", "List the blobs: size, allocation, flags, parent, name");
   device(ls);

@@ -65,13 +65,11 @@ int run_mkfs(const FsArgs& a) {
   if (!cs.ok()) return fail(cmd, kExitUsage, cs.status().message());
   auto dev = Device::create(a.device);
   if (!dev.ok()) return fail(cmd, exit_code_for(dev.status()), dev.status().message());
-  if (!a.force) {
-    if (Status st = blobtool::refuse_existing_store(**dev); !st.ok()) return fail(cmd, exit_code_for(st), st.message());
-  }
   fs::FormatOptions fo;
   fo.cluster_size = static_cast<uint32_t>(*cs);
+  fo.force = a.force;
   if (Status st = fs::FileSystem::format((*dev)->bdev_name(), fo); !st.ok())
-    return fail(cmd, exit_code_for(st), st.message());
+    return fail(cmd, exit_code_for(st), blobtool::explain_refusal(st).message());
   const auto g = (*dev)->geometry();
   fmt::print("formatted {} as SluiceFS: {} in clusters of {}\n", (*dev)->spec(),
              format_size(g.size_bytes()), format_size(*cs));
@@ -336,7 +334,7 @@ Subcommand add_mkfs(CLI::App& app) {
   CLI::App* c = app.add_subcommand("mkfs", "Format a device as an empty SluiceFS: DEVICE");
   c->add_option("device", a->device, "Device spec (uring:PATH, aio:PATH, lvol:..., nvme:...) or image path")->required();
   c->add_option("--cluster-size", a->cluster_size, "Allocation unit: a multiple of 4096")->capture_default_str();
-  c->add_flag("--force", a->force, "Format even over an existing blobstore, destroying it");
+  c->add_flag("--force", a->force, "Format a device that is not blank (a store, a filesystem, data), destroying it");
   return Subcommand{c, [a] { return run_mkfs(*a); }};
 }
 

@@ -112,11 +112,8 @@ int run_create_store(const LvolArgs& a) {
   if (!cs.ok()) return fail(cmd, kExitUsage, cs.status().message());
   auto dev = Device::create(spec);
   if (!dev.ok()) return fail(cmd, exit_code_for(dev.status()), dev.status().message());
-  if (!a.force) {
-    if (Status st = blobtool::refuse_existing_store(**dev); !st.ok()) return fail(cmd, exit_code_for(st), st.message());
-  }
-  auto store = lvol::LvolStore::create((*dev)->bdev_name(), name, static_cast<uint32_t>(*cs));
-  if (!store.ok()) return fail(cmd, exit_code_for(store.status()), store.status().message());
+  auto store = lvol::LvolStore::create((*dev)->bdev_name(), name, static_cast<uint32_t>(*cs), a.force);
+  if (!store.ok()) return fail(cmd, exit_code_for(store.status()), blobtool::explain_refusal(store.status()).message());
   const auto info = (*store)->info();
   if (Status st = (*store)->unload(); !st.ok()) {
     (*store)->abandon();
@@ -266,7 +263,8 @@ Subcommand add_lvol(CLI::App& app) {
   create_store->add_option("device", a->store_device, "Device spec or image path (unless --device is given)");
   create_store->add_option("name", a->store_name, "Store name: 1 to 63 of [A-Za-z0-9._-]");
   create_store->add_option("--cluster-size", a->cluster_size, "Allocation unit: a multiple of 4096")->capture_default_str();
-  create_store->add_flag("--force", a->force, "Format even over an existing blobstore");
+  create_store->add_flag("--force", a->force,
+                    "Format a device that is not blank (a store, a filesystem, data), destroying it");
 
   CLI::App* list_stores = lvol->add_subcommand("list-stores", "The lvol store on each device: DEVICE...");
   list_stores->add_option("-d,--device", a->devices, "Device spec or image path (repeatable)");

@@ -141,6 +141,12 @@ class BdevDesc {
 
   Result<BdevChannel*> get_channel();
   Status put_channel(BdevChannel* ch);
+  // Channels got through this handle and not yet put back, on any thread.
+  int channels_held() const { return channels_.load(); }
+  // Hands the channels still held to their threads before the handle closes: closing does not
+  // report them, and each thread puts its own back with thread::put_io_channel (idle threads
+  // of an application may keep theirs until they exit). Returns how many there were.
+  int disown_channels() { return channels_.exchange(0); }
 
   Status read(BdevChannel* ch, void* buf, uint64_t offset_blocks, uint64_t num_blocks, IoCallback cb, void* arg);
   Status write(BdevChannel* ch, const void* buf, uint64_t offset_blocks, uint64_t num_blocks, IoCallback cb, void* arg);

@@ -29,6 +29,9 @@ struct InitOptions {
   uint64_t checkpoint_bytes = 0;     // per slot; 0: 32 bytes per cluster + 1 MiB
   uint64_t journal_bytes = 0;        // 0: 1/64 of the device in [256 KiB, 16 MiB]
   bool clear_data = true;            // zero the data area (unmap when it reads back zeroes)
+  // Format even a device that is not blank (blob/probe.h), destroying what it holds. Without
+  // it, init refuses such a device with Errc::exists, naming what is there.
+  bool force = false;
 };
 
 struct LoadOptions {
@@ -72,13 +75,16 @@ class Store;
 
 class Blobstore {
  public:
-  // Formats `bdev_name` (claimed exclusively while the store is open).
+  // Formats `bdev_name` (claimed exclusively while the store is open). Only a blank device
+  // unless opts.force (blob/probe.h).
   static Result<std::unique_ptr<Blobstore>> init(std::string_view bdev_name, const InitOptions& opts = {});
   // Opens an existing store, recovering from a crash if it was not unloaded.
   static Result<std::unique_ptr<Blobstore>> load(std::string_view bdev_name, const LoadOptions& opts = {});
   ~Blobstore();  // unloads if unload() was not called (errors are logged)
 
   // Writes a checkpoint, marks the store clean and releases the bdev. Blobs must be closed.
+  // Channels other threads still hold (idle) become theirs: each puts its own back (at the
+  // latest when its thread exits) while this object lives.
   Status unload();
   // Releases the bdev without writing anything, as if the process had died here: the next
   // load recovers from the journal. For crash simulation and for giving up on a failed device.

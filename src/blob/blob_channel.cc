@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "bdev/channel.h"
+#include "thread/io_channel.h"
 
 namespace sluice::blob {
 namespace {
@@ -147,7 +148,12 @@ Status put_blob_channel(Store& store, BlobChannel* ch) {
   if (ch->outstanding > 0)
     return Status(Errc::busy, fmt::format("blob channel still has {} request(s) outstanding; poll until they complete",
                                           ch->outstanding));
-  SLUICE_RETURN_IF_ERROR(ch->desc.put_channel(ch->bch));
+  if (store.device_released()) {
+    // Unloaded while this thread held the channel: the handle is gone, the channel is ours.
+    SLUICE_RETURN_IF_ERROR(thread::put_io_channel(ch->bch));
+  } else {
+    SLUICE_RETURN_IF_ERROR(ch->desc.put_channel(ch->bch));
+  }
   t_channels.erase(it);
   delete ch;
   return Status::Ok();

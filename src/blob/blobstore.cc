@@ -3,6 +3,7 @@
 
 #include "base/log.h"
 #include "blob/io.h"
+#include "blob/probe.h"
 #include "blob/store.h"
 
 namespace sluice::blob {
@@ -16,6 +17,8 @@ Blobstore::~Blobstore() {
 }
 
 Result<std::unique_ptr<Blobstore>> Blobstore::init(std::string_view bdev_name, const InitOptions& opts) {
+  // Here, so that every caller (SluiceFS, lvol stores, the CLI, the plugin) gets the guard.
+  if (!opts.force) SLUICE_RETURN_IF_ERROR(check_blank(bdev_name));
   auto s = Store::init(bdev_name, opts);
   if (!s.ok()) return s.status();
   return std::unique_ptr<Blobstore>(new Blobstore(std::move(s.value())));

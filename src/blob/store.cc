@@ -176,12 +176,18 @@ Status Store::unload() {
     sb_.clean = true;
     SLUICE_RETURN_IF_ERROR(write_checkpoint());
   }
-  desc_.reset();
+  release_device();
   return Status::Ok();
 }
 
 void Store::abandon() {
   std::lock_guard lock(mu_);
+  release_device();
+}
+
+void Store::release_device() {
+  device_released_.store(true, std::memory_order_release);
+  if (desc_) (void)desc_->disown_channels();
   desc_.reset();
 }
 

@@ -68,6 +68,9 @@ class Store {
 
   // ---- for the data path (io.cc) ----
   bdev::BdevDesc& desc() { return *desc_; }
+  // True once unload() or abandon() closed the device handle: channels other threads still
+  // held were handed to them (release_device), and go back without it (blob_channel.cc).
+  bool device_released() const { return device_released_.load(std::memory_order_acquire); }
   const SuperBlock& super() const { return sb_; }
   uint32_t io_units_per_cluster() const { return sb_.cluster_size / sb_.io_unit; }
   // The device LBA (in bdev blocks) where a device cluster starts.
@@ -139,6 +142,10 @@ class Store {
   Status copy_cluster(uint32_t from_plus1, uint32_t to);
   Status io_pages(bool write, uint64_t page, char* buf, uint64_t pages);
   Status flush();
+  // Closes the device handle. Channels other threads still hold become theirs alone: such a
+  // thread may stay idle for good (an application's pool thread), and puts its channel back
+  // at the latest when it exits, which needs no handle.
+  void release_device();
   BlobMeta* find_blob(BlobId id, Status* st);
   Result<BlobId> new_blob_id() const;  // the id the next created blob takes
   // Freezes I/O to `id` if it is open and waits (bounded) for requests in flight to finish.
@@ -148,6 +155,7 @@ class Store {
 
   std::mutex mu_;
   std::unique_ptr<bdev::BdevDesc> desc_;
+  std::atomic<bool> device_released_{false};
   bool read_only_ = false;
   bool recovered_ = false;
   uint32_t blocks_per_page_ = 0;

@@ -15,10 +15,13 @@
 namespace sluice::fs {
 namespace {
 
-// Sources alive, by serial: a thread that exits puts its channels back only to those.
+// Sources alive, by serial: a thread that exits puts its channels back to those.
 std::mutex g_mu;
 std::unordered_map<uint64_t, ChannelSource*> g_sources;
 std::atomic<uint64_t> g_next_serial{1};
+// Stores of retired sources whose channels other threads still held: the unmount keeps each
+// store for the life of the process, so those threads put back to it when they exit.
+std::unordered_map<uint64_t, blob::Blobstore*> g_retired;
 
 }  // namespace
 
@@ -35,17 +38,15 @@ ThreadChannels::~ThreadChannels() {
   {
     std::lock_guard lock(g_mu);
     for (auto& r : refs) {
-      auto it = g_sources.find(r.serial);
-      if (it == g_sources.end()) {
-        // Unmounted meanwhile: nothing to give it back to (its store is kept, unloaded, by
-        // the unmount). Keep it reachable: a deliberate, bounded leak, not a lost one.
-        static auto* stragglers = new std::vector<blob::BlobChannel*>();
-        stragglers->push_back(r.ch);
-        continue;
+      if (auto it = g_sources.find(r.serial); it != g_sources.end()) {
+        Status st = it->second->bs_.put_channel(r.ch);
+        if (!st.ok()) log::warn("sluicefs: thread exit: {}", st.to_string());
+        --it->second->live_;
+      } else if (auto kept = g_retired.find(r.serial); kept != g_retired.end()) {
+        // Unmounted meanwhile: the store is unloaded, and kept for us (blob.h, unload()).
+        Status st = kept->second->put_channel(r.ch);
+        if (!st.ok()) log::warn("sluicefs: thread exit after unmount: {}", st.to_string());
       }
-      Status st = it->second->bs_.put_channel(r.ch);
-      if (!st.ok()) log::warn("sluicefs: thread exit: {}", st.to_string());
-      --it->second->live_;
     }
   }
   refs.clear();
@@ -97,6 +98,7 @@ uint64_t ChannelSource::retire() {
     break;
   }
   g_sources.erase(serial_);
+  if (live_.load() > 0) g_retired[serial_] = &bs_;
   return live_.load();
 }
 

@@ -11,6 +11,7 @@
 namespace sluice::fs {
 
 Status FileSystem::format(std::string_view device, const FormatOptions& opts) {
+  register_probe_owner();  // so that a refusal names a SluiceFS image as one
   auto dev = resolve_device(device);
   if (!dev.ok()) return dev.status();
   const std::string name = dev->first;  // (clang 14 cannot capture structured bindings)
@@ -22,7 +23,9 @@ Status FileSystem::format(std::string_view device, const FormatOptions& opts) {
   Status st = [&]() -> Status {
     blob::InitOptions io;
     io.cluster_size = opts.cluster_size;
+    io.force = opts.force;
     auto bs = blob::Blobstore::init(name, io);
+    if (!bs.ok() && bs.status().code() == Errc::exists) return bs.status();  // the refusal names the device
     if (!bs.ok()) return Status(bs.status().code(), fmt::format("format {}: {}", device, bs.status().message()));
     blob::CreateOptions co;
     co.thin = true;

@@ -52,7 +52,16 @@ namespace sluice::fs {
 
 struct FormatOptions {
   uint32_t cluster_size = 1u << 20;  // the blobstore's allocation unit, bytes
+  // Format a device that is not blank (blob/probe.h), destroying what it holds. Without it,
+  // format refuses such a device with Errc::exists, naming what is there.
+  bool force = false;
 };
+
+// The name under which SluiceFS recognizes its images in a device probe (blob/probe.h:
+// Probe::owner), and the registration that makes probes name them (done by format; a program
+// that probes without ever formatting SluiceFS calls it itself).
+inline constexpr std::string_view kProbeOwner = "sluicefs";
+void register_probe_owner();
 
 // Where write buffers go unless MountOptions says otherwise: $SLUICE_WRITE_BUFFER_DIR if
 // set (empty: none), else /dev/shm/sluice if /dev/shm exists, else none.
@@ -159,7 +168,9 @@ class FileLock {
 
 class FileSystem {
  public:
-  // Formats `device` (a bdev spec or a registered bdev's name) as an empty SluiceFS.
+  // Formats `device` (a bdev spec or a registered bdev's name) as an empty SluiceFS. Only a
+  // blank device unless opts.force: anything else (another store, a filesystem, data) is
+  // refused with Errc::exists and a message that names it.
   static Status format(std::string_view device, const FormatOptions& opts = {});
   // Mounts it, recovering after a crash. Errors name the device and what is wrong
   // (not found, not a SluiceFS image, newer format version, damaged).

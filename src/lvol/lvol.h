@@ -66,9 +66,11 @@ struct StoreInfo {
 
 class LvolStore {
  public:
-  // Formats `bdev_name` as a new store. cluster_size: a multiple of 4096 (bytes).
+  // Formats `bdev_name` as a new store. cluster_size: a multiple of 4096 (bytes). Only a
+  // blank device unless `force` (blob/probe.h): anything else is refused with Errc::exists
+  // and a message that names it.
   static Result<std::shared_ptr<LvolStore>> create(std::string_view bdev_name, std::string_view store_name,
-                                                   uint32_t cluster_size = 1u << 20);
+                                                   uint32_t cluster_size = 1u << 20, bool force = false);
   // Opens the store on `bdev_name` (recovering its blobstore after a crash) and registers its
   // volumes' bdevs. A blobstore that is not an lvol store is refused untouched.
   static Result<std::shared_ptr<LvolStore>> load(std::string_view bdev_name);
@@ -117,6 +119,12 @@ class LvolStore {
   explicit LvolStore(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The name under which lvol stores are recognized in a device probe (blob/probe.h:
+// Probe::owner), and the registration that makes probes name them (create() and load() do it;
+// programs that probe devices without either call it themselves).
+inline constexpr std::string_view kProbeOwner = "lvol";
+void register_probe_owner();
 
 // Registers the "lvol" device spec scheme with the bdev layer. Idempotent; create() and
 // load() call it, and programs that accept device specs call it at startup.

@@ -27,37 +27,6 @@ std::string new_uuid() {
   return s;
 }
 
-struct Identity {
-  blob::BlobId super_id = 0;
-  std::string name;
-  std::string uuid;
-};
-
-// What makes a blobstore an lvol store: a super blob naming it.
-Result<Identity> read_identity(blob::Blobstore& bs, std::string_view bdev_name) {
-  auto sb = bs.super_blob();
-  if (!sb.ok())
-    return Status(Errc::not_found, fmt::format("bdev {} holds a blobstore but not an lvol store (no super blob)", bdev_name));
-  auto info = bs.info(*sb);
-  if (!info.ok()) return info.status();
-  auto& x = info->internal_xattrs;
-  auto name = x.find(std::string(kStoreNameXattr));
-  auto version = x.find(std::string(kStoreVersionXattr));
-  if (name == x.end() || version == x.end())
-    return Status(Errc::not_found, fmt::format("bdev {} holds a blobstore but not an lvol store (its super blob "
-                                               "belongs to another user)", bdev_name));
-  if (version->second != kStoreVersion)
-    return Status(Errc::not_supported, fmt::format("the lvol store on {} has format version {}; this Sluice reads {}",
-                                                   bdev_name, version->second, kStoreVersion));
-  Status st = check_name(name->second, "store name");
-  if (!st.ok()) return Status(Errc::corrupt, fmt::format("the lvol store on {}: {}", bdev_name, st.message()));
-  Identity id;
-  id.super_id = *sb;
-  id.name = name->second;
-  if (auto u = x.find(std::string(kStoreUuidXattr)); u != x.end()) id.uuid = u->second;
-  return id;
-}
-
 Result<std::unique_ptr<LvolStore::Impl>> open_impl(std::shared_ptr<blob::Blobstore> bs, std::string_view bdev_name,
                                                    const Identity& id) {
   auto base = bdev::find(bdev_name);
@@ -168,8 +137,9 @@ LvolStore::~LvolStore() = default;
 const std::string& LvolStore::name() const { return impl_->name; }
 
 Result<std::shared_ptr<LvolStore>> LvolStore::create(std::string_view bdev_name, std::string_view store_name,
-                                                     uint32_t cluster_size) {
+                                                     uint32_t cluster_size, bool force) {
   (void)register_spec_scheme();
+  register_probe_owner();
   SLUICE_RETURN_IF_ERROR(check_name(store_name, "store name"));
   if (store_name_taken(store_name))
     return Status(Errc::exists, fmt::format("an lvol store named {} is already loaded", store_name));
@@ -177,7 +147,9 @@ Result<std::shared_ptr<LvolStore>> LvolStore::create(std::string_view bdev_name,
     return Status(Errc::invalid_argument, fmt::format("cluster size {} is not a multiple of 4096", cluster_size));
   blob::InitOptions opts;
   opts.cluster_size = cluster_size;
+  opts.force = force;
   auto init = blob::Blobstore::init(bdev_name, opts);
+  if (!init.ok() && init.status().code() == Errc::exists) return init.status();  // the refusal names the device
   if (!init.ok())
     return Status(init.status().code(), fmt::format("lvol store {} on {}: {}", store_name, bdev_name, init.status().message()));
   std::shared_ptr<blob::Blobstore> bs = std::move(init.value());
@@ -206,6 +178,7 @@ Result<std::shared_ptr<LvolStore>> LvolStore::create(std::string_view bdev_name,
 
 Result<std::shared_ptr<LvolStore>> LvolStore::load(std::string_view bdev_name) {
   (void)register_spec_scheme();
+  register_probe_owner();
   {
     // Look first without changing anything: a store of another kind is left exactly as it was
     // (a read-write load would recover it and write a checkpoint).

@@ -61,6 +61,17 @@ struct StoreAccess {
   }
 };
 
+// What the super blob says (identity.cc).
+struct Identity {
+  blob::BlobId super_id = 0;
+  std::string name;
+  std::string uuid;
+};
+// The store's identity: Errc::not_found when the blobstore is not an lvol store (no super
+// blob, or one without lvs.name and lvs.version), not_supported for another store version,
+// corrupt for a bad name. `bdev_name` is for messages.
+Result<Identity> read_identity(blob::Blobstore& bs, std::string_view bdev_name);
+
 // The process-wide table of loaded stores (registry.cc).
 Status add_store(std::shared_ptr<LvolStore> store);
 void remove_store(std::string_view name);

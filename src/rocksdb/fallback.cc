@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include "rocksdb/sluice_uri.h"
+
 namespace sluice::rocksdb_plugin {
 namespace {
 
@@ -30,6 +32,20 @@ Fallback::Fallback(fs::FileSystem* fs, std::shared_ptr<void> keep_alive, std::st
       keep_alive_(std::move(keep_alive)),
       kernel_dir_(std::move(kernel_dir)),
       sluice_dir_(std::move(sluice_dir)) {}
+
+Status Fallback::check_database_file(const std::string& rocksdb_path) const {
+  const std::string path = normalize_path(rocksdb_path);
+  const size_t slash = path.rfind('/');
+  const std::string_view name = std::string_view(path).substr(slash + 1);
+  const bool db_file = name == "CURRENT" || name == "IDENTITY" || name.starts_with("MANIFEST-") ||
+                       name.starts_with("OPTIONS-");
+  const std::string dir = slash == 0 ? "/" : path.substr(0, slash);
+  if (!db_file || dir == kernel_dir_) return Status::Ok();
+  return Status(Errc::invalid_argument,
+                fmt::format("fallback={} does not name this database: RocksDB opened {}, so the database is {}; "
+                            "give fallback= the database's own directory (the same as --db)",
+                            kernel_dir_, path, dir));
+}
 
 std::string Fallback::record_path() const {
   return sluice_dir_ == "/" ? std::string("/") + kRecordName : sluice_dir_ + "/" + kRecordName;

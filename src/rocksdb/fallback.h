@@ -41,6 +41,10 @@ class Fallback {
 
   // True when `sluice_path` names the fallback directory itself.
   bool is_dir(const std::string& sluice_path) const { return sluice_path == sluice_dir_; }
+  // Invalid_argument when `rocksdb_path` is a database's own file (CURRENT, IDENTITY,
+  // MANIFEST-*, OPTIONS-*) in another directory: the database RocksDB opens is then not the
+  // one fallback= names (--db and fallback= differ), and the option would silently do nothing.
+  Status check_database_file(const std::string& rocksdb_path) const;
   // The kernel path a SluiceFS path falls back to: "" when it does not (not directly in the
   // directory, the record itself, tombstoned, or fallback finished).
   Result<std::string> kernel_path(const std::string& sluice_path);

@@ -41,6 +41,10 @@ class SluiceDirectory final : public ::rocksdb::FSDirectory {
 IOStatus SluiceFileSystem::NewSequentialFile(const std::string& fname, const FileOptions& opts,
                                              std::unique_ptr<::rocksdb::FSSequentialFile>* result,
                                              IODebugContext* dbg) {
+  // Every open of an existing database reads its CURRENT this way.
+  if (fallback_) {
+    if (Status st = fallback_->check_database_file(fname); !st.ok()) return to_io_status(st);
+  }
   Route r = route(fname);
   if (!r.sluice) return posix_->NewSequentialFile(r.path, opts, result, dbg);
   auto f = mount_->fs().open(r.path, {});
@@ -84,6 +88,10 @@ static void make_parent(const std::string& posix_path) {
 
 IOStatus SluiceFileSystem::NewWritableFile(const std::string& fname, const FileOptions& opts,
                                            std::unique_ptr<::rocksdb::FSWritableFile>* result, IODebugContext* dbg) {
+  // Every new database writes its first MANIFEST this way.
+  if (fallback_) {
+    if (Status st = fallback_->check_database_file(fname); !st.ok()) return to_io_status(st);
+  }
   Route r = route(fname);
   if (!r.sluice) {
     if (!uri_.wal_dir.empty()) make_parent(r.path);

@@ -45,12 +45,14 @@ namespace {
 }
 
 // A factory that fails must set *errmsg: the stock tools wrap a null result without looking
-// and crash otherwise.
+// and crash otherwise. For the same reason the pattern claims every URI that starts with
+// "sluice:" (even "sluice://" with no device, or a mistyped "sluice:/dev"), so that a bad one
+// reaches parse_uri and its message instead of no factory at all.
 void RegisterFactories() {
   static std::once_flag once;
   std::call_once(once, [] {
     auto library = ::rocksdb::ObjectLibrary::Default();
-    auto pattern = ::rocksdb::ObjectLibrary::PatternEntry("sluice", false).AddSeparator("://");
+    auto pattern = ::rocksdb::ObjectLibrary::PatternEntry("sluice", false).AddSeparator(":", false);
     library->AddFactory<::rocksdb::FileSystem>(
         pattern, [](const std::string& uri, std::unique_ptr<::rocksdb::FileSystem>* guard, std::string* errmsg) {
           std::unique_ptr<SluiceFileSystem> fs;

@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "bdev/bdev.h"
+#include "blob/probe.h"
 #include "lvol/lvol.h"
 
 namespace sluice::rocksdb_plugin {
@@ -66,13 +67,34 @@ class MountTable {
 
   static bool is_malloc(std::string_view device) { return device.substr(0, 7) == "malloc:"; }
 
-  // Mount errors that mean "this device holds no SluiceFS image" rather than "it is damaged"
-  // (Errc::corrupt, never formatted over) or "it cannot be read": only those may be formatted
-  // over with format=1.
-  static bool unformatted(const Status& st) { return st.code() == Errc::wrong_format; }
+  static Status cannot_mount(const PluginUri& uri, const Status& st) {
+    return Status(st.code(), fmt::format("SluiceFS: cannot mount '{}': {}", uri.device, st.message()));
+  }
+
+  // The device holds no SluiceFS (`mount_error` says so). format=1 formats a blank device and
+  // nothing else (FileSystem::format refuses anything else too): a store, a filesystem or data
+  // is someone's, and stays as it is. Ok: formatted.
+  static Status format_if_blank(const PluginUri& uri, const std::string& name, const Status& mount_error) {
+    auto probe = blob::probe_device(name);
+    if (!probe.ok()) return cannot_mount(uri, mount_error);
+    if (probe->content != blob::Content::blank)
+      return Status(Errc::wrong_format,
+                    fmt::format("SluiceFS: cannot mount '{}': not a SluiceFS image: it holds {}{}", uri.device,
+                                probe->description,
+                                uri.format ? "; format=1 formats only a blank device, and will not destroy it" : ""));
+    if (!uri.format)
+      return Status(Errc::wrong_format, fmt::format("SluiceFS: cannot mount '{}': not a SluiceFS image: the device "
+                                                    "is blank (add ?format=1 to the URI to format it)",
+                                                    uri.device));
+    log::notice("SluiceFS: formatting {} (format=1, and the device is blank)", uri.device);
+    Status st = fs::FileSystem::format(name);
+    if (!st.ok()) return Status(st.code(), fmt::format("SluiceFS: formatting {}: {}", uri.device, st.message()));
+    return st;
+  }
 
   static Result<std::unique_ptr<Mount>> mount(const PluginUri& uri) {
     (void)lvol::register_spec_scheme();  // lvol:STORE/VOLUME specs
+    lvol::register_probe_owner();        // a refused format=1 names an lvol store as one
     auto m = std::make_unique<Mount>();
     m->device_ = uri.device;
     std::string name = uri.device;
@@ -94,18 +116,11 @@ class MountTable {
     fs::MountOptions mo;
     mo.read_cache_bytes = uri.cache_bytes;
     auto mounted = fs::FileSystem::mount(name, mo);
-    if (!mounted.ok() && uri.format && unformatted(mounted.status())) {
-      log::notice("SluiceFS: formatting {} (format=1; mount said: {})", uri.device, mounted.status().message());
-      Status st = fs::FileSystem::format(name);
-      if (!st.ok()) return fail(Status(st.code(), fmt::format("SluiceFS: formatting {}: {}", uri.device, st.message())));
+    if (!mounted.ok() && mounted.status().code() == Errc::wrong_format) {
+      if (Status st = format_if_blank(uri, name, mounted.status()); !st.ok()) return fail(st);
       mounted = fs::FileSystem::mount(name, mo);
     }
-    if (!mounted.ok()) {
-      Status st = mounted.status();
-      std::string hint = uri.format ? "" : " (add ?format=1 to the URI to format it)";
-      return fail(Status(st.code(), fmt::format("SluiceFS: cannot mount '{}': {}{}", uri.device, st.message(),
-                                                unformatted(st) ? hint : "")));
-    }
+    if (!mounted.ok()) return fail(cannot_mount(uri, mounted.status()));
     m->fs_ = std::move(mounted.value());
     m->block_size_ = m->fs_->statfs().block_size;
     if (m->block_size_ == 0) m->block_size_ = 4096;

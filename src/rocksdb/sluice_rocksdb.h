@@ -9,7 +9,9 @@
 //             lvol:STORE/VOLUME, crashsim:SPEC, ...), or the name of a bdev already
 //             registered in this process. A malloc: device is formatted when opened.
 //   cache=SIZE       read cache shared by every file of the mount (default none)
-//   format=1         format the device if it does not hold a SluiceFS image
+//   format=1         format the device if it holds no SluiceFS image and is blank; one that
+//                    holds anything else (another store, a filesystem, data) is refused with
+//                    a message naming it, and never written (blob/probe.h)
 //   root=/PREFIX     only paths under PREFIX go to SluiceFS (PREFIX is its "/"); the rest
 //                    fall through to the default POSIX FileSystem. Default "/".
 //   wal_dir=/DIR     WAL files (*.log) go to the POSIX FileSystem under DIR instead,
@@ -21,7 +23,9 @@
 //                    written). `sluice migrate status` lists what is left on the kernel
 //                    side, `sluice migrate finish` copies it, after which the option is a
 //                    no-op (docs/migration.md, src/rocksdb/fallback.h). Not with wal_dir=.
-//   Every other option (bs=, qd=, mt=) belongs to the device spec.
+//   Every other option (bs=, qd=, mt=) belongs to the device spec. An option given twice, a
+//   cache larger than the machine's memory, and a fallback= directory that is not the
+//   database's own are errors.
 // One mounted SluiceFS per device per process: every FileSystem made for the same device
 // shares it (several DBs in one image; the first opener's cache= sizes it); it is unmounted
 // when the last one goes away (at process exit too, from a helper thread).

@@ -1,5 +1,10 @@
 #include "rocksdb/sluice_uri.h"
 
+#include <unistd.h>
+
+#include <cstdint>
+#include <set>
+
 #include <fmt/format.h>
 
 #include "base/size.h"
@@ -14,6 +19,11 @@ Status bad(std::string_view uri, std::string_view why) {
                 fmt::format("bad SluiceFS URI '{}': {} (want sluice://DEVICE[?cache=SIZE&format=1&root=/DIR&wal_dir=/DIR&fallback=/DIR],"
                             " e.g. sluice://uring:/dev/nvme0n1)",
                             uri, why));
+}
+
+uint64_t physical_memory() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : UINT64_MAX;
 }
 
 }  // namespace
@@ -50,6 +60,7 @@ Result<PluginUri> parse_uri(std::string_view uri) {
   if (device.empty()) return bad(uri, "no device");
   PluginUri out;
   std::string device_options;
+  std::set<std::string_view> seen;
   if (device.size() < rest.size()) {
     std::string_view query = rest.substr(device.size() + 1);
     while (!query.empty()) {
@@ -59,9 +70,15 @@ Result<PluginUri> parse_uri(std::string_view uri) {
       auto eq = kv.find('=');
       if (eq == std::string_view::npos || eq == 0) return bad(uri, fmt::format("option '{}' is not key=value", kv));
       std::string_view key = kv.substr(0, eq), value = kv.substr(eq + 1);
+      // Which of two values should win is anyone's guess: a repeated option is a mistake.
+      if (!seen.insert(key).second) return bad(uri, fmt::format("option '{}' is given twice", key));
       if (key == "cache") {
         auto size = parse_size(value);
         if (!size.ok()) return bad(uri, fmt::format("cache: {}", size.status().message()));
+        // The cache fills as files are read: one larger than memory ends in the OOM killer.
+        const uint64_t ram = physical_memory();
+        if (*size > ram)
+          return bad(uri, fmt::format("cache={} is more than this machine's memory ({})", value, format_size(ram)));
         out.cache_bytes = *size;
       } else if (key == "format") {
         if (value != "0" && value != "1") return bad(uri, fmt::format("format={}: want 0 or 1", value));

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end test of `sluice mkfs`, `sluice fsck` and `sluice fs` on a file image: format,
-# refuse to format over a store, copy files in and out byte for byte, list, stat, cat, mkdir,
-# rm (-r), df; clear errors for a missing path, an unformatted device and a bad cp; fsck is
-# clean after all of it and fails, listing the problem, on an image with a damaged blobstore.
+# refuse to format over a store, another filesystem or data (unless --force) leaving it
+# unchanged, copy files in and out byte for byte, list, stat, cat, mkdir, rm (-r), df; clear
+# errors for a missing path, an unformatted device and a bad cp; fsck is clean after all of it
+# and fails, listing the problem, on an image with a damaged blobstore.
 # Usage: fs_cli_test.sh path/to/sluice
 set -uo pipefail
 
@@ -38,10 +39,33 @@ truncate -s 128M "$IMG"
 # ---- format --------------------------------------------------------------------------------
 if expect "fs ls unformatted" 1 fs ls "$IMG" && err_has "not a SluiceFS image"; then pass "an unformatted device is refused"; fi
 if expect "mkfs" 0 mkfs "$IMG" && out_has "formatted"; then pass "mkfs DEVICE"; fi
-if expect "mkfs again" 1 mkfs "$IMG" && err_has "already holds"; then pass "mkfs refuses an existing store"; fi
+if expect "mkfs again" 1 mkfs "$IMG" && err_has "already holds a SluiceFS image" && err_has "--force"; then
+  pass "mkfs refuses an existing SluiceFS"
+fi
 if expect "mkfs --force" 0 mkfs "uring:$IMG" --force --cluster-size 256k; then pass "mkfs --force with a cluster size"; fi
 if expect "mkfs bad cluster" 2 mkfs "$IMG" --force --cluster-size 1000; then pass "mkfs rejects a bad cluster size"; fi
 expect "fsck empty" 0 fsck "$IMG" && out_has "clean" && pass "fsck: a fresh image is clean"
+
+# Another filesystem, an lvol store, data: each named, none touched without --force.
+refused_unchanged() {  # NAME IMAGE EXPECTED-TEXT
+  local sum; sum=$(md5sum <"$2")
+  if expect "$1" 1 mkfs "$2" && err_has "$3" && err_has "--force" && [[ $(md5sum <"$2") == "$sum" ]]; then
+    pass "mkfs refuses $1, naming it, and leaves it unchanged"
+  elif [[ $(md5sum <"$2") != "$sum" ]]; then fail "mkfs over $1 changed the device"; fi
+}
+truncate -s 64M "$TMP/ext4.img"
+if PATH=$PATH:/sbin:/usr/sbin mkfs.ext4 -q -F -L keepme "$TMP/ext4.img" >/dev/null 2>&1; then
+  refused_unchanged "an ext4 filesystem" "$TMP/ext4.img" "an ext4 filesystem (label 'keepme'"
+  if expect "mkfs --force over ext4" 0 mkfs "$TMP/ext4.img" --force; then pass "mkfs --force formats over ext4"; fi
+else
+  echo "skip mkfs over ext4: no mkfs.ext4"
+fi
+truncate -s 64M "$TMP/lvs.img"
+run lvol create-store "$TMP/lvs.img" keep && run lvol create -d "$TMP/lvs.img" vol 8M
+refused_unchanged "an lvol store" "$TMP/lvs.img" "lvol store 'keep' with 1 volume(s) (vol)"
+truncate -s 64M "$TMP/data.img"
+head -c 1000 /dev/urandom | dd of="$TMP/data.img" bs=1 seek=70000 conv=notrunc status=none
+refused_unchanged "data" "$TMP/data.img" "data of an unknown kind (a non-zero byte at offset 7"
 
 # ---- files in and out ----------------------------------------------------------------------
 head -c 3000000 /dev/urandom >"$TMP/big"

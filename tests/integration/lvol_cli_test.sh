@@ -41,7 +41,9 @@ M=$((1 << 20))
 
 # ---- the store --------------------------------------------------------------------------
 if expect "create-store" 0 lvol create-store "$IMG" pool && out_has "created lvol store pool"; then pass "create-store DEVICE NAME"; fi
-if expect "create-store again" 1 lvol create-store "$IMG" pool2 && err_has "already holds"; then pass "create-store refuses an existing store"; fi
+if expect "create-store again" 1 lvol create-store "$IMG" pool2 && err_has "already holds lvol store 'pool'"; then
+  pass "create-store refuses an existing store, naming it"
+fi
 if expect "create-store --force" 0 lvol create-store -d "$IMG" pool --force --cluster-size 512k; then pass "create-store -d DEVICE NAME --force"; fi
 if expect "list-stores" 0 lvol list-stores "$IMG" --json && [[ $(json "d[0]['name']") == pool ]] &&
    [[ $(json "d[0]['cluster_size']") == $((512 << 10)) ]] && [[ $(json "d[0]['volumes']") == 0 ]]; then

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Debian's stock RocksDB tools on SluiceFS through the plugin (LD_PRELOAD): db_bench
 # fillrandom then readrandom in a second process on the same uring image, ldb scan/get,
-# sst_dump verify, --env_uri, direct I/O, several DBs in one image; a bad URI fails with a
-# message and a plain non-zero exit.
-# Usage: rocksdb_tools_test.sh path/to/libsluice_rocksdb.so
+# sst_dump verify, --env_uri, direct I/O, several DBs in one image; a successful run says
+# nothing about errors on stderr; a bad URI (db_bench and ldb) fails with a message and a
+# plain non-zero exit; format=1 leaves a device that is not blank exactly as it was.
+# Usage: rocksdb_tools_test.sh path/to/libsluice_rocksdb.so [path/to/sluice]
 set -uo pipefail
 
-PLUGIN=${1:?usage: $0 path/to/libsluice_rocksdb.so}
+PLUGIN=${1:?usage: $0 path/to/libsluice_rocksdb.so [path/to/sluice]}
+SLUICE=${2:-}
 for tool in db_bench ldb sst_dump; do
   command -v $tool >/dev/null || { echo "SKIP: $tool not installed (rocksdb-tools)"; exit 77; }
 done
@@ -21,10 +23,11 @@ run() {
   LD_PRELOAD=$PLUGIN timeout 120 "$@" >"$TMP/out" 2>"$TMP/err"
   RC=$?
 }
-ok_run() {  # NAME TOOL ARGS...
+ok_run() {  # NAME TOOL ARGS...: exit 0, and no "error" on stderr
   local name=$1; shift
   run "$@"
   if [[ $RC -ne 0 ]]; then fail "$name: exit $RC; stderr: $(tail -5 "$TMP/err"); stdout: $(tail -5 "$TMP/out")"; return 1; fi
+  if grep -qi "error" "$TMP/err"; then fail "$name: succeeded, but stderr says: $(grep -i error "$TMP/err" | head -3)"; return 1; fi
   pass "$name"
 }
 
@@ -77,17 +80,39 @@ fi
 ok_run "db_bench --env_uri" db_bench "--env_uri=sluice://uring:$IMG" --db=/envdb --num=2000 --benchmarks=fillseq,readseq
 
 # Wrong URIs: a message, exit 1 (not a signal, not silence).
-bad_uri() {  # NAME URI EXPECTED-TEXT
-  run db_bench "--fs_uri=$2" --num=10 --benchmarks=fillseq
-  if [[ $RC -eq 0 || $RC -ge 124 ]]; then fail "$1: exit $RC, want a plain failure; stderr: $(cat "$TMP/err")"
-  elif ! grep -q -- "$3" "$TMP/out" "$TMP/err"; then fail "$1: no '$3' in output: $(cat "$TMP/err" "$TMP/out" | tail -5)"
-  else pass "$1: exit $RC with '$3'"; fi
+bad_run() {  # NAME EXPECTED-TEXT TOOL ARGS...
+  local name=$1 want=$2; shift 2
+  run "$@"
+  if [[ $RC -eq 0 || $RC -ge 124 ]]; then fail "$name: exit $RC, want a plain failure; stderr: $(cat "$TMP/err")"
+  elif ! grep -q -- "$want" "$TMP/out" "$TMP/err"; then fail "$name: no '$want' in output: $(cat "$TMP/err" "$TMP/out" | tail -5)"
+  else pass "$name: exit $RC with '$want'"; fi
 }
+bad_uri() { bad_run "$1" "$3" db_bench "--fs_uri=$2" --num=10 --benchmarks=fillseq; }
 bad_uri "missing device file" "sluice://uring:$TMP/missing" "cannot open device"
 bad_uri "unknown device type" "sluice://floppy:/dev/fd0" "unknown device type"
 bad_uri "bad option" "sluice://malloc:64M?cache=lots" "cache"
+bad_uri "no device" "sluice://" "no device"
+bad_run "ldb, no device" "no device" ldb --fs_uri=sluice:// --db=/x scan
+bad_uri "a mistyped scheme" "sluice:/dev/null" "does not start with sluice://"
+bad_uri "a cache beyond memory" "sluice://malloc:64M?cache=100T" "more than this machine's memory"
+bad_uri "a repeated option" "sluice://malloc:64M?cache=1M&cache=2M" "given twice"
+bad_run "fallback= unrelated to --db" "does not name this database" \
+  db_bench "--fs_uri=sluice://malloc:64M?fallback=/var/lib/mydb" --db=/db1 --num=10 --benchmarks=fillseq
 truncate -s 64M "$TMP/blank"
 bad_uri "unformatted device" "sluice://uring:$TMP/blank" "format=1"
+
+# format=1 formats a blank device only: an lvol store with a volume stays exactly as it was.
+if [[ -n "$SLUICE" ]]; then
+  truncate -s 64M "$TMP/lvs"
+  if "$SLUICE" lvol create-store "$TMP/lvs" keep >/dev/null && "$SLUICE" lvol create -d "$TMP/lvs" vol 8M >/dev/null; then
+    sum=$(md5sum <"$TMP/lvs")
+    bad_run "format=1 on an lvol store" "lvol store 'keep' with 1 volume(s) (vol)" \
+      db_bench "--fs_uri=sluice://uring:$TMP/lvs?format=1" --db=/db --num=10 --benchmarks=fillseq
+    [[ $(md5sum <"$TMP/lvs") == "$sum" ]] && pass "the lvol store is unchanged" || fail "format=1 changed the lvol store"
+  else
+    fail "could not make an lvol store with $SLUICE"
+  fi
+fi
 
 if [[ $FAILS -ne 0 ]]; then echo "$FAILS check(s) failed"; exit 1; fi
 echo "all rocksdb tool checks passed"

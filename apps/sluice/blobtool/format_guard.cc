@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include "base/size.h"
-#include "blobtool/scan.h"
 
 namespace sluice::blobtool {
 
@@ -15,19 +14,9 @@ Result<uint32_t> parse_cluster_size(const std::string& text) {
   return static_cast<uint32_t>(*cs);
 }
 
-Status refuse_existing_store(const Device& dev) {
-  auto scan = scan_metadata(dev);
-  if (!scan.ok()) return scan.status();
-  if (const auto* sb = scan->super())
-    return Status(Errc::exists, fmt::format("{} already holds blobstore {} ({} clusters of {}); --force formats it "
-                                            "anyway, destroying it",
-                                            dev.spec(), blob::uuid_string(sb->uuid), sb->num_clusters,
-                                            format_size(sb->cluster_size)));
-  if (scan->copies[0].has_magic || scan->copies[1].has_magic)
-    return Status(Errc::exists, fmt::format("{} holds a damaged or newer blobstore ({}); --force formats it anyway, "
-                                            "destroying it",
-                                            dev.spec(), scan->unusable().message()));
-  return Status::Ok();
+Status explain_refusal(const Status& st) {
+  if (st.code() != Errc::exists) return st;
+  return Status(st.code(), st.message() + " (--force formats it anyway)");
 }
 
 }  // namespace sluice::blobtool

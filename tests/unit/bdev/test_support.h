@@ -1,5 +1,5 @@
-// Helpers shared by the bdev tests: aligned buffers with patterns, temporary backing files,
-// and bounded polling.
+// Helpers shared by the bdev tests (and the layers above that test on files): aligned buffers
+// with patterns, temporary backing files, reading and patching image files, bounded polling.
 #pragma once
 
 #include <fcntl.h>
@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "base/clock.h"
@@ -67,6 +69,19 @@ class TempFile {
  private:
   std::string path_;
 };
+
+// Every byte of an image file (to check that something left it unchanged).
+inline std::string read_image(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Overwrites bytes of an image file in place.
+inline void patch_image(const std::string& path, uint64_t offset, const std::string& bytes) {
+  std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
 
 // Polls until `cond` holds or `timeout_ms` passes; false on timeout.
 template <typename Cond>

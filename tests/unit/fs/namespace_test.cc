@@ -210,7 +210,7 @@ TEST_P(FsTest, ForeignAndNewerImagesAreRefused) {
   fs_.reset();
   // A plain blobstore (not SluiceFS).
   {
-    auto bs = blob::Blobstore::init(dev_);
+    auto bs = blob::Blobstore::init(dev_, {.force = true});
     ASSERT_TRUE(bs.ok());
     ASSERT_TRUE((*bs)->unload().ok());
   }
@@ -232,7 +232,7 @@ TEST_P(FsTest, ForeignAndNewerImagesAreRefused) {
   EXPECT_EQ(m.status().code(), Errc::wrong_format);
   EXPECT_NE(m.status().message().find("not a SluiceFS image"), std::string::npos) << m.status().message();
   // A SluiceFS root from a newer version.
-  ASSERT_TRUE(FileSystem::format(dev_).ok());
+  ASSERT_TRUE(FileSystem::format(dev_, {.force = true}).ok());
   {
     auto bs = blob::Blobstore::load(dev_);
     ASSERT_TRUE(bs.ok());
@@ -249,8 +249,27 @@ TEST_P(FsTest, ForeignAndNewerImagesAreRefused) {
   // Missing device.
   m = FileSystem::mount("uring:/nonexistent/dir/img");
   EXPECT_FALSE(m.ok());
-  ASSERT_TRUE(FileSystem::format(dev_).ok());
+  ASSERT_TRUE(FileSystem::format(dev_, {.force = true}).ok());
   remount();
+}
+
+// Formatting destroys what a device holds, so it takes a blank device unless forced.
+TEST_P(FsTest, FormatRefusesAnythingButABlankDevice) {
+  write_file("/keep", "x");
+  ASSERT_TRUE(fs_->unmount().ok());
+  fs_.reset();
+  Status st = FileSystem::format(dev_);
+  EXPECT_EQ(st.code(), Errc::exists) << st.to_string();
+  EXPECT_NE(st.message().find("already holds a SluiceFS image (2 files and directories) in blobstore"),
+            std::string::npos)
+      << st.message();
+  remount();
+  EXPECT_EQ(slurp("/keep"), "x");
+  ASSERT_TRUE(fs_->unmount().ok());
+  fs_.reset();
+  ASSERT_TRUE(FileSystem::format(dev_, {.force = true}).ok());
+  remount();
+  EXPECT_EQ(*fs_->list("/"), Strings{});
 }
 
 TEST_P(FsTest, CorruptImageIsRefused) {
@@ -272,7 +291,7 @@ TEST_P(FsTest, CorruptImageIsRefused) {
   }
   auto m = FileSystem::mount(dev_);
   EXPECT_EQ(m.status().code(), Errc::corrupt) << m.status().to_string();
-  ASSERT_TRUE(FileSystem::format(dev_).ok());
+  ASSERT_TRUE(FileSystem::format(dev_, {.force = true}).ok());
   remount();
 }
 
@@ -296,7 +315,7 @@ TEST_P(FsTest, DamagedNamespaceIsRefusedWithAReason) {
   auto m = FileSystem::mount(dev_);
   EXPECT_EQ(m.status().code(), Errc::corrupt);
   EXPECT_NE(m.status().message().find("two entries named 'a'"), std::string::npos) << m.status().message();
-  ASSERT_TRUE(FileSystem::format(dev_).ok());
+  ASSERT_TRUE(FileSystem::format(dev_, {.force = true}).ok());
   remount();
 }
 

@@ -148,5 +148,28 @@ TEST_F(FallbackTest, FinishedMakesTheOptionANoOp) {
   EXPECT_EQ(children(), (Names{"000007.sst"}));  // the record stays hidden
 }
 
+// fallback= that names another directory than the database RocksDB opens would do nothing at
+// all: opening that database fails with a message instead, and the fallback's own database
+// is untouched by the check.
+TEST_F(FallbackTest, ADatabaseElsewhereIsRefused) {
+  mount();
+  const std::string other = tmp_ + "/other";
+  std::unique_ptr<::rocksdb::FSWritableFile> w;
+  ::rocksdb::IOStatus s = fs_->NewWritableFile(other + "/MANIFEST-000001", {}, &w, nullptr);
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_NE(s.ToString().find("fallback=" + kernel_ + " does not name this database"), std::string::npos)
+      << s.ToString();
+  EXPECT_NE(s.ToString().find("the database is " + other), std::string::npos) << s.ToString();
+  std::unique_ptr<::rocksdb::FSSequentialFile> r;
+  EXPECT_TRUE(fs_->NewSequentialFile(other + "/CURRENT", {}, &r, nullptr).IsInvalidArgument());
+  // Other files elsewhere (an info log, a backup's SSTs) are not a database's identity.
+  ASSERT_TRUE(fs_->CreateDirIfMissing(other, {}, nullptr).ok());
+  EXPECT_TRUE(fs_->NewWritableFile(other + "/LOG", {}, &w, nullptr).ok());
+  // The database of the fallback directory opens as before.
+  EXPECT_EQ(read("CURRENT"), "MANIFEST-000001\n");
+  ASSERT_TRUE(fs_->CreateDirIfMissing(kernel_, {}, nullptr).ok());
+  write("MANIFEST-000002", "m");
+}
+
 }  // namespace
 }  // namespace sluice::rocksdb_plugin
