@@ -74,7 +74,7 @@ TEST_F(LvolTest, BadLvolSpecsAreClearErrors) {
       {"lvol:pool", Errc::invalid_argument, "names no volume"},
       {"lvol:pool/", Errc::invalid_argument, "names no volume"},
       {"lvol:/v", Errc::invalid_argument, "names no volume"},
-      {"lvol:nopool/v", Errc::not_found, "no lvol store named 'nopool'"},
+      {"lvol:nopool/v", Errc::not_found, "'nopool' is neither a loaded lvol store nor a device"},
       {"lvol:pool/nov", Errc::not_found, "no volume 'nov'"},
       {"lvol:nosuch:thing/v", Errc::invalid_argument, "unknown device type 'nosuch'"},
   };
