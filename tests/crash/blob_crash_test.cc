@@ -125,7 +125,7 @@ TEST(BlobCrash, SmallWorkloadCutAtEveryBoundary) {
 TEST(BlobCrash, LargeWorkloadsRandomCuts) {
   constexpr int kOps = 120;
   constexpr int kWorkloads = 8;
-  constexpr int kCutsPerWorkload = 260;  // >= 2000 in all
+  constexpr int kCutsPerWorkload = testing::random_cut_budget(260);  // 2080 in a release build
   uint64_t tried = 0, failed = 0;
   std::mt19937_64 rng(20261122);
   for (int w = 0; w < kWorkloads; ++w) {

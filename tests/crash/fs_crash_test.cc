@@ -428,7 +428,7 @@ TEST(FsCrash, SmallWorkloadsCutAtEveryBoundary) {
 
 TEST(FsCrash, LargeWorkloadsRandomCuts) {
   constexpr int kOps = 80;
-  constexpr int kCuts = 130;
+  constexpr int kCuts = testing::random_cut_budget(130);  // 1040 in all in a release build
   Tally tally;
   std::mt19937_64 rng(20261122);
   for (const char* spec : kSpecs) {

@@ -220,13 +220,8 @@ void random_cuts(Mode mode, const char* suite, int workloads, int cuts_per_workl
   EXPECT_EQ(failed, 0u);
 }
 
-// 2 x 4 x 75 = 600 cuts in a release build (~40 s); sanitizer builds, several times slower
-// per trial, cut a quarter as often.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr int kCutsPerWorkload = 19;
-#else
-constexpr int kCutsPerWorkload = 75;
-#endif
+// 2 x 4 x 75 = 600 cuts in a release build (~40 s).
+constexpr int kCutsPerWorkload = sluice::testing::random_cut_budget(75);
 
 TEST(RocksDbCrash, SyncedWritesSurviveRandomCuts) {
   random_cuts(Mode::sync_wal, "rocksdb on SluiceFS crash suite (sync=1)", 4, kCutsPerWorkload, 300);
