@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Blobstore and lvol benchmarks (issue 3), each side by side with its peer in one run.
+"""Blobstore and lvol benchmarks, each side by side with its peer in one run.
 
   metadata  create+sync, resize+sync, xattr+sync per second and the cost of a first write
             to a thin blob vs a write to an allocated cluster (bench/blob_md_bench), on

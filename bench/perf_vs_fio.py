@@ -2,7 +2,7 @@
 """Sluice `sluice perf` against fio, side by side in one run on the same targets.
 
 4 KiB random reads on one core at QD1 and QD32; every cell is the median of --repeat runs.
-Pairs (issue 2):
+Pairs:
   null     sluice null bdev            vs fio ioengine=null
   malloc   sluice malloc bdev          (no fio peer; reported absolute)
   shm-loop sluice uring on a loop device over a /dev/shm file vs fio io_uring and libaio

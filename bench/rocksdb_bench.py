@@ -2,7 +2,7 @@
 """Debian's stock db_bench on SluiceFS (through the plugin, LD_PRELOAD) and on ext4, side by
 side in one run, same flags; every cell is the median of --repeat runs.
 
-Pairs (issue 4):
+Pairs:
   device  SluiceFS on the uring bdev over a raw loop device  vs  ext4 on a second loop device;
           both loop devices over same-size files on the root filesystem. Beside them the
           device's ceiling for durable appends: fio 4 KiB write + fsync, QD1, on the raw loop.

@@ -15,18 +15,29 @@ using namespace sluice::cli;
 // The word in argv that names no subcommand where one is expected ("bogus" in `sluice bogus`
 // or `sluice fs bogus`), or nullptr. The walk stops at the first option: what follows it may
 // be the option's value.
-const char* unknown_subcommand(const CLI::App& app, int argc, char** argv) {
+// The first word that names no subcommand where one is expected, and the command it was
+// given to ("sluice fs"); bad is null when every word names one.
+struct UnknownWord {
+  const char* bad = nullptr;
+  std::string command = "sluice";
+};
+UnknownWord unknown_subcommand(const CLI::App& app, int argc, char** argv) {
+  UnknownWord out;
   const CLI::App* at = &app;
   for (int i = 1; i < argc && argv[i][0] != '-'; ++i) {
     const auto subs = at->get_subcommands({});
-    if (subs.empty()) return nullptr;
+    if (subs.empty()) return {};
     const CLI::App* next = nullptr;
     for (const CLI::App* s : subs)
       if (s->check_name(argv[i])) next = s;
-    if (next == nullptr) return argv[i];
+    if (next == nullptr) {
+      out.bad = argv[i];
+      return out;
+    }
+    out.command += " " + next->get_name();
     at = next;
   }
-  return nullptr;
+  return {};
 }
 
 // `sluice help` prints the overview, `sluice help COMMAND` that command's options.
@@ -35,8 +46,8 @@ int help(CLI::App& app, int argc, char** argv) {
     fmt::print("{}", app.help());
     return kExitOk;
   }
-  if (const char* bad = unknown_subcommand(app, argc - 1, argv + 1)) {
-    fmt::print(stderr, "sluice help: unknown subcommand '{}' (see sluice --help)\n", bad);
+  if (const UnknownWord w = unknown_subcommand(app, argc - 1, argv + 1); w.bad != nullptr) {
+    fmt::print(stderr, "sluice help: unknown subcommand '{}' (see {} --help)\n", w.bad, w.command);
     return kExitUsage;
   }
   CLI::App* at = &app;
@@ -64,15 +75,13 @@ int main(int argc, char** argv) {
       add_fsck(app),
       add_fs(app),
       add_mount(app),
+      add_migrate(app),
   };
-#ifdef SLUICE_HAVE_MIGRATE  // needs the RocksDB plugin
-  commands.push_back(add_migrate(app));
-#endif
   apply_option_rules(app);
 
   if (argc >= 2 && std::string(argv[1]) == "help") return help(app, argc, argv);
-  if (const char* bad = unknown_subcommand(app, argc, argv)) {
-    fmt::print(stderr, "sluice: unknown subcommand '{}' (see sluice --help)\n", bad);
+  if (const UnknownWord w = unknown_subcommand(app, argc, argv); w.bad != nullptr) {
+    fmt::print(stderr, "{}: unknown subcommand '{}' (see {} --help)\n", w.command, w.bad, w.command);
     return kExitUsage;
   }
   try {

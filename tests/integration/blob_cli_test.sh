@@ -7,34 +7,9 @@
 set -uo pipefail
 
 SLUICE=${1:?usage: $0 path/to/sluice}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/blob_cli.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-FAILS=0
-
-pass() { echo "ok   $*"; }
-fail() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
-
-# run ARGS...: runs `sluice blob ARGS`, leaving stdout in $TMP/out, stderr in $TMP/err, status in $RC.
-run() {
-  timeout 60 "$SLUICE" blob "$@" >"$TMP/out" 2>"$TMP/err"
-  RC=$?
-}
-
-# expect NAME CODE ARGS...: exit status CODE; on failure, one "sluice blob ...: " line on stderr.
-expect() {
-  local name=$1 code=$2; shift 2
-  run "$@"
-  if [[ $RC -ne $code ]]; then fail "$name: exit $RC, want $code; stderr: $(cat "$TMP/err"); stdout: $(tail -5 "$TMP/out")"; return 1; fi
-  if [[ $code -ne 0 ]] && { [[ $(wc -l <"$TMP/err") -ne 1 ]] || ! grep -q '^sluice blob' "$TMP/err"; }; then
-    fail "$name: want one 'sluice blob...' line on stderr, got: $(cat "$TMP/err")"; return 1
-  fi
-  return 0
-}
-out_has() { grep -q -- "$1" "$TMP/out"; }
-err_has() { grep -q -- "$1" "$TMP/err"; }
-
-# json EXPR: evaluates a Python expression over the JSON in $TMP/out (as `d`); prints the value.
-json() { python3 -c "import json,sys; d=json.load(open('$TMP/out')); print($1)"; }
+. "$(dirname "$0")/lib.sh"
+make_tmp blob_cli
+SLUICE_CMD=(blob)
 
 # flip FILE OFFSET: inverts one byte in place.
 flip() {
@@ -288,5 +263,4 @@ if expect "malloc" 0 init -d malloc:32M && out_has "initialized"; then pass "ini
 if expect "explicit uring spec" 0 check -d "uring:$IMG"; then pass "explicit uring: spec"; fi
 if expect "aio spec" 0 ls -d "aio:$IMG"; then pass "aio: spec"; fi
 
-if [[ $FAILS -ne 0 ]]; then echo "$FAILS failure(s)"; exit 1; fi
-echo "all passed"
+finish

@@ -5,16 +5,14 @@
 # exit 1 or 2 (never a signal, never 0) and exactly one line on stderr, "sluice ...: why".
 # Commands that would write (mkfs, init, create-store) only meet devices they must refuse
 # whatever the format guard decides (missing, a directory, too small).
-# Local helpers (tests/integration/lib.sh is not on main yet): bad, pass/fail.
+# Shared helpers: lib.sh (make_tmp, pass/fail); the case runner `bad` is this script's own.
 # Usage: cli_bad_input_test.sh path/to/sluice
 set -uo pipefail
 
 SLUICE=${1:?usage: $0 path/to/sluice}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/cli_bad_input.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-FAILS=0 CASES=0
-pass() { echo "ok   $*"; }
-fail() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
+. "$(dirname "$0")/lib.sh"
+make_tmp cli_bad_input
+CASES=0
 
 # bad ARGS...: one case. The exit status is 1 or 2 and stderr is one "sluice ...: " line.
 bad() {
@@ -136,7 +134,9 @@ bad perf
 bad perf -T null:1G --bogus
 bad fs cp "$GOOD" only-one
 
-grep -q "unknown subcommand 'bogus'" <(timeout 10 "$SLUICE" bogus 2>&1) || fail "sluice bogus: no 'unknown subcommand'"
+grep -q "^sluice: unknown subcommand 'bogus'" <(timeout 10 "$SLUICE" bogus 2>&1) || fail "sluice bogus: no 'unknown subcommand'"
+grep -q "^sluice fs: unknown subcommand 'bogus' (see sluice fs --help)" <(timeout 10 "$SLUICE" fs bogus 2>&1) ||
+  fail "sluice fs bogus: does not name 'sluice fs'"
 grep -q "^Usage: sluice" <(timeout 10 "$SLUICE" help) || fail "sluice help: no usage on stdout"
 [[ $(timeout 10 "$SLUICE" --version) == "sluice "[0-9]* ]] || fail "sluice --version: no version"
 grep -q "lvol:" <(timeout 10 "$SLUICE" perf --help) || fail "sluice perf --help does not name lvol:"

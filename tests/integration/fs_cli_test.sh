@@ -8,30 +8,8 @@
 set -uo pipefail
 
 SLUICE=${1:?usage: $0 path/to/sluice}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/fs_cli.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-FAILS=0
-
-pass() { echo "ok   $*"; }
-fail() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
-
-run() {
-  timeout 60 "$SLUICE" "$@" >"$TMP/out" 2>"$TMP/err"
-  RC=$?
-}
-# expect NAME CODE CMD ARGS...: exit status CODE; on failure, one "sluice ...: " line on stderr.
-expect() {
-  local name=$1 code=$2; shift 2
-  run "$@"
-  if [[ $RC -ne $code ]]; then fail "$name: exit $RC, want $code; stderr: $(cat "$TMP/err"); stdout: $(tail -5 "$TMP/out")"; return 1; fi
-  if [[ $code -ne 0 ]] && { [[ $(wc -l <"$TMP/err") -ne 1 ]] || ! grep -q '^sluice ' "$TMP/err"; }; then
-    fail "$name: want one 'sluice ...' line on stderr, got: $(cat "$TMP/err")"; return 1
-  fi
-  return 0
-}
-out_has() { grep -q -- "$1" "$TMP/out"; }
-err_has() { grep -q -- "$1" "$TMP/err"; }
-json() { python3 -c "import json,sys; d=json.load(open('$TMP/out')); print($1)"; }
+. "$(dirname "$0")/lib.sh"
+make_tmp fs_cli
 
 IMG=$TMP/fs.img
 truncate -s 128M "$IMG"
@@ -113,5 +91,4 @@ dd if=/dev/urandom of="$IMG" bs=4096 count=2 conv=notrunc status=none
 expect "fsck damaged" 1 fsck "$IMG" && pass "fsck fails on a damaged image: $(cat "$TMP/err")"
 expect "missing device" 1 fs ls "$TMP/missing.img" && pass "a missing device is an error: $(cat "$TMP/err")"
 
-if [[ $FAILS -ne 0 ]]; then echo "$FAILS check(s) failed"; exit 1; fi
-echo "all fs CLI checks passed"
+finish

@@ -1,7 +1,7 @@
-# Helpers shared by the integration scripts that run RocksDB's own tests (source it).
+# Helpers shared by the integration scripts (source it).
 # Provides: pass/fail and $FAILS, a scratch directory $TMP (and a write-buffer directory)
-# removed on exit, background jobs that cannot outlive the script, bounded waits, and
-# report_points (the crash report line).
+# removed on exit, background jobs that cannot outlive the script, bounded waits,
+# report_points (the crash report line), and run/expect for driving the sluice CLI.
 
 FAILS=0
 pass() { echo "ok   $*"; }
@@ -87,3 +87,28 @@ make_tmp() {
   trap 'exit 143' TERM
   trap 'exit 130' INT
 }
+
+# ---- Driving the sluice CLI: $SLUICE is the executable; $SLUICE_CMD (an array, optional)
+# the words every call starts with, e.g. (blob) for a script that tests `sluice blob`.
+SLUICE_CMD=()
+# run ARGS...: runs `sluice [SLUICE_CMD...] ARGS` (bounded), leaving stdout in $TMP/out,
+# stderr in $TMP/err and the exit status in $RC.
+run() {
+  timeout 60 "$SLUICE" "${SLUICE_CMD[@]}" "$@" >"$TMP/out" 2>"$TMP/err"
+  RC=$?
+}
+# expect NAME CODE ARGS...: runs, and fails NAME unless the exit status is CODE and, for an
+# error, stderr is exactly one line that starts with the command ("sluice ...").
+expect() {
+  local name=$1 code=$2 prefix="sluice${SLUICE_CMD[*]:+ ${SLUICE_CMD[*]}}"; shift 2
+  run "$@"
+  if [[ $RC -ne $code ]]; then fail "$name: exit $RC, want $code; stderr: $(cat "$TMP/err"); stdout: $(tail -5 "$TMP/out")"; return 1; fi
+  if [[ $code -ne 0 ]] && { [[ $(wc -l <"$TMP/err") -ne 1 ]] || ! grep -q "^$prefix" "$TMP/err"; }; then
+    fail "$name: want one '$prefix...' line on stderr, got: $(cat "$TMP/err")"; return 1
+  fi
+  return 0
+}
+out_has() { grep -q -- "$1" "$TMP/out"; }
+err_has() { grep -q -- "$1" "$TMP/err"; }
+# json EXPR: evaluates a Python expression over the JSON in $TMP/out (as `d`); prints the value.
+json() { python3 -c "import json,sys; d=json.load(open('$TMP/out')); print($1)"; }

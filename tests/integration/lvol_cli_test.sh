@@ -7,31 +7,8 @@
 set -uo pipefail
 
 SLUICE=${1:?usage: $0 path/to/sluice}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/lvol_cli.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-FAILS=0
-
-pass() { echo "ok   $*"; }
-fail() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
-
-# run CMD ARGS...: runs `sluice CMD ARGS`, leaving stdout in $TMP/out, stderr in $TMP/err, status in $RC.
-run() {
-  timeout 60 "$SLUICE" "$@" >"$TMP/out" 2>"$TMP/err"
-  RC=$?
-}
-# expect NAME CODE CMD ARGS...: exit status CODE; on failure, one "sluice ...: " line on stderr.
-expect() {
-  local name=$1 code=$2; shift 2
-  run "$@"
-  if [[ $RC -ne $code ]]; then fail "$name: exit $RC, want $code; stderr: $(cat "$TMP/err"); stdout: $(tail -5 "$TMP/out")"; return 1; fi
-  if [[ $code -ne 0 ]] && { [[ $(wc -l <"$TMP/err") -ne 1 ]] || ! grep -q '^sluice ' "$TMP/err"; }; then
-    fail "$name: want one 'sluice ...' line on stderr, got: $(cat "$TMP/err")"; return 1
-  fi
-  return 0
-}
-out_has() { grep -q -- "$1" "$TMP/out"; }
-err_has() { grep -q -- "$1" "$TMP/err"; }
-json() { python3 -c "import json,sys; d=json.load(open('$TMP/out')); print($1)"; }
+. "$(dirname "$0")/lib.sh"
+make_tmp lvol_cli
 # vol NAME FIELD: a field of a volume in the JSON listing in $TMP/out.
 vol() { json "[v for v in d['volumes'] if v['name']=='$1'][0]['$2']"; }
 
@@ -131,5 +108,4 @@ else
   if expect "blob check after perf" 0 blob check -d "$IMG" && out_has "^result: clean$"; then pass "blob check after perf is clean"; fi
 fi
 
-if [[ $FAILS -ne 0 ]]; then echo "$FAILS failure(s)"; exit 1; fi
-echo "all passed"
+finish

@@ -14,11 +14,8 @@ PLUGIN=${2:?usage: $0 path/to/sluice path/to/libsluice_rocksdb.so}
 for tool in db_bench ldb sha256sum; do
   command -v $tool >/dev/null || { echo "SKIP: $tool not installed (rocksdb-tools)"; exit 77; }
 done
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/migrate_fallback.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-FAILS=0
-pass() { echo "ok   $*"; }
-fail() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
+. "$(dirname "$0")/lib.sh"
+make_tmp migrate_fallback
 sums() { (cd "$1" && sha256sum -- *) ; }
 # json_field NAME: a number field of `migrate status --json` in $TMP/status.json.
 json_field() { sed -n "s/^ *\"$1\": \([0-9a-z]*\),\{0,1\}$/\1/p" "$TMP/status.json"; }
@@ -124,5 +121,4 @@ out=$(timeout 60 "$SLUICE" migrate status "sluice://uring:$IMG?root=/p&fallback=
 out=$(timeout 60 "$SLUICE" migrate finish "sluice://uring:$IMG" 2>&1); rc=$?
 [[ $rc -eq 2 && "$out" == *"no fallback"* ]] && pass "finish without fallback= refused" || fail "finish without fallback=: exit $rc: $out"
 
-if [[ $FAILS -ne 0 ]]; then echo "$FAILS check(s) failed"; exit 1; fi
-echo "all migrate fallback checks passed"
+finish

@@ -11,14 +11,11 @@ set -uo pipefail
 
 SLUICE=${1:?usage: $0 path/to/sluice_model_cli path/to/sluice}
 SHIPPED=${2:?usage: $0 path/to/sluice_model_cli path/to/sluice}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/nvme_cli.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-FAILS=0
+. "$(dirname "$0")/lib.sh"
+make_tmp nvme_cli
 BDF=0000:fe:00.0
 export SLUICE_NVME_MODEL=$BDF
 
-pass() { echo "ok   $*"; }
-fail() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
 run() {
   timeout 60 "$SLUICE" "$@" >"$TMP/out" 2>"$TMP/err"
   RC=$?

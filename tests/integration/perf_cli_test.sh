@@ -5,13 +5,10 @@
 set -uo pipefail
 
 SLUICE=${1:?usage: $0 path/to/sluice}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-FAILS=0
+. "$(dirname "$0")/lib.sh"
+make_tmp perf_cli
 T=0.5
 
-pass() { echo "ok   $*"; }
-fail() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
 
 # check_json FILE JOBS: the schema bench/ parses, with positive rates and latencies.
 check_json() {
@@ -151,5 +148,4 @@ rc=$?
 if [[ $rc -eq 130 ]] && grep -q "(interrupted)" "$TMP/int.txt"; then pass "Ctrl-C, plain threads, table"
 else fail "Ctrl-C, plain threads: exit $rc, $(cat "$TMP/int.txt" "$TMP/err")"; fi
 
-if [[ $FAILS -ne 0 ]]; then echo "$FAILS failure(s)"; exit 1; fi
-echo "all passed"
+finish

@@ -12,11 +12,8 @@ SLUICE=${2:-}
 for tool in db_bench ldb sst_dump; do
   command -v $tool >/dev/null || { echo "SKIP: $tool not installed (rocksdb-tools)"; exit 77; }
 done
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/rocksdb_tools.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-FAILS=0
-pass() { echo "ok   $*"; }
-fail() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
+. "$(dirname "$0")/lib.sh"
+make_tmp rocksdb_tools
 
 # run TOOL ARGS...: stdout in $TMP/out, stderr in $TMP/err, status in $RC.
 run() {
@@ -114,5 +111,4 @@ if [[ -n "$SLUICE" ]]; then
   fi
 fi
 
-if [[ $FAILS -ne 0 ]]; then echo "$FAILS check(s) failed"; exit 1; fi
-echo "all rocksdb tool checks passed"
+finish

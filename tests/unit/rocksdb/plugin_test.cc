@@ -265,8 +265,9 @@ TEST(PluginRoutes, PathsOutsideRootGoToPosix) {
   EXPECT_EQ(abs, "/sluice/db");
 }
 
-// Last: RocksDB's background threads outlive the DB and keep SluiceFS channels; no mount may
-// follow (see /work/shared/notes/sluicefs-channel-aba.md).
+// RocksDB's pool threads outlive this DB and keep their SluiceFS channels after the unmount;
+// later mounts must not mind (src/fs/channels.cc keeps an unmounted store for them, and the
+// suite passes in any order: --gtest_shuffle).
 TEST(PluginRoutes, WalDirKeepsWalFilesOnPosix) {
   TempDir tmp;
   std::shared_ptr<::rocksdb::FileSystem> fs;

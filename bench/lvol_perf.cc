@@ -1,6 +1,6 @@
 // Not a test (no assertion, not in ctest): 4 KiB random reads at QD32 through an lvol bdev
 // and through a raw malloc bdev of the same size, alternating runs on one thread, with IOPS
-// and CPU per I/O. The goal (issue 3) is the lvol within 5% of raw.
+// and CPU per I/O. The goal is the lvol within 5% of raw.
 //
 //   lvol_perf [seconds per run = 2] [runs each = 5] [qd = 32] [region MiB = 900]
 //
