@@ -13,28 +13,23 @@ namespace {
 using namespace sluice::cli;
 
 // The word in argv that names no subcommand where one is expected ("bogus" in `sluice bogus`
-// or `sluice fs bogus`), or nullptr. The walk stops at the first option: what follows it may
-// be the option's value.
-// The first word that names no subcommand where one is expected, and the command it was
-// given to ("sluice fs"); bad is null when every word names one.
+// or `sluice fs bogus`) and the command it was given to ("sluice fs"); bad is null when there
+// is none. The walk stops at the first option: what follows it may be the option's value.
 struct UnknownWord {
   const char* bad = nullptr;
   std::string command = "sluice";
 };
 UnknownWord unknown_subcommand(const CLI::App& app, int argc, char** argv) {
-  UnknownWord out;
+  std::string command = "sluice";
   const CLI::App* at = &app;
   for (int i = 1; i < argc && argv[i][0] != '-'; ++i) {
     const auto subs = at->get_subcommands({});
-    if (subs.empty()) return {};
+    if (subs.empty()) break;
     const CLI::App* next = nullptr;
     for (const CLI::App* s : subs)
       if (s->check_name(argv[i])) next = s;
-    if (next == nullptr) {
-      out.bad = argv[i];
-      return out;
-    }
-    out.command += " " + next->get_name();
+    if (next == nullptr) return {argv[i], command};
+    command += " " + next->get_name();
     at = next;
   }
   return {};

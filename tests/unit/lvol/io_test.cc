@@ -57,18 +57,13 @@ struct OpenVolume {
   bdev::SyncIo io() { return bdev::SyncIo{*desc, ch}; }
 };
 
-class LvolIoTest : public LvolTest {
- protected:
-  std::unique_ptr<OpenVolume> open(const std::string& name, bool write = true) {
-    auto v = std::make_unique<OpenVolume>(name, write);
-    EXPECT_TRUE(v->status.ok()) << v->status.to_string();
-    return v;
-  }
-};
+class LvolIoTest : public LvolTest {};
 
-#define OPEN_VOLUME(var, ...) \
-  auto var = open(__VA_ARGS__); \
-  ASSERT_TRUE(var && var->ch)
+// Opens bdev NAME (read-write unless a second argument says false) as `var`, or fails the test.
+#define OPEN_VOLUME(var, ...)                                              \
+  auto var = std::make_unique<OpenVolume>(__VA_ARGS__);                    \
+  ASSERT_TRUE(var->status.ok()) << var->status.to_string();               \
+  ASSERT_TRUE(var->ch)
 
 TEST_F(LvolIoTest, ReadAfterWriteAcrossClusters) {
   make_store();
@@ -256,7 +251,7 @@ TEST_F(LvolIoTest, ChannelsOnManyThreadsAllocateAndSurviveACrash) {
   make_store();
   must_create("t", 64 * kCluster, true);
   {
-    OPEN_VOLUME(probe, "pool/t");  // skips while the data path is not built
+    OPEN_VOLUME(probe, "pool/t");  // one thread can open it before many do
   }
   constexpr int kThreads = 4;
   constexpr uint64_t kPerThread = 4;  // clusters each thread writes (first writes: allocation)
