@@ -6,6 +6,7 @@
 // a loaded store already sits on a device of that spec; the last alias that loaded a store
 // this way unloads it and removes the device. DEVICE is what every command takes: a spec, or a
 // path meaning uring:PATH (bdev/device_spec.h), so lvol:/tmp/img/vol1 is lvol:uring:/tmp/img/vol1.
+// The alias takes one option after the volume, mt=BYTES (a smaller maximum transfer).
 #include <atomic>
 
 #include <fmt/format.h>
@@ -75,6 +76,8 @@ Result<std::shared_ptr<bdev::Bdev>> make_alias(const bdev::SpecArgs& args, const
   SLUICE_RETURN_IF_ERROR(s.check_open());
   auto v = s.find(volume);
   if (!v.ok()) return v.status();
+  bdev::Geometry geometry = (*v)->bdev->geometry();
+  SLUICE_RETURN_IF_ERROR(args.apply_common(geometry));  // mt: a smaller maximum transfer
   auto linked = std::make_shared<std::atomic<bool>>(true);
   bdev::OpenOptions o;
   o.on_remove = [linked, alias = args.name] {
@@ -85,20 +88,27 @@ Result<std::shared_ptr<bdev::Bdev>> make_alias(const bdev::SpecArgs& args, const
     return Status(pin.status().code(), fmt::format("lvol: cannot open volume {}: {}", (*v)->bdev->name(),
                                                    pin.status().message()));
   if (loaded_by_spec) ++s.spec_users;
-  return std::shared_ptr<bdev::Bdev>(new LvolAlias(args.name, "lvol:" + args.target, (*v)->bdev->geometry(), s.bs,
+  return std::shared_ptr<bdev::Bdev>(new LvolAlias(args.name, "lvol:" + args.target, geometry, s.bs,
                                                    (*v)->id, std::move(pin.value()), std::move(linked),
                                                    loaded_by_spec ? store : nullptr));
 }
 
 Result<std::shared_ptr<bdev::Bdev>> make_lvol_bdev(const bdev::SpecArgs& args) {
-  auto [where, volume] = split_last_slash(args.target);
+  auto [where, volume_and_options] = split_last_slash(args.target);
+  // Options follow the volume ("lvol:pool/db?mt=64K"); a device spec's own stay with it.
+  auto split = bdev::split_options(volume_and_options);
+  if (!split.ok()) return Status(split.status().code(), "lvol: " + split.status().message());
+  const std::string_view volume = split->target;
+  bdev::SpecArgs alias_args = args;
+  alias_args.options.insert(split->options.begin(), split->options.end());
+  SLUICE_RETURN_IF_ERROR(alias_args.check_known({"mt"}));
   if (where.empty() || volume.empty())
     return Status(Errc::invalid_argument,
                   fmt::format("lvol: '{}' names no volume; want lvol:STORE/VOLUME or lvol:DEVICE/VOLUME "
                               "(e.g. lvol:/tmp/img/vol1)", args.target));
   const bool plain = where.find(':') == std::string_view::npos;
   if (plain) {
-    if (auto store = LvolStore::find(where)) return make_alias(args, store, volume, false);
+    if (auto store = LvolStore::find(where)) return make_alias(alias_args, store, volume, false);
   }
   const std::string device = bdev::device_spec(where);
   if (auto store = find_store_on(device)) {
@@ -108,7 +118,7 @@ Result<std::shared_ptr<bdev::Bdev>> make_lvol_bdev(const bdev::SpecArgs& args) {
       std::lock_guard lock(s.mu);
       shared = s.spec_users > 0;  // loaded by another spec: that load is shared, not ours to start
     }
-    return make_alias(args, store, volume, shared);
+    return make_alias(alias_args, store, volume, shared);
   }
   std::string base = args.name + "_base";
   auto created = bdev::create(device, base);
@@ -129,7 +139,7 @@ Result<std::shared_ptr<bdev::Bdev>> make_lvol_bdev(const bdev::SpecArgs& args) {
     std::lock_guard lock(s.mu);
     s.owned_base = base;
   }
-  auto alias = make_alias(args, store, volume, true);
+  auto alias = make_alias(alias_args, store, volume, true);
   if (!alias.ok()) {
     (void)store->unload();
     (void)bdev::unregister(base);

@@ -18,18 +18,26 @@
 
 #include "bdev/bdev.h"
 #include "bdev/backend.h"
-#include "test_support.h"
+#include "conformance.h"
+
+#include "aligned_buffer.h"
+#include "bdev_handle.h"
+#include "temp_file.h"
 
 namespace sluice::bdev {
+
+std::ostream& operator<<(std::ostream& os, const ConformanceBackend& b) { return os << b.label; }
+
 namespace {
+using sluice::testing::AlignedBuffer;
 
-struct Backend {
-  std::string label;     // test-name suffix
-  std::string spec;      // "{file}" is replaced by a fresh 64 MiB file
-  bool stores_data;      // false for null
-};
+using Backend = ConformanceBackend;
 
-std::ostream& operator<<(std::ostream& os, const Backend& b) { return os << b.label; }
+std::vector<Backend>& added_backends() {
+  static auto* added = new std::vector<Backend>();  // filled during static initialization
+  return *added;
+}
+
 
 class Conformance : public ::testing::TestWithParam<Backend> {
  protected:
@@ -40,6 +48,12 @@ class Conformance : public ::testing::TestWithParam<Backend> {
   void open_with(const std::string& extra) {
     close_all();
     std::string spec = GetParam().spec;
+    if (GetParam().prepare) {
+      auto prepared = GetParam().prepare();
+      ASSERT_TRUE(prepared.ok()) << prepared.status().to_string();
+      prepared_ = true;
+      spec = *prepared;
+    }
     if (auto at = spec.find("{file}"); at != std::string::npos) {
       file_ = std::make_unique<testing::TempFile>(64ull << 20);
       spec.replace(at, 6, file_->path());
@@ -71,6 +85,8 @@ class Conformance : public ::testing::TestWithParam<Backend> {
     }
     name_.clear();
     file_.reset();
+    if (prepared_) GetParam().cleanup();
+    prepared_ = false;
   }
 
   SyncIo sync() { return SyncIo{*desc_, ch_}; }
@@ -82,6 +98,7 @@ class Conformance : public ::testing::TestWithParam<Backend> {
   std::unique_ptr<BdevDesc> desc_;
   BdevChannel* ch_ = nullptr;
   uint32_t bs_ = 512;
+  bool prepared_ = false;  // GetParam().prepare ran; cleanup is due
 };
 
 using testing::AlignedBuffer;
@@ -338,6 +355,7 @@ TEST_P(Conformance, HotRemoveNotifiesAndStopsIo) {
 // SLUICE_CONFORMANCE_SPEC adds one more device, e.g. nvme:0000:00:04.0 in the QEMU guest lane
 // (tests/integration/nvme_guest_test.sh); --gtest_filter='*/env' runs only that one.
 std::vector<Backend> backends() {
+  if (!added_backends().empty()) return added_backends();
   std::vector<Backend> all{Backend{"null", "null:64M", false}, Backend{"malloc", "malloc:64M", true},
                            Backend{"malloc4k", "malloc:64M?bs=4096", true}, Backend{"uring", "uring:{file}", true},
                            Backend{"aio", "aio:{file}", true}, Backend{"error_over_malloc", "error:malloc:64M", true},
@@ -349,6 +367,15 @@ std::vector<Backend> backends() {
 
 INSTANTIATE_TEST_SUITE_P(Backends, Conformance, ::testing::ValuesIn(backends()),
                          [](const ::testing::TestParamInfo<Backend>& p) { return p.param.label; });
+
+}  // namespace
+
+bool add_conformance_backend(ConformanceBackend backend) {
+  added_backends().push_back(std::move(backend));
+  return true;
+}
+
+namespace {
 
 TEST(Spec, BadSpecsAreClearErrors) {
   for (const char* spec : {"", "malloc", ":64M", "bogus:1G", "malloc:", "malloc:12Q", "malloc:64M?bs=1000",

@@ -16,7 +16,10 @@
 #include "bdev/bdev.h"
 #include "bdev/crashsim.h"
 #include "bdev/error_inject.h"
-#include "test_support.h"
+
+#include "aligned_buffer.h"
+#include "bdev_handle.h"
+#include "temp_file.h"
 
 namespace sluice::bdev {
 namespace {
@@ -24,32 +27,8 @@ namespace {
 constexpr uint64_t kTimeoutMs = 10000;
 constexpr uint64_t kGarbage = ~uint64_t{0};
 
-std::string unique(const char* prefix) {
-  static std::atomic<int> n{0};
-  return std::string(prefix) + std::to_string(n.fetch_add(1));
-}
-
-struct Handle {
-  std::unique_ptr<BdevDesc> desc;
-  BdevChannel* ch = nullptr;
-
-  explicit Handle(const std::string& name, OpenOptions opts = {}) {
-    auto d = open(name, opts);
-    EXPECT_TRUE(d.ok()) << d.status().to_string();
-    if (!d.ok()) return;
-    desc = std::move(d.value());
-    auto c = desc->get_channel();
-    EXPECT_TRUE(c.ok()) << c.status().to_string();
-    if (c.ok()) ch = c.value();
-  }
-  ~Handle() {
-    if (ch != nullptr) {
-      EXPECT_TRUE(desc->put_channel(ch).ok());
-    }
-  }
-  SyncIo io() { return SyncIo{*desc, ch, kTimeoutMs}; }
-  uint32_t bs() const { return desc->geometry().block_size; }
-};
+using Handle = sluice::testing::BdevHandle;  // a device opened with this thread's channel
+using sluice::testing::unique_name;
 
 // Block contents that say which write put them there: (tag, lba, filler derived from both).
 void fill_block(char* p, uint32_t bs, uint64_t tag, uint64_t lba) {
@@ -96,8 +75,8 @@ class CrashSimTest : public ::testing::Test {
  protected:
   void make(const std::string& base_spec = "malloc:1M") {
     drop();
-    base_ = unique("csbase");
-    name_ = unique("cs");
+    base_ = unique_name("csbase");
+    name_ = unique_name("cs");
     auto created = create(base_spec, base_);
     ASSERT_TRUE(created.ok()) << created.status().to_string();
     auto cs = CrashSim::stack(base_, name_);
@@ -582,9 +561,9 @@ TEST_F(CrashSimTest, WritersAndFlusherOnSeveralThreads) {
 // flush makes them durable.
 TEST_F(CrashSimTest, FailedFlushKeepsTheCache) {
   drop();
-  base_ = unique("csbase");
-  std::string err = unique("cserr");
-  name_ = unique("cs");
+  base_ = unique_name("csbase");
+  std::string err = unique_name("cserr");
+  name_ = unique_name("cs");
   ASSERT_TRUE(create("malloc:1M", base_).ok());
   auto inj = ErrorInjector::stack(base_, err);
   ASSERT_TRUE(inj.ok());
@@ -622,8 +601,8 @@ TEST_F(CrashSimTest, OverAUringFile) {
   drop();
   testing::TempFile file(1 << 20);
   ASSERT_FALSE(file.path().empty());
-  base_ = unique("csuring");
-  name_ = unique("cs");
+  base_ = unique_name("csuring");
+  name_ = unique_name("cs");
   auto created = create("uring:" + file.path(), base_);
   if (!created.ok()) GTEST_SKIP() << "no uring bdev here: " << created.status().to_string();
   auto cs = CrashSim::stack(base_, name_);
@@ -645,7 +624,7 @@ TEST_F(CrashSimTest, OverAUringFile) {
 }
 
 TEST(CrashSimSpec, MadeFromASpec) {
-  std::string name = unique("csspec");
+  std::string name = unique_name("csspec");
   auto created = create("crashsim:malloc:1M?bs=4096", name);
   ASSERT_TRUE(created.ok()) << created.status().to_string();
   auto cs = CrashSim::find(name);
@@ -665,7 +644,7 @@ TEST(CrashSimSpec, MadeFromASpec) {
   }
   ASSERT_TRUE(unregister(name).ok());
   EXPECT_EQ(find(name + "_base"), nullptr);
-  EXPECT_FALSE(create("crashsim:nope:1M", unique("csspec")).ok());
+  EXPECT_FALSE(create("crashsim:nope:1M", unique_name("csspec")).ok());
 }
 
 TEST_F(CrashSimTest, HotRemoveOfTheBaseRemovesTheCrashsimBdev) {

@@ -13,48 +13,23 @@
 #include "bdev/bdev.h"
 #include "bdev/error_inject.h"
 
+#include "bdev_handle.h"
+
 namespace sluice::bdev {
 namespace {
 
 constexpr uint64_t kTimeoutMs = 10000;
 
-std::string unique(const char* prefix) {
-  static std::atomic<int> n{0};
-  return std::string(prefix) + std::to_string(n.fetch_add(1));
-}
-
-// A handle with this thread's channel.
-struct Handle {
-  std::unique_ptr<BdevDesc> desc;
-  BdevChannel* ch = nullptr;
-
-  explicit Handle(const std::string& name, OpenOptions opts = {}) {
-    auto d = open(name, opts);
-    EXPECT_TRUE(d.ok()) << d.status().to_string();
-    if (!d.ok()) return;
-    desc = std::move(d.value());
-    auto c = desc->get_channel();
-    EXPECT_TRUE(c.ok()) << c.status().to_string();
-    if (c.ok()) ch = c.value();
-  }
-  ~Handle() { close(); }
-  void close() {
-    if (ch != nullptr) {
-      EXPECT_TRUE(desc->put_channel(ch).ok());
-    }
-    ch = nullptr;
-    desc.reset();
-  }
-  SyncIo io() { return SyncIo{*desc, ch, kTimeoutMs}; }
-};
+using Handle = sluice::testing::BdevHandle;  // a device opened with this thread's channel
+using sluice::testing::unique_name;
 
 std::vector<char> block_of(char c, size_t n = 512) { return std::vector<char>(n, c); }
 
 class ErrorBdevTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    base_ = unique("errbase");
-    name_ = unique("err");
+    base_ = unique_name("errbase");
+    name_ = unique_name("err");
     ASSERT_TRUE(create("malloc:1M", base_).ok());
     auto inj = ErrorInjector::stack(base_, name_);
     ASSERT_TRUE(inj.ok()) << inj.status().to_string();
@@ -262,7 +237,7 @@ TEST_F(ErrorBdevTest, HotRemoveOfTheBaseRemovesTheErrorBdev) {
 
 // A split request whose piece fails reports the failure as a whole; the user sees a status.
 TEST(ErrorBdevSpec, SplitRequestWithAFailingPieceFailsAsAWhole) {
-  std::string name = unique("errspec");
+  std::string name = unique_name("errspec");
   auto created = create("error:malloc:1M?mt=4096", name);
   ASSERT_TRUE(created.ok()) << created.status().to_string();
   EXPECT_NE(find(name + "_base"), nullptr);
@@ -290,7 +265,7 @@ TEST(ErrorBdevSpec, SplitRequestWithAFailingPieceFailsAsAWhole) {
 
 // Split pieces outnumber the base's queue: the error bdev waits for room and retries.
 TEST(ErrorBdevSpec, ABusyBaseIsRetried) {
-  std::string name = unique("errbusy");
+  std::string name = unique_name("errbusy");
   ASSERT_TRUE(create("error:malloc:1M?qd=2&mt=4096", name).ok());
   {
     Handle h(name);
@@ -305,9 +280,9 @@ TEST(ErrorBdevSpec, ABusyBaseIsRetried) {
 }
 
 TEST(ErrorBdevSpec, BadNestedSpecIsAnError) {
-  auto r = create("error:bogus:1M", unique("errbad"));
+  auto r = create("error:bogus:1M", unique_name("errbad"));
   EXPECT_EQ(r.status().code(), Errc::invalid_argument);
-  EXPECT_FALSE(create("error:malloc:1M?zz=1", unique("errbad")).ok());
+  EXPECT_FALSE(create("error:malloc:1M?zz=1", unique_name("errbad")).ok());
 }
 
 // The control path changes rules while other threads do I/O; TSan checks the data path.

@@ -18,11 +18,16 @@
 #include <gtest/gtest.h>
 
 #include "bdev/bdev.h"
-#include "test_support.h"
 #include "thread/thread.h"
+
+#include "aligned_buffer.h"
+#include "bdev_handle.h"
+#include "temp_file.h"
 
 namespace sluice::bdev {
 namespace {
+using sluice::testing::AlignedBuffer;
+using sluice::testing::TempFile;
 
 using testing::AlignedBuffer;
 using testing::TempFile;

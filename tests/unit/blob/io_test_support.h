@@ -24,14 +24,18 @@
 #include "blob/blob.h"
 #include "blob/io.h"
 #include "blob/store.h"
-#include "../bdev/test_support.h"
+
+#include "aligned_buffer.h"
+#include "bdev_handle.h"
+#include "temp_file.h"
 
 // A named namespace, not an anonymous one: gtest requires one fixture type across the
 // test files of a suite.
 namespace sluice::blob::iotest {
+using sluice::testing::poll_until;
 
-using bdev::testing::AlignedBuffer;
-using bdev::testing::TempFile;
+using sluice::testing::AlignedBuffer;
+using sluice::testing::TempFile;
 
 constexpr uint32_t kCluster = 64 * 1024;
 constexpr uint64_t kTimeoutMs = 20000;
@@ -200,7 +204,6 @@ class BlobIoTest : public ::testing::Test {
   uint32_t io_unit_ = 0;
   uint64_t upc_ = 0;  // io units per cluster
 };
-
 
 // ---- malloc only ---------------------------------------------------------------------------
 

@@ -9,15 +9,16 @@
 
 #include <gtest/gtest.h>
 
-#include "../bdev/test_support.h"
 #include "blob/blob.h"
+
+#include "temp_file.h"
 
 namespace sluice::blob {
 namespace {
 
-using bdev::testing::patch_image;
-using bdev::testing::read_image;
-using bdev::testing::TempFile;
+using sluice::testing::patch_image;
+using sluice::testing::read_image;
+using sluice::testing::TempFile;
 
 constexpr uint64_t kSize = 32u << 20;
 

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "fs/format.h"
+#include "aligned_buffer.h"
 #include "fs_test_support.h"
 
 namespace sluice::fs::testing {
@@ -54,7 +55,7 @@ TEST_P(FsTest, LargeFileAcrossManyClusters) {
   EXPECT_EQ(read_all(*r), data);
   // Aligned reads straight into an aligned buffer, and unaligned ones at odd places.
   const uint32_t bs = fs_->statfs().block_size;
-  bdev::testing::AlignedBuffer buf(256 * 1024);
+  sluice::testing::AlignedBuffer buf(256 * 1024);
   auto got = r->pread(buf.data(), 64 * bs, 17 * bs);
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(*got, 64u * bs);
@@ -87,7 +88,7 @@ TEST_P(FsTest, BatchAndAsyncReads) {
   write_file("/f", data);
   auto r = open_r("/f");
   const uint32_t bs = fs_->statfs().block_size;
-  bdev::testing::AlignedBuffer a(64 * 1024), b(64 * 1024);
+  sluice::testing::AlignedBuffer a(64 * 1024), b(64 * 1024);
   std::string c(3000, '\0');
   ReadRequest reqs[3];
   reqs[0] = {.offset = 8 * bs, .length = 16 * bs, .buf = a.data()};

@@ -14,7 +14,8 @@
 #include "bdev/bdev.h"
 #include "blob/blob.h"
 #include "fs/fs.h"
-#include "../bdev/test_support.h"
+
+#include "temp_file.h"
 
 namespace sluice::fs::testing {
 
@@ -57,7 +58,7 @@ class FsTest : public ::testing::TestWithParam<Backend> {
     const Backend& b = GetParam();
     std::string spec = b.spec;
     if (spec.empty()) {
-      file_ = std::make_unique<bdev::testing::TempFile>(b.size);
+      file_ = std::make_unique<sluice::testing::TempFile>(b.size);
       ASSERT_FALSE(file_->path().empty());
       spec = "uring:" + file_->path();
     }
@@ -115,7 +116,7 @@ class FsTest : public ::testing::TestWithParam<Backend> {
 
   uint32_t cluster_ = 64 * 1024;
   std::string dev_;
-  std::unique_ptr<bdev::testing::TempFile> file_;
+  std::unique_ptr<sluice::testing::TempFile> file_;
   std::unique_ptr<FileSystem> fs_;
 };
 

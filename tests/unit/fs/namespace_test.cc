@@ -2,6 +2,7 @@
 // locks, statfs, check, and persistence across remounts.
 #include <algorithm>
 
+#include "aligned_buffer.h"
 #include "fs_test_support.h"
 
 namespace sluice::fs::testing {
@@ -222,7 +223,7 @@ TEST_P(FsTest, ForeignAndNewerImagesAreRefused) {
     auto desc = bdev::open(dev_);
     ASSERT_TRUE(desc.ok());
     auto ch = (*desc)->get_channel();
-    bdev::testing::AlignedBuffer zero(64 * 1024);
+    sluice::testing::AlignedBuffer zero(64 * 1024);
     bdev::SyncIo io{**desc, *ch};
     const uint32_t bs = (*desc)->geometry().block_size;
     ASSERT_TRUE(io.write(zero.data(), 0, 64 * 1024 / bs).ok());
@@ -280,7 +281,7 @@ TEST_P(FsTest, CorruptImageIsRefused) {
     auto desc = bdev::open(dev_);
     ASSERT_TRUE(desc.ok());
     auto ch = (*desc)->get_channel();
-    bdev::testing::AlignedBuffer page(8192);
+    sluice::testing::AlignedBuffer page(8192);
     bdev::SyncIo io{**desc, *ch};
     const uint32_t bs = (*desc)->geometry().block_size;
     ASSERT_TRUE(io.read(page.data(), 0, 8192 / bs).ok());

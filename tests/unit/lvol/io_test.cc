@@ -15,12 +15,14 @@
 #include "bdev/channel.h"
 #include "lvol/lvol.h"
 #include "lvol_test_util.h"
-#include "../bdev/test_support.h"
+
+#include "aligned_buffer.h"
+#include "bdev_handle.h"
 
 namespace sluice::lvol {
 namespace {
 
-using bdev::testing::AlignedBuffer;
+using sluice::testing::AlignedBuffer;
 using testing::kCluster;
 using testing::LvolTest;
 
@@ -240,7 +242,7 @@ TEST_F(LvolIoTest, DeepQueuesAreBackPressureNotFailure) {
     ++submitted;
   }
   EXPECT_EQ(submitted, want);
-  ASSERT_TRUE(bdev::testing::poll_until(v->ch, [&] { return done == submitted; }));
+  ASSERT_TRUE(sluice::testing::poll_until(v->ch, [&] { return done == submitted; }));
   EXPECT_EQ(failed, 0u);
   AlignedBuffer in(want * kBs);
   ASSERT_OK(v->io().read(in.data(), 0, want));

@@ -7,7 +7,8 @@
 #include "bdev/spec.h"
 #include "lvol/lvol.h"
 #include "lvol_test_util.h"
-#include "../bdev/test_support.h"
+
+#include "temp_file.h"
 
 namespace sluice::lvol {
 namespace {
@@ -91,7 +92,7 @@ TEST_F(LvolTest, BadLvolSpecsAreClearErrors) {
 }
 
 TEST_F(LvolTest, NestedSpecLoadsTheStoreAndUnloadsItWithTheLastAlias) {
-  bdev::testing::TempFile file(32 << 20);
+  sluice::testing::TempFile file(32 << 20);
   ASSERT_FALSE(file.path().empty());
   const std::string spec = "uring:" + file.path();
   {

@@ -6,7 +6,8 @@
 #include "blob/blob.h"
 #include "lvol/lvol.h"
 #include "lvol_test_util.h"
-#include "../bdev/test_support.h"
+
+#include "temp_file.h"
 
 namespace sluice::lvol {
 namespace {
@@ -59,7 +60,7 @@ TEST_F(LvolTest, CreateRegistersTheStoreAndLoadFindsItAgain) {
 }
 
 TEST_F(LvolTest, RoundtripOnAUringFile) {
-  bdev::testing::TempFile file(64 << 20);
+  sluice::testing::TempFile file(64 << 20);
   ASSERT_FALSE(file.path().empty());
   auto dev = bdev::create("uring:" + file.path(), "lvol_uring_dev");
   if (!dev.ok()) GTEST_SKIP() << "uring backend unavailable: " << dev.status().to_string();

@@ -13,7 +13,6 @@
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 
-#include "../bdev/test_support.h"
 #include "bdev/bdev.h"
 #include "blob/blob.h"
 #include "fs/fs.h"
@@ -21,12 +20,14 @@
 #include "rocksdb/sluice_rocksdb.h"
 #include "rocksdb/sluice_uri.h"
 
+#include "temp_file.h"
+
 namespace sluice::rocksdb_plugin {
 namespace {
 
 using ::rocksdb::IOOptions;
-using bdev::testing::patch_image;
-using bdev::testing::read_image;
+using sluice::testing::patch_image;
+using sluice::testing::read_image;
 
 class TempDir {
  public:

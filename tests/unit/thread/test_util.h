@@ -10,23 +10,14 @@
 #include <gtest/gtest.h>
 
 #include "thread/thread.h"
+#include "wait.h"
 
 namespace sluice::thread::testing {
 
 using namespace std::chrono_literals;
 
-// Every wait in these tests is bounded: a hang fails the test instead of stalling ctest.
-inline constexpr auto kWait = 10s;
-
-template <typename Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds timeout = std::chrono::duration_cast<std::chrono::milliseconds>(kWait)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= deadline) return pred();
-    std::this_thread::sleep_for(200us);
-  }
-  return true;
-}
+using sluice::testing::kWait;  // every wait in these tests is bounded
+using sluice::testing::wait_until;
 
 // Runs f() on reactor `id` and returns its result, or nullopt if it did not run in time.
 template <typename F, typename R = std::invoke_result_t<F&>>
@@ -47,7 +38,7 @@ std::optional<std::conditional_t<std::is_void_v<R>, bool, R>> run_on(uint32_t id
     return std::nullopt;
   }
   if (future.wait_for(kWait) != std::future_status::ready) {
-    ADD_FAILURE() << "reactor " << id << " did not run the function within " << kWait.count() << " s";
+    ADD_FAILURE() << "reactor " << id << " did not run the function within " << kWait.count() << " ms";
     return std::nullopt;
   }
   return future.get();
