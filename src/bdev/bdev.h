@@ -96,9 +96,11 @@ class Bdev : public thread::IoDevice {
   virtual void on_unregistered() {}
   // Claims the host file or block device behind this bdev against other processes (and
   // other bdevs over the same file), the way Claim::exclusive does inside one registry: a
-  // write lock excludes every other lock, a read lock only write locks. It never waits: a
-  // conflict is Errc::busy with a message saying who holds what, and so is a second lock
-  // taken through this bdev before unlock_backing(). A no-op for devices without a host file (null, malloc, virtual bdevs, nvme).
+  // write lock excludes every other lock, a read lock only write locks. open() takes it for
+  // a bdev's first handle (a write lock if that handle writes, raised when a later handle
+  // writes) and close() drops it with the last, so no two processes ever write one image.
+  // It never waits: a conflict is Errc::busy with a message saying who holds what. A no-op
+  // for devices without a host file (null, malloc, virtual bdevs, nvme).
   virtual Status lock_backing(bool write) {
     (void)write;
     return Status::Ok();

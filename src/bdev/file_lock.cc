@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include <fmt/format.h>
 
@@ -28,38 +29,51 @@ struct flock whole_file(short type) {
 }  // namespace
 
 Status FileTarget::lock(bool write) {
-  if (locked_.exchange(true))
-    return Status(Errc::busy, fmt::format("{} is in use: this process has it open through the same device", path_));
-  // A write lock needs a descriptor open for writing.
-  lock_fd_ = ::open(path_.c_str(), (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-  if (lock_fd_ < 0) {
-    const int err = errno;
-    locked_.store(false);
-    if (write && (err == EACCES || err == EROFS || err == EPERM))
-      return Status(Errc::permission, fmt::format("{} is read-only here; cannot open it for writing", path_));
-    return errno_status(err, fmt::format("cannot lock {}", path_));
+  std::lock_guard guard(lock_mu_);
+  if (lock_fd_ >= 0 && (locked_for_write_ || !write)) return Status::Ok();  // already held strongly enough
+  const bool upgrade = lock_fd_ >= 0;
+  if (!upgrade) {
+    // Opened for writing whenever the file allows it, so that a read lock can later become a
+    // write lock on the same descriptor (a lock on a second descriptor would conflict with it).
+    lock_fd_ = ::open(path_.c_str(), O_RDWR | O_CLOEXEC);
+    if (lock_fd_ < 0 && !write && (errno == EACCES || errno == EROFS || errno == EPERM))
+      lock_fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (lock_fd_ < 0) {
+      const int err = errno;
+      if (write && (err == EACCES || err == EROFS || err == EPERM))
+        return Status(Errc::permission, fmt::format("{} is read-only here; cannot open it for writing", path_));
+      return errno_status(err, fmt::format("cannot lock {}", path_));
+    }
   }
   struct flock fl = whole_file(write ? F_WRLCK : F_RDLCK);
   for (;;) {
-    if (fcntl(lock_fd_, F_OFD_SETLK, &fl) == 0) return Status::Ok();
+    if (fcntl(lock_fd_, F_OFD_SETLK, &fl) == 0) {
+      locked_for_write_ = write;
+      return Status::Ok();
+    }
     if (errno != EINTR) break;
   }
   const int err = errno;
   // Say what the holder does: the lock type is all an OFD lock tells (its l_pid is -1).
   struct flock held = whole_file(F_WRLCK);
   const bool writer = fcntl(lock_fd_, F_OFD_GETLK, &held) != 0 || held.l_type != F_RDLCK;
-  ::close(lock_fd_);
-  lock_fd_ = -1;
-  locked_.store(false);
+  if (!upgrade) {  // a failed conversion leaves the read lock as it was
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+  }
+  if (upgrade && err == EBADF)
+    return Status(Errc::permission, fmt::format("{} is read-only here; cannot open it for writing", path_));
   if (err != EAGAIN && err != EACCES) return errno_status(err, fmt::format("cannot lock {}", path_));
-  return Status(Errc::busy, fmt::format("{} is in use: another process (or another open of it in this process) {}",
+  return Status(Errc::busy, fmt::format("{} is in use: another process (or another device over it in this process) {}",
                                         path_, writer ? "has it open for writing" : "has it open read-only"));
 }
 
 void FileTarget::unlock() {
-  if (!locked_.exchange(false)) return;
+  std::lock_guard guard(lock_mu_);
+  if (lock_fd_ < 0) return;
   ::close(lock_fd_);  // closing the lock's only descriptor releases it
   lock_fd_ = -1;
+  locked_for_write_ = false;
 }
 
 }  // namespace sluice::bdev

@@ -8,9 +8,9 @@
 // A regular file's trailing partial block is not part of the device.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "base/status.h"
@@ -48,8 +48,9 @@ class FileTarget {
   // Not through fd_: io_uring's registered-file table holds fd_'s file too, and after a
   // SIGKILL the kernel drops that reference only when the ring's deferred teardown runs, so
   // a lock on it would outlive the process for a while.
-  // One lock at a time: a second lock() before unlock() is Errc::busy, never a conversion
-  // that would weaken (or, at its unlock, drop) the first holder's lock.
+  // lock(true) on a read lock converts it to a write lock (a refused conversion keeps the read
+  // lock); any other lock() while locked is a no-op. The registry calls these for the bdev's
+  // first handle, a first writable one, and its last close.
   Status lock(bool write);
   void unlock();
 
@@ -62,8 +63,9 @@ class FileTarget {
   std::string path_;
   std::string spec_;
   Geometry geometry_;
-  std::atomic<bool> locked_{false};
-  int lock_fd_ = -1;  // the descriptor holding the lock while locked_
+  std::mutex lock_mu_;
+  int lock_fd_ = -1;  // the descriptor holding the lock, or -1
+  bool locked_for_write_ = false;
 };
 
 // The Errc a failed system call's errno maps to (the hot-path form of errno_status()).

@@ -48,13 +48,30 @@ Result<std::unique_ptr<BdevDesc>> Registry::open(std::string_view name, const Op
   Entry& e = it->second;
   for (BdevDesc* d : e.descs) {
     if (d->claim_ == Claim::exclusive)
-      return Status(Errc::busy, fmt::format("bdev {} is claimed exclusively by another user", name));
+      return Status(Errc::busy, fmt::format("bdev {} is claimed exclusively by another user in this process", name));
   }
   if (opts.claim == Claim::exclusive && !e.descs.empty())
-    return Status(Errc::busy, fmt::format("bdev {} is open elsewhere; cannot claim it exclusively", name));
+    return Status(Errc::busy, fmt::format("bdev {} is open elsewhere in this process; cannot claim it exclusively", name));
+  // A device that cannot write (a read-only file) never needs more than a read lock.
+  SLUICE_RETURN_IF_ERROR(claim_backing(e, opts.write && e.bdev->geometry().supports(IoType::write)));
   std::unique_ptr<BdevDesc> desc(new BdevDesc(e.bdev, opts));
   e.descs.push_back(desc.get());
   return desc;
+}
+
+// The host-file lock follows the handles: taken with the first, made a write lock by the
+// first writer, dropped with the last (Bdev::lock_backing).
+Status Registry::claim_backing(Entry& e, bool write) {
+  if (!e.descs.empty() && (e.locked_for_write || !write)) return Status::Ok();
+  SLUICE_RETURN_IF_ERROR(e.bdev->lock_backing(write));
+  e.locked_for_write = write;
+  return Status::Ok();
+}
+
+void Registry::release_backing_if_unused(Entry& e) {
+  if (!e.descs.empty()) return;
+  e.bdev->unlock_backing();
+  e.locked_for_write = false;
 }
 
 void Registry::close(BdevDesc* desc) {
@@ -65,7 +82,9 @@ void Registry::close(BdevDesc* desc) {
     auto& v = e.descs;
     auto before = v.size();
     v.erase(std::remove(v.begin(), v.end(), desc), v.end());
-    return v.size() != before;
+    if (v.size() == before) return false;
+    release_backing_if_unused(e);
+    return true;
   };
   if (auto it = bdevs_.find(desc->name()); it != bdevs_.end() && drop(it->second)) return;
   for (auto it = removed_.begin(); it != removed_.end(); ++it) {

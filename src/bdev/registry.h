@@ -27,7 +27,10 @@ class Registry {
   struct Entry {
     std::shared_ptr<Bdev> bdev;
     std::vector<BdevDesc*> descs;
+    bool locked_for_write = false;  // the host-file lock's mode while descs is not empty
   };
+  static Status claim_backing(Entry& e, bool write);
+  static void release_backing_if_unused(Entry& e);
   std::mutex mu_;
   std::map<std::string, Entry, std::less<>> bdevs_;
   // Removed devices whose handles are still open, kept so close() finds them.

@@ -16,10 +16,6 @@ Status FileSystem::format(std::string_view device, const FormatOptions& opts) {
   if (!dev.ok()) return dev.status();
   const std::string name = dev->first;  // (clang 14 cannot capture structured bindings)
   const bool owned = dev->second;
-  if (Status lk = lock_device(device, name, true); !lk.ok()) {
-    if (owned) (void)bdev::unregister(name);
-    return lk;
-  }
   Status st = [&]() -> Status {
     blob::InitOptions io;
     io.cluster_size = opts.cluster_size;
@@ -40,7 +36,6 @@ Status FileSystem::format(std::string_view device, const FormatOptions& opts) {
     SLUICE_RETURN_IF_ERROR((*bs)->sync_md());
     return (*bs)->unload();
   }();
-  unlock_device(name);
   if (owned) (void)bdev::unregister(name);
   return st;
 }

@@ -115,7 +115,6 @@ class FsCore final : public FileSystem {
   std::unique_ptr<ChannelSource> channels_;
   std::string device_;
   bool owns_bdev_ = false;
-  bool backing_locked_ = false;  // holds the device's host-file lock (Bdev::lock_backing)
   MountOptions opts_;
   uint32_t block_ = 0;
   uint32_t cluster_ = 0;

@@ -196,12 +196,8 @@ Result<std::unique_ptr<FileSystem>> FsCore::mount_device(std::string_view device
   fs->device_ = dev->first;
   fs->owns_bdev_ = dev->second;
   fs->opts_ = opts;
-  if (Status lk = lock_device(device, fs->device_, !opts.read_only); !lk.ok()) {
-    fs->release_device();
-    fs->unmounted_ = true;
-    return lk;
-  }
-  fs->backing_locked_ = true;
+  // The blobstore's handle takes the device's host-file lock (bdev::open): a writer alone,
+  // or readers only, so that no other process or mount sees a torn namespace.
   blob::LoadOptions lo;
   lo.read_only = opts.read_only;
   auto bs = blob::Blobstore::load(fs->device_, lo);
@@ -266,8 +262,6 @@ void FsCore::abandon() {
 }
 
 void FsCore::release_device() {
-  if (backing_locked_) unlock_device(device_);
-  backing_locked_ = false;
   if (owns_bdev_) (void)bdev::unregister(device_);
 }
 

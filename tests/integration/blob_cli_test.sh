@@ -263,4 +263,36 @@ if expect "malloc" 0 init -d malloc:32M && out_has "initialized"; then pass "ini
 if expect "explicit uring spec" 0 check -d "uring:$IMG"; then pass "explicit uring: spec"; fi
 if expect "aio spec" 0 ls -d "aio:$IMG"; then pass "aio: spec"; fi
 
+# ---- one writer per image ---------------------------------------------------------------
+# lock_held FILE: whether some process holds a lock on FILE (F_OFD_GETLK, as Sluice locks).
+lock_held() {
+  python3 - "$1" <<'PY'
+import fcntl, os, struct, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+fl = struct.pack('hhqqi4x', fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+held = struct.unpack('hhqqi4x', fcntl.fcntl(fd, getattr(fcntl, 'F_OFD_GETLK', 36), fl))[0]
+sys.exit(0 if held != fcntl.F_UNLCK else 1)
+PY
+}
+LOCKED=$TMP/locked.img
+truncate -s 16M "$LOCKED"
+run init -d "$LOCKED"
+# A reader in another process (perf randread opens the image read-only): readers share the
+# image, a writer is refused with a message that says who holds it, and gets it afterwards.
+SLUICE_CMD=()
+bg_start "$SLUICE" perf -T "$LOCKED" -w randread -o 4k -q 1 -t 4 >"$TMP/perf.out" 2>&1
+READER=$BG_PID
+SLUICE_CMD=(blob)
+for _ in $(seq 50); do lock_held "$LOCKED" && break; sleep 0.1; done
+if lock_held "$LOCKED"; then
+  if expect "check beside a reader" 0 check -d "$LOCKED"; then pass "a second reader shares the image"; fi
+  if expect "create beside a reader" 1 create -d "$LOCKED" --size 1M && err_has "in use" && err_has "read-only"; then
+    pass "a writer is refused while another process reads the image"
+  fi
+else
+  fail "perf never locked $LOCKED: $(cat "$TMP/perf.out")"
+fi
+wait_or_kill "$READER" 10
+if expect "create after the reader" 0 create -d "$LOCKED" --size 1M; then pass "the lock goes with the reader"; fi
+
 finish

@@ -1,6 +1,7 @@
-// The device lock SluiceFS takes at mount (Bdev::lock_backing): one writer or many readers
-// per host file, across processes and across bdevs of one process (each bdev has its own
-// descriptor, so they conflict exactly as two processes would). Refusals are immediate.
+// The device lock as SluiceFS mounts see it (the blobstore's bdev::open takes it,
+// Bdev::lock_backing): one writer or many readers per host file, across processes and
+// across bdevs of one process (each bdev has its own descriptor, so they conflict exactly
+// as two processes would). Refusals are immediate.
 #include <memory>
 #include <string>
 
@@ -8,7 +9,8 @@
 
 #include "bdev/bdev.h"
 #include "fs/fs.h"
-#include "../bdev/test_support.h"
+
+#include "temp_file.h"
 
 namespace sluice::fs::testing {
 namespace {
@@ -38,7 +40,7 @@ class DeviceLockTest : public ::testing::Test {
     EXPECT_NE(m.status().message().find(says), std::string::npos) << m.status().message();
   }
 
-  bdev::testing::TempFile file_{32u << 20};
+  sluice::testing::TempFile file_{32u << 20};
 };
 
 TEST_F(DeviceLockTest, AWriterIsAlone) {
