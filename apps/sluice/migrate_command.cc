@@ -82,7 +82,7 @@ int run_export(const MigrateArgs& a) {
   if (!src.ok()) return failed(cmd, src.status());
   if (!src->side.fs->FileExists(src->side.path("CURRENT"), {}, nullptr).ok())
     return fail(cmd, kExitFailure, fmt::format("source {} holds no RocksDB database (no CURRENT file)", src->side.label));
-  if (Status st = check_fallback_finished(src->side); !st.ok()) return fail(cmd, kExitFailure, st.message());
+  if (Status st = check_fallback_finished(*src); !st.ok()) return fail(cmd, kExitFailure, st.message());
   Side dst = kernel_side(a.dir);
   return copy_db(cmd, "export", src->side, dst, a);
 }

@@ -1,5 +1,5 @@
 // What users type for a device, turned into a spec for bdev::create: the one rule every
-// command, the lvol: scheme and (in time) SluiceFS and the plugin share.
+// command, the lvol: scheme, SluiceFS and (through it) the plugin share.
 #pragma once
 
 #include <string>

@@ -54,6 +54,31 @@ std::string unused_name(std::string_view scheme) {
 
 }  // namespace
 
+Result<OptionList> parse_options(std::string_view query) {
+  OptionList out;
+  while (!query.empty()) {
+    const std::string_view kv = query.substr(0, query.find('&'));
+    query = kv.size() < query.size() ? query.substr(kv.size() + 1) : std::string_view{};
+    if (kv.empty()) continue;
+    const auto eq = kv.find('=');
+    if (eq == std::string_view::npos || eq == 0)
+      return Status(Errc::invalid_argument, fmt::format("option '{}' is not key=value", kv));
+    const std::string_view key = kv.substr(0, eq);
+    for (const auto& [k, v] : out)
+      if (k == key) return Status(Errc::invalid_argument, fmt::format("option '{}' is given twice", key));
+    out.emplace_back(std::string(key), std::string(kv.substr(eq + 1)));
+  }
+  return out;
+}
+
+Result<TargetWithOptions> split_options(std::string_view text) {
+  const auto q = text.find('?');
+  if (q == std::string_view::npos) return TargetWithOptions{text, {}};
+  auto options = parse_options(text.substr(q + 1));
+  if (!options.ok()) return options.status();
+  return TargetWithOptions{text.substr(0, q), std::move(*options)};
+}
+
 Status SpecArgs::check_known(std::initializer_list<std::string_view> keys) const {
   for (auto& [k, v] : options) {
     bool known = false;
@@ -114,20 +139,10 @@ Result<std::string> create(std::string_view spec, std::string_view name) {
                                                       spec, known_schemes()));
   std::string_view rest = spec.substr(colon + 1);
   if (module != nullptr && !module->stacked) {
-    auto q = rest.find('?');
-    if (q != std::string_view::npos) {
-      std::string_view opts = rest.substr(q + 1);
-      rest = rest.substr(0, q);
-      while (!opts.empty()) {
-        auto amp = opts.find('&');
-        std::string_view kv = opts.substr(0, amp);
-        auto eq = kv.find('=');
-        if (eq == std::string_view::npos || eq == 0)
-          return Status(Errc::invalid_argument, fmt::format("bad option '{}' in '{}': want key=value", kv, spec));
-        args.options.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
-        opts = amp == std::string_view::npos ? std::string_view{} : opts.substr(amp + 1);
-      }
-    }
+    auto split = split_options(rest);
+    if (!split.ok()) return Status(split.status().code(), fmt::format("{} in '{}'", split.status().message(), spec));
+    rest = split->target;
+    args.options.insert(split->options.begin(), split->options.end());
   }
   if (rest.empty()) return Status(Errc::invalid_argument, fmt::format("device spec '{}' has no target", spec));
   args.target = std::string(rest);

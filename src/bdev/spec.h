@@ -6,11 +6,27 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "base/status.h"
 #include "bdev/bdev.h"
 
 namespace sluice::bdev {
+
+// The options of a spec or URI, "key=value&key=value" (what follows its '?'), in order.
+// Every parser of such options in Sluice is this one: a pair without '=' or with an empty
+// key, and a key given twice (which value was meant?), are errors that name it; a stray '&'
+// is skipped.
+using OptionList = std::vector<std::pair<std::string, std::string>>;
+Result<OptionList> parse_options(std::string_view query);
+
+// "target?options" split at the first '?': the target, and the parsed options (empty without one).
+struct TargetWithOptions {
+  std::string_view target;
+  OptionList options;
+};
+Result<TargetWithOptions> split_options(std::string_view text);
 
 struct SpecArgs {
   std::string name;    // the name to register under

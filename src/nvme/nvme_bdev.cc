@@ -204,20 +204,10 @@ std::shared_ptr<Controller> shared_controller(const std::string& bdf, Status& er
 Result<std::shared_ptr<bdev::Bdev>> make_nvme_bdev(const bdev::SpecArgs& in) {
   // Registered schemes get the target unparsed: split off ?options here.
   bdev::SpecArgs args = in;
-  std::string_view rest = in.target;
-  if (auto q = rest.find('?'); q != std::string_view::npos) {
-    std::string_view opts = rest.substr(q + 1);
-    rest = rest.substr(0, q);
-    while (!opts.empty()) {
-      auto amp = opts.find('&');
-      std::string_view kv = opts.substr(0, amp);
-      auto eq = kv.find('=');
-      if (eq == std::string_view::npos || eq == 0)
-        return Status(Errc::invalid_argument, fmt::format("nvme: bad option '{}': want key=value", kv));
-      args.options.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
-      opts = amp == std::string_view::npos ? std::string_view{} : opts.substr(amp + 1);
-    }
-  }
+  auto split = bdev::split_options(in.target);
+  if (!split.ok()) return Status(split.status().code(), "nvme: " + split.status().message());
+  std::string_view rest = split->target;
+  args.options.insert(split->options.begin(), split->options.end());
   SLUICE_RETURN_IF_ERROR(args.check_known({"qd", "mt", "to"}));
   std::string_view bdf_text = rest;
   uint32_t nsid = 1;

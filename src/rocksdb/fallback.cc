@@ -59,6 +59,7 @@ Status Fallback::load_locked() {
     loaded_ = true;  // no record yet: nothing deleted, not finished
     return Status::Ok();
   }
+  record_found_ = true;
   const uint64_t size = (*f)->size();
   if (size > kMaxRecordBytes)
     return Status(Errc::corrupt, fmt::format("{}: {} bytes, too large for a fallback record", record_path(), size));
@@ -201,6 +202,12 @@ Result<bool> Fallback::finished() {
   std::lock_guard lock(mu_);
   SLUICE_RETURN_IF_ERROR(load_locked());
   return finished_;
+}
+
+Result<bool> Fallback::unfinished() {
+  std::lock_guard lock(mu_);
+  SLUICE_RETURN_IF_ERROR(load_locked());
+  return record_found_ && !finished_;
 }
 
 }  // namespace sluice::rocksdb_plugin

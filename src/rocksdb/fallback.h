@@ -66,6 +66,9 @@ class Fallback {
   Status move_in(const std::string& name, const std::string& sluice_target);
   Status finish();                            // durable when it returns
   Result<bool> finished();
+  // A record exists and does not say finished: some of the database's files may be only in
+  // the kernel directory (copying the SluiceFS side alone would lose them).
+  Result<bool> unfinished();
 
  private:
   Status load_locked();
@@ -77,6 +80,7 @@ class Fallback {
   std::string kernel_dir_, sluice_dir_;
   std::mutex mu_;
   bool loaded_ = false;
+  bool record_found_ = false;
   bool finished_ = false;
   std::set<std::string, std::less<>> tombstones_;
 };

@@ -57,6 +57,13 @@ Route SluiceFileSystem::route(const std::string& path) const {
   return Route{true, rel};
 }
 
+Result<bool> SluiceFileSystem::fallback_unfinished(const std::string& dir) const {
+  const Route r = route(dir);
+  if (!r.sluice) return false;
+  Fallback record(&mount_->fs(), mount_, "", r.path);  // only its record is read
+  return record.unfinished();
+}
+
 std::string SluiceFileSystem::wal_mirror(const std::string& sluice_path) const {
   if (uri_.wal_dir.empty()) return "";
   return uri_.wal_dir == "/" ? sluice_path : uri_.wal_dir + (sluice_path == "/" ? "" : sluice_path);

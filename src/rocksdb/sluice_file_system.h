@@ -34,6 +34,9 @@ class SluiceFileSystem final : public ::rocksdb::FileSystem {
   // The fallback of URI option fallback= (null without one, or when its directory is not
   // routed to SluiceFS).
   Fallback* fallback() const { return fallback_.get(); }
+  // Whether the SluiceFS directory behind RocksDB path `dir` is a database still in fallback
+  // mode (its record is not finished), whatever this URI says about fallback=.
+  Result<bool> fallback_unfinished(const std::string& dir) const;
 
   using IOOptions = ::rocksdb::IOOptions;
   using IOStatus = ::rocksdb::IOStatus;

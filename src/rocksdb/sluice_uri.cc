@@ -3,11 +3,11 @@
 #include <unistd.h>
 
 #include <cstdint>
-#include <set>
 
 #include <fmt/format.h>
 
 #include "base/size.h"
+#include "bdev/spec.h"
 
 namespace sluice::rocksdb_plugin {
 namespace {
@@ -60,18 +60,10 @@ Result<PluginUri> parse_uri(std::string_view uri) {
   if (device.empty()) return bad(uri, "no device");
   PluginUri out;
   std::string device_options;
-  std::set<std::string_view> seen;
   if (device.size() < rest.size()) {
-    std::string_view query = rest.substr(device.size() + 1);
-    while (!query.empty()) {
-      std::string_view kv = query.substr(0, query.find('&'));
-      query = kv.size() < query.size() ? query.substr(kv.size() + 1) : std::string_view{};
-      if (kv.empty()) continue;
-      auto eq = kv.find('=');
-      if (eq == std::string_view::npos || eq == 0) return bad(uri, fmt::format("option '{}' is not key=value", kv));
-      std::string_view key = kv.substr(0, eq), value = kv.substr(eq + 1);
-      // Which of two values should win is anyone's guess: a repeated option is a mistake.
-      if (!seen.insert(key).second) return bad(uri, fmt::format("option '{}' is given twice", key));
+    auto options = bdev::parse_options(rest.substr(device.size() + 1));
+    if (!options.ok()) return bad(uri, options.status().message());
+    for (const auto& [key, value] : *options) {
       if (key == "cache") {
         auto size = parse_size(value);
         if (!size.ok()) return bad(uri, fmt::format("cache: {}", size.status().message()));
@@ -93,7 +85,7 @@ Result<PluginUri> parse_uri(std::string_view uri) {
         if (value.empty() || value[0] != '/') return bad(uri, fmt::format("fallback={}: want an absolute path", value));
         out.fallback = normalize_path(value);
       } else {
-        device_options += fmt::format("{}{}", device_options.empty() ? "?" : "&", kv);
+        device_options += fmt::format("{}{}={}", device_options.empty() ? "?" : "&", key, value);
       }
     }
   }

@@ -94,16 +94,14 @@ Result<Manifest> prepare_destination(const Side& dst, const std::string& source,
   return Manifest();
 }
 
-Status check_fallback_finished(const Side& side) {
-  const std::string path = side.path(kFallbackRecord);
-  if (!side.fs->FileExists(path, {}, nullptr).ok()) return Status::Ok();
-  auto text = read_small_file(side, path);
-  if (!text.ok()) return text.status();
-  if (text->starts_with("finished\n") || text->find("\nfinished\n") != std::string::npos) return Status::Ok();
+Status check_fallback_finished(const SluiceEnd& end) {
+  auto unfinished = end.fs->fallback_unfinished(end.side.dir);
+  if (!unfinished.ok()) return unfinished.status();
+  if (!*unfinished) return Status::Ok();
   return Status(Errc::invalid_argument,
                 fmt::format("{} is still in fallback mode (some files are only in its kernel directory): run `sluice "
                             "migrate finish` with its fallback= URI first",
-                            side.label));
+                            end.side.label));
 }
 
 Status check_space(const Side& dst, uint64_t bytes) {

@@ -36,7 +36,7 @@ Result<Manifest> prepare_destination(const Side& dst, const std::string& source,
 
 // A SluiceFS database still in fallback mode (a SLUICE-FALLBACK record without "finished")
 // has files only on the kernel side: copying it out would lose them.
-Status check_fallback_finished(const Side& side);
+Status check_fallback_finished(const SluiceEnd& end);
 
 // Fails with no_space when `bytes` will not fit in dst's free space.
 Status check_space(const Side& dst, uint64_t bytes);

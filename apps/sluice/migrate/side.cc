@@ -5,11 +5,13 @@
 
 #include <fmt/format.h>
 
+#include "rocksdb/fallback.h"
+
 namespace sluice::migrate {
 
 bool is_internal_name(const std::string& name) {
   const std::string_view suffix = kPartialSuffix;
-  return name == kManifestName || name == kFallbackRecord ||
+  return name == kManifestName || name == rocksdb_plugin::Fallback::kRecordName ||
          (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0);
 }
 

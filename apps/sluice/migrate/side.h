@@ -29,7 +29,6 @@ struct FileEntry {
 
 // Names the migration keeps for itself in a database directory (never copied).
 inline constexpr const char* kManifestName = "SLUICE-MIGRATE";   // progress of import/export
-inline constexpr const char* kFallbackRecord = "SLUICE-FALLBACK";  // fallback tombstones
 inline constexpr const char* kPartialSuffix = ".migrating";       // a file being copied
 
 bool is_internal_name(const std::string& name);

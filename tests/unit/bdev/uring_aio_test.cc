@@ -22,10 +22,15 @@
 #include "bdev/bdev.h"
 #include "bdev/file_target.h"
 #include "env/env.h"
-#include "test_support.h"
+
+#include "aligned_buffer.h"
+#include "bdev_handle.h"
+#include "temp_file.h"
 
 namespace sluice::bdev {
 namespace {
+using sluice::testing::AlignedBuffer;
+using sluice::testing::TempFile;
 
 using testing::AlignedBuffer;
 using testing::TempFile;
@@ -176,6 +181,9 @@ TEST_P(FileBackend, BadOptionsAreRefused) {
   expect_refused(spec(f.path(), "qd=0"), Errc::invalid_argument, "qd");
   // The ring (or AIO context) must hold the channel's requests and its split children.
   expect_refused(spec(f.path(), "qd=65536"), Errc::invalid_argument, "qd 65536 exceeds");
+  expect_refused(spec(f.path(), "bs=4096&bs=512"), Errc::invalid_argument, "option 'bs' is given twice");
+  expect_refused(spec(f.path(), "bs"), Errc::invalid_argument, "option 'bs' is not key=value");
+  expect_refused(spec(f.path(), "=4096"), Errc::invalid_argument, "option '=4096' is not key=value");
 }
 
 TEST_P(FileBackend, GeometryOfARegularFile) {
