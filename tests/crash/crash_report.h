@@ -14,12 +14,26 @@ void report_points(std::string_view suite, std::string_view what, uint64_t tried
 // times slower under ASan or TSan, and those builds look for memory and threading bugs
 // rather than more crash points, so they try a quarter as many (the release build covers
 // the full count); the reported counts say which was run.
-constexpr int random_cut_budget(int release_count) {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  return release_count < 4 ? 1 : release_count / 4;
+inline constexpr bool kSanitizerBuild = true;
 #else
-  return release_count;
+inline constexpr bool kSanitizerBuild = false;
 #endif
+
+constexpr int random_cut_budget(int release_count) {
+  if (!kSanitizerBuild) return release_count;
+  return release_count < 4 ? 1 : release_count / 4;
+}
+
+// The same reasoning for suites that cut at every I/O boundary: a sanitizer build cuts at
+// every second one, alternating which half from one workload to the next (pass the
+// workload's index as `phase`), so each kind of boundary is still hit in every build.
+struct BoundaryStride {
+  uint64_t first, step;
+};
+constexpr BoundaryStride boundary_stride(uint64_t phase) {
+  if (!kSanitizerBuild) return {1, 1};
+  return {1 + phase % 2, 2};
 }
 
 }  // namespace sluice::testing

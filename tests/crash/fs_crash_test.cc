@@ -414,7 +414,8 @@ TEST(FsCrash, SmallWorkloadsCutAtEveryBoundary) {
         Trial t{kind, spec, workload, 18, 0, 0};
         const uint64_t b = count_boundaries(t);
         EXPECT_GT(b, 5u);
-        for (uint64_t cut = 1; cut <= b + 1; ++cut) {
+        const testing::BoundaryStride stride = testing::boundary_stride(workload);
+        for (uint64_t cut = stride.first; cut <= b + 1; cut += stride.step) {
           t.cut = cut;
           t.crash_seed = workload * 7777 + cut;
           tally.run(t);
