@@ -115,6 +115,19 @@ TEST_P(ReserveTest, FullFileSystemRemountsTakesSmallFilesAndShrinks) {
   EXPECT_TRUE(c->ok()) << c->problems.front();
 }
 
+// Once a delete has happened (a database's open is done), growth leaves all of the reserve
+// but the first step of the file that found the device full.
+TEST_P(ReserveTest, AfterADeleteGrowthLeavesTheWholeReserve) {
+  write_file("/db/old", pattern(1, 4096));
+  ASSERT_TRUE(fs_->unlink("/db/old").ok());
+  const FsStat empty = fs_->statfs();
+  Status st = fill();
+  ASSERT_EQ(st.code(), Errc::no_space) << st.to_string();
+  const FsStat full = fs_->statfs();
+  EXPECT_LT(full.free_bytes, 2 * cluster_);
+  EXPECT_GE(full.reserved_bytes + kMiB, empty.reserved_bytes);
+}
+
 // The control: without a reserve the same fill leaves nothing, and a database could not
 // create its files at the next open. (If this passes but the test above fails, the reserve
 // is broken; if both pass, the fill does not reach the point the reserve is for.)
