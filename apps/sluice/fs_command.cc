@@ -306,22 +306,26 @@ int run_mkdir(const FsArgs& a) {
 int run_df(const FsArgs& a) {
   return with_fs("fs df", a.device, true, [&](fs::FileSystem& f) {
     const fs::FsStat s = f.statfs();
-    const uint64_t used = s.total_bytes - s.free_bytes;
+    // "free" is what files can grow into; the reserve is free too, but kept for reopening
+    // and compacting a full database, so it gets its own figure and is not counted as used.
+    const uint64_t used = s.total_bytes - s.free_bytes - s.reserved_bytes;
     if (a.json) {
       print_json({{"device", f.device()},
                   {"total_bytes", s.total_bytes},
                   {"used_bytes", used},
                   {"free_bytes", s.free_bytes},
+                  {"reserved_bytes", s.reserved_bytes},
                   {"files", s.files},
                   {"directories", s.directories},
                   {"block_size", s.block_size},
                   {"cluster_size", s.cluster_size}});
     } else {
-      fmt::print("{}: {} total, {} used ({:.1f}%), {} free; {} file(s), {} director(ies); blocks {}, clusters {}\n",
+      fmt::print("{}: {} total, {} used ({:.1f}%), {} free, {} reserved; {} file(s), {} director(ies); blocks {}, "
+                 "clusters {}\n",
                  f.device(), format_size(s.total_bytes), format_size(used),
                  s.total_bytes ? 100.0 * static_cast<double>(used) / static_cast<double>(s.total_bytes) : 0.0,
-                 format_size(s.free_bytes), s.files, s.directories, format_size(s.block_size),
-                 format_size(s.cluster_size));
+                 format_size(s.free_bytes), format_size(s.reserved_bytes), s.files, s.directories,
+                 format_size(s.block_size), format_size(s.cluster_size));
     }
     return kExitOk;
   });

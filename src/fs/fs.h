@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -76,6 +77,11 @@ struct MountOptions {
   // next read-write mount writes them into their files. Empty: plain memory (a process
   // crash then loses what was not synced). One subdirectory per store, named by its UUID.
   std::string write_buffer_dir = default_write_buffer_dir();
+  // Free space that ordinary file growth may not take, so that a database that filled the
+  // device can still be reopened (its new small files, the flush of its recovered WALs) and
+  // compacted (docs/format/sluicefs.md, "The free-space reserve"). Unset: 1/32 of the device
+  // in [8 MiB, 256 MiB]; at most a quarter of the device either way. 0 turns it off.
+  std::optional<uint64_t> reserve_bytes;
 };
 
 struct FileStat {
@@ -88,7 +94,8 @@ struct FileStat {
 
 struct FsStat {
   uint64_t total_bytes = 0;
-  uint64_t free_bytes = 0;
+  uint64_t free_bytes = 0;      // what files can still grow into: the reserve is not in it
+  uint64_t reserved_bytes = 0;  // free but held back as the reserve (MountOptions::reserve_bytes)
   uint64_t files = 0;
   uint64_t directories = 0;
   uint32_t block_size = 0;      // the device's I/O unit: direct reads align to it

@@ -88,6 +88,9 @@ class FsCore final : public FileSystem {
 
   // All of these expect md_mu_ held.
   Status commit_locked();
+  // Resizes ino's blob to `clusters`; growth fails with no_space where it would take the
+  // free-space reserve (reserve.h) and the reserve is not open to it (commit.cc says when).
+  Status allocate_locked(Inode& ino, uint64_t clusters);
   // Writes every namespace change to the journal without a FLUSH: it then survives the death
   // of the process, as a kernel filesystem's metadata does, but not a power cut (the next
   // commit covers that). Every namespace operation calls it before it returns.
@@ -119,6 +122,11 @@ class FsCore final : public FileSystem {
   uint32_t block_ = 0;
   uint32_t cluster_ = 0;
   uint32_t buf_align_ = 1;
+  uint64_t reserve_ = 0;    // clusters file growth may not take (reserve.h)
+  // From a read-write mount to the first delete: a database reopening (allocate_locked).
+  bool reopening_ = false;
+  uint64_t reopen_taken_ = 0;  // reserve clusters growth took while reopening_
+  bool replaying_ = false;  // replaying write buffers at mount: the reserve is open
   bool unmounted_ = false;
 
   std::mutex md_mu_;

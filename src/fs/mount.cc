@@ -11,6 +11,7 @@
 #include "bdev/bdev.h"
 #include "fs/device.h"
 #include "fs/fs_core.h"
+#include "fs/reserve.h"
 
 namespace sluice::fs {
 namespace {
@@ -210,6 +211,8 @@ Result<std::unique_ptr<FileSystem>> FsCore::mount_device(std::string_view device
   auto info = fs->bs_->store_info();
   fs->block_ = info.io_unit;
   fs->cluster_ = info.cluster_size;
+  fs->reserve_ = opts.reserve_bytes ? reserve_clusters_for(*opts.reserve_bytes, info.total_clusters, info.cluster_size)
+                                    : default_reserve_clusters(info.total_clusters, info.cluster_size);
   if (auto b = bdev::find(fs->device_)) fs->buf_align_ = std::max<uint32_t>(b->geometry().buf_align, 1);
   fs->channels_ = std::make_unique<ChannelSource>(*fs->bs_);
   if (opts.read_cache_bytes > 0) fs->cache_ = std::make_unique<ReadCache>(opts.read_cache_bytes);
@@ -218,6 +221,7 @@ Result<std::unique_ptr<FileSystem>> FsCore::mount_device(std::string_view device
     std::lock_guard lock(fs->md_mu_);
     st = MountTask(*fs).run();
   }
+  fs->reopening_ = !opts.read_only;
   if (st.ok()) st = fs->attach_write_buffers();
   if (!st.ok()) {
     fs->channels_->retire();

@@ -114,6 +114,7 @@ Status FsCore::drop_locked(const std::shared_ptr<Inode>& ino) {
     if (auto c = ch.find(ino->name); c != ch.end() && c->second == ino->id) ch.erase(c);
   }
   ++md_dirty_;
+  reopening_ = false;  // a database deletes only once its open is done (allocate_locked)
   if (ino->opens > 0) {
     // Unlinked while open: readable until the last close; collected at mount after a crash.
     ino->orphan = true;
@@ -358,7 +359,8 @@ FsStat FsCore::statfs() {
   FsStat s;
   auto info = bs_->store_info();
   s.total_bytes = info.total_clusters * info.cluster_size;
-  s.free_bytes = info.free_clusters * info.cluster_size;
+  s.free_bytes = info.free_clusters > reserve_ ? (info.free_clusters - reserve_) * info.cluster_size : 0;
+  s.reserved_bytes = std::min(info.free_clusters, reserve_) * info.cluster_size;
   s.block_size = block_;
   s.cluster_size = cluster_;
   auto get = [](const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); };

@@ -23,7 +23,9 @@ Status FsCore::attach_write_buffers() {
     return Status::Ok();
   }
   for (uint64_t blob : (*dir)->leftovers()) {
+    replaying_ = true;
     Status st = replay_write_buffer(**dir, blob);
+    replaying_ = false;
     if (!st.ok())
       return Status(st.code(), fmt::format("{}: replaying the write buffer {} left by a process that died: {}", device_,
                                            (*dir)->file_of(blob), st.message()));

@@ -300,7 +300,7 @@ IOStatus SluiceFileSystem::GetFreeSpace(const std::string& path, const IOOptions
                                         IODebugContext* dbg) {
   Route r = route(path);
   if (!r.sluice) return posix_->GetFreeSpace(r.path, options, diskfree, dbg);
-  *diskfree = mount_->fs().statfs().free_bytes;
+  *diskfree = mount_->fs().statfs().free_bytes;  // without the reserve: writes cannot use it
   return IOStatus::OK();
 }
 

@@ -115,6 +115,7 @@ class MountTable {
     }
     fs::MountOptions mo;
     mo.read_cache_bytes = uri.cache_bytes;
+    mo.reserve_bytes = uri.reserve_bytes;
     auto mounted = fs::FileSystem::mount(name, mo);
     if (!mounted.ok() && mounted.status().code() == Errc::wrong_format) {
       if (Status st = format_if_blank(uri, name, mounted.status()); !st.ok()) return fail(st);

@@ -9,6 +9,10 @@
 //             lvol:STORE/VOLUME, crashsim:SPEC, ...), or the name of a bdev already
 //             registered in this process. A malloc: device is formatted when opened.
 //   cache=SIZE       read cache shared by every file of the mount (default none)
+//   reserve=SIZE     free space that file growth may not take, kept so that a database that
+//                    filled the device can still be reopened and compacted (default 1/32
+//                    of the device in [8 MiB, 256 MiB], at most a quarter; 0: none).
+//                    GetFreeSpace leaves it out.
 //   format=1         format the device if it holds no SluiceFS image and is blank; one that
 //                    holds anything else (another store, a filesystem, data) is refused with
 //                    a message naming it, and never written (blob/probe.h)
@@ -27,7 +31,7 @@
 //   cache larger than the machine's memory, and a fallback= directory that is not the
 //   database's own are errors.
 // One mounted SluiceFS per device per process: every FileSystem made for the same device
-// shares it (several DBs in one image; the first opener's cache= sizes it); it is unmounted
+// shares it (several DBs in one image; the first opener's cache= and reserve= size it); it is unmounted
 // when the last one goes away (at process exit too, from a helper thread).
 // --env_uri: RocksDB reads a value containing '=' as an option list, so give --env_uri a
 // URI without options (or use --fs_uri, which takes any).

@@ -16,7 +16,7 @@ constexpr std::string_view kScheme = "sluice://";
 
 Status bad(std::string_view uri, std::string_view why) {
   return Status(Errc::invalid_argument,
-                fmt::format("bad SluiceFS URI '{}': {} (want sluice://DEVICE[?cache=SIZE&format=1&root=/DIR&wal_dir=/DIR&fallback=/DIR],"
+                fmt::format("bad SluiceFS URI '{}': {} (want sluice://DEVICE[?cache=SIZE&reserve=SIZE&format=1&root=/DIR&wal_dir=/DIR&fallback=/DIR],"
                             " e.g. sluice://uring:/dev/nvme0n1)",
                             uri, why));
 }
@@ -72,6 +72,10 @@ Result<PluginUri> parse_uri(std::string_view uri) {
         if (*size > ram)
           return bad(uri, fmt::format("cache={} is more than this machine's memory ({})", value, format_size(ram)));
         out.cache_bytes = *size;
+      } else if (key == "reserve") {
+        auto size = parse_size(value);
+        if (!size.ok()) return bad(uri, fmt::format("reserve: {}", size.status().message()));
+        out.reserve_bytes = *size;
       } else if (key == "format") {
         if (value != "0" && value != "1") return bad(uri, fmt::format("format={}: want 0 or 1", value));
         out.format = value == "1";

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -12,6 +13,7 @@ namespace sluice::rocksdb_plugin {
 struct PluginUri {
   std::string device;        // a bdev spec with its own ?options, or a registered bdev name
   uint64_t cache_bytes = 0;  // read cache of the mount
+  std::optional<uint64_t> reserve_bytes;  // the mount's free-space reserve; unset: its default
   bool format = false;       // format the device if it holds no SluiceFS image
   std::string root = "/";    // normalized: absolute, no trailing '/' (except "/" itself)
   std::string wal_dir;       // empty: WAL files stay on SluiceFS

@@ -177,10 +177,12 @@ int op_statfs(const char*, struct statvfs* st) {
   st->f_bsize = unit;
   st->f_frsize = unit;
   st->f_blocks = s.total_bytes / unit;
-  st->f_bfree = s.free_bytes / unit;
-  st->f_bavail = st->f_bfree;
+  // As ext4 does with its root reserve: the reserve is free (df's Used leaves it out) but
+  // not available (df's Avail), since file growth may not take it.
+  st->f_bfree = (s.free_bytes + s.reserved_bytes) / unit;
+  st->f_bavail = s.free_bytes / unit;
   st->f_files = s.files + s.directories;
-  st->f_ffree = st->f_bfree;  // no inode table: each file costs space, not a slot
+  st->f_ffree = st->f_bavail;  // no inode table: each file costs space, not a slot
   st->f_namemax = 255;
   return 0;
 }

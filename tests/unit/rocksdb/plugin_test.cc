@@ -61,10 +61,12 @@ void write(::rocksdb::FileSystem& fs, const std::string& path, const std::string
 }
 
 TEST(PluginUri, SplitsPluginOptionsFromDeviceOptions) {
-  auto u = parse_uri("sluice://uring:/dev/nvme0n1?bs=4096&cache=64M&root=/data/&wal_dir=/var//wal&format=1&qd=64");
+  auto u = parse_uri(
+      "sluice://uring:/dev/nvme0n1?bs=4096&cache=64M&root=/data/&wal_dir=/var//wal&format=1&qd=64&reserve=16M");
   ASSERT_TRUE(u.ok()) << u.status().to_string();
   EXPECT_EQ(u->device, "uring:/dev/nvme0n1?bs=4096&qd=64");
   EXPECT_EQ(u->cache_bytes, 64u << 20);
+  EXPECT_EQ(u->reserve_bytes, 16u << 20);
   EXPECT_EQ(u->root, "/data");
   EXPECT_EQ(u->wal_dir, "/var/wal");
   EXPECT_TRUE(u->format);
@@ -73,6 +75,7 @@ TEST(PluginUri, SplitsPluginOptionsFromDeviceOptions) {
   EXPECT_EQ(plain->device, "mydisk");
   EXPECT_EQ(plain->root, "/");
   EXPECT_FALSE(plain->format);
+  EXPECT_FALSE(plain->reserve_bytes.has_value());  // the file system's default
 }
 
 TEST(PluginUri, RejectsMalformedUris) {
@@ -81,6 +84,7 @@ TEST(PluginUri, RejectsMalformedUris) {
   EXPECT_FALSE(parse_uri("sluice://?cache=1M").ok());
   EXPECT_FALSE(parse_uri("sluice://malloc:8M?cache=lots").ok());
   EXPECT_FALSE(parse_uri("sluice://malloc:8M?format=yes").ok());
+  EXPECT_FALSE(parse_uri("sluice://malloc:8M?reserve=some").ok());
   EXPECT_FALSE(parse_uri("sluice://malloc:8M?root=relative").ok());
   EXPECT_FALSE(parse_uri("sluice://malloc:8M?wal_dir=").ok());
   EXPECT_FALSE(parse_uri("sluice://malloc:8M?novalue").ok());
