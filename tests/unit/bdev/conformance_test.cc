@@ -38,7 +38,6 @@ std::vector<Backend>& added_backends() {
   return *added;
 }
 
-
 class Conformance : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override { open_with(""); }
@@ -100,8 +99,6 @@ class Conformance : public ::testing::TestWithParam<Backend> {
   uint32_t bs_ = 512;
   bool prepared_ = false;  // GetParam().prepare ran; cleanup is due
 };
-
-using testing::AlignedBuffer;
 
 TEST_P(Conformance, GeometryIsSane) {
   const Geometry& g = desc_->geometry();

@@ -32,9 +32,6 @@ namespace {
 using sluice::testing::AlignedBuffer;
 using sluice::testing::TempFile;
 
-using testing::AlignedBuffer;
-using testing::TempFile;
-
 // A created and opened device with this thread's channel; torn down in reverse.
 struct Device {
   std::string name;

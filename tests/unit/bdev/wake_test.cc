@@ -29,9 +29,6 @@ namespace {
 using sluice::testing::AlignedBuffer;
 using sluice::testing::TempFile;
 
-using testing::AlignedBuffer;
-using testing::TempFile;
-
 constexpr uint64_t kFileBytes = 8 << 20;
 
 // Fills the file with a pattern through the page cache and makes it durable, so that every
