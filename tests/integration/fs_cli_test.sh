@@ -3,7 +3,9 @@
 # refuse to format over a store, another filesystem or data (unless --force) leaving it
 # unchanged, copy files in and out byte for byte, list, stat, cat, mkdir, rm (-r), df; clear
 # errors for a missing path, an unformatted device and a bad cp; fsck is clean after all of it
-# and fails, listing the problem, on an image with a damaged blobstore.
+# and fails, listing the problem, on an image with a damaged blobstore (one zeroed super block
+# copy: named with its repair, which then makes it clean); fsck --json answers in JSON for an
+# image it cannot open.
 # Usage: fs_cli_test.sh path/to/sluice
 set -uo pipefail
 
@@ -86,6 +88,40 @@ if expect "ls after rm" 0 fs ls "$IMG" && [[ -z "$(cat "$TMP/out")" ]]; then pas
 expect "fsck after" 0 fsck "$IMG" --json && [[ $(json "d['ok']") == True ]] && pass "fsck clean after the session"
 
 # ---- damage --------------------------------------------------------------------------------
+# One super block copy zeroed: the store still loads from the other, but fsck checks the
+# blobstore first and reports it, naming the repair; after `sluice blob repair` it is clean.
+expect "cp in for damage" 0 fs cp "$IMG" "$TMP/big" fs:/big
+dd if=/dev/zero of="$IMG" bs=4096 count=1 conv=notrunc status=none
+if expect "fsck zeroed super A" 1 fsck "$IMG" && out_has "super block copy A" && out_has "sluice blob repair"; then
+  pass "fsck reports a zeroed super block copy and names blob repair"
+else
+  fail "fsck zeroed super A: $(cat "$TMP/out")"
+fi
+if expect "fsck --json zeroed super A" 1 fsck "$IMG" --json && [[ $(json "d['ok']") == False ]] &&
+   [[ $(json "any('super block copy A' in p for p in d['problems'])") == True ]]; then
+  pass "fsck --json reports the zeroed super block copy"
+fi
+if expect "blob repair super A" 0 blob repair -d "$IMG" && expect "fsck after repair" 0 fsck "$IMG" && out_has "clean" &&
+   expect "cp out after repair" 0 fs cp "$IMG" fs:/big "$TMP/big.back" && cmp -s "$TMP/big" "$TMP/big.back"; then
+  pass "blob repair fixes the super block copy: fsck clean, the file intact"
+else
+  fail "repair of super A: $(cat "$TMP/out") $(cat "$TMP/err")"
+fi
+
+# fsck --json answers in JSON for an image it cannot open, and exits non-zero.
+json_error_case() {  # NAME IMAGE
+  if expect "fsck --json $1" 1 fsck "$2" --json && [[ $(json "d['ok']") == False ]] && [[ -n $(json "d['error']") ]]; then
+    pass "fsck --json on $1: a JSON error, exit 1"
+  else
+    fail "fsck --json on $1: $(cat "$TMP/out")"
+  fi
+}
+head -c 1M /dev/urandom >"$TMP/random.img"
+json_error_case "random bytes" "$TMP/random.img"
+head -c 4096 /dev/zero >"$TMP/small.img"
+json_error_case "a 4 KiB file" "$TMP/small.img"
+json_error_case "a missing file" "$TMP/missing.img"
+
 # Both metadata copies' first page overwritten: the image cannot be trusted, and fsck says so.
 dd if=/dev/urandom of="$IMG" bs=4096 count=2 conv=notrunc status=none
 expect "fsck damaged" 1 fsck "$IMG" && pass "fsck fails on a damaged image: $(cat "$TMP/err")"
