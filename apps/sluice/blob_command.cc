@@ -28,6 +28,7 @@ using blobtool::Device;
 struct BlobArgs {
   std::string device;
   std::string cluster_size = "1M";
+  std::string rebuild_cluster_size;  // repair: the store's, when its super block is rebuilt
   bool force = false;
   bool json = false;
   bool all = false;
@@ -153,6 +154,11 @@ int run_repair(const BlobArgs& a) {
   blobtool::RepairOptions o;
   o.dry_run = a.dry_run;
   o.force = a.force;
+  if (!a.rebuild_cluster_size.empty()) {
+    auto cs = blobtool::parse_cluster_size(a.rebuild_cluster_size);
+    if (!cs.ok()) return fail(cmd, kExitUsage, cs.status().message());
+    o.cluster_size = static_cast<uint32_t>(*cs);
+  }
   auto r = blobtool::run_repair(**dev, o, [](const std::string& line) {
     fmt::print("{}\n", line);
     std::fflush(stdout);
@@ -294,11 +300,15 @@ Subcommand add_blob(CLI::App& app) {
   json(check);
 
   CLI::App* repair = blob->add_subcommand(
-      "repair", "Repair what is safe: damaged super block copy, journal recovery, unzeroed clusters");
+      "repair",
+      "Repair what is safe: damaged super block copies (both lost: rebuilt from the newest checkpoint), journal "
+      "recovery, unzeroed clusters");
   device(repair);
   repair->add_flag("-n,--dry-run", a->dry_run, "Only say what would be done");
   repair->add_flag("--force", a->force,
                    "Recover even when that drops intact journal batches stranded behind damage");
+  repair->add_option("--cluster-size", a->rebuild_cluster_size,
+                     "Rebuilding a lost super block: the store's cluster size, when several fit");
 
   auto unclean = [&](CLI::App* c) {
     c->add_flag("--no-unload", a->no_unload, "Leave the store unclean, as if the process died (recovery tests)")

@@ -4,8 +4,9 @@
 # unchanged, copy files in and out byte for byte, list, stat, cat, mkdir, rm (-r), df; clear
 # errors for a missing path, an unformatted device and a bad cp; fsck is clean after all of it
 # and fails, listing the problem, on an image with a damaged blobstore (one zeroed super block
-# copy: named with its repair, which then makes it clean); fsck --json answers in JSON for an
-# image it cannot open.
+# copy: named with its repair, which then makes it clean; both copies zeroed: the tools name
+# the repair, which rebuilds the super block from the checkpoint, and the files read back the
+# same); fsck --json answers in JSON for an image it cannot open.
 # Usage: fs_cli_test.sh path/to/sluice
 set -uo pipefail
 
@@ -106,6 +107,30 @@ if expect "blob repair super A" 0 blob repair -d "$IMG" && expect "fsck after re
   pass "blob repair fixes the super block copy: fsck clean, the file intact"
 else
   fail "repair of super A: $(cat "$TMP/out") $(cat "$TMP/err")"
+fi
+
+# Both super block copies zeroed: the checkpoint, journal and data survive, so the tools say
+# so and name the repair (not "not a SluiceFS image"); repair rebuilds it and the files are back.
+expect "cp in small for damage" 0 fs cp "$IMG" "$TMP/small" fs:/small
+dd if=/dev/zero of="$IMG" bs=4096 count=2 conv=notrunc status=none
+if expect "fs ls both supers" 1 fs ls "$IMG" && err_has "super block damaged (both copies); a checkpoint survives" &&
+   err_has "sluice blob repair" && ! err_has "not a SluiceFS image"; then
+  pass "fs ls: both super block copies zeroed, naming the repair"
+else
+  fail "fs ls both supers: $(cat "$TMP/err")"
+fi
+if expect "fsck both supers" 1 fsck "$IMG" && out_has "a checkpoint survives" && out_has "sluice blob repair"; then
+  pass "fsck reports both super block copies lost and names the repair"
+else
+  fail "fsck both supers: $(cat "$TMP/out")"
+fi
+if expect "repair both supers" 0 blob repair -d "$IMG" && out_has "rebuild both super block copies" &&
+   expect "fsck after rebuild" 0 fsck "$IMG" && out_has ": clean" &&
+   expect "cp out big after rebuild" 0 fs cp "$IMG" fs:/big "$TMP/big.back2" && cmp -s "$TMP/big" "$TMP/big.back2" &&
+   expect "cp out small after rebuild" 0 fs cp "$IMG" fs:/small "$TMP/small.back" && cmp -s "$TMP/small" "$TMP/small.back"; then
+  pass "blob repair rebuilds the super block: fsck clean, files byte-identical"
+else
+  fail "rebuild: $(cat "$TMP/out") $(cat "$TMP/err")"
 fi
 
 # fsck --json answers in JSON for an image it cannot open, and exits non-zero.
