@@ -6,7 +6,8 @@
 # and fails, listing the problem, on an image with a damaged blobstore (one zeroed super block
 # copy: named with its repair, which then makes it clean; both copies zeroed: the tools name
 # the repair, which rebuilds the super block from the checkpoint, and the files read back the
-# same); fsck --json answers in JSON for an image it cannot open.
+# same); fsck --json answers in JSON for an image it cannot open; `blob rm` refuses a blob
+# SluiceFS or an lvol store owns, and after `blob rm --force` fsck reports it missing.
 # Usage: fs_cli_test.sh path/to/sluice
 set -uo pipefail
 
@@ -146,6 +147,32 @@ json_error_case "random bytes" "$TMP/random.img"
 head -c 4096 /dev/zero >"$TMP/small.img"
 json_error_case "a 4 KiB file" "$TMP/small.img"
 json_error_case "a missing file" "$TMP/missing.img"
+
+# `sluice blob rm` under SluiceFS (or an lvol store): refused, naming the owner, the device
+# untouched; with --force the blob goes, and fsck then reports it missing.
+ID=$(run fs stat "$IMG" /small --json && json "d['id']")
+cp "$IMG" "$TMP/before-rm.img"
+if expect "blob rm owned" 1 blob rm -d "$IMG" "$ID" && err_has "belongs to a SluiceFS image" && err_has "--force" &&
+   cmp -s "$IMG" "$TMP/before-rm.img"; then
+  pass "blob rm refuses a SluiceFS blob, naming SluiceFS, and leaves the device unchanged"
+else
+  fail "blob rm owned: $(cat "$TMP/err")"
+fi
+LVS_BEFORE=$(md5sum <"$TMP/lvs.img")
+if expect "blob rm lvol" 1 blob rm -d "$TMP/lvs.img" 2 && err_has "lvol store 'keep'" && [[ $(md5sum <"$TMP/lvs.img") == "$LVS_BEFORE" ]]; then
+  pass "blob rm refuses a blob of an lvol store, naming it"
+else
+  fail "blob rm lvol: $(cat "$TMP/err")"
+fi
+if expect "blob rm --force" 0 blob rm -d "$IMG" "$ID" --force &&
+   expect "fsck after forced rm" 1 fsck "$IMG" && out_has "blob(s) $ID removed with" &&
+   expect "fsck --json after forced rm" 1 fsck "$IMG" --json && [[ $(json "d['ok']") == False ]]; then
+  pass "blob rm --force removes it, and fsck reports the missing blob"
+else
+  fail "forced rm: $(cat "$TMP/out") $(cat "$TMP/err")"
+fi
+expect "big after forced rm" 0 fs cp "$IMG" fs:/big "$TMP/big.back3" && cmp -s "$TMP/big" "$TMP/big.back3" &&
+  pass "the other file is intact"
 
 # Both metadata copies' first page overwritten: the image cannot be trusted, and fsck says so.
 dd if=/dev/urandom of="$IMG" bs=4096 count=2 conv=notrunc status=none
