@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/size.h"
 #include "blob/blob.h"
+#include "blob/probe.h"
 #include "blob/store.h"
 #include "blobtool/check.h"
 #include "blobtool/device.h"
@@ -19,6 +20,8 @@
 #include "blobtool/repair.h"
 #include "blobtool/scan.h"
 #include "commands.h"
+#include "fs/fs.h"
+#include "lvol/lvol.h"
 
 namespace sluice::cli {
 namespace {
@@ -28,6 +31,7 @@ using blobtool::Device;
 struct BlobArgs {
   std::string device;
   std::string cluster_size = "1M";
+  std::string rebuild_cluster_size;  // repair: the store's, when its super block is rebuilt
   bool force = false;
   bool json = false;
   bool all = false;
@@ -153,6 +157,11 @@ int run_repair(const BlobArgs& a) {
   blobtool::RepairOptions o;
   o.dry_run = a.dry_run;
   o.force = a.force;
+  if (!a.rebuild_cluster_size.empty()) {
+    auto cs = blobtool::parse_cluster_size(a.rebuild_cluster_size);
+    if (!cs.ok()) return fail(cmd, kExitUsage, cs.status().message());
+    o.cluster_size = static_cast<uint32_t>(*cs);
+  }
   auto r = blobtool::run_repair(**dev, o, [](const std::string& line) {
     fmt::print("{}\n", line);
     std::fflush(stdout);
@@ -234,8 +243,36 @@ int run_resize(const BlobArgs& a) {
   });
 }
 
+// A store SluiceFS or an lvol store owns keeps its own records of its blobs; removing one
+// behind its back breaks it, so that takes --force, and then leaves a note on the super blob
+// for the owner's fsck (blob::kXattrForcedRemovals).
 int run_rm(const BlobArgs& a) {
-  return modify("blob rm", a, [&](blob::Blobstore& bs) { return bs.remove(a.id); });
+  constexpr std::string_view cmd = "blob rm";
+  fs::register_probe_owner();
+  lvol::register_probe_owner();
+  std::optional<std::string> owner;
+  {
+    // Judged on a read-only load: a refusal writes nothing (a read-write load's unload would
+    // write a checkpoint).
+    auto l = load_read_only(a.device);
+    if (!l.ok()) return fail(cmd, exit_code_for(l.status()), l.status().message());
+    owner = blob::owner_description(*l->bs);
+    (void)l->bs->unload();
+  }
+  if (owner && !a.force)
+    return fail(cmd, kExitFailure,
+                fmt::format("blob {} belongs to {}, which keeps its own records of its blobs: removing it here would "
+                            "break that; use its own tools (sluice fs rm, sluice lvol delete), or --force",
+                            a.id, *owner));
+  return modify(cmd, a, [&](blob::Blobstore& bs) -> Status {
+    SLUICE_RETURN_IF_ERROR(bs.remove(a.id));
+    auto super = bs.super_blob();
+    if (!owner || !super.ok() || *super == a.id) return Status::Ok();
+    auto note = bs.get_xattr(*super, blob::kXattrForcedRemovals, true);
+    const std::string ids = note.ok() && !note->empty() ? fmt::format("{},{}", *note, a.id) : std::to_string(a.id);
+    log::warn("blob rm --force: blob {} removed from {}; its fsck will report it", a.id, *owner);
+    return bs.set_xattr(*super, blob::kXattrForcedRemovals, ids, true);
+  });
 }
 
 int run_snapshot_or_clone(const BlobArgs& a, bool snapshot) {
@@ -294,11 +331,15 @@ Subcommand add_blob(CLI::App& app) {
   json(check);
 
   CLI::App* repair = blob->add_subcommand(
-      "repair", "Repair what is safe: damaged super block copy, journal recovery, unzeroed clusters");
+      "repair",
+      "Repair what is safe: damaged super block copies (both lost: rebuilt from the newest checkpoint), journal "
+      "recovery, unzeroed clusters");
   device(repair);
   repair->add_flag("-n,--dry-run", a->dry_run, "Only say what would be done");
   repair->add_flag("--force", a->force,
                    "Recover even when that drops intact journal batches stranded behind damage");
+  repair->add_option("--cluster-size", a->rebuild_cluster_size,
+                     "Rebuilding a lost super block: the store's cluster size, when several fit");
 
   auto unclean = [&](CLI::App* c) {
     c->add_flag("--no-unload", a->no_unload, "Leave the store unclean, as if the process died (recovery tests)")
@@ -324,6 +365,7 @@ Subcommand add_blob(CLI::App& app) {
   CLI::App* rm = blob->add_subcommand("rm", "Delete a blob");
   device(rm);
   rm->add_option("id", a->id, "Blob id")->required();
+  rm->add_flag("--force", a->force, "Remove a blob of a store SluiceFS or an lvol store owns (breaks what it held)");
   unclean(rm);
 
   CLI::App* snapshot = blob->add_subcommand("snapshot", "Snapshot a blob (it becomes a clone of it); prints its id");

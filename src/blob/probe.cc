@@ -79,6 +79,18 @@ bool has_blobstore_label(const std::string& head) {
 }
 
 // Whose store it is, and how full.
+// The owner that claims the store whose super blob is `super`: its name and description.
+std::optional<std::pair<std::string, std::string>> claim(Blobstore& bs, BlobId super) {
+  std::vector<std::pair<std::string, OwnerProbe>> list;
+  {
+    std::lock_guard lock(owners().mu);
+    list = owners().list;
+  }
+  for (auto& [name, probe] : list)
+    if (auto what = probe(bs, super)) return std::make_pair(name, *what);
+  return std::nullopt;
+}
+
 void describe_store(Blobstore& bs, Probe& p) {
   const StoreInfo si = bs.store_info();
   const std::string usage = fmt::format("blobstore {}, {} of {} used", si.uuid,
@@ -89,17 +101,10 @@ void describe_store(Blobstore& bs, Probe& p) {
     p.description = fmt::format("a Sluice blobstore with {} blob(s) and no super blob ({})", si.blobs, usage);
     return;
   }
-  std::vector<std::pair<std::string, OwnerProbe>> list;
-  {
-    std::lock_guard lock(owners().mu);
-    list = owners().list;
-  }
-  for (auto& [name, probe] : list) {
-    if (auto what = probe(bs, *super)) {
-      p.owner = name;
-      p.description = fmt::format("{} in {}", *what, usage);
-      return;
-    }
+  if (auto owner = claim(bs, *super)) {
+    p.owner = owner->first;
+    p.description = fmt::format("{} in {}", owner->second, usage);
+    return;
   }
   std::string attrs;
   if (auto info = bs.info(*super); info.ok())
@@ -178,6 +183,14 @@ Result<Probe> probe_device(std::string_view bdev_name) {
     p.description = "nothing (blank)";
   }
   return p;
+}
+
+std::optional<std::string> owner_description(Blobstore& bs) {
+  auto super = bs.super_blob();
+  if (!super.ok()) return std::nullopt;
+  auto owner = claim(bs, *super);
+  if (!owner) return std::nullopt;
+  return owner->second;
 }
 
 Status check_blank(std::string_view bdev_name) {

@@ -67,4 +67,13 @@ Status check_blank(std::string_view bdev_name);
 using OwnerProbe = std::function<std::optional<std::string>(Blobstore& bs, BlobId super_blob)>;
 void register_owner(std::string_view name, OwnerProbe probe);  // a second call for a name is ignored
 
+// What the registered owner that claims `bs` says it is ("a SluiceFS image (...)"), or
+// nothing when no owner claims the store (or it has no super blob).
+std::optional<std::string> owner_description(Blobstore& bs);
+
+// An internal attribute of the super blob: the ids of blobs removed with `sluice blob rm
+// --force` from a store an owner claims, comma separated, so that the owner's fsck can say
+// what went missing behind its back (docs/format/blobstore.md).
+inline constexpr std::string_view kXattrForcedRemovals = "sluice.forced_rm";
+
 }  // namespace sluice::blob

@@ -76,6 +76,27 @@ Status Store::write_super() {
   return Status::Ok();
 }
 
+Status Store::compute_layout(SuperBlock& sb, uint64_t device_bytes, uint64_t checkpoint_bytes, uint64_t journal_bytes,
+                             std::string_view bdev_name) {
+  const uint64_t est_clusters = device_bytes / sb.cluster_size;
+  // 32 bytes per cluster: a fully fragmented extent map costs 28 per cluster.
+  uint64_t ckpt_bytes = checkpoint_bytes ? checkpoint_bytes : 32 * est_clusters + (1u << 20);
+  uint64_t ring_bytes = journal_bytes ? journal_bytes : std::clamp<uint64_t>(device_bytes / 64, 256u << 10, 16u << 20);
+  // Payload per page is less than a page; size regions by payload so the budget holds.
+  sb.ckpt_pages = static_cast<uint32_t>(std::max<uint64_t>(4, div_up(ckpt_bytes, kPagePayload)));
+  sb.journal_pages = std::max<uint64_t>(16, div_up(ring_bytes, kPageSize));
+  sb.journal_start = 2 + 2 * uint64_t{sb.ckpt_pages};
+  const uint64_t ppc = sb.pages_per_cluster();
+  sb.data_start = div_up(sb.journal_start + sb.journal_pages, ppc) * ppc;
+  if (sb.data_start >= sb.device_pages || (sb.device_pages - sb.data_start) / ppc == 0)
+    return Status(Errc::no_space, fmt::format("bdev {} ({}) is too small for a blobstore with {} clusters and {} of metadata",
+                                              bdev_name, format_size(device_bytes), format_size(sb.cluster_size),
+                                              format_size(sb.data_start * kPageSize)));
+  sb.num_clusters = (sb.device_pages - sb.data_start) / ppc;
+  if (sb.num_clusters >= UINT32_MAX) return Status(Errc::invalid_argument, "too many clusters; use a larger cluster size");
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<Store>> Store::init(std::string_view bdev_name, const InitOptions& opts) {
   std::unique_ptr<Store> s(new Store());
   std::lock_guard lock(s->mu_);
@@ -89,23 +110,7 @@ Result<std::unique_ptr<Store>> Store::init(std::string_view bdev_name, const Ini
   sb.io_unit = g.block_size;
   sb.cluster_size = opts.cluster_size;
   sb.device_pages = g.size_bytes() / kPageSize;
-  const uint64_t est_clusters = g.size_bytes() / opts.cluster_size;
-  // 32 bytes per cluster: a fully fragmented extent map costs 28 per cluster.
-  uint64_t ckpt_bytes = opts.checkpoint_bytes ? opts.checkpoint_bytes : 32 * est_clusters + (1u << 20);
-  uint64_t journal_bytes = opts.journal_bytes ? opts.journal_bytes
-                                              : std::clamp<uint64_t>(g.size_bytes() / 64, 256u << 10, 16u << 20);
-  // Payload per page is less than a page; size regions by payload so the budget holds.
-  sb.ckpt_pages = static_cast<uint32_t>(std::max<uint64_t>(4, div_up(ckpt_bytes, kPagePayload)));
-  sb.journal_pages = std::max<uint64_t>(16, div_up(journal_bytes, kPageSize));
-  sb.journal_start = 2 + 2 * uint64_t{sb.ckpt_pages};
-  const uint64_t ppc = sb.pages_per_cluster();
-  sb.data_start = div_up(sb.journal_start + sb.journal_pages, ppc) * ppc;
-  if (sb.data_start >= sb.device_pages || (sb.device_pages - sb.data_start) / ppc == 0)
-    return Status(Errc::no_space, fmt::format("bdev {} ({}) is too small for a blobstore with {} clusters and {} of metadata",
-                                              bdev_name, format_size(g.size_bytes()), format_size(opts.cluster_size),
-                                              format_size(sb.data_start * kPageSize)));
-  sb.num_clusters = (sb.device_pages - sb.data_start) / ppc;
-  if (sb.num_clusters >= UINT32_MAX) return Status(Errc::invalid_argument, "too many clusters; use a larger cluster size");
+  SLUICE_RETURN_IF_ERROR(compute_layout(sb, g.size_bytes(), opts.checkpoint_bytes, opts.journal_bytes, bdev_name));
   sb.active_ckpt = 1;  // so the first checkpoint lands in slot 0
   sb.journal_head_seq = 1;
   s->next_seq_ = 1;
@@ -142,7 +147,17 @@ Result<std::unique_ptr<Store>> Store::load(std::string_view bdev_name, const Loa
     if (copies[i].ok() && (best < 0 || copies[i]->generation > copies[best]->generation)) best = i;
   if (best < 0) {
     // Report the most telling reason: newer version, then corruption, then "not a store".
-    for (Errc want : {Errc::not_supported, Errc::corrupt, Errc::not_found})
+    for (auto& c : copies)
+      if (c.status().code() == Errc::not_supported)
+        return Status(Errc::not_supported, fmt::format("bdev {}: {}", bdev_name, c.status().message()));
+    // Without a super block the store is still there if its checkpoint is: say so, so that
+    // nobody takes it for a blank device (and formats it).
+    if (s->checkpoint_survives())
+      return Status(Errc::corrupt,
+                    fmt::format("bdev {}: super block damaged (both copies); a checkpoint survives: run `sluice blob "
+                                "repair -d {}`",
+                                bdev_name, bdev_name));
+    for (Errc want : {Errc::corrupt, Errc::not_found})
       for (auto& c : copies)
         if (c.status().code() == want)
           return Status(want, fmt::format("bdev {}: {}", bdev_name, c.status().message()));

@@ -41,6 +41,18 @@ class Store {
 
   static Result<std::unique_ptr<Store>> init(std::string_view bdev_name, const InitOptions& opts);
   static Result<std::unique_ptr<Store>> load(std::string_view bdev_name, const LoadOptions& opts);
+
+  // Both super block copies lost (super_rebuild.cc). The layout is recomputed from the
+  // device size and the cluster size (as init chose it); `cluster_size` 0 tries every power
+  // of two and refuses when more than one fits. The super block points at the newest whole
+  // checkpoint; journal pages cannot be placed relative to it without a super block, so the
+  // journal head goes past all of them (nothing replayed). Fails not_found when no
+  // checkpoint survives.
+  static Result<SuperBlock> plan_super_rebuild(std::string_view bdev_name, uint32_t cluster_size);
+  // Writes `sb` to both copies and FLUSHes.
+  static Status write_rebuilt_super(std::string_view bdev_name, const SuperBlock& sb);
+  // True when page 2 (where slot 0 of every store starts) holds a checkpoint's first page.
+  static bool checkpoint_survives(std::string_view bdev_name);
   Status unload();
   void abandon();
 
@@ -125,6 +137,10 @@ class Store {
 
   // All of the following expect mu_ held.
   Status open_device(std::string_view bdev_name, bool write);
+  // Where init puts each region: sb.cluster_size and sb.device_pages set, the rest computed.
+  static Status compute_layout(SuperBlock& sb, uint64_t device_bytes, uint64_t checkpoint_bytes,
+                               uint64_t journal_bytes, std::string_view bdev_name);
+  bool checkpoint_survives();  // expects the device open
   Status apply(const Record& r);  // apply to the model and queue for the next commit
   // Group commit of everything pending (commit.cc). Not durable: the journal batch is written
   // but not FLUSHed (it survives the process, not a power cut); the next durable commit

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "fs/fs_core.h"
+#include "blob/probe.h"
 #include "blob/store.h"
 #include "fs/path.h"
 
@@ -62,6 +63,12 @@ Result<CheckReport> FsCore::check() {
                                          info->size_clusters * cluster_));
     }
   }
+  // Blobs removed under the blobstore's tools (`sluice blob rm --force`): what they held is
+  // gone, and a directory no longer lists it, so only the note says it existed.
+  if (auto note = bs_->get_xattr(root_, blob::kXattrForcedRemovals, true); note.ok() && !note->empty())
+    r.problems.push_back(fmt::format("blob(s) {} removed with `sluice blob rm --force` behind SluiceFS's back: the "
+                                     "files or directories they held are lost",
+                                     *note));
   // Every listed child is a live blob.
   for (auto& [id, ino] : inodes_) {
     for (auto& [name, child] : ino->children) {

@@ -3,7 +3,11 @@
 # refuse to format over a store, another filesystem or data (unless --force) leaving it
 # unchanged, copy files in and out byte for byte, list, stat, cat, mkdir, rm (-r), df; clear
 # errors for a missing path, an unformatted device and a bad cp; fsck is clean after all of it
-# and fails, listing the problem, on an image with a damaged blobstore.
+# and fails, listing the problem, on an image with a damaged blobstore (one zeroed super block
+# copy: named with its repair, which then makes it clean; both copies zeroed: the tools name
+# the repair, which rebuilds the super block from the checkpoint, and the files read back the
+# same); fsck --json answers in JSON for an image it cannot open; `blob rm` refuses a blob
+# SluiceFS or an lvol store owns, and after `blob rm --force` fsck reports it missing.
 # Usage: fs_cli_test.sh path/to/sluice
 set -uo pipefail
 
@@ -86,6 +90,90 @@ if expect "ls after rm" 0 fs ls "$IMG" && [[ -z "$(cat "$TMP/out")" ]]; then pas
 expect "fsck after" 0 fsck "$IMG" --json && [[ $(json "d['ok']") == True ]] && pass "fsck clean after the session"
 
 # ---- damage --------------------------------------------------------------------------------
+# One super block copy zeroed: the store still loads from the other, but fsck checks the
+# blobstore first and reports it, naming the repair; after `sluice blob repair` it is clean.
+expect "cp in for damage" 0 fs cp "$IMG" "$TMP/big" fs:/big
+dd if=/dev/zero of="$IMG" bs=4096 count=1 conv=notrunc status=none
+if expect "fsck zeroed super A" 1 fsck "$IMG" && out_has "super block copy A" && out_has "sluice blob repair"; then
+  pass "fsck reports a zeroed super block copy and names blob repair"
+else
+  fail "fsck zeroed super A: $(cat "$TMP/out")"
+fi
+if expect "fsck --json zeroed super A" 1 fsck "$IMG" --json && [[ $(json "d['ok']") == False ]] &&
+   [[ $(json "any('super block copy A' in p for p in d['problems'])") == True ]]; then
+  pass "fsck --json reports the zeroed super block copy"
+fi
+if expect "blob repair super A" 0 blob repair -d "$IMG" && expect "fsck after repair" 0 fsck "$IMG" && out_has "clean" &&
+   expect "cp out after repair" 0 fs cp "$IMG" fs:/big "$TMP/big.back" && cmp -s "$TMP/big" "$TMP/big.back"; then
+  pass "blob repair fixes the super block copy: fsck clean, the file intact"
+else
+  fail "repair of super A: $(cat "$TMP/out") $(cat "$TMP/err")"
+fi
+
+# Both super block copies zeroed: the checkpoint, journal and data survive, so the tools say
+# so and name the repair (not "not a SluiceFS image"); repair rebuilds it and the files are back.
+expect "cp in small for damage" 0 fs cp "$IMG" "$TMP/small" fs:/small
+dd if=/dev/zero of="$IMG" bs=4096 count=2 conv=notrunc status=none
+if expect "fs ls both supers" 1 fs ls "$IMG" && err_has "super block damaged (both copies); a checkpoint survives" &&
+   err_has "sluice blob repair" && ! err_has "not a SluiceFS image"; then
+  pass "fs ls: both super block copies zeroed, naming the repair"
+else
+  fail "fs ls both supers: $(cat "$TMP/err")"
+fi
+if expect "fsck both supers" 1 fsck "$IMG" && out_has "a checkpoint survives" && out_has "sluice blob repair"; then
+  pass "fsck reports both super block copies lost and names the repair"
+else
+  fail "fsck both supers: $(cat "$TMP/out")"
+fi
+if expect "repair both supers" 0 blob repair -d "$IMG" && out_has "rebuild both super block copies" &&
+   expect "fsck after rebuild" 0 fsck "$IMG" && out_has ": clean" &&
+   expect "cp out big after rebuild" 0 fs cp "$IMG" fs:/big "$TMP/big.back2" && cmp -s "$TMP/big" "$TMP/big.back2" &&
+   expect "cp out small after rebuild" 0 fs cp "$IMG" fs:/small "$TMP/small.back" && cmp -s "$TMP/small" "$TMP/small.back"; then
+  pass "blob repair rebuilds the super block: fsck clean, files byte-identical"
+else
+  fail "rebuild: $(cat "$TMP/out") $(cat "$TMP/err")"
+fi
+
+# fsck --json answers in JSON for an image it cannot open, and exits non-zero.
+json_error_case() {  # NAME IMAGE
+  if expect "fsck --json $1" 1 fsck "$2" --json && [[ $(json "d['ok']") == False ]] && [[ -n $(json "d['error']") ]]; then
+    pass "fsck --json on $1: a JSON error, exit 1"
+  else
+    fail "fsck --json on $1: $(cat "$TMP/out")"
+  fi
+}
+head -c 1M /dev/urandom >"$TMP/random.img"
+json_error_case "random bytes" "$TMP/random.img"
+head -c 4096 /dev/zero >"$TMP/small.img"
+json_error_case "a 4 KiB file" "$TMP/small.img"
+json_error_case "a missing file" "$TMP/missing.img"
+
+# `sluice blob rm` under SluiceFS (or an lvol store): refused, naming the owner, the device
+# untouched; with --force the blob goes, and fsck then reports it missing.
+ID=$(run fs stat "$IMG" /small --json && json "d['id']")
+cp "$IMG" "$TMP/before-rm.img"
+if expect "blob rm owned" 1 blob rm -d "$IMG" "$ID" && err_has "belongs to a SluiceFS image" && err_has "--force" &&
+   cmp -s "$IMG" "$TMP/before-rm.img"; then
+  pass "blob rm refuses a SluiceFS blob, naming SluiceFS, and leaves the device unchanged"
+else
+  fail "blob rm owned: $(cat "$TMP/err")"
+fi
+LVS_BEFORE=$(md5sum <"$TMP/lvs.img")
+if expect "blob rm lvol" 1 blob rm -d "$TMP/lvs.img" 2 && err_has "lvol store 'keep'" && [[ $(md5sum <"$TMP/lvs.img") == "$LVS_BEFORE" ]]; then
+  pass "blob rm refuses a blob of an lvol store, naming it"
+else
+  fail "blob rm lvol: $(cat "$TMP/err")"
+fi
+if expect "blob rm --force" 0 blob rm -d "$IMG" "$ID" --force &&
+   expect "fsck after forced rm" 1 fsck "$IMG" && out_has "blob(s) $ID removed with" &&
+   expect "fsck --json after forced rm" 1 fsck "$IMG" --json && [[ $(json "d['ok']") == False ]]; then
+  pass "blob rm --force removes it, and fsck reports the missing blob"
+else
+  fail "forced rm: $(cat "$TMP/out") $(cat "$TMP/err")"
+fi
+expect "big after forced rm" 0 fs cp "$IMG" fs:/big "$TMP/big.back3" && cmp -s "$TMP/big" "$TMP/big.back3" &&
+  pass "the other file is intact"
+
 # Both metadata copies' first page overwritten: the image cannot be trusted, and fsck says so.
 dd if=/dev/urandom of="$IMG" bs=4096 count=2 conv=notrunc status=none
 expect "fsck damaged" 1 fsck "$IMG" && pass "fsck fails on a damaged image: $(cat "$TMP/err")"

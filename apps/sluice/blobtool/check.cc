@@ -181,9 +181,17 @@ Result<CheckReport> run_check(const Device& dev) {
   r.scan = std::move(scan.value());
   if (r.scan.in_use < 0) {
     Status why = r.scan.unusable();
-    if (why.code() != Errc::corrupt) return why;  // not a blobstore, or a newer one
+    // Not a blobstore, or a newer one; but a store whose super blocks are both gone is still
+    // there when its checkpoint is, and that is damage to report, not a foreign device.
+    r.checkpoint_survives = blob::Store::checkpoint_survives(dev.bdev_name());
+    if (why.code() != Errc::corrupt && !(why.code() == Errc::not_found && r.checkpoint_survives)) return why;
     check_super(r);
-    add(r, Severity::damage, "super", "no usable super block copy: the store cannot be located on the device");
+    add(r, Severity::damage, "super",
+        r.checkpoint_survives
+            ? fmt::format("super block damaged (both copies); a checkpoint survives: run `sluice blob repair -d {}` "
+                          "to rebuild the super block from it",
+                          r.spec)
+            : "no usable super block copy: the store cannot be located on the device");
     return r;
   }
   check_super(r);

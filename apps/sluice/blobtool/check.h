@@ -29,7 +29,8 @@ struct CheckReport {
   bool loaded = false;          // a read-only load succeeded
   std::string load_error;
   bool super_damaged[2] = {false, false};
-  bool super_ambiguous = false;  // the copy in use may be older than a damaged newer one
+  bool super_ambiguous = false;
+  bool checkpoint_survives = false;  // no super block copy is valid, but a checkpoint is  // the copy in use may be older than a damaged newer one
   bool checkpoint_damaged = false;
   bool journal_damaged = false;  // replay would stop before intact, acknowledged batches
   std::vector<std::string> inconsistencies;  // Store::check()

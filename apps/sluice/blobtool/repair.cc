@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include "base/size.h"
 #include "blob/blob.h"
+#include "blob/store.h"
 
 namespace sluice::blobtool {
 namespace {
@@ -58,6 +60,27 @@ Result<RepairOutcome> run_repair(const Device& dev, const RepairOptions& opts,
                                  const std::function<void(const std::string&)>& print) {
   auto before = run_check(dev);
   if (!before.ok()) return before.status();
+  bool rebuilt = false;
+  if (before->scan.in_use < 0 && before->checkpoint_survives) {
+    for (const auto& f : before->findings)
+      if (f.severity != Severity::ok) print(fmt::format("found: {}", f.message));
+    auto sb = blob::Store::plan_super_rebuild(dev.bdev_name(), opts.cluster_size);
+    if (!sb.ok()) return refuse(sb.status().message());
+    print(fmt::format("{}: rebuild both super block copies of store {} from checkpoint seq {} (slot {}), clusters of {}; "
+                      "the journal head goes past every journal page (seq {}): none is replayed",
+                      opts.dry_run ? "would" : "repair", blob::uuid_string(sb->uuid), sb->ckpt_seq, sb->active_ckpt,
+                      format_size(sb->cluster_size), sb->journal_head_seq));
+    if (opts.dry_run) {
+      RepairOutcome out;
+      out.message = "dry run: the super block would be rebuilt, nothing was written";
+      return out;
+    }
+    if (Status st = blob::Store::write_rebuilt_super(dev.bdev_name(), *sb); !st.ok())
+      return Status(st.code(), fmt::format("writing the rebuilt super block: {}", st.message()));
+    rebuilt = true;
+    before = run_check(dev);  // and go on as for any store: recovery, then a clean unload
+    if (!before.ok()) return before.status();
+  }
   const CheckReport& r = *before;
   for (const auto& f : r.findings)
     if (f.severity != Severity::ok) print(fmt::format("found: {}", f.message));
@@ -84,9 +107,10 @@ Result<RepairOutcome> run_repair(const Device& dev, const RepairOptions& opts,
     plan.push_back(fmt::format("DISCARD the newer state damaged copy {} described (--force)", copy_letter(1 - s.in_use)));
   if (r.dirty_clusters > 0) plan.push_back(fmt::format("zero {} dirty cluster(s) (reserved or freed before the crash)", r.dirty_clusters));
   RepairOutcome out;
+  out.changed = rebuilt;
   if (plan.empty()) {
-    out.clean_after = true;
-    out.message = "nothing to repair: the store is clean";
+    out.clean_after = r.problems() == 0;
+    out.message = rebuilt ? "repaired: the super block was rebuilt; check is clean" : "nothing to repair: the store is clean";
     return out;
   }
   for (const auto& p : plan) print(fmt::format("{}: {}", opts.dry_run ? "would" : "repair", p));

@@ -5,7 +5,11 @@
 // - a damaged (or foreign) super block copy: a super block write always goes to the copy not
 //   in use, so the damaged copy is rewritten from the state the good one describes;
 // - a journal that needs replaying, a torn journal tail, freed clusters not yet zeroed.
-// What it refuses (exit 1, nothing written): no valid super block copy; a damaged active
+// - both super block copies lost: rebuilt from the newest whole checkpoint, its layout
+//   recomputed from the device size and the cluster size (Store::plan_super_rebuild);
+//   journal pages are not replayed, since without a super block nothing says which of them
+//   are newer than that checkpoint.
+// What it refuses (exit 1, nothing written): no valid super block copy and no checkpoint; a damaged active
 // checkpoint (the older one would silently roll changes back); metadata that loads but is
 // inconsistent; and, unless forced, a journal whose replay would drop intact batches after a
 // damaged page or a newer super block copy that was relied on before it was damaged.
@@ -22,6 +26,7 @@ namespace sluice::blobtool {
 struct RepairOptions {
   bool dry_run = false;  // say what would be done, write nothing
   bool force = false;    // accept losing journal batches stranded behind damage
+  uint32_t cluster_size = 0;  // rebuilding a lost super block: the store's (0: find it)
 };
 
 struct RepairOutcome {

@@ -172,8 +172,9 @@ TEST_F(ProbeTest, ZeroedSuperBlocksLeaveTheCheckpoint) {
   patch_image(file_.path(), 0, std::string(8192, '\0'));
   Probe p = probe();
   EXPECT_EQ(p.content, Content::damaged);
-  EXPECT_NE(p.description.find("remains of a Sluice blobstore"), std::string::npos) << p.description;
-  expect_init_refused("remains of a Sluice blobstore");
+  // The load names what survives and the repair that rebuilds the super block from it.
+  EXPECT_NE(p.description.find("a checkpoint survives"), std::string::npos) << p.description;
+  expect_init_refused("a checkpoint survives");
 }
 
 TEST_F(ProbeTest, AnotherFilesystemIsForeign) {

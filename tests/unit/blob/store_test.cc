@@ -292,5 +292,70 @@ TEST_F(ImageTest, DamagedCheckpointIsCorrupt) {
   EXPECT_EQ(load_status().code(), Errc::corrupt);
 }
 
+// ---- both super block copies lost: rebuilt from the checkpoint -------------------------
+
+class SuperRebuildTest : public ImageTest {
+ protected:
+  void lose_both_supers() {
+    alignas(4096) static char zero[4096];
+    std::memset(zero, 0, sizeof(zero));
+    page_io(true, 0, zero);
+    page_io(true, 1, zero);
+  }
+};
+
+TEST_F(SuperRebuildTest, LoadSaysACheckpointSurvivesAndRebuildRestoresTheStore) {
+  init();
+  auto id = bs_->create(CreateOptions{3, false, {}});
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(bs_->set_xattr(*id, "name", "kept").ok());
+  ASSERT_TRUE(bs_->unload().ok());
+  bs_.reset();
+  lose_both_supers();
+  Status st = load_status();
+  EXPECT_EQ(st.code(), Errc::corrupt) << st.to_string();
+  EXPECT_NE(st.message().find("a checkpoint survives"), std::string::npos) << st.to_string();
+  EXPECT_TRUE(Store::checkpoint_survives(dev_));
+
+  auto sb = Store::plan_super_rebuild(dev_, 0);
+  ASSERT_TRUE(sb.ok()) << sb.status().to_string();
+  EXPECT_EQ(sb->cluster_size, small().cluster_size);
+  ASSERT_TRUE(Store::write_rebuilt_super(dev_, *sb).ok());
+  auto s = Blobstore::load(dev_);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  bs_ = std::move(s.value());
+  ASSERT_EQ(bs_->list().size(), 1u);
+  auto v = bs_->get_xattr(*id, "name");
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(*v, "kept");
+  expect_clean_fsck();
+  reload(true);  // and it stays loadable through its own checkpoints
+  EXPECT_EQ(bs_->list().size(), 1u);
+}
+
+TEST_F(SuperRebuildTest, SeveralFittingClusterSizesNeedTheOneGiven) {
+  InitOptions o;
+  o.cluster_size = 4u << 20;  // on 64 MiB, 2 MiB and larger give the same checkpoint slots
+  auto s = Blobstore::init(dev_, o);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  ASSERT_TRUE((*s)->unload().ok());
+  s.value().reset();
+  lose_both_supers();
+  auto guess = Store::plan_super_rebuild(dev_, 0);
+  EXPECT_EQ(guess.status().code(), Errc::invalid_argument) << guess.status().to_string();
+  auto given = Store::plan_super_rebuild(dev_, 4u << 20);
+  ASSERT_TRUE(given.ok()) << given.status().to_string();
+  ASSERT_TRUE(Store::write_rebuilt_super(dev_, *given).ok());
+  auto loaded = Blobstore::load(dev_);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  EXPECT_TRUE((*loaded)->unload().ok());
+}
+
+TEST_F(SuperRebuildTest, NothingToRebuildFromIsNotFound) {
+  EXPECT_FALSE(Store::checkpoint_survives(dev_));
+  EXPECT_EQ(Store::plan_super_rebuild(dev_, 0).status().code(), Errc::not_found);
+  EXPECT_EQ(load_status().code(), Errc::not_found);
+}
+
 }  // namespace
 }  // namespace sluice::blob

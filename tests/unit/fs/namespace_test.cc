@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "aligned_buffer.h"
+#include "blob/probe.h"
 #include "fs_test_support.h"
 
 namespace sluice::fs::testing {
@@ -361,6 +362,35 @@ TEST_P(FsTest, UnmountWithOpenHandlesIsRefused) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, FsTest, ::testing::ValuesIn(backends()), backend_name);
+
+// A blob removed under SluiceFS (`sluice blob rm --force`) leaves no trace in the namespace,
+// since directories do not list their children; the note that command leaves on the root
+// makes check() report it.
+TEST_P(FsTest, CheckReportsABlobRemovedUnderIt) {
+  write_file("/gone", "x");
+  write_file("/kept", "y");
+  auto st = fs_->stat("/gone");
+  ASSERT_TRUE(st.ok());
+  const uint64_t id = st->id;
+  ASSERT_TRUE(fs_->unmount().ok());
+  fs_.reset();
+  {
+    auto bs = blob::Blobstore::load(dev_);
+    ASSERT_TRUE(bs.ok()) << bs.status().to_string();
+    auto root = (*bs)->super_blob();
+    ASSERT_TRUE(root.ok());
+    ASSERT_TRUE((*bs)->remove(id).ok());
+    ASSERT_TRUE((*bs)->set_xattr(*root, blob::kXattrForcedRemovals, std::to_string(id), true).ok());
+    ASSERT_TRUE((*bs)->unload().ok());
+  }
+  remount();
+  auto c = fs_->check();
+  ASSERT_TRUE(c.ok());
+  ASSERT_FALSE(c->ok());
+  EXPECT_NE(c->problems.front().find(std::to_string(id)), std::string::npos) << c->problems.front();
+  EXPECT_EQ(slurp("/kept"), "y");
+  EXPECT_EQ(fs_->stat("/gone").status().code(), Errc::not_found);
+}
 
 }  // namespace
 }  // namespace sluice::fs::testing

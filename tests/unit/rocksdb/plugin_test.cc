@@ -176,13 +176,13 @@ TEST(PluginOpen, FormatOneLeavesWhatIsNotBlank) {
          patch_image(path, 100, "garbage");
          patch_image(path, 4096 + 100, "garbage");
        },
-       "super block: checksum mismatch"},
+       "super block damaged (both copies); a checkpoint survives: run `sluice blob repair"},
       {"a SluiceFS with zeroed super blocks",
        [](const std::string& path) {
          ASSERT_TRUE(fs::FileSystem::format("uring:" + path).ok());
          patch_image(path, 0, std::string(8192, '\0'));
        },
-       "the remains of a Sluice blobstore"},
+       "super block damaged (both copies); a checkpoint survives: run `sluice blob repair"},
       {"random bytes",
        [](const std::string& path) {
          std::string junk(1u << 20, '\0');
@@ -201,6 +201,9 @@ TEST(PluginOpen, FormatOneLeavesWhatIsNotBlank) {
     const std::string before = read_image(path);
     const std::string msg = error_of("sluice://uring:" + path + "?format=1");
     EXPECT_NE(msg.find(c.says), std::string::npos) << msg;
+    if (std::string_view(c.says).find("checkpoint survives") != std::string_view::npos) {
+      EXPECT_EQ(msg.find("format=1"), std::string::npos) << "a repairable store must not be offered format=1: " << msg;
+    }
     EXPECT_TRUE(read_image(path) == before) << "format=1 changed the device";
   }
 }
