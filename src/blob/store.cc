@@ -9,17 +9,10 @@
 
 #include "base/log.h"
 #include "base/size.h"
+#include "blob/page_buffer.h"
 
 namespace sluice::blob {
 namespace {
-
-struct PageBuffer {
-  explicit PageBuffer(uint64_t pages) : p(static_cast<char*>(std::aligned_alloc(kPageSize, pages * kPageSize))) {
-    std::memset(p, 0, pages * kPageSize);
-  }
-  ~PageBuffer() { std::free(p); }
-  char* p;
-};
 
 uint64_t div_up(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 

@@ -8,20 +8,13 @@
 #include <fmt/format.h>
 
 #include "base/size.h"
+#include "blob/page_buffer.h"
 #include "blob/model.h"
 #include "blob/records.h"
 #include "blob/store.h"
 
 namespace sluice::blob {
 namespace {
-
-struct Pages {
-  explicit Pages(uint64_t n) : p(static_cast<char*>(std::aligned_alloc(kPageSize, n * kPageSize))) {
-    std::memset(p, 0, n * kPageSize);
-  }
-  ~Pages() { std::free(p); }
-  char* p;
-};
 
 // The UUID a page claims, and its header if it is a valid page of that kind for it.
 std::optional<PageHeader> open_any(const char* page, PageKind kind) {
@@ -41,7 +34,7 @@ struct Checkpoint {
 
 bool Store::checkpoint_survives() {
   if (desc_->geometry().size_bytes() / kPageSize < 3) return false;
-  Pages page(1);
+  PageBuffer page(1);
   if (!io_pages(false, 2, page.p, 1).ok()) return false;
   auto h = open_any(page.p, PageKind::checkpoint);
   return h && h->aux == 0;
@@ -57,7 +50,7 @@ Result<SuperBlock> Store::plan_super_rebuild(std::string_view bdev_name, uint32_
   SLUICE_RETURN_IF_ERROR(s.open_device(bdev_name, false));
   const auto& g = s.desc_->geometry();
   const uint64_t device_pages = g.size_bytes() / kPageSize;
-  Pages first(1);
+  PageBuffer first(1);
   if (device_pages < 3 || !s.io_pages(false, 2, first.p, 1).ok())
     return Status(Errc::not_found, fmt::format("bdev {}: no checkpoint survives", bdev_name));
   auto h0 = open_any(first.p, PageKind::checkpoint);
@@ -66,7 +59,7 @@ Result<SuperBlock> Store::plan_super_rebuild(std::string_view bdev_name, uint32_
 
   // A whole checkpoint at `start` (at most `max_pages` pages), or nothing.
   auto read_checkpoint = [&](uint64_t start, uint64_t max_pages) -> std::optional<Checkpoint> {
-    Pages p(1);
+    PageBuffer p(1);
     if (start >= device_pages || !s.io_pages(false, start, p.p, 1).ok()) return std::nullopt;
     PageHeader h;
     if (!open_page(p.p, PageKind::checkpoint, uuid, &h) || h.aux != 0 || h.count == 0 || h.count > max_pages ||
@@ -136,7 +129,7 @@ Result<SuperBlock> Store::plan_super_rebuild(std::string_view bdev_name, uint32_
   uint64_t max_seq = 0, max_pos = 0;
   bool any = false;
   constexpr uint64_t kWindow = 256;
-  Pages ring(kWindow);
+  PageBuffer ring(kWindow);
   for (uint64_t at = 0; at < sb.journal_pages; at += kWindow) {
     const uint64_t n = std::min(kWindow, sb.journal_pages - at);
     SLUICE_RETURN_IF_ERROR(s.io_pages(false, sb.journal_start + at, ring.p, n));
@@ -157,7 +150,7 @@ Result<SuperBlock> Store::plan_super_rebuild(std::string_view bdev_name, uint32_
 Status Store::write_rebuilt_super(std::string_view bdev_name, const SuperBlock& sb) {
   Store s;
   SLUICE_RETURN_IF_ERROR(s.open_device(bdev_name, true));
-  Pages pages(2);
+  PageBuffer pages(2);
   SuperBlock copy = sb;
   encode_super(copy, pages.p);
   copy.generation = sb.generation + 1;
