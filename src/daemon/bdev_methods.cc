@@ -116,6 +116,41 @@ Json io_types(const bdev::Geometry& g) {
   return t;
 }
 
+constexpr uint64_t kMiB = 1u << 20;
+
+// SPDK's units: I/Os per second, and MB (MiB) per second for the byte limits.
+Json rate_limits(const bdev::QosLimits& l) {
+  return Json{{"rw_ios_per_sec", l.rw_ios_per_sec},
+              {"rw_mbytes_per_sec", l.rw_bytes_per_sec / kMiB},
+              {"r_mbytes_per_sec", l.r_bytes_per_sec / kMiB},
+              {"w_mbytes_per_sec", l.w_bytes_per_sec / kMiB}};
+}
+
+Json set_qos_limit(const Params& p) {
+  const std::string name = p.str("name");
+  auto dev = bdev::find(name);
+  if (!dev) throw rpc::Error{-19, fmt::format("no bdev named {}", name)};
+  bdev::QosLimits l = dev->qos_limits();
+  bool any = false;
+  auto field = [&](const char* key, uint64_t bdev::QosLimits::*f, uint64_t unit) {
+    if (p.raw(key) == nullptr) return;  // absent: unchanged, as in SPDK
+    const uint64_t v = p.u64(key);
+    if (v > (uint64_t{1} << 40) / unit) throw rpc::Error{rpc::kInvalidParams, fmt::format("{} {} is out of range", key, v)};
+    l.*f = v * unit;
+    any = true;
+  };
+  field("rw_ios_per_sec", &bdev::QosLimits::rw_ios_per_sec, 1);
+  field("rw_mbytes_per_sec", &bdev::QosLimits::rw_bytes_per_sec, kMiB);
+  field("r_mbytes_per_sec", &bdev::QosLimits::r_bytes_per_sec, kMiB);
+  field("w_mbytes_per_sec", &bdev::QosLimits::w_bytes_per_sec, kMiB);
+  p.done();
+  if (!any)
+    throw rpc::Error{rpc::kInvalidParams,
+                     "give at least one of rw_ios_per_sec, rw_mbytes_per_sec, r_mbytes_per_sec, w_mbytes_per_sec"};
+  dev->set_qos_limits(l);
+  return true;
+}
+
 Json describe(const bdev::Bdev& dev) {
   const bdev::Geometry& g = dev.geometry();
   const std::string spec = dev.spec();
@@ -125,6 +160,7 @@ Json describe(const bdev::Bdev& dev) {
               {"block_size", g.block_size},
               {"num_blocks", g.num_blocks},
               {"supported_io_types", io_types(g)},
+              {"assigned_rate_limits", rate_limits(dev.qos_limits())},
               {"driver_specific", {{"sluice", {{"spec", spec}, {"queue_depth", g.queue_depth}}}}}};
 }
 
@@ -197,6 +233,7 @@ void add_bdev_methods(rpc::Registry& r) {
                 {"ticks", clock::ticks()},
                 {"bdevs", std::move(bdevs)}};
   });
+  add("bdev_set_qos_limit", set_qos_limit);
   add("bdev_error_create", [](const Params& p) {
     const std::string base = p.str("base_name");
     p.raw("uuid");
@@ -243,6 +280,14 @@ Json bdev_config() {
   Json out = Json::array();
   for (const auto& [name, how] : c.list)
     if (bdev::find(name)) out.push_back({{"method", how.method}, {"params", how.params}});
+  // Limits after every device exists: a limit belongs to the device, however it was made.
+  for (const auto& [name, how] : c.list) {
+    auto dev = bdev::find(name);
+    if (!dev || dev->qos_limits() == bdev::QosLimits{}) continue;
+    Json params = rate_limits(dev->qos_limits());
+    params["name"] = name;
+    out.push_back({{"method", "bdev_set_qos_limit"}, {"params", std::move(params)}});
+  }
   return out;
 }
 

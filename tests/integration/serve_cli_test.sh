@@ -76,6 +76,8 @@ rpc framework_get_reactors; i2=$(json 'd["reactors"][0]["busy"] + d["reactors"][
 [[ $sleeps -gt 0 && $((i2 - i1)) -lt 1000 ]] && pass "idle reactor sleeps ($sleeps sleeps, $((i2 - i1)) iterations in 1 s)" ||
   fail "idle reactor: $sleeps sleeps, $((i2 - i1)) iterations in 1 s"
 
+expect "qos" 0 rpc -s "$SOCK" bdev_set_qos_limit '{"name":"Disk","rw_ios_per_sec":20000,"w_mbytes_per_sec":64}' &&
+  pass "bdev_set_qos_limit" || true
 expect "save_config" 0 rpc -s "$SOCK" save_config && cp "$TMP/out" "$TMP/config.json" && pass "save_config" || true
 stop_daemon
 [[ $KILLED -eq 0 && $RC -eq 0 ]] && pass "SIGTERM: exit 0" || fail "SIGTERM: rc $RC killed $KILLED: $(cat "$TMP/daemon.err")"

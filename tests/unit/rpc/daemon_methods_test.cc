@@ -103,8 +103,22 @@ TEST_F(DaemonMethods, ErrorBdevInjects) {
   ASSERT_TRUE((*desc)->put_channel(*ch).ok());
 }
 
+TEST_F(DaemonMethods, QosLimits) {
+  ASSERT_EQ(call("bdev_malloc_create", {{"name", "Q"}, {"num_blocks", 64}})["result"], "Q");
+  EXPECT_EQ(call("bdev_set_qos_limit", {{"name", "Q"}})["error"]["code"], rpc::kInvalidParams);
+  EXPECT_EQ(call("bdev_set_qos_limit", {{"name", "nope"}, {"rw_ios_per_sec", 1}})["error"]["code"], -19);
+  EXPECT_EQ(call("bdev_set_qos_limit", {{"name", "Q"}, {"rw_ios_per_sec", -5}})["error"]["code"], rpc::kInvalidParams);
+  ASSERT_EQ(call("bdev_set_qos_limit", {{"name", "Q"}, {"rw_ios_per_sec", 20000}, {"w_mbytes_per_sec", 100}})["result"], true);
+  // Absent limits stay as they were; 0 removes one.
+  ASSERT_EQ(call("bdev_set_qos_limit", {{"name", "Q"}, {"r_mbytes_per_sec", 50}, {"rw_ios_per_sec", 0}})["result"], true);
+  const Json limits = call("bdev_get_bdevs", {{"name", "Q"}})["result"][0]["assigned_rate_limits"];
+  EXPECT_EQ(limits, (Json{{"rw_ios_per_sec", 0}, {"rw_mbytes_per_sec", 0}, {"r_mbytes_per_sec", 50}, {"w_mbytes_per_sec", 100}}));
+  EXPECT_EQ(bdev::find("Q")->qos_limits().w_bytes_per_sec, 100u << 20);
+}
+
 TEST_F(DaemonMethods, SaveConfigRecreatesTheDevices) {
   ASSERT_EQ(call("bdev_malloc_create", {{"name", "A"}, {"num_blocks", 32}, {"block_size", 4096}})["result"], "A");
+  ASSERT_EQ(call("bdev_set_qos_limit", {{"name", "A"}, {"rw_ios_per_sec", 1000}})["result"], true);
   ASSERT_EQ(call("bdev_null_create", {{"num_blocks", 100}})["result"], "null0");
   ASSERT_EQ(call("bdev_error_create", {{"base_name", "A"}})["result"], "EE_A");
   const Json saved = call("save_config")["result"];
@@ -113,6 +127,7 @@ TEST_F(DaemonMethods, SaveConfigRecreatesTheDevices) {
   ASSERT_TRUE(registry_.load_config(saved).ok());
   for (const char* name : {"A", "null0", "EE_A"}) EXPECT_TRUE(bdev::find(name)) << name;
   EXPECT_EQ(bdev::find("A")->geometry().block_size, 4096u);
+  EXPECT_EQ(bdev::find("A")->qos_limits().rw_ios_per_sec, 1000u);
   EXPECT_EQ(call("save_config")["result"], saved);
 }
 
