@@ -202,7 +202,7 @@ void rpc_seeds() {
        R"({"jsonrpc":"1.0","id":{},"method":5})"
        R"([{"jsonrpc":"2.0","id":4,"method":"save_config"}])"
        R"({"jsonrpc":"2.0","id":5,"method":"probe","params":{"strict":true,"typo":0}})");
-  seed("config", 255,
+  seed("config", 127,
        R"({"subsystems":[{"subsystem":"x","config":[{"method":"must","params":{"s":"a","n":1}},{"method":"nope"}]},)"
        R"({"subsystem":"y","config":null}]})");
   seed("garbage", 0, "{\"a\":\"\xff\xfe\"}  }");
