@@ -14,7 +14,7 @@ constexpr std::string_view kRpc = "rpc";
 int run_serve(const daemon::ServeOptions& options) {
   auto cores = thread::parse_core_list(options.cores);
   if (!cores.ok()) return fail(kServe, kExitUsage, cores.status().message());
-  std::vector<daemon::Module> modules = {daemon::framework_module(*cores), daemon::bdev_module()};
+  std::vector<daemon::Module> modules = {daemon::framework_module(*cores), daemon::bdev_module(), daemon::lvol_module()};
   for (daemon::Module& m : target_modules()) modules.push_back(std::move(m));
   Status st = daemon::serve(options, modules);
   if (!st.ok()) return fail(kServe, exit_code_for(st), st.message());

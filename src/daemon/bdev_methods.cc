@@ -59,11 +59,17 @@ uint32_t block_size_param(const Params& p, uint64_t fallback) {
   return static_cast<uint32_t>(bs);
 }
 
+std::vector<Examiner>& examiners() {
+  static auto* e = new std::vector<Examiner>();
+  return *e;
+}
+
 std::string create_device(const std::string& spec, const std::string& name, const std::string& method, Json params) {
   auto made = bdev::create(spec, name);
   rpc::throw_if_error(made.status());
   if (name.empty()) params["name"] = *made;  // save_config recreates it under the same name
   remember(*made, method, std::move(params));
+  for (const Examiner& e : examiners()) e(*made);
   return *made;
 }
 
@@ -292,6 +298,8 @@ Json bdev_config() {
 }
 
 }  // namespace
+
+void add_examiner(Examiner examiner) { examiners().push_back(std::move(examiner)); }
 
 Module bdev_module() {
   return Module{"bdev", [](rpc::Registry& r) {

@@ -35,9 +35,17 @@ struct Module {
 // are deleted, reactors stop. Fails before serving anything when the config does not load.
 Status serve(const ServeOptions& options, const std::vector<Module>& modules);
 
-// The modules the daemon always has: framework (versions, reactors, save_config) and bdev.
+// The modules the daemon always has: framework (versions, reactors, save_config), bdev and
+// lvol.
 Module framework_module(const std::vector<int>& cores);
 Module bdev_module();
+Module lvol_module();
+
+// Runs after the bdev methods make a device (SPDK's examine): a module recognizes what the
+// device holds (an lvol store) and brings it up. An examiner that throws rpc::Error fails
+// the create call, with the device left in place.
+using Examiner = std::function<void(const std::string& bdev_name)>;
+void add_examiner(Examiner examiner);
 // Deletes every bdev the bdev module created, after flushing those that were written.
 void delete_created_bdevs();
 
