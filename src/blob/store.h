@@ -42,16 +42,9 @@ class Store {
   static Result<std::unique_ptr<Store>> init(std::string_view bdev_name, const InitOptions& opts);
   static Result<std::unique_ptr<Store>> load(std::string_view bdev_name, const LoadOptions& opts);
 
-  // Both super block copies lost (super_rebuild.cc). The layout is recomputed from the
-  // device size and the cluster size (as init chose it); `cluster_size` 0 tries every power
-  // of two and refuses when more than one fits. The super block points at the newest whole
-  // checkpoint; journal pages cannot be placed relative to it without a super block, so the
-  // journal head goes past all of them (nothing replayed). Fails not_found when no
-  // checkpoint survives.
+  // Both super block copies lost: blob/super_rebuild.h (super_rebuild.cc).
   static Result<SuperBlock> plan_super_rebuild(std::string_view bdev_name, uint32_t cluster_size);
-  // Writes `sb` to both copies and FLUSHes.
   static Status write_rebuilt_super(std::string_view bdev_name, const SuperBlock& sb);
-  // True when page 2 (where slot 0 of every store starts) holds a checkpoint's first page.
   static bool checkpoint_survives(std::string_view bdev_name);
   Status unload();
   void abandon();
@@ -72,7 +65,9 @@ class Store {
   Result<BlobId> super_blob();
   std::vector<BlobId> list();
   Result<BlobInfo> info(BlobId id);
+  Result<std::vector<ClusterRun>> cluster_runs(BlobId id);
   StoreInfo store_info();
+  uint64_t checkpoint_pages_needed();
   Status sync_md();
   Status push_md();
   Result<std::shared_ptr<Blob>> open(BlobId id);
@@ -130,7 +125,6 @@ class Store {
 
   // Consistency check of the loaded state (fsck); lists every problem found.
   std::vector<std::string> check();
-  const Model& model() const { return *model_; }
 
  private:
   Store() = default;

@@ -12,6 +12,7 @@
 #include "blob/model.h"
 #include "blob/records.h"
 #include "blob/store.h"
+#include "blob/super_rebuild.h"
 
 namespace sluice::blob {
 namespace {
@@ -157,6 +158,14 @@ Status Store::write_rebuilt_super(std::string_view bdev_name, const SuperBlock& 
   encode_super(copy, pages.p + kPageSize);
   SLUICE_RETURN_IF_ERROR(s.io_pages(true, 0, pages.p, 2));
   return s.flush();
+}
+
+bool checkpoint_survives(std::string_view bdev_name) { return Store::checkpoint_survives(bdev_name); }
+Result<SuperBlock> plan_super_rebuild(std::string_view bdev_name, uint32_t cluster_size) {
+  return Store::plan_super_rebuild(bdev_name, cluster_size);
+}
+Status write_rebuilt_super(std::string_view bdev_name, const SuperBlock& sb) {
+  return Store::write_rebuilt_super(bdev_name, sb);
 }
 
 }  // namespace sluice::blob
