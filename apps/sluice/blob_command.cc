@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/size.h"
 #include "blob/blob.h"
+#include "blob/metadata_scan.h"
 #include "blob/probe.h"
 #include "blobtool/check.h"
 #include "blobtool/device.h"
@@ -17,7 +18,6 @@
 #include "blobtool/dump.h"
 #include "blobtool/inventory.h"
 #include "blobtool/repair.h"
-#include "blobtool/scan.h"
 #include "commands.h"
 #include "fs/fs.h"
 #include "lvol/lvol.h"
@@ -118,9 +118,9 @@ int run_dump(const BlobArgs& a) {
   constexpr std::string_view cmd = "blob dump";
   auto dev = Device::create(a.device);
   if (!dev.ok()) return fail(cmd, exit_code_for(dev.status()), dev.status().message());
-  blobtool::ScanOptions so;
+  blob::ScanOptions so;
   so.whole_ring = a.all;
-  auto scan = blobtool::scan_metadata(**dev, so);
+  auto scan = blob::scan_metadata((*dev)->bdev_name(), so);
   if (!scan.ok()) return fail(cmd, exit_code_for(scan.status()), scan.status().message());
   // A device that never held a store, or holds a newer one, has nothing this tool can decode.
   if (Status st = scan->unusable(); st.code() == Errc::not_found || st.code() == Errc::not_supported)

@@ -16,6 +16,8 @@
 
 namespace sluice::blob {
 
+struct MetadataScan;
+
 // An open blob: what the data path needs, pinned while open.
 class Blob {
  public:
@@ -143,7 +145,7 @@ class Store {
   Status clean_freed();           // zero what durable batches freed, then record CLEAN
   Status write_checkpoint();      // checkpoint.cc
   Status write_super();
-  Status recover(bool read_only);  // recovery.cc
+  Status recover(const MetadataScan& scan, bool read_only);  // recovery.cc
   Status zero_clusters(const std::vector<uint32_t>& clusters);   // I/O and FLUSH only
   Status clean_clusters(const std::vector<uint32_t>& clusters);  // zero, then record CLEAN
   uint64_t journal_used() const { return next_seq_ - sb_.journal_head_seq; }

@@ -175,7 +175,7 @@ void check_loaded(CheckReport& r, const Device& dev) {
 Result<CheckReport> run_check(const Device& dev) {
   CheckReport r;
   r.spec = dev.spec();
-  auto scan = scan_metadata(dev);
+  auto scan = blob::scan_metadata(dev.bdev_name());
   if (!scan.ok()) return scan.status();
   r.scan = std::move(scan.value());
   if (r.scan.in_use < 0) {
