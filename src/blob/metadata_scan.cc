@@ -130,24 +130,20 @@ void scan_super(MetadataScan& s, const char* pages) {
   if (s.in_use >= 0) s.copies[s.in_use].in_use = true;
 }
 
-Status scan_checkpoint(MetadataScan& s, const PageReader& read) {
-  const SuperBlock& sb = *s.super();
-  CheckpointReport c;
-  c.slot = sb.active_ckpt;
-  c.seq = sb.ckpt_seq;
-  c.first_page = sb.ckpt_start(c.slot);
-  c.slot_pages = sb.ckpt_pages;
+}  // namespace
+
+Status scan_checkpoint(const PageReader& read, const Uuid& uuid, CheckpointReport& c) {
   // How many pages: the first page says (its header survives most damage to its payload);
   // failing that, the second one.
   PageBuffer first(2);
   const uint64_t peek = std::min<uint64_t>(2, c.slot_pages);
   SLUICE_RETURN_IF_ERROR(read(c.first_page, first.p, peek));
   uint64_t n = 1;
-  PageReport p0 = judge_page(first.p, PageKind::checkpoint, sb.uuid);
+  PageReport p0 = judge_page(first.p, PageKind::checkpoint, uuid);
   if (p0.has_magic && p0.count >= 1 && p0.count <= c.slot_pages) {
     n = p0.count;
   } else if (peek > 1) {
-    PageReport p1 = judge_page(first.p + kPageSize, PageKind::checkpoint, sb.uuid);
+    PageReport p1 = judge_page(first.p + kPageSize, PageKind::checkpoint, uuid);
     if (p1.valid && p1.seq == c.seq && p1.count >= 1 && p1.count <= c.slot_pages) n = p1.count;
   }
   c.pages_expected = n;
@@ -156,7 +152,7 @@ Status scan_checkpoint(MetadataScan& s, const PageReader& read) {
   for (uint64_t i = 0; i < n; ++i) {
     auto page = slot.page(i);
     if (!page.ok()) return page.status();
-    PageReport r = judge_page(*page, PageKind::checkpoint, sb.uuid);
+    PageReport r = judge_page(*page, PageKind::checkpoint, uuid);
     r.page = c.first_page + i;
     r.position = i;
     if (r.valid) {
@@ -177,11 +173,25 @@ Status scan_checkpoint(MetadataScan& s, const PageReader& read) {
     c.records += r.records.size();
     c.pages.push_back(std::move(r));
   }
+  return Status::Ok();
+}
+
+namespace {
+
+Status scan_checkpoints(MetadataScan& s, const PageReader& read) {
+  const SuperBlock& sb = *s.super();
+  CheckpointReport c;
+  c.slot = sb.active_ckpt;
+  c.seq = sb.ckpt_seq;
+  c.first_page = sb.ckpt_start(c.slot);
+  c.slot_pages = sb.ckpt_pages;
+  SLUICE_RETURN_IF_ERROR(scan_checkpoint(read, sb.uuid, c));
   s.checkpoint = std::move(c);
 
   OtherSlotReport o;
   o.slot = 1 - sb.active_ckpt;
   o.first_page = sb.ckpt_start(o.slot);
+  PageBuffer first(1);
   SLUICE_RETURN_IF_ERROR(read(o.first_page, first.p, 1));
   o.first = judge_page(first.p, PageKind::checkpoint, sb.uuid);
   o.first.page = o.first_page;
@@ -356,7 +366,7 @@ Result<MetadataScan> scan_metadata(const bdev::Geometry& g, const PageReader& re
   SLUICE_RETURN_IF_ERROR(read(0, supers.p, 2));
   scan_super(s, supers.p);
   if (s.in_use < 0) return s;
-  SLUICE_RETURN_IF_ERROR(scan_checkpoint(s, read));
+  SLUICE_RETURN_IF_ERROR(scan_checkpoints(s, read));
   SLUICE_RETURN_IF_ERROR(scan_journal(s, read, opts));
   return s;
 }

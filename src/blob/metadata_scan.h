@@ -127,6 +127,11 @@ struct MetadataScan {
 // Reads `pages` 4096-byte pages from `page` on into `buf` (4096-aligned).
 using PageReader = std::function<Status(uint64_t page, char* buf, uint64_t pages)>;
 
+// Judges the checkpoint `c` names (its slot, seq, first_page and slot_pages set) of store
+// `uuid`, page by page: how many pages it has is what its first page says. Fails only when
+// the device cannot be read. Also for a store without a super block (super_rebuild.cc).
+Status scan_checkpoint(const PageReader& read, const Uuid& uuid, CheckpointReport& c);
+
 // Reads and judges the metadata of a device of geometry `g` through `read`; fails only when
 // the device cannot be read or is too small to hold a store.
 Result<MetadataScan> scan_metadata(const bdev::Geometry& g, const PageReader& read, const ScanOptions& opts = {});
