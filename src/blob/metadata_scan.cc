@@ -308,7 +308,7 @@ Status scan_journal(MetadataScan& s, const PageReader& read, const ScanOptions& 
   // part of; so recovery resumes the journal past every sequence the ring holds.
   std::map<uint64_t, JournalBatch> later;
   j.resume_seq = j.stop_seq;
-  for (uint64_t pos = 0; pos < jp && io.ok(); ++pos) {
+  for (uint64_t pos = 0; opts.census && pos < jp && io.ok(); ++pos) {
     PageReport r = judge_pos(pos);
     const bool replayed = r.valid && r.seq >= j.head_seq && r.seq < j.stop_seq;
     if (r.valid && r.seq >= j.stop_seq) ++j.valid_ahead;

@@ -92,7 +92,7 @@ struct JournalReport {
   StopKind stop_kind = StopKind::end;
   std::string stop_reason;
   std::vector<std::string> damage;  // why the stop is damage, e.g. intact later batches
-  // Beyond the stop point (the rest of the ring): a census.
+  // Beyond the stop point (the rest of the ring): a census (ScanOptions::census).
   uint64_t valid_ahead = 0;  // valid pages at or past the stop sequence: recovery moves the journal past them
   uint64_t resume_seq = 0;   // past every one of them: where the journal resumes after recovery
   uint64_t later_intact_pages = 0;  // valid pages of batches after the stop: acknowledged, lost on replay
@@ -105,6 +105,10 @@ struct JournalReport {
 
 struct ScanOptions {
   bool whole_ring = false;  // keep a report of every journal ring page (dump --all)
+  // Read the rest of the ring past the stop point (JournalReport's census, resume_seq and
+  // the damage it finds). Off, the walk reads no further than the stop point: what a
+  // read-only load needs, whatever size the journal claims.
+  bool census = true;
 };
 
 struct MetadataScan {

@@ -137,7 +137,10 @@ Result<std::unique_ptr<Store>> Store::load(std::string_view bdev_name, const Loa
   // Which super block copy is in use, whether the checkpoint is whole and where replay stops:
   // the walker decides, recover() applies.
   Store* store = s.get();
-  auto scan = scan_metadata(g, [store](uint64_t page, char* buf, uint64_t n) { return store->io_pages(false, page, buf, n); });
+  ScanOptions so;
+  so.census = !opts.read_only;  // only a read-write recovery moves the journal past what it finds
+  auto scan = scan_metadata(
+      g, [store](uint64_t page, char* buf, uint64_t n) { return store->io_pages(false, page, buf, n); }, so);
   if (!scan.ok()) return scan.status();
   const SuperCopy(&copies)[2] = scan->copies;
   const int best = scan->in_use;
