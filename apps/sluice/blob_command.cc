@@ -10,15 +10,14 @@
 #include "base/log.h"
 #include "base/size.h"
 #include "blob/blob.h"
+#include "blob/metadata_scan.h"
 #include "blob/probe.h"
-#include "blob/store.h"
 #include "blobtool/check.h"
 #include "blobtool/device.h"
 #include "blobtool/format_guard.h"
 #include "blobtool/dump.h"
 #include "blobtool/inventory.h"
 #include "blobtool/repair.h"
-#include "blobtool/scan.h"
 #include "commands.h"
 #include "fs/fs.h"
 #include "lvol/lvol.h"
@@ -78,16 +77,15 @@ int run_init(const BlobArgs& a) {
   o.force = a.force;
   auto bs = blob::Blobstore::init((*dev)->bdev_name(), o);
   if (!bs.ok()) return fail(cmd, exit_code_for(bs.status()), blobtool::explain_refusal(bs.status()).message());
-  const auto sb = (*bs)->store().super();
+  const auto si = (*bs)->store_info();
   if (Status st = (*bs)->unload(); !st.ok()) {
     (*bs)->abandon();
     return fail(cmd, exit_code_for(st), st.message());
   }
   fmt::print("initialized blobstore {} on {}: {} clusters of {} ({} of data from offset {}); checkpoint slots of {} "
              "pages, journal of {} pages\n",
-             blob::uuid_string(sb.uuid), (*dev)->spec(), sb.num_clusters, format_size(sb.cluster_size),
-             format_size(sb.num_clusters * sb.cluster_size), sb.data_start * blob::kPageSize, sb.ckpt_pages,
-             sb.journal_pages);
+             si.uuid, (*dev)->spec(), si.total_clusters, format_size(si.cluster_size),
+             format_size(si.total_clusters * si.cluster_size), si.data_offset, si.checkpoint_pages, si.journal_pages);
   return kExitOk;
 }
 
@@ -120,9 +118,9 @@ int run_dump(const BlobArgs& a) {
   constexpr std::string_view cmd = "blob dump";
   auto dev = Device::create(a.device);
   if (!dev.ok()) return fail(cmd, exit_code_for(dev.status()), dev.status().message());
-  blobtool::ScanOptions so;
+  blob::ScanOptions so;
   so.whole_ring = a.all;
-  auto scan = blobtool::scan_metadata(**dev, so);
+  auto scan = blob::scan_metadata((*dev)->bdev_name(), so);
   if (!scan.ok()) return fail(cmd, exit_code_for(scan.status()), scan.status().message());
   // A device that never held a store, or holds a newer one, has nothing this tool can decode.
   if (Status st = scan->unusable(); st.code() == Errc::not_found || st.code() == Errc::not_supported)

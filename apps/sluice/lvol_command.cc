@@ -14,7 +14,6 @@
 #include "base/size.h"
 #include "blobtool/device.h"
 #include "blobtool/format_guard.h"
-#include "blobtool/scan.h"
 #include "commands.h"
 #include "lvol/lvol.h"
 

@@ -67,6 +67,19 @@ struct StoreInfo {
   uint64_t journal_pages = 0;
   bool recovered = false;  // the last load replayed a journal (the store was not unloaded)
   std::string uuid;        // the store's identity, as text (xxxxxxxx-xxxx-...)
+  // Where things are and what the metadata holds, for inspection tools (sluice blob).
+  uint64_t data_offset = 0;      // bytes: where device cluster 0 starts
+  uint32_t checkpoint_pages = 0;  // the size of a checkpoint slot, in pages
+  uint64_t dirty_clusters = 0;   // reserved or freed, not owned: zeroed before reuse
+  uint64_t next_id = 0;          // the id the next created blob takes
+};
+
+// A run of a blob's clusters: consecutive blob clusters on consecutive device clusters, or
+// an unallocated gap (reads from the parent, or zeroes).
+struct ClusterRun {
+  uint64_t first = 0;  // blob cluster
+  uint64_t count = 0;
+  int64_t device_cluster = -1;  // of `first`; -1: unallocated
 };
 
 class Blob;
@@ -113,7 +126,15 @@ class Blobstore {
 
   std::vector<BlobId> list();
   Result<BlobInfo> info(BlobId id);
+  // The blob's clusters up to its size, as runs in blob order.
+  Result<std::vector<ClusterRun>> cluster_runs(BlobId id);
   StoreInfo store_info();
+  // Consistency of the state in memory (fsck): every cluster owned once, the counts,
+  // parents and sizes agree. One line per problem; empty when consistent.
+  std::vector<std::string> check();
+  // The pages a checkpoint of the current state takes; more than store_info().checkpoint_pages
+  // and no checkpoint can be written (unload and recovery fail with no_space).
+  uint64_t checkpoint_pages_needed();
 
   // Makes every change made so far durable.
   Status sync_md();
@@ -145,8 +166,6 @@ class Blobstore {
   Status write_zeroes(BlobChannel* ch, Blob& blob, uint64_t offset, uint64_t length, bdev::IoCallback cb, void* arg);
   // Data durability: FLUSH of the device (completes when every completed write is durable).
   Status flush(BlobChannel* ch, bdev::IoCallback cb, void* arg);
-
-  Store& store() { return *store_; }
 
  private:
   explicit Blobstore(std::unique_ptr<Store> store);

@@ -51,7 +51,10 @@ Status Blobstore::set_super_blob(BlobId id) { return store_->set_super_blob(id);
 Result<BlobId> Blobstore::super_blob() { return store_->super_blob(); }
 std::vector<BlobId> Blobstore::list() { return store_->list(); }
 Result<BlobInfo> Blobstore::info(BlobId id) { return store_->info(id); }
+Result<std::vector<ClusterRun>> Blobstore::cluster_runs(BlobId id) { return store_->cluster_runs(id); }
 StoreInfo Blobstore::store_info() { return store_->store_info(); }
+std::vector<std::string> Blobstore::check() { return store_->check(); }
+uint64_t Blobstore::checkpoint_pages_needed() { return store_->checkpoint_pages_needed(); }
 Status Blobstore::sync_md() { return store_->sync_md(); }
 Status Blobstore::push_md() { return store_->push_md(); }
 Result<std::shared_ptr<Blob>> Blobstore::open(BlobId id) { return store_->open(id); }

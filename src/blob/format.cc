@@ -14,14 +14,14 @@ namespace {
 constexpr char kSuperMagic[8] = {'S', 'L', 'U', 'I', 'C', 'E', 'B', 'S'};
 constexpr uint32_t kCleanFlag = 1;
 
+}  // namespace
+
 uint32_t page_crc(const char* page, size_t crc_offset) {
   uint32_t crc = crc32c(page, crc_offset);
   const char zero[4] = {};
   crc = crc32c(zero, 4, crc);
   return crc32c(page + crc_offset + 4, kPageSize - crc_offset - 4, crc);
 }
-
-}  // namespace
 
 Uuid random_uuid() {
   std::random_device rd;
@@ -66,16 +66,7 @@ void encode_super(const SuperBlock& sb, char* p) {
 
 bool has_super_magic(const char* page) { return std::memcmp(page, kSuperMagic, 8) == 0; }
 
-Result<SuperBlock> decode_super(const char* p, uint64_t device_pages) {
-  auto corrupt = [](std::string why) { return Status(Errc::corrupt, "super block: " + why); };
-  if (!has_super_magic(p)) return Status(Errc::not_found, "not a Sluice blobstore (no super block magic)");
-  uint32_t version = get_le<uint32_t>(p + 8);
-  if (get_le<uint32_t>(p + 12) != page_crc(p, 12)) return corrupt("checksum mismatch");
-  if (version > kFormatVersion)
-    return Status(Errc::not_supported,
-                  fmt::format("blobstore format version {} is newer than this Sluice supports ({})", version,
-                              kFormatVersion));
-  if (version == 0) return corrupt("version 0");
+SuperBlock read_super_fields(const char* p) {
   SuperBlock sb;
   sb.generation = get_le<uint64_t>(p + 16);
   std::memcpy(sb.uuid.data(), p + 24, 16);
@@ -89,11 +80,25 @@ Result<SuperBlock> decode_super(const char* p, uint64_t device_pages) {
   sb.data_start = get_le<uint64_t>(p + 80);
   sb.num_clusters = get_le<uint64_t>(p + 88);
   sb.active_ckpt = get_le<uint32_t>(p + 96);
-  uint32_t flags = get_le<uint32_t>(p + 100);
-  sb.clean = (flags & kCleanFlag) != 0;
+  sb.clean = (get_le<uint32_t>(p + 100) & kCleanFlag) != 0;
   sb.ckpt_seq = get_le<uint64_t>(p + 104);
   sb.journal_head_seq = get_le<uint64_t>(p + 112);
   sb.journal_head_pos = get_le<uint64_t>(p + 120);
+  return sb;
+}
+
+Result<SuperBlock> decode_super(const char* p, uint64_t device_pages) {
+  auto corrupt = [](std::string why) { return Status(Errc::corrupt, "super block: " + why); };
+  if (!has_super_magic(p)) return Status(Errc::not_found, "not a Sluice blobstore (no super block magic)");
+  uint32_t version = get_le<uint32_t>(p + 8);
+  if (get_le<uint32_t>(p + 12) != page_crc(p, 12)) return corrupt("checksum mismatch");
+  if (version > kFormatVersion)
+    return Status(Errc::not_supported,
+                  fmt::format("blobstore format version {} is newer than this Sluice supports ({})", version,
+                              kFormatVersion));
+  if (version == 0) return corrupt("version 0");
+  SuperBlock sb = read_super_fields(p);
+  const uint32_t flags = get_le<uint32_t>(p + 100);
 
   // Geometry must be self-consistent and fit the device we are reading it from.
   if (sb.page_size != kPageSize) return corrupt(fmt::format("page size {}", sb.page_size));
@@ -130,16 +135,22 @@ void seal_page(const PageHeader& h, char* p) {
   put_le<uint32_t>(p + 4, page_crc(p, 4));
 }
 
+PageHeader read_page_header(const char* p) {
+  PageHeader h;
+  std::memcpy(h.uuid.data(), p + 8, 16);
+  h.seq = get_le<uint64_t>(p + 24);
+  h.aux = get_le<uint64_t>(p + 32);
+  h.count = get_le<uint32_t>(p + 40);
+  h.payload_len = get_le<uint32_t>(p + 44);
+  return h;
+}
+
 bool open_page(const char* p, PageKind kind, const Uuid& uuid, PageHeader* out) {
   if (get_le<uint32_t>(p) != static_cast<uint32_t>(kind)) return false;
   if (get_le<uint32_t>(p + 4) != page_crc(p, 4)) return false;
   if (std::memcmp(p + 8, uuid.data(), 16) != 0) return false;
+  *out = read_page_header(p);
   out->kind = kind;
-  out->uuid = uuid;
-  out->seq = get_le<uint64_t>(p + 24);
-  out->aux = get_le<uint64_t>(p + 32);
-  out->count = get_le<uint32_t>(p + 40);
-  out->payload_len = get_le<uint32_t>(p + 44);
   return out->payload_len <= kPagePayload && out->count > 0;
 }
 

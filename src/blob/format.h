@@ -49,6 +49,8 @@ void encode_super(const SuperBlock& sb, char* page);
 Result<SuperBlock> decode_super(const char* page, uint64_t device_pages);
 // True when the page at least carries the blobstore magic (to tell "corrupt" from "foreign").
 bool has_super_magic(const char* page);
+// The fields as stored, unchecked: what a damaged copy says, for inspection (metadata_scan.h).
+SuperBlock read_super_fields(const char* page);
 
 enum class PageKind : uint32_t { checkpoint = 0x4b434c53 /* "SLCK" */, journal = 0x4e4a4c53 /* "SLJN" */ };
 
@@ -63,6 +65,10 @@ struct PageHeader {
 
 // Fills header and CRC around a payload already placed at page + kPageHeaderSize.
 void seal_page(const PageHeader& h, char* page);
+// The header fields as stored, unchecked (kind is not read).
+PageHeader read_page_header(const char* page);
+// CRC-32C of a page with its 4-byte CRC field (at `crc_offset`) taken as zero.
+uint32_t page_crc(const char* page, size_t crc_offset);
 // Checks magic, CRC, UUID and payload bounds. Returns false for anything else (a stale,
 // torn or foreign page), which callers treat as the end of valid data.
 bool open_page(const char* page, PageKind kind, const Uuid& uuid, PageHeader* out);

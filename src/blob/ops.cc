@@ -205,6 +205,35 @@ Result<BlobInfo> Store::info(BlobId id) {
   return i;
 }
 
+Result<std::vector<ClusterRun>> Store::cluster_runs(BlobId id) {
+  std::lock_guard lock(mu_);
+  Status st;
+  BlobMeta* b = find_blob(id, &st);
+  if (!b) return st;
+  std::vector<ClusterRun> out;
+  const uint64_t size = b->size;
+  uint64_t next = 0;
+  b->extents.for_each([&](uint64_t i, uint32_t v) {
+    if (i >= size) return;  // check() reports it; it is not part of the blob
+    const int64_t dev = int64_t{v} - 1;
+    if (i > next) out.push_back({next, i - next, -1});
+    ClusterRun* last = out.empty() ? nullptr : &out.back();
+    if (last && last->device_cluster >= 0 && last->first + last->count == i &&
+        last->device_cluster + static_cast<int64_t>(last->count) == dev)
+      ++last->count;
+    else
+      out.push_back({i, 1, dev});
+    next = i + 1;
+  });
+  if (next < size) out.push_back({next, size - next, -1});
+  return out;
+}
+
+uint64_t Store::checkpoint_pages_needed() {
+  std::lock_guard lock(mu_);
+  return std::max<size_t>(1, pack_records(model_->checkpoint_records(), kPagePayload).size());
+}
+
 StoreInfo Store::store_info() {
   std::lock_guard lock(mu_);
   StoreInfo s;
@@ -218,6 +247,10 @@ StoreInfo Store::store_info() {
   s.journal_pages = sb_.journal_pages;
   s.recovered = recovered_;
   s.uuid = uuid_string(sb_.uuid);
+  s.data_offset = sb_.data_start * kPageSize;
+  s.checkpoint_pages = sb_.ckpt_pages;
+  s.dirty_clusters = model_->dirty_unowned();
+  s.next_id = model_->next_id();
   return s;
 }
 

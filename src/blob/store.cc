@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "base/size.h"
+#include "blob/metadata_scan.h"
 #include "blob/page_buffer.h"
 
 namespace sluice::blob {
@@ -130,19 +131,24 @@ Result<std::unique_ptr<Store>> Store::load(std::string_view bdev_name, const Loa
   std::lock_guard lock(s->mu_);
   s->read_only_ = opts.read_only;
   SLUICE_RETURN_IF_ERROR(s->open_device(bdev_name, !opts.read_only));
-  const uint64_t device_pages = s->desc_->geometry().size_bytes() / kPageSize;
-  if (device_pages < 2) return Status(Errc::not_found, fmt::format("bdev {} is too small to hold a blobstore", bdev_name));
-  PageBuffer pages(2);
-  SLUICE_RETURN_IF_ERROR(s->io_pages(false, 0, pages.p, 2));
-  Result<SuperBlock> copies[2] = {decode_super(pages.p, device_pages), decode_super(pages.p + kPageSize, device_pages)};
-  int best = -1;
-  for (int i = 0; i < 2; ++i)
-    if (copies[i].ok() && (best < 0 || copies[i]->generation > copies[best]->generation)) best = i;
+  const bdev::Geometry& g = s->desc_->geometry();
+  if (g.size_bytes() / kPageSize < 2)
+    return Status(Errc::not_found, fmt::format("bdev {} is too small to hold a blobstore", bdev_name));
+  // Which super block copy is in use, whether the checkpoint is whole and where replay stops:
+  // the walker decides, recover() applies.
+  Store* store = s.get();
+  ScanOptions so;
+  so.census = !opts.read_only;  // only a read-write recovery moves the journal past what it finds
+  auto scan = scan_metadata(
+      g, [store](uint64_t page, char* buf, uint64_t n) { return store->io_pages(false, page, buf, n); }, so);
+  if (!scan.ok()) return scan.status();
+  const SuperCopy(&copies)[2] = scan->copies;
+  const int best = scan->in_use;
   if (best < 0) {
     // Report the most telling reason: newer version, then corruption, then "not a store".
     for (auto& c : copies)
-      if (c.status().code() == Errc::not_supported)
-        return Status(Errc::not_supported, fmt::format("bdev {}: {}", bdev_name, c.status().message()));
+      if (c.error_code == Errc::not_supported)
+        return Status(Errc::not_supported, fmt::format("bdev {}: {}", bdev_name, c.verdict.message()));
     // Without a super block the store is still there if its checkpoint is: say so, so that
     // nobody takes it for a blank device (and formats it).
     if (s->checkpoint_survives())
@@ -152,20 +158,19 @@ Result<std::unique_ptr<Store>> Store::load(std::string_view bdev_name, const Loa
                                 bdev_name, bdev_name));
     for (Errc want : {Errc::corrupt, Errc::not_found})
       for (auto& c : copies)
-        if (c.status().code() == want)
-          return Status(want, fmt::format("bdev {}: {}", bdev_name, c.status().message()));
+        if (c.error_code == want) return Status(want, fmt::format("bdev {}: {}", bdev_name, c.verdict.message()));
   }
-  if (!copies[1 - best].ok())
+  if (!copies[1 - best].valid)
     log::notice("blobstore on {}: super block copy {} is damaged ({}); copy {} is used", bdev_name, 1 - best,
-                copies[1 - best].status().message(), best);
-  s->sb_ = copies[best].value();
+                copies[1 - best].verdict.message(), best);
+  s->sb_ = copies[best].fields;
   s->super_copy_ = best;
   if (s->sb_.io_unit != s->desc_->geometry().block_size)
     return Status(Errc::corrupt, fmt::format("bdev {} has {}-byte blocks but the store was made with {}", bdev_name,
                                              s->desc_->geometry().block_size, s->sb_.io_unit));
   s->model_ = std::make_unique<Model>(static_cast<uint32_t>(s->sb_.num_clusters));
   s->scratch_.reset(static_cast<char*>(std::aligned_alloc(kPageSize, s->sb_.cluster_size)));
-  SLUICE_RETURN_IF_ERROR(s->recover(opts.read_only));
+  SLUICE_RETURN_IF_ERROR(s->recover(*scan, opts.read_only));
   return s;
 }
 

@@ -16,6 +16,8 @@
 
 namespace sluice::blob {
 
+struct MetadataScan;
+
 // An open blob: what the data path needs, pinned while open.
 class Blob {
  public:
@@ -42,16 +44,9 @@ class Store {
   static Result<std::unique_ptr<Store>> init(std::string_view bdev_name, const InitOptions& opts);
   static Result<std::unique_ptr<Store>> load(std::string_view bdev_name, const LoadOptions& opts);
 
-  // Both super block copies lost (super_rebuild.cc). The layout is recomputed from the
-  // device size and the cluster size (as init chose it); `cluster_size` 0 tries every power
-  // of two and refuses when more than one fits. The super block points at the newest whole
-  // checkpoint; journal pages cannot be placed relative to it without a super block, so the
-  // journal head goes past all of them (nothing replayed). Fails not_found when no
-  // checkpoint survives.
+  // Both super block copies lost: blob/super_rebuild.h (super_rebuild.cc).
   static Result<SuperBlock> plan_super_rebuild(std::string_view bdev_name, uint32_t cluster_size);
-  // Writes `sb` to both copies and FLUSHes.
   static Status write_rebuilt_super(std::string_view bdev_name, const SuperBlock& sb);
-  // True when page 2 (where slot 0 of every store starts) holds a checkpoint's first page.
   static bool checkpoint_survives(std::string_view bdev_name);
   Status unload();
   void abandon();
@@ -72,7 +67,9 @@ class Store {
   Result<BlobId> super_blob();
   std::vector<BlobId> list();
   Result<BlobInfo> info(BlobId id);
+  Result<std::vector<ClusterRun>> cluster_runs(BlobId id);
   StoreInfo store_info();
+  uint64_t checkpoint_pages_needed();
   Status sync_md();
   Status push_md();
   Result<std::shared_ptr<Blob>> open(BlobId id);
@@ -130,7 +127,6 @@ class Store {
 
   // Consistency check of the loaded state (fsck); lists every problem found.
   std::vector<std::string> check();
-  const Model& model() const { return *model_; }
 
  private:
   Store() = default;
@@ -149,7 +145,7 @@ class Store {
   Status clean_freed();           // zero what durable batches freed, then record CLEAN
   Status write_checkpoint();      // checkpoint.cc
   Status write_super();
-  Status recover(bool read_only);  // recovery.cc
+  Status recover(const MetadataScan& scan, bool read_only);  // recovery.cc
   Status zero_clusters(const std::vector<uint32_t>& clusters);   // I/O and FLUSH only
   Status clean_clusters(const std::vector<uint32_t>& clusters);  // zero, then record CLEAN
   uint64_t journal_used() const { return next_seq_ - sb_.journal_head_seq; }

@@ -8,10 +8,12 @@
 #include <fmt/format.h>
 
 #include "base/size.h"
-#include "blob/page_buffer.h"
+#include "blob/metadata_scan.h"
 #include "blob/model.h"
+#include "blob/page_buffer.h"
 #include "blob/records.h"
 #include "blob/store.h"
+#include "blob/super_rebuild.h"
 
 namespace sluice::blob {
 namespace {
@@ -24,11 +26,6 @@ std::optional<PageHeader> open_any(const char* page, PageKind kind) {
   if (!open_page(page, kind, uuid, &h)) return std::nullopt;
   return h;
 }
-
-struct Checkpoint {
-  uint64_t seq = 0;
-  std::vector<Record> records;
-};
 
 }  // namespace
 
@@ -57,23 +54,21 @@ Result<SuperBlock> Store::plan_super_rebuild(std::string_view bdev_name, uint32_
   if (!h0 || h0->aux != 0) return Status(Errc::not_found, fmt::format("bdev {}: no checkpoint survives", bdev_name));
   const Uuid uuid = h0->uuid;
 
-  // A whole checkpoint at `start` (at most `max_pages` pages), or nothing.
-  auto read_checkpoint = [&](uint64_t start, uint64_t max_pages) -> std::optional<Checkpoint> {
+  // A whole checkpoint in `slot` of layout `sb` (the sequence its first page names), or
+  // nothing: judged by the metadata walker, as load judges the one a super block names.
+  auto read = [&s](uint64_t page, char* buf, uint64_t n) { return s.io_pages(false, page, buf, n); };
+  auto read_checkpoint = [&](const SuperBlock& sb, uint32_t slot) -> std::optional<CheckpointReport> {
     PageBuffer p(1);
-    if (start >= device_pages || !s.io_pages(false, start, p.p, 1).ok()) return std::nullopt;
+    CheckpointReport ck;
+    ck.slot = slot;
+    ck.first_page = sb.ckpt_start(slot);
+    ck.slot_pages = sb.ckpt_pages;
     PageHeader h;
-    if (!open_page(p.p, PageKind::checkpoint, uuid, &h) || h.aux != 0 || h.count == 0 || h.count > max_pages ||
-        start + h.count > device_pages)
+    if (ck.first_page >= device_pages || !read(ck.first_page, p.p, 1).ok() ||
+        !open_page(p.p, PageKind::checkpoint, uuid, &h) || h.aux != 0)
       return std::nullopt;
-    Checkpoint ck;
     ck.seq = h.seq;
-    const uint64_t n = h.count;
-    for (uint64_t i = 0; i < n; ++i) {
-      if (i > 0 && (!s.io_pages(false, start + i, p.p, 1).ok() || !open_page(p.p, PageKind::checkpoint, uuid, &h) ||
-                    h.seq != ck.seq || h.aux != i || h.count != n))
-        return std::nullopt;
-      if (!decode_records({p.p + kPageHeaderSize, h.payload_len}, ck.records).ok()) return std::nullopt;
-    }
+    if (!scan_checkpoint(read, uuid, ck).ok() || !ck.valid) return std::nullopt;
     return ck;
   };
 
@@ -84,7 +79,6 @@ Result<SuperBlock> Store::plan_super_rebuild(std::string_view bdev_name, uint32_
   else
     for (uint64_t cs = kPageSize; cs <= (1u << 30) && cs <= g.size_bytes(); cs *= 2) sizes.push_back(static_cast<uint32_t>(cs));
   std::vector<SuperBlock> fits;
-  std::vector<std::optional<Checkpoint>> newest;
   for (uint32_t cs : sizes) {
     SuperBlock sb;
     sb.uuid = uuid;
@@ -92,16 +86,17 @@ Result<SuperBlock> Store::plan_super_rebuild(std::string_view bdev_name, uint32_
     sb.cluster_size = cs;
     sb.device_pages = device_pages;
     if (!compute_layout(sb, g.size_bytes(), 0, 0, bdev_name).ok()) continue;
-    auto slot0 = read_checkpoint(sb.ckpt_start(0), sb.ckpt_pages);
-    auto slot1 = read_checkpoint(sb.ckpt_start(1), sb.ckpt_pages);
+    auto slot0 = read_checkpoint(sb, 0);
+    auto slot1 = read_checkpoint(sb, 1);
     if (!slot0 && !slot1) continue;
     if (!slot1 && !cluster_size) continue;  // slot 1 never written: the size cannot be told
     const bool use1 = slot1 && (!slot0 || slot1->seq > slot0->seq);
-    std::optional<Checkpoint>& ck = use1 ? slot1 : slot0;
+    std::optional<CheckpointReport>& ck = use1 ? slot1 : slot0;
     // Its extents must lie on the device this layout describes.
     Model m(static_cast<uint32_t>(sb.num_clusters));
     bool applies = true;
-    for (const Record& r : ck->records) applies = applies && m.apply(r).ok();
+    for (const PageReport& page : ck->pages)
+      for (const Record& r : page.records) applies = applies && m.apply(r).ok();
     if (!applies) continue;
     sb.active_ckpt = use1 ? 1 : 0;
     sb.ckpt_seq = ck->seq;
@@ -157,6 +152,14 @@ Status Store::write_rebuilt_super(std::string_view bdev_name, const SuperBlock& 
   encode_super(copy, pages.p + kPageSize);
   SLUICE_RETURN_IF_ERROR(s.io_pages(true, 0, pages.p, 2));
   return s.flush();
+}
+
+bool checkpoint_survives(std::string_view bdev_name) { return Store::checkpoint_survives(bdev_name); }
+Result<SuperBlock> plan_super_rebuild(std::string_view bdev_name, uint32_t cluster_size) {
+  return Store::plan_super_rebuild(bdev_name, cluster_size);
+}
+Status write_rebuilt_super(std::string_view bdev_name, const SuperBlock& sb) {
+  return Store::write_rebuilt_super(bdev_name, sb);
 }
 
 }  // namespace sluice::blob

@@ -3,7 +3,6 @@
 
 #include "fs/fs_core.h"
 #include "blob/probe.h"
-#include "blob/store.h"
 #include "fs/path.h"
 
 namespace sluice::fs {
@@ -12,7 +11,7 @@ Result<CheckReport> FsCore::check() {
   CheckReport r;
   std::lock_guard lock(md_mu_);
   if (unmounted_) return Status(Errc::aborted, "the file system is unmounted");
-  for (auto& p : bs_->store().check()) r.problems.push_back("blobstore: " + p);
+  for (auto& p : bs_->check()) r.problems.push_back("blobstore: " + p);
   std::unordered_map<uint64_t, int> named;  // blob -> entries naming it
   for (uint64_t id : bs_->list()) {
     auto info = bs_->info(id);

@@ -20,7 +20,6 @@
 #include "bdev/bdev.h"
 #include "bdev/crashsim.h"
 #include "blob/blob.h"
-#include "blob/store.h"
 #include "blob_workload.h"
 #include "crash_report.h"
 
@@ -78,7 +77,7 @@ Outcome run_trial(const Trial& t) {
   auto bs = Blobstore::load(kBase);
   if (!bs.ok()) return fail("recovery failed: " + bs.status().to_string());
   std::string problems;
-  for (auto& p : (*bs)->store().check()) problems += p + "; ";
+  for (auto& p : (*bs)->check()) problems += p + "; ";
   if (!problems.empty()) return fail("fsck: " + problems);
   std::string got = canonical(**bs);
   bool matched = run.states.size() == 1 && run.states[0].empty();  // cut during the first load

@@ -7,7 +7,6 @@
 #include "bdev/bdev.h"
 #include "bdev/error_inject.h"
 #include "blob/blob.h"
-#include "blob/store.h"
 #include "blob_workload.h"
 #include "crash_report.h"
 
@@ -59,7 +58,7 @@ uint64_t run_with_errors(uint64_t fail_at, bool dead_after, std::string* why) {
     auto bs = Blobstore::load(kBase);
     if (!bs.ok()) return fail("load afterwards: " + bs.status().to_string());
     std::string problems;
-    for (auto& p : (*bs)->store().check()) problems += p + "; ";
+    for (auto& p : (*bs)->check()) problems += p + "; ";
     if (!problems.empty()) return fail("fsck: " + problems);
     if (Status st = (*bs)->unload(); !st.ok()) return fail("unload afterwards: " + st.to_string());
   }

@@ -9,7 +9,6 @@
 #include "base/crc32c.h"
 #include "bdev/bdev.h"
 #include "blob/blob.h"
-#include "blob/store.h"
 
 namespace sluice::fuzz {
 namespace {
@@ -31,12 +30,37 @@ T must(const char* what, Result<T> r) {
   return std::move(r.value());
 }
 
-// A thin blob's first write: the store allocates (and, for a clone, copies) the cluster.
 void touch(blob::Blobstore& bs, blob::BlobId id, uint64_t cluster) {
   auto b = must("open", bs.open(id));
-  must("allocate_for_write", bs.store().allocate_for_write(*b, cluster).status());
+  must("first write", first_write(bs, *b, cluster));
   must("close", bs.close(std::move(b)));
 }
+
+}  // namespace
+
+Status first_write(blob::Blobstore& bs, blob::Blob& b, uint64_t cluster) {
+  auto ch = bs.get_channel();
+  if (!ch.ok()) return ch.status();
+  const auto si = bs.store_info();
+  std::unique_ptr<char, void (*)(void*)> unit(static_cast<char*>(std::aligned_alloc(kPageSize, kPageSize)), free);
+  std::memset(unit.get(), 0, kPageSize);
+  struct Done {
+    bool done = false;
+    Errc status = Errc::ok;
+  } d;
+  auto complete = [](void* arg, Errc e) {
+    auto* done = static_cast<Done*>(arg);
+    done->status = e;
+    done->done = true;
+  };
+  Status st = bs.write(*ch, b, unit.get(), cluster * (si.cluster_size / si.io_unit), 1, complete, &d);
+  while (st.ok() && !d.done) bs.poll(*ch);
+  if (st.ok() && d.status != Errc::ok) st = Status(d.status, "the first write failed");
+  (void)bs.put_channel(*ch);
+  return st;
+}
+
+namespace {
 
 BaseImage build() {
   BaseImage img;

@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "blob/blob.h"
 #include "blob/format.h"
 
 namespace sluice::fuzz {
@@ -54,6 +55,10 @@ struct BaseImage {
   uint64_t journal_next_pos = 0;   // where it goes in the ring
   uint64_t journal_batches = 0;    // valid batches after the active checkpoint
 };
+
+// A thin blob's first write (one io unit at the start of blob cluster `cluster`) through
+// the data path: the store allocates (and, for a clone, copies) the cluster.
+Status first_write(blob::Blobstore& bs, blob::Blob& b, uint64_t cluster);
 
 // Built once (the first call), then cached. Aborts if the store cannot be built: that is a
 // harness failure, not a finding.

@@ -23,7 +23,6 @@
 #include "base/log.h"
 #include "bdev/bdev.h"
 #include "blob/blob.h"
-#include "blob/store.h"
 #include "blob_image.h"
 #include "thread/io_channel.h"
 
@@ -103,7 +102,7 @@ void operate(Blobstore& bs) {
     (void)bs.set_xattr(last, "fz", "1");
     (void)bs.resize(first, 4);
     if (auto b = bs.open(last); b.ok()) {
-      (void)bs.store().allocate_for_write(**b, 0);
+      (void)first_write(bs, **b, 0);
       (void)bs.close(std::move(*b));
     }
     auto snap = bs.snapshot(last);
@@ -119,7 +118,7 @@ void operate(Blobstore& bs) {
     (void)bs.create(thick);
   }
   (void)bs.sync_md();
-  (void)bs.store().check();
+  (void)bs.check();
 }
 
 struct Harness {
@@ -175,7 +174,7 @@ struct Harness {
     ro.read_only = true;
     auto r = Blobstore::load(dev, ro);
     if (r.ok()) {
-      (void)(*r)->store().check();
+      (void)(*r)->check();
       ro_state = summarize(**r);
       (void)(*r)->sync_md();
       (void)(*r)->create({});  // refused: read-only
@@ -202,7 +201,7 @@ struct Harness {
     }
     if (!r.ok()) broken(fmt::format("read-only load failed ({}) but read-write succeeded", r.status().to_string()));
     Blobstore& bs = **w;
-    (void)bs.store().check();
+    (void)bs.check();
     std::string rw_state = summarize(bs);
     if (rw_state != ro_state) broken("read-only and read-write loads disagree:\n--- ro\n" + ro_state + "--- rw\n" + rw_state);
     if (mode & kBitOps) {
@@ -218,7 +217,7 @@ struct Harness {
     if (!again.ok()) broken(fmt::format("reload after a clean unload failed: {}\nstate:\n{}", again.status().to_string(), rw_state));
     std::string re_state = summarize(**again);
     if (re_state != rw_state) broken("state changed across unload/load:\n--- before\n" + rw_state + "--- after\n" + re_state);
-    (void)(*again)->store().check();
+    (void)(*again)->check();
     (void)(*again)->unload();
   }
 };

@@ -6,8 +6,7 @@
 
 #include "base/size.h"
 #include "blob/blob.h"
-#include "blob/records.h"
-#include "blob/store.h"
+#include "blob/super_rebuild.h"
 #include "blobtool/dump.h"
 
 namespace sluice::blobtool {
@@ -140,12 +139,12 @@ void check_loaded(CheckReport& r, const Device& dev) {
     return;
   }
   r.loaded = true;
-  blob::Store& store = (*bs)->store();
+  blob::Blobstore& store = **bs;
   const auto si = store.store_info();
   r.blobs = si.blobs;
   r.total_clusters = si.total_clusters;
   r.free_clusters = si.free_clusters;
-  r.dirty_clusters = store.model().dirty_unowned();
+  r.dirty_clusters = si.dirty_clusters;
   r.inconsistencies = store.check();
   for (const auto& p : r.inconsistencies) add(r, Severity::damage, "consistency", "consistency: " + p);
   if (si.journal_pages_used != r.replay_pages)
@@ -153,8 +152,8 @@ void check_loaded(CheckReport& r, const Device& dev) {
         fmt::format("the store replayed {} journal page(s) where this scan found {}", si.journal_pages_used,
                     r.replay_pages));
   // The next checkpoint (recovery writes one, so does unload) must fit a slot.
-  const uint64_t need = std::max<size_t>(1, blob::pack_records(store.model().checkpoint_records(), blob::kPagePayload).size());
-  const uint64_t slot = store.super().ckpt_pages;
+  const uint64_t need = store.checkpoint_pages_needed();
+  const uint64_t slot = si.checkpoint_pages;
   if (need > slot)
     add(r, Severity::damage, "capacity",
         fmt::format("metadata area full: the state needs {} checkpoint pages and a slot holds {}, so no checkpoint "
@@ -176,14 +175,14 @@ void check_loaded(CheckReport& r, const Device& dev) {
 Result<CheckReport> run_check(const Device& dev) {
   CheckReport r;
   r.spec = dev.spec();
-  auto scan = scan_metadata(dev);
+  auto scan = blob::scan_metadata(dev.bdev_name());
   if (!scan.ok()) return scan.status();
   r.scan = std::move(scan.value());
   if (r.scan.in_use < 0) {
     Status why = r.scan.unusable();
     // Not a blobstore, or a newer one; but a store whose super blocks are both gone is still
     // there when its checkpoint is, and that is damage to report, not a foreign device.
-    r.checkpoint_survives = blob::Store::checkpoint_survives(dev.bdev_name());
+    r.checkpoint_survives = blob::checkpoint_survives(dev.bdev_name());
     if (why.code() != Errc::corrupt && !(why.code() == Errc::not_found && r.checkpoint_survives)) return why;
     check_super(r);
     add(r, Severity::damage, "super",

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "blobtool/device.h"
-#include "blobtool/scan.h"
+#include "blobtool/text.h"
 
 namespace sluice::blobtool {
 

@@ -24,30 +24,10 @@ class Device {
   const std::string& bdev_name() const { return name_; }
   bdev::Geometry geometry() const;
 
-  // Reads `pages` 4096-byte pages starting at `page` into `buf` (4096-aligned), through a
-  // shared read-only handle: nothing is ever written.
-  Status read_pages(uint64_t page, char* buf, uint64_t pages) const;
-
  private:
   Device() = default;
   std::string spec_;
   std::string name_;
-};
-
-// A 4096-aligned, zeroed buffer of whole pages.
-class PageBuf {
- public:
-  explicit PageBuf(uint64_t pages);
-  ~PageBuf();
-  PageBuf(const PageBuf&) = delete;
-  PageBuf& operator=(const PageBuf&) = delete;
-  char* data() { return p_; }
-  const char* data() const { return p_; }
-  char* page(uint64_t i) { return p_ + i * 4096; }
-  const char* page(uint64_t i) const { return p_ + i * 4096; }
-
- private:
-  char* p_;
 };
 
 }  // namespace sluice::blobtool

@@ -4,7 +4,6 @@
 
 #include "base/size.h"
 #include "blob/blob.h"
-#include "blob/store.h"
 #include "blobtool/text.h"
 
 namespace sluice::blobtool {
@@ -145,14 +144,15 @@ LoadSummary load_summary(const std::string& bdev_name) {
     return l;
   }
   l.loaded = true;
-  auto& store = (*bs)->store();
+  blob::Blobstore& store = **bs;
   const auto si = store.store_info();
   l.blobs = si.blobs;
   l.total_clusters = si.total_clusters;
   l.free_clusters = si.free_clusters;
-  l.dirty_clusters = store.model().dirty_unowned();
-  l.next_id = store.model().next_id();
-  l.super_blob = store.model().super_blob();
+  l.dirty_clusters = si.dirty_clusters;
+  l.next_id = si.next_id;
+  auto super = store.super_blob();
+  l.super_blob = super.ok() ? *super : 0;
   l.journal_pages_replayed = si.journal_pages_used;
   (*bs)->abandon();  // loaded read-only: nothing to write
   return l;

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "blobtool/scan.h"
+#include "blobtool/text.h"
 
 namespace sluice::blobtool {
 

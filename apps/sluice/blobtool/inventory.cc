@@ -3,7 +3,8 @@
 #include <fmt/format.h>
 
 #include "base/size.h"
-#include "blob/store.h"
+#include "blob/blob.h"
+#include "blob/records.h"
 #include "blobtool/text.h"
 
 namespace sluice::blobtool {
@@ -29,30 +30,9 @@ BlobId super_blob(blob::Blobstore& bs) {
   return s.ok() ? s.value() : 0;
 }
 
-// Runs of the extent map: allocated runs map consecutive blob clusters to consecutive device
-// clusters; the gaps between them (and up to the size) are unallocated.
-struct Run {
-  uint64_t first = 0, count = 0;
-  int64_t device_first = -1;  // -1: unallocated
-};
-
-std::vector<Run> runs_of(const blob::BlobMeta& m) {
-  std::vector<Run> out;
-  uint64_t next = 0;
-  m.extents.for_each([&](uint64_t i, uint32_t v) {
-    if (i >= m.size) return;  // check reports it; it is not part of the blob
-    const int64_t dev = int64_t{v} - 1;
-    if (i > next) out.push_back({next, i - next, -1});
-    if (!out.empty() && out.back().device_first >= 0 && out.back().first + out.back().count == i &&
-        out.back().device_first + static_cast<int64_t>(out.back().count) == dev) {
-      ++out.back().count;
-    } else {
-      out.push_back({i, 1, dev});
-    }
-    next = i + 1;
-  });
-  if (next < m.size) out.push_back({next, m.size - next, -1});
-  return out;
+// Where a run's first cluster is on the device, in bytes.
+uint64_t device_offset(const blob::StoreInfo& si, const blob::ClusterRun& r) {
+  return si.data_offset + static_cast<uint64_t>(r.device_cluster) * si.cluster_size;
 }
 
 nlohmann::json xattrs_json(const std::map<std::string, std::string>& x) {
@@ -78,21 +58,19 @@ nlohmann::json summary_json(const BlobInfo& b, uint32_t cluster_size, BlobId sup
 }
 
 nlohmann::json store_json(blob::Blobstore& bs, const std::string& spec) {
-  const auto& sb = bs.store().super();
   const auto si = bs.store_info();
-  const auto& m = bs.store().model();
   return {{"device", spec},
-          {"uuid", blob::uuid_string(sb.uuid)},
+          {"uuid", si.uuid},
           {"cluster_size", si.cluster_size},
           {"io_unit", si.io_unit},
           {"total_clusters", si.total_clusters},
           {"free_clusters", si.free_clusters},
-          {"dirty_clusters", m.dirty_unowned()},
+          {"dirty_clusters", si.dirty_clusters},
           {"blobs", si.blobs},
           {"super_blob", super_blob(bs) == 0 ? nlohmann::json(nullptr) : nlohmann::json(super_blob(bs))},
           {"journal_pages_used", si.journal_pages_used},
           {"journal_pages", si.journal_pages},
-          {"needs_recovery", si.recovered || m.dirty_unowned() > 0}};
+          {"needs_recovery", si.recovered || si.dirty_clusters > 0}};
 }
 
 }  // namespace
@@ -113,9 +91,9 @@ std::string list_text(blob::Blobstore& bs, const std::string& spec) {
   const uint32_t cs = si.cluster_size;
   const BlobId super = super_blob(bs);
   std::string o = fmt::format("store {} on {}: {} blob(s), {} of {} clusters of {} free\n",
-                              blob::uuid_string(bs.store().super().uuid), spec, si.blobs, si.free_clusters,
+                              si.uuid, spec, si.blobs, si.free_clusters,
                               si.total_clusters, format_size(cs));
-  if (si.recovered || bs.store().model().dirty_unowned() > 0)
+  if (si.recovered || si.dirty_clusters > 0)
     o += "note: the store was not unloaded cleanly; this is what recovery will find (nothing was written)\n";
   auto ids = bs.list();
   if (ids.empty()) return o;
@@ -138,22 +116,21 @@ std::string list_text(blob::Blobstore& bs, const std::string& spec) {
 Result<nlohmann::json> show_json(blob::Blobstore& bs, BlobId id) {
   auto info = bs.info(id);
   if (!info.ok()) return info.status();
-  const auto& sb = bs.store().super();
-  nlohmann::json j = summary_json(*info, sb.cluster_size, super_blob(bs));
-  const auto& blobs = bs.store().model().blobs();
+  auto runs = bs.cluster_runs(id);
+  if (!runs.ok()) return runs.status();
+  const auto si = bs.store_info();
+  nlohmann::json j = summary_json(*info, si.cluster_size, super_blob(bs));
   nlohmann::json extents = nlohmann::json::array();
-  if (auto it = blobs.find(id); it != blobs.end()) {
-    for (const Run& r : runs_of(*it->second)) {
-      nlohmann::json e = {{"first", r.first}, {"count", r.count}};
-      if (r.device_first >= 0) {
-        e["device_first"] = r.device_first;
-        e["device_offset"] = (sb.data_start + static_cast<uint64_t>(r.device_first) * sb.pages_per_cluster()) * blob::kPageSize;
-      } else {
-        e["device_first"] = nullptr;
-        e["reads"] = info->parent ? "parent" : "zeroes";
-      }
-      extents.push_back(e);
+  for (const blob::ClusterRun& r : *runs) {
+    nlohmann::json e = {{"first", r.first}, {"count", r.count}};
+    if (r.device_cluster >= 0) {
+      e["device_first"] = r.device_cluster;
+      e["device_offset"] = device_offset(si, r);
+    } else {
+      e["device_first"] = nullptr;
+      e["reads"] = info->parent ? "parent" : "zeroes";
     }
+    extents.push_back(e);
   }
   j["extents"] = extents;
   j["xattrs"] = xattrs_json(info->xattrs);
@@ -165,8 +142,10 @@ Result<std::string> show_text(blob::Blobstore& bs, BlobId id) {
   auto info = bs.info(id);
   if (!info.ok()) return info.status();
   const BlobInfo& b = *info;
-  const auto& sb = bs.store().super();
-  const uint32_t cs = sb.cluster_size;
+  auto runs = bs.cluster_runs(id);
+  if (!runs.ok()) return runs.status();
+  const auto si = bs.store_info();
+  const uint32_t cs = si.cluster_size;
   std::string o = fmt::format("blob {}{}\n", id, id == super_blob(bs) ? " (the store's super blob)" : "");
   if (std::string n = display_name(b); !n.empty()) o += fmt::format("  name:       {}\n", escaped(n));
   o += fmt::format("  size:       {} clusters ({} bytes, {})\n", b.size_clusters, b.size_clusters * cs,
@@ -179,19 +158,14 @@ Result<std::string> show_text(blob::Blobstore& bs, BlobId id) {
   for (BlobId c : b.clones) clones += fmt::format("{}{}", clones.empty() ? "" : ", ", c);
   o += fmt::format("  clones:     {}\n", clones.empty() ? "-" : clones);
   o += "  extents (blob clusters -> device clusters):\n";
-  const auto& blobs = bs.store().model().blobs();
-  if (auto it = blobs.find(id); it != blobs.end()) {
-    auto runs = runs_of(*it->second);
-    if (runs.empty()) o += "    (none: the blob is empty)\n";
-    for (const Run& r : runs) {
-      std::string range = fmt::format("[{}..{}]", r.first, r.first + r.count - 1);
-      if (r.device_first >= 0) {
-        uint64_t off = (sb.data_start + static_cast<uint64_t>(r.device_first) * sb.pages_per_cluster()) * blob::kPageSize;
-        o += fmt::format("    {:<20} -> device [{}..{}]  offset {:#x}\n", range, r.device_first,
-                         r.device_first + static_cast<int64_t>(r.count) - 1, off);
-      } else {
-        o += fmt::format("    {:<20} -> unallocated (reads {})\n", range, b.parent ? fmt::format("from blob {}", b.parent) : "zeroes");
-      }
+  if (runs->empty()) o += "    (none: the blob is empty)\n";
+  for (const blob::ClusterRun& r : *runs) {
+    std::string range = fmt::format("[{}..{}]", r.first, r.first + r.count - 1);
+    if (r.device_cluster >= 0) {
+      o += fmt::format("    {:<20} -> device [{}..{}]  offset {:#x}\n", range, r.device_cluster,
+                       r.device_cluster + static_cast<int64_t>(r.count) - 1, device_offset(si, r));
+    } else {
+      o += fmt::format("    {:<20} -> unallocated (reads {})\n", range, b.parent ? fmt::format("from blob {}", b.parent) : "zeroes");
     }
   }
   for (int k = 0; k < 2; ++k) {

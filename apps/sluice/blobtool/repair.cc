@@ -4,7 +4,7 @@
 
 #include "base/size.h"
 #include "blob/blob.h"
-#include "blob/store.h"
+#include "blob/super_rebuild.h"
 
 namespace sluice::blobtool {
 namespace {
@@ -64,7 +64,7 @@ Result<RepairOutcome> run_repair(const Device& dev, const RepairOptions& opts,
   if (before->scan.in_use < 0 && before->checkpoint_survives) {
     for (const auto& f : before->findings)
       if (f.severity != Severity::ok) print(fmt::format("found: {}", f.message));
-    auto sb = blob::Store::plan_super_rebuild(dev.bdev_name(), opts.cluster_size);
+    auto sb = blob::plan_super_rebuild(dev.bdev_name(), opts.cluster_size);
     if (!sb.ok()) return refuse(sb.status().message());
     print(fmt::format("{}: rebuild both super block copies of store {} from checkpoint seq {} (slot {}), clusters of {}; "
                       "the journal head goes past every journal page (seq {}): none is replayed",
@@ -75,7 +75,7 @@ Result<RepairOutcome> run_repair(const Device& dev, const RepairOptions& opts,
       out.message = "dry run: the super block would be rebuilt, nothing was written";
       return out;
     }
-    if (Status st = blob::Store::write_rebuilt_super(dev.bdev_name(), *sb); !st.ok())
+    if (Status st = blob::write_rebuilt_super(dev.bdev_name(), *sb); !st.ok())
       return Status(st.code(), fmt::format("writing the rebuilt super block: {}", st.message()));
     rebuilt = true;
     before = run_check(dev);  // and go on as for any store: recovery, then a clean unload

@@ -4,7 +4,6 @@
 
 #include <fmt/format.h>
 
-#include "blobtool/scan.h"
 
 namespace sluice::blobtool {
 
@@ -81,6 +80,25 @@ std::string blob_flags(uint32_t flags) {
   if (flags & blob::kFlagSnapshot) add("snapshot");
   if (flags & ~blob::kKnownFlags) add(fmt::format("{:#x}", flags & ~blob::kKnownFlags));
   return out.empty() ? "-" : out;
+}
+
+std::string record_type_name(blob::RecordType t) {
+  using blob::RecordType;
+  switch (t) {
+    case RecordType::create: return "CREATE";
+    case RecordType::remove: return "DELETE";
+    case RecordType::resize: return "RESIZE";
+    case RecordType::extent: return "EXTENT";
+    case RecordType::xattr_set: return "XATTR_SET";
+    case RecordType::xattr_remove: return "XATTR_REMOVE";
+    case RecordType::set_parent: return "SET_PARENT";
+    case RecordType::set_flags: return "SET_FLAGS";
+    case RecordType::next_id: return "NEXT_ID";
+    case RecordType::dirty: return "DIRTY";
+    case RecordType::clean: return "CLEAN";
+    case RecordType::super_blob: return "SUPER_BLOB";
+  }
+  return fmt::format("TYPE_{}", static_cast<unsigned>(t));
 }
 
 std::string record_text(const blob::Record& r) {

@@ -9,9 +9,22 @@
 
 #include <nlohmann/json.hpp>
 
+#include "blob/metadata_scan.h"
 #include "blob/records.h"
 
 namespace sluice::blobtool {
+
+// The metadata walker's report (blob/metadata_scan.h), as every report here names it.
+using blob::CheckpointReport;
+using blob::JournalBatch;
+using blob::JournalReport;
+using blob::MetadataScan;
+using blob::PageReport;
+using blob::StopKind;
+using blob::SuperCopy;
+
+// "A"/"B".
+inline char copy_letter(int copy) { return copy == 0 ? 'A' : 'B'; }
 
 // A quoted string with anything unprintable (and '"', '\\') escaped as \xNN, \", \\.
 std::string escaped(std::string_view bytes);
@@ -22,6 +35,8 @@ std::string cluster_ranges(std::vector<uint32_t> clusters);
 // "thin|read-only|snapshot", or "-" for none; unknown bits as "0x..".
 std::string blob_flags(uint32_t flags);
 
+// "CREATE", "EXTENT", ...
+std::string record_type_name(blob::RecordType t);
 // One record on one line, e.g. "EXTENT blob=3 clusters=[0,+4) -> device 17..20".
 std::string record_text(const blob::Record& r);
 nlohmann::json record_json(const blob::Record& r);

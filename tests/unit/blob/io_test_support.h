@@ -23,7 +23,6 @@
 #include "bdev/error_inject.h"
 #include "blob/blob.h"
 #include "blob/io.h"
-#include "blob/store.h"
 
 #include "aligned_buffer.h"
 #include "bdev_handle.h"
@@ -192,7 +191,7 @@ class BlobIoTest : public ::testing::Test {
     return i.ok() ? i->allocated_clusters : 0;
   }
   void expect_clean_fsck() {
-    for (auto& p : bs_->store().check()) ADD_FAILURE() << p;
+    for (auto& p : bs_->check()) ADD_FAILURE() << p;
   }
 
   std::unique_ptr<TempFile> file_;

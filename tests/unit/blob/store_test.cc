@@ -10,7 +10,7 @@
 #include "bdev/channel.h"
 #include "blob/blob.h"
 #include "blob/format.h"
-#include "blob/store.h"
+#include "blob/super_rebuild.h"
 
 namespace sluice::blob {
 namespace {
@@ -51,7 +51,7 @@ class StoreTest : public ::testing::Test {
   }
   void abandon() { bs_->abandon(); }
   void expect_clean_fsck() {
-    auto problems = bs_->store().check();
+    auto problems = bs_->check();
     for (auto& p : problems) ADD_FAILURE() << p;
   }
 
@@ -315,12 +315,12 @@ TEST_F(SuperRebuildTest, LoadSaysACheckpointSurvivesAndRebuildRestoresTheStore) 
   Status st = load_status();
   EXPECT_EQ(st.code(), Errc::corrupt) << st.to_string();
   EXPECT_NE(st.message().find("a checkpoint survives"), std::string::npos) << st.to_string();
-  EXPECT_TRUE(Store::checkpoint_survives(dev_));
+  EXPECT_TRUE(checkpoint_survives(dev_));
 
-  auto sb = Store::plan_super_rebuild(dev_, 0);
+  auto sb = plan_super_rebuild(dev_, 0);
   ASSERT_TRUE(sb.ok()) << sb.status().to_string();
   EXPECT_EQ(sb->cluster_size, small().cluster_size);
-  ASSERT_TRUE(Store::write_rebuilt_super(dev_, *sb).ok());
+  ASSERT_TRUE(write_rebuilt_super(dev_, *sb).ok());
   auto s = Blobstore::load(dev_);
   ASSERT_TRUE(s.ok()) << s.status().to_string();
   bs_ = std::move(s.value());
@@ -341,19 +341,19 @@ TEST_F(SuperRebuildTest, SeveralFittingClusterSizesNeedTheOneGiven) {
   ASSERT_TRUE((*s)->unload().ok());
   s.value().reset();
   lose_both_supers();
-  auto guess = Store::plan_super_rebuild(dev_, 0);
+  auto guess = plan_super_rebuild(dev_, 0);
   EXPECT_EQ(guess.status().code(), Errc::invalid_argument) << guess.status().to_string();
-  auto given = Store::plan_super_rebuild(dev_, 4u << 20);
+  auto given = plan_super_rebuild(dev_, 4u << 20);
   ASSERT_TRUE(given.ok()) << given.status().to_string();
-  ASSERT_TRUE(Store::write_rebuilt_super(dev_, *given).ok());
+  ASSERT_TRUE(write_rebuilt_super(dev_, *given).ok());
   auto loaded = Blobstore::load(dev_);
   ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
   EXPECT_TRUE((*loaded)->unload().ok());
 }
 
 TEST_F(SuperRebuildTest, NothingToRebuildFromIsNotFound) {
-  EXPECT_FALSE(Store::checkpoint_survives(dev_));
-  EXPECT_EQ(Store::plan_super_rebuild(dev_, 0).status().code(), Errc::not_found);
+  EXPECT_FALSE(checkpoint_survives(dev_));
+  EXPECT_EQ(plan_super_rebuild(dev_, 0).status().code(), Errc::not_found);
   EXPECT_EQ(load_status().code(), Errc::not_found);
 }
 

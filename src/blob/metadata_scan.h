@@ -1,32 +1,37 @@
-// A raw, read-only scan of a blobstore's metadata (docs/format/blobstore.md): both super
-// block copies, the active checkpoint and the journal from its head, each page decoded and
-// judged by the same rules recovery applies, with the reason whenever a page is rejected.
-// The ground truth of `sluice blob dump`, `check` and `repair`.
+// The metadata walker: a read-only scan of a blobstore's metadata (docs/format/blobstore.md)
+// that reads both super block copies, the active checkpoint and the journal from its head,
+// decodes every page and judges it, with the reason whenever a page is rejected. It is the
+// one place that decides which super block copy is in use, whether the checkpoint is whole
+// and where journal replay stops: load and recovery act on its verdicts (recovery.cc), and
+// `sluice blob dump`, `check` and `repair` report them.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
+#include "bdev/bdev.h"
 #include "blob/format.h"
 #include "blob/records.h"
-#include "blobtool/device.h"
 
-namespace sluice::blobtool {
+namespace sluice::blob {
 
 // One super block copy as found on the device.
 struct SuperCopy {
   int copy = 0;  // 0 = A (page 0), 1 = B (page 1)
   bool has_magic = false;
   bool valid = false;  // decode_super() accepted it
+  Status verdict;       // decode_super()'s, when not valid (what load reports)
   Errc error_code = Errc::ok;
-  std::string error;   // why not valid
+  std::string error;   // why not valid (for people)
   uint32_t version = 0;
   uint32_t crc_stored = 0, crc_computed = 0;
   uint32_t raw_flags = 0;
-  blob::SuperBlock fields;  // decoded from the raw bytes whether valid or not (when has_magic)
+  SuperBlock fields;  // decoded from the raw bytes whether valid or not (when has_magic)
   bool in_use = false;      // the copy a load uses: the valid one with the highest generation
 };
 
@@ -38,12 +43,12 @@ struct PageReport {
   bool valid = false;     // accepted where it is (page check + the sequence rules of its place)
   std::string error;      // why not
   uint32_t crc_stored = 0, crc_computed = 0;
-  blob::Uuid uuid{};
+  Uuid uuid{};
   uint64_t seq = 0, aux = 0;
   uint32_t count = 0, payload_len = 0;
   bool records_ok = false;  // the payload decoded (only tried when the checksum matched)
   std::string records_error;
-  std::vector<blob::Record> records;
+  std::vector<Record> records;
 };
 
 struct CheckpointReport {
@@ -87,8 +92,9 @@ struct JournalReport {
   StopKind stop_kind = StopKind::end;
   std::string stop_reason;
   std::vector<std::string> damage;  // why the stop is damage, e.g. intact later batches
-  // Beyond the stop point (the rest of the ring): a census.
+  // Beyond the stop point (the rest of the ring): a census (ScanOptions::census).
   uint64_t valid_ahead = 0;  // valid pages at or past the stop sequence: recovery moves the journal past them
+  uint64_t resume_seq = 0;   // past every one of them: where the journal resumes after recovery
   uint64_t later_intact_pages = 0;  // valid pages of batches after the stop: acknowledged, lost on replay
   std::vector<JournalBatch> later_batches;
   uint64_t stale_pages = 0;          // this store's pages from earlier laps
@@ -99,10 +105,14 @@ struct JournalReport {
 
 struct ScanOptions {
   bool whole_ring = false;  // keep a report of every journal ring page (dump --all)
+  // Read the rest of the ring past the stop point (JournalReport's census, resume_seq and
+  // the damage it finds). Off, the walk reads no further than the stop point: what a
+  // read-only load needs, whatever size the journal claims.
+  bool census = true;
 };
 
 struct MetadataScan {
-  std::string spec;
+  std::string spec;  // the device, for messages
   bdev::Geometry geometry;
   uint64_t device_pages = 0;
   SuperCopy copies[2];
@@ -112,17 +122,25 @@ struct MetadataScan {
   std::optional<OtherSlotReport> other_slot;
   std::optional<JournalReport> journal;
 
-  const blob::SuperBlock* super() const { return in_use < 0 ? nullptr : &copies[in_use].fields; }
+  const SuperBlock* super() const { return in_use < 0 ? nullptr : &copies[in_use].fields; }
   // Why no copy can be used, in the order Store::load reports it: a newer version, then
   // corruption, then "not a blobstore". Ok when a copy is in use.
   Status unusable() const;
 };
 
-// Reads and judges the metadata of `dev`; fails only when the device cannot be read.
-Result<MetadataScan> scan_metadata(const Device& dev, const ScanOptions& opts = {});
+// Reads `pages` 4096-byte pages from `page` on into `buf` (4096-aligned).
+using PageReader = std::function<Status(uint64_t page, char* buf, uint64_t pages)>;
 
-// "A"/"B".
-inline char copy_letter(int copy) { return copy == 0 ? 'A' : 'B'; }
-std::string record_type_name(blob::RecordType t);
+// Judges the checkpoint `c` names (its slot, seq, first_page and slot_pages set) of store
+// `uuid`, page by page: how many pages it has is what its first page says. Fails only when
+// the device cannot be read. Also for a store without a super block (super_rebuild.cc).
+Status scan_checkpoint(const PageReader& read, const Uuid& uuid, CheckpointReport& c);
 
-}  // namespace sluice::blobtool
+// Reads and judges the metadata of a device of geometry `g` through `read`; fails only when
+// the device cannot be read or is too small to hold a store.
+Result<MetadataScan> scan_metadata(const bdev::Geometry& g, const PageReader& read, const ScanOptions& opts = {});
+// The same for a bdev no store has open: opened read-only (a shared claim), nothing written.
+// MetadataScan::spec is `bdev_name`.
+Result<MetadataScan> scan_metadata(std::string_view bdev_name, const ScanOptions& opts = {});
+
+}  // namespace sluice::blob
