@@ -31,10 +31,10 @@ Table& table() {
 void bdev_removed(const std::weak_ptr<Export>& weak) {
   std::shared_ptr<Export> e = weak.lock();
   if (!e) return;
+  if (e->gone.exchange(true)) return;  // already removed as an export
   log::notice("nbd: bdev {} was removed: export {} goes, its clients are disconnected", e->bdev_name, e->name);
-  e->gone.store(true);
   (void)exports_table::take(e->name);
-  Status st = disconnect_all(e);
+  Status st = disconnect_all(e->id);
   if (!st.ok()) log::warn("nbd: disconnecting export {}: {}", e->name, st.to_string());
 }
 
@@ -95,10 +95,10 @@ std::shared_ptr<Export> take(std::string_view name) {
 
 }  // namespace exports_table
 
-Status disconnect_all(const std::shared_ptr<Export>& e) {
+Status disconnect_all(uint64_t id) {
   Status first;
   for (uint32_t r = 0; r < thread::reactor_count(); ++r) {
-    Status st = thread::send_message(r, [e] { close_sessions(e.get()); });
+    Status st = thread::send_message(r, [id] { close_sessions(id); });
     if (!st.ok() && first.ok()) first = st;
   }
   return first;
@@ -108,7 +108,9 @@ Status export_add(std::string_view name, std::string_view bdev_name, bool read_o
   if (name.empty() || name.size() > proto::kMaxNameLength)
     return Status(Errc::invalid_argument, fmt::format("export name must be 1..{} bytes", proto::kMaxNameLength));
   if (exports_table::find(name)) return Status(Errc::exists, fmt::format("an export named '{}' already exists", name));
+  static std::atomic<uint64_t> next_id{1};
   auto e = std::make_shared<Export>();
+  e->id = next_id.fetch_add(1);
   e->name = std::string(name);
   e->bdev_name = std::string(bdev_name);
   e->read_only = read_only;
@@ -128,7 +130,7 @@ Status export_remove(std::string_view name) {
   std::shared_ptr<Export> e = exports_table::take(name);
   if (!e) return Status(Errc::not_found, fmt::format("no export named '{}'", name));
   e->gone.store(true);
-  SLUICE_RETURN_IF_ERROR(disconnect_all(e));
+  SLUICE_RETURN_IF_ERROR(disconnect_all(e->id));
   const auto deadline = std::chrono::steady_clock::now() + stop_timeout();
   while (e->connections.load() > 0) {
     if (std::chrono::steady_clock::now() >= deadline)

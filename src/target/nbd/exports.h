@@ -18,6 +18,7 @@
 namespace sluice::nbd {
 
 struct Export {
+  uint64_t id = 0;  // unique in the process: names a disconnect without keeping the export alive
   std::string name;
   std::string bdev_name;
   bool read_only = false;
@@ -39,8 +40,8 @@ std::shared_ptr<Export> take(std::string_view name);
 
 }  // namespace exports_table
 
-// Asks every reactor to close its connections to `e` (every connection if null). Does not
-// wait. Any thread.
-Status disconnect_all(const std::shared_ptr<Export>& e);
+// Asks every reactor to close its connections to export `id` (every connection if 0). Does
+// not wait. Any thread.
+Status disconnect_all(uint64_t id);
 
 }  // namespace sluice::nbd

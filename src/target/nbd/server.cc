@@ -114,7 +114,7 @@ Status stop_server() {
     (void)s.listener.release();  // still watched: leak rather than free under the reactor
   s.address.reset();
   SLUICE_RETURN_IF_ERROR(st);
-  SLUICE_RETURN_IF_ERROR(disconnect_all(nullptr));
+  SLUICE_RETURN_IF_ERROR(disconnect_all(0));
   const auto deadline = std::chrono::steady_clock::now() + stop_timeout();
   while (live_sessions() > 0) {
     if (std::chrono::steady_clock::now() >= deadline)

@@ -106,7 +106,8 @@ class Session final : public net::Connection::Handler {
     send_handshake();
   }
 
-  const Export* exp() const { return export_.get(); }
+  // The export in transmission, else the one the handshake chose so far (0: none).
+  uint64_t export_id() const { return export_ ? export_->id : chosen_ ? chosen_->id : 0; }
 
   // Closes the socket now; in-flight requests finish first, then the session goes.
   void close(const char* why) {
@@ -114,6 +115,11 @@ class Session final : public net::Connection::Handler {
     closing_ = true;
     if (why != nullptr && why[0] != '\0') log::info("nbd: {}: closing: {}", peer_, why);
     conn_.close();
+    // A WRITE whose payload was still arriving never reached the bdev: its slot is free now.
+    if (Slot* s = cur_) {
+      cur_ = nullptr;
+      reply_sent(s);
+    }
     maybe_die();
   }
 
@@ -541,13 +547,13 @@ void start_session(int fd, const std::string& peer) {
   s->open(fd);
 }
 
-void close_sessions(const Export* e) {
+void close_sessions(uint64_t export_id) {
   std::vector<Session*> v = t_sessions;  // close() may reshape the list
   for (Session* s : v)
-    if (e == nullptr || s->exp() == e) s->close("disconnected by the server");
+    if (export_id == 0 || s->export_id() == export_id) s->close("disconnected by the server");
+  // A session still handshaking that has not looked the export up fails at the lookup.
   if (!t_dead.empty() && !t_reap_pending)
     t_reap_pending = thread::send_message(thread::reactor_id(thread::current_reactor()), reap, nullptr).ok();
-  // Sessions still handshaking chose no export yet: they fail at the lookup or on entry.
 }
 
 }  // namespace sluice::nbd

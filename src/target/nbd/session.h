@@ -22,8 +22,8 @@ void set_stop_timeout(std::chrono::milliseconds t);
 
 // Adopts an accepted descriptor on the calling reactor and starts the handshake.
 void start_session(int fd, const std::string& peer);
-// On the calling reactor: closes its connections to `e`, or all of them if null.
-void close_sessions(const Export* e);
+// On the calling reactor: closes its connections to export `id`, or all of them if 0.
+void close_sessions(uint64_t export_id);
 // Connections not yet freed, on every reactor.
 uint64_t live_sessions();
 
