@@ -38,7 +38,9 @@ Status Connection::open(int fd, Handler* handler) {
 
 void Connection::on_ready(void* arg, uint32_t events) {
   auto* c = static_cast<Connection*>(arg);
-  if (events & EPOLLERR) {
+  // EPOLLHUP (both directions gone) is reported even while reading is paused: nothing more
+  // can be sent, and a paused socket would otherwise report it on every poll.
+  if ((events & EPOLLERR) || ((events & EPOLLHUP) && !c->reading_)) {
     c->fail(true);
     return;
   }
@@ -92,10 +94,15 @@ void Connection::send(SendItem* item) {
   tail_ = item;
   queued_bytes_ += item->bytes;
   // Already waiting for EPOLLOUT: the socket is full, a syscall now would only fail.
-  if (!want_write_) flush();
+  if (!want_write_ && !in_flush_) flush();
 }
 
 void Connection::flush() {
+  struct Guard {
+    bool& flag;
+    explicit Guard(bool& f) : flag(f) { flag = true; }
+    ~Guard() { flag = false; }
+  } guard(in_flush_);
   for (int round = 0; round < kMaxSendsPerFlush && head_ != nullptr && fd_ >= 0; ++round) {
     iovec iov[kMaxIovs];
     int n = 0;

@@ -166,6 +166,7 @@ class Connection {
   Watch watch_;
   bool reading_ = true;
   bool want_write_ = false;
+  bool in_flush_ = false;  // a done callback that sends again only queues: the running flush writes it
   bool closed_notified_ = false;
   SendItem* head_ = nullptr;
   SendItem* tail_ = nullptr;
