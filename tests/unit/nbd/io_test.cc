@@ -2,8 +2,10 @@
 // with simple and structured replies; FLUSH, TRIM, WRITE_ZEROES and FUA.
 #include <cstring>
 #include <random>
+#include <thread>
 #include <vector>
 
+#include "env/env.h"
 #include "nbd_test_support.h"
 
 namespace sluice::nbd::testing {
@@ -109,6 +111,31 @@ TEST_F(NbdTest, ManyRequestsInFlightAcrossConnections) {
     EXPECT_EQ(back, data);
   }
   EXPECT_EQ(exports()[0].connections, static_cast<uint32_t>(kConns));
+}
+
+// A client that sends many large reads and does not read the replies: the server stops
+// reading its requests (bounded memory), and serves them all once the client reads.
+TEST_F(NbdTest, SlowReaderIsBackPressure) {
+  serve_unix();
+  Client c;
+  ASSERT_TRUE(c.open_unix(sock_, "disk"));
+  auto data = pattern(1 << 20, 11);
+  ASSERT_EQ(c.io(p::kCmdWrite, 0, 1 << 20, data.data()), 0u);
+  const auto before = env::dma_stats().outstanding_bytes;
+  constexpr int kReads = 256;  // 256 MiB of replies
+  for (int i = 0; i < kReads; ++i) ASSERT_TRUE(c.send_request(p::kCmdRead, 0, 1 << 20, 1000 + i));
+  std::this_thread::sleep_for(200ms);
+  const auto held = env::dma_stats().outstanding_bytes - before;
+  EXPECT_LE(held, 96u << 20) << "a reader that does not read pinned " << held << " bytes";
+  std::vector<uint8_t> back(1 << 20);
+  for (int i = 0; i < kReads; ++i) {
+    auto r = c.read_reply();
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->error, 0u);
+    ASSERT_EQ(r->cookie, 1000u + i);  // this server answers one connection's reads in order
+    ASSERT_TRUE(c.recv_all(back.data(), back.size()));
+    ASSERT_EQ(back, data);
+  }
 }
 
 TEST_F(NbdTest, DiscClosesAfterInFlightRequests) {

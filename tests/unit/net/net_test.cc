@@ -213,6 +213,25 @@ TEST_F(NetTest, UnixSocketModeAndStaleFile) {
   EXPECT_FALSE(Listener::bind(ListenAddress::unix_socket(std::string(200, 'x'))).ok());
 }
 
+TEST_F(NetTest, Ipv6Loopback) {
+  auto l = Listener::bind(ListenAddress::tcp_address("::1", 0));
+  if (!l.ok()) GTEST_SKIP() << "no IPv6 loopback here: " << l.status().to_string();
+  EXPECT_EQ(l.value()->bound().to_string(), "[::1]:" + std::to_string(l.value()->bound().port));
+  listener_ = std::move(l.value());
+  auto* raw = listener_.get();
+  ASSERT_TRUE(on_reactor(0, [raw] { return raw->start(accept_echo).ok(); }));
+  int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in6 s{};
+  s.sin6_family = AF_INET6;
+  s.sin6_port = htons(listener_->bound().port);
+  inet_pton(AF_INET6, "::1", &s.sin6_addr);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&s), sizeof(s)), 0);
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  EXPECT_EQ(echo_round_trip(fd, "six"), "six");
+  close(fd);
+}
+
 TEST_F(NetTest, WatchRefusedOffReactor) {
   Watch w;
   w.fd = 0;
