@@ -57,6 +57,8 @@ Status start_server(const net::ListenAddress& address);
 Status stop_server();
 // The bound address (the ephemeral port filled in), or nullopt when no server runs.
 std::optional<net::ListenAddress> server_address();
+// The running server's options, its address as bound (for a saved config); nullopt when none.
+std::optional<ServerOptions> server_options();
 
 struct ExportInfo {
   std::string name;

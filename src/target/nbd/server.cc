@@ -23,6 +23,7 @@ struct Server {
   std::mutex mu;  // control path: start, stop, address
   std::unique_ptr<net::Listener> listener;
   std::optional<net::ListenAddress> address;
+  ServerOptions options;
   uint32_t accept_reactor = 0;
   // Bumped by every start and stop: an accept message from an earlier server finds it
   // changed and closes its descriptor instead of serving it.
@@ -86,6 +87,8 @@ Status start_server(ServerOptions options) {
   s.listener = std::move(listener.value());
   s.address = l->bound();
   s.accept_reactor = options.accept_reactor;
+  s.options = options;
+  s.options.address = *s.address;
   log::notice("nbd: listening on {}", s.address->to_string());
   return Status::Ok();
 }
@@ -124,6 +127,13 @@ Status stop_server() {
   }
   log::notice("nbd: server stopped");
   return Status::Ok();
+}
+
+std::optional<ServerOptions> server_options() {
+  Server& s = server();
+  std::lock_guard lock(s.mu);
+  if (!s.listener) return std::nullopt;
+  return s.options;
 }
 
 std::optional<net::ListenAddress> server_address() {

@@ -234,8 +234,16 @@ TEST_F(NbdTest, ControlCallsRefusedOnAReactor) {
   EXPECT_EQ(export_add("x", "no-such-bdev", false).code(), Errc::not_found);
   EXPECT_EQ(export_add("", bdev_, false).code(), Errc::invalid_argument);
   EXPECT_EQ(export_remove("x").code(), Errc::not_found);
-  serve_unix();
+  ServerOptions o;
+  o.max_requests = 7;
+  serve_unix(o);
+  ASSERT_TRUE(server_options());
+  EXPECT_EQ(server_options()->max_requests, 7u);
+  EXPECT_EQ(server_options()->address.path, sock_);
   EXPECT_EQ(start_server(net::ListenAddress::unix_socket(sock_ + "2")).code(), Errc::exists);
+  ServerOptions bad;
+  bad.accept_reactor = 9;
+  EXPECT_EQ(start_server(bad).code(), Errc::invalid_argument);
 }
 
 }  // namespace

@@ -72,6 +72,27 @@ TEST_F(NbdTest, ReadWriteOverTcpWithStructuredReplies) {
   EXPECT_EQ(c.io(p::kCmdRead, 16u << 20, 4096, buf.data()), p::kEinval);
 }
 
+// One reactor: it accepts, hands every connection to itself, and serves them all.
+class NbdOneReactorTest : public NbdTest {
+ protected:
+  NbdOneReactorTest() : NbdTest("0") {}
+};
+
+TEST_F(NbdOneReactorTest, ReadWriteOnSeveralConnections) {
+  uint16_t port = serve_tcp();
+  ASSERT_NE(port, 0);
+  std::vector<std::unique_ptr<Client>> cs;
+  for (int i = 0; i < 8; ++i) {
+    cs.push_back(std::make_unique<Client>());
+    ASSERT_TRUE(cs.back()->connect_tcp(port) && cs.back()->greet() && cs.back()->go("disk") == p::kRepAck);
+  }
+  round_trip(*cs[3]);
+  std::vector<uint8_t> back(1 << 20);
+  ASSERT_EQ(cs[5]->io(p::kCmdRead, 4096 + 12288, 4096, back.data()), 0u);
+  const auto data = pattern(1 << 20, 7);  // what round_trip wrote at 4096, past its zeroed part
+  EXPECT_TRUE(std::equal(back.begin(), back.begin() + 4096, data.begin() + 12288));
+}
+
 TEST_F(NbdTest, OldStyleExportNameOption) {
   serve_unix();
   Client c;
