@@ -46,6 +46,8 @@ proto::ExportLimits Export::limits(uint32_t max_payload) const {
   l.block_size = desc->geometry().block_size;
   l.max_payload = max_payload;
   l.read_only = read_only;
+  l.can_trim = desc->geometry().supports(bdev::IoType::unmap);
+  l.can_write_zeroes = desc->geometry().supports(bdev::IoType::write_zeroes);
   return l;
 }
 

@@ -51,6 +51,7 @@ uint32_t validate(const Request& r, const ExportLimits& l) {
     case kCmdTrim:
     case kCmdWriteZeroes:
       if (r.type != kCmdRead && l.read_only) return kEperm;
+      if ((r.type == kCmdTrim && !l.can_trim) || (r.type == kCmdWriteZeroes && !l.can_write_zeroes)) return kEnotsup;
       if (r.length == 0 || !aligned(r, l)) return kEinval;
       if (!in_range(r, l)) return r.type == kCmdRead || r.type == kCmdTrim ? kEinval : kEnospc;
       return 0;
@@ -63,9 +64,10 @@ uint32_t validate(const Request& r, const ExportLimits& l) {
 }
 
 uint16_t transmission_flags(const ExportLimits& l) {
-  uint16_t f = kTxHasFlags | kTxSendFlush | kTxSendFua | kTxSendTrim | kTxSendWriteZeroes | kTxSendFastZero |
-               kTxCanMultiConn;
-  if (l.read_only) f |= kTxReadOnly;
+  uint16_t f = kTxHasFlags | kTxSendFlush | kTxSendFua | kTxCanMultiConn;
+  if (l.read_only) return f | kTxReadOnly;
+  if (l.can_trim) f |= kTxSendTrim;
+  if (l.can_write_zeroes) f |= kTxSendWriteZeroes | kTxSendFastZero;
   return f;
 }
 

@@ -130,6 +130,10 @@ struct ExportLimits {
   uint32_t block_size = 512;
   uint32_t max_payload = 32u << 20;
   bool read_only = false;
+  // What the device does (bdev Geometry::supports): TRIM and WRITE_ZEROES are advertised and
+  // accepted only if it does. A device without FLUSH has no volatile cache to flush.
+  bool can_trim = true;
+  bool can_write_zeroes = true;
 };
 
 // 0 if the request may run; else the NBD error to reply with. A WRITE's payload follows on

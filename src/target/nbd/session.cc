@@ -381,6 +381,13 @@ class Session final : public net::Connection::Handler {
       auto* slot = static_cast<Slot*>(arg);
       slot->session->io_done(slot, st);
     };
+    const bool flush = s->flush_after || s->req.type == proto::kCmdFlush;
+    if (flush && (limits_.read_only || !export_->desc->geometry().supports(bdev::IoType::flush))) {
+      // Nothing to flush: a read-only export wrote nothing, and a device without FLUSH
+      // has no volatile cache (its writes are durable when they complete).
+      reply(s);
+      return;
+    }
     Status st;
     if (s->flush_after) {
       st = d.flush(ch_, done, s);

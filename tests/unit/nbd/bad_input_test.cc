@@ -53,6 +53,8 @@ TEST_F(NbdTest, ReadOnlyExportRefusesWrites) {
   EXPECT_EQ(c.io(p::kCmdTrim, 0, 512), p::kEperm);
   EXPECT_EQ(c.io(p::kCmdWriteZeroes, 0, 512), p::kEperm);
   EXPECT_EQ(c.io(p::kCmdRead, 0, 512, buf.data()), 0u);
+  EXPECT_EQ(c.io(p::kCmdFlush, 0, 0), 0u);  // nothing to flush, not an error
+  EXPECT_EQ(c.io(p::kCmdRead, 0, 512, buf.data(), p::kCmdFlagFua), 0u);
 }
 
 TEST_F(NbdTest, HandshakeGarbageClosesTheConnection) {

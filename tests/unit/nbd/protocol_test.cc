@@ -44,6 +44,12 @@ TEST(NbdProtocol, Validate) {
   EXPECT_EQ(validate({0, kCmdWriteZeroes, 0, 0, 512}, l), kEperm);
   EXPECT_EQ(validate({0, kCmdFlush, 0, 0, 0}, l), 0u);
   EXPECT_TRUE(transmission_flags(l) & kTxReadOnly);
+  EXPECT_FALSE(transmission_flags(l) & kTxSendTrim);
+  l.read_only = false;
+  l.can_trim = false;
+  EXPECT_EQ(validate({0, kCmdTrim, 0, 0, 512}, l), kEnotsup);
+  EXPECT_FALSE(transmission_flags(l) & kTxSendTrim);
+  EXPECT_TRUE(transmission_flags(l) & kTxSendWriteZeroes);
 }
 
 Handshake make() {
