@@ -41,6 +41,7 @@ bool aligned(const Request& r, const ExportLimits& l) {
 uint32_t validate(const Request& r, const ExportLimits& l) {
   uint16_t allowed = kCmdFlagFua;
   if (r.type == kCmdWriteZeroes) allowed |= kCmdFlagNoHole | kCmdFlagFastZero;
+  if (r.type == kCmdRead) allowed |= kCmdFlagDf;
   if ((r.flags & ~allowed) != 0) return kEinval;
   switch (r.type) {
     case kCmdRead:

@@ -76,6 +76,7 @@ enum Command : uint16_t {
 
 inline constexpr uint16_t kCmdFlagFua = 1 << 0;
 inline constexpr uint16_t kCmdFlagNoHole = 1 << 1;
+inline constexpr uint16_t kCmdFlagDf = 1 << 2;  // READ: don't fragment; one chunk is all we send
 inline constexpr uint16_t kCmdFlagFastZero = 1 << 4;
 
 inline constexpr uint16_t kReplyFlagDone = 1 << 0;

@@ -39,6 +39,8 @@ TEST(NbdProtocol, Validate) {
   EXPECT_EQ(validate({kCmdFlagFastZero, kCmdWriteZeroes, 0, 0, 512}, l), 0u);
   EXPECT_EQ(validate({kCmdFlagFastZero, kCmdWrite, 0, 0, 512}, l), kEinval);
   EXPECT_EQ(validate({0, 42, 0, 0, 0}, l), kEinval);
+  EXPECT_EQ(validate({kCmdFlagDf, kCmdRead, 0, 0, 512}, l), 0u);
+  EXPECT_EQ(validate({kCmdFlagDf, kCmdWrite, 0, 0, 512}, l), kEinval);
   l.read_only = true;
   EXPECT_EQ(validate({0, kCmdWrite, 0, 0, 512}, l), kEperm);
   EXPECT_EQ(validate({0, kCmdWriteZeroes, 0, 0, 512}, l), kEperm);
