@@ -90,7 +90,10 @@ void Connection::send(SendItem* item) {
   for (int i = 0; i < item->iovcnt; ++i) item->bytes += item->iov[i].iov_len;
   item->sent = 0;
   item->next = nullptr;
-  if (tail_) tail_->next = item; else head_ = item;
+  if (tail_)
+    tail_->next = item;
+  else
+    head_ = item;
   tail_ = item;
   queued_bytes_ += item->bytes;
   // Already waiting for EPOLLOUT: the socket is full, a syscall now would only fail.

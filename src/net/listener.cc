@@ -36,8 +36,8 @@ Result<SocketAddress> resolve(const ListenAddress& a) {
   if (a.kind == ListenAddress::Kind::unix_path) {
     auto* sun = reinterpret_cast<sockaddr_un*>(&out.storage);
     if (a.path.empty() || a.path.size() >= sizeof(sun->sun_path))
-      return Status(Errc::invalid_argument,
-                    fmt::format("unix socket path '{}' is empty or longer than {} bytes", a.path, sizeof(sun->sun_path) - 1));
+      return Status(Errc::invalid_argument, fmt::format("unix socket path '{}' is empty or longer than {} bytes",
+                                                        a.path, sizeof(sun->sun_path) - 1));
     sun->sun_family = AF_UNIX;
     std::memcpy(sun->sun_path, a.path.data(), a.path.size());
     out.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + a.path.size() + 1);

@@ -66,10 +66,8 @@ void check_request(const Request& r, const ExportLimits& l) {
       if (l.read_only && r.type != kCmdRead) broken("accepted a write on a read-only export");
       break;
     case kCmdFlush:
-    case kCmdDisc:
-      break;
-    default:
-      broken("accepted an unknown command");
+    case kCmdDisc: break;
+    default: broken("accepted an unknown command");
   }
   uint8_t reply[kStructuredReplySize + 8];
   if (build_simple_reply(reply, err, r.cookie) != kSimpleReplySize) broken("simple reply size");

@@ -136,8 +136,8 @@ Status export_remove(std::string_view name) {
   const auto deadline = std::chrono::steady_clock::now() + stop_timeout();
   while (e->connections.load() > 0) {
     if (std::chrono::steady_clock::now() >= deadline)
-      return Status(Errc::aborted, fmt::format("export '{}' removed; {} connection(s) still closing", name,
-                                               e->connections.load()));
+      return Status(Errc::aborted,
+                    fmt::format("export '{}' removed; {} connection(s) still closing", name, e->connections.load()));
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return Status::Ok();
@@ -145,8 +145,7 @@ Status export_remove(std::string_view name) {
 
 std::vector<ExportInfo> exports() {
   std::vector<ExportInfo> out;
-  for (auto& e : exports_table::all())
-    out.push_back({e->name, e->bdev_name, e->read_only, e->connections.load()});
+  for (auto& e : exports_table::all()) out.push_back({e->name, e->bdev_name, e->read_only, e->connections.load()});
   return out;
 }
 

@@ -38,15 +38,15 @@
 
 namespace sluice::nbd {
 
+inline constexpr uint16_t kDefaultPort = 10809;  // NBD's IANA port
+
 struct ServerOptions {
-  net::ListenAddress address;             // 127.0.0.1:10809 if not set
-  uint32_t accept_reactor = 0;            // the reactor that accepts (connections go round-robin)
-  uint32_t max_requests = 128;            // in flight per connection
-  uint32_t max_payload = 32u << 20;       // largest READ or WRITE; beyond it EOVERFLOW
+  net::ListenAddress address = net::ListenAddress::tcp_address("127.0.0.1", kDefaultPort);
+  uint32_t accept_reactor = 0;                   // the reactor that accepts (connections go round-robin)
+  uint32_t max_requests = 128;                   // in flight per connection
+  uint32_t max_payload = 32u << 20;              // largest READ or WRITE; beyond it EOVERFLOW
   std::chrono::milliseconds stop_timeout{5000};  // bounds every wait for the reactors
 };
-
-inline constexpr uint16_t kDefaultPort = 10809;
 
 // Binds (errors such as an address in use come back here), then accepts on the chosen
 // reactor. Errc::exists if a server already runs: one per process.

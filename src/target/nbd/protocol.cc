@@ -7,12 +7,33 @@
 
 namespace sluice::nbd::proto {
 
-void put16(uint8_t* p, uint16_t v) { v = htobe16(v); std::memcpy(p, &v, 2); }
-void put32(uint8_t* p, uint32_t v) { v = htobe32(v); std::memcpy(p, &v, 4); }
-void put64(uint8_t* p, uint64_t v) { v = htobe64(v); std::memcpy(p, &v, 8); }
-uint16_t get16(const uint8_t* p) { uint16_t v; std::memcpy(&v, p, 2); return be16toh(v); }
-uint32_t get32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return be32toh(v); }
-uint64_t get64(const uint8_t* p) { uint64_t v; std::memcpy(&v, p, 8); return be64toh(v); }
+void put16(uint8_t* p, uint16_t v) {
+  v = htobe16(v);
+  std::memcpy(p, &v, 2);
+}
+void put32(uint8_t* p, uint32_t v) {
+  v = htobe32(v);
+  std::memcpy(p, &v, 4);
+}
+void put64(uint8_t* p, uint64_t v) {
+  v = htobe64(v);
+  std::memcpy(p, &v, 8);
+}
+uint16_t get16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return be16toh(v);
+}
+uint32_t get32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return be32toh(v);
+}
+uint64_t get64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return be64toh(v);
+}
 
 // ---- Transmission phase -------------------------------------------------------------------
 
@@ -57,10 +78,8 @@ uint32_t validate(const Request& r, const ExportLimits& l) {
       if (!in_range(r, l)) return r.type == kCmdRead || r.type == kCmdTrim ? kEinval : kEnospc;
       return 0;
     case kCmdFlush:
-    case kCmdDisc:
-      return 0;
-    default:
-      return kEinval;
+    case kCmdDisc: return 0;
+    default: return kEinval;
   }
 }
 
@@ -198,12 +217,8 @@ void Handshake::option(uint32_t opt, std::span<const uint8_t> data, std::vector<
       append_option_reply(out, opt, kRepAck);
       return;
     case kOptInfo:
-    case kOptGo:
-      info_or_go(opt, data, out);
-      return;
-    default:
-      append_option_reply(out, opt, kRepErrUnsup);
-      return;
+    case kOptGo: info_or_go(opt, data, out); return;
+    default: append_option_reply(out, opt, kRepErrUnsup); return;
   }
 }
 

@@ -37,7 +37,8 @@ Server& server() {
 
 Status not_on_reactor(const char* what) {
   if (thread::current_reactor() == nullptr) return Status::Ok();
-  return Status(Errc::invalid_argument, fmt::format("nbd::{} waits for the reactors: call it from a control thread", what));
+  return Status(Errc::invalid_argument,
+                fmt::format("nbd::{} waits for the reactors: call it from a control thread", what));
 }
 
 // Runs fn on a reactor and waits for its Status, bounded.
@@ -46,7 +47,8 @@ Status run_on(uint32_t reactor, std::function<Status()> fn) {
   auto future = promise->get_future();
   SLUICE_RETURN_IF_ERROR(thread::send_message(reactor, [promise, fn = std::move(fn)] { promise->set_value(fn()); }));
   if (future.wait_for(stop_timeout()) != std::future_status::ready)
-    return Status(Errc::aborted, fmt::format("reactor {} did not answer within {} ms", reactor, stop_timeout().count()));
+    return Status(Errc::aborted,
+                  fmt::format("reactor {} did not answer within {} ms", reactor, stop_timeout().count()));
   return future.get();
 }
 
@@ -63,7 +65,8 @@ Status start_server(ServerOptions options) {
     options.address.host = "127.0.0.1";
   Server& s = server();
   std::lock_guard lock(s.mu);
-  if (s.listener) return Status(Errc::exists, fmt::format("an NBD server already listens on {}", s.address->to_string()));
+  if (s.listener)
+    return Status(Errc::exists, fmt::format("an NBD server already listens on {}", s.address->to_string()));
   set_session_limits({options.max_requests, options.max_payload});
   set_stop_timeout(options.stop_timeout);
   auto listener = net::Listener::bind(options.address);

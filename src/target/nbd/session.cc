@@ -45,8 +45,7 @@ void reap(void*);
 
 }  // namespace
 
-Session::Session(std::string peer)
-    : peer_(std::move(peer)), hs_(lookup_fn(), [] { return exports_table::names(); }) {
+Session::Session(std::string peer) : peer_(std::move(peer)), hs_(lookup_fn(), [] { return exports_table::names(); }) {
   max_requests_ = g_max_requests.load();
   max_payload_ = g_max_payload.load();
 }
@@ -345,7 +344,6 @@ using detail::Session;
 using detail::t_dead;
 using detail::t_reap_pending;
 using detail::t_sessions;
-
 
 void set_session_limits(const SessionLimits& limits) {
   g_max_requests.store(std::max<uint32_t>(1, limits.max_requests));

@@ -137,7 +137,6 @@ class Session final : public net::Connection::Handler {
   Slot* cur_ = nullptr;  // the WRITE whose payload is arriving (or being skipped)
   size_t payload_have_ = 0;
   uint64_t discard_left_ = 0;
-
 };
 
 uint32_t to_nbd_error(Errc e);

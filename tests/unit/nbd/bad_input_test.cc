@@ -26,15 +26,15 @@ TEST_F(NbdTest, BadRequestsGetErrorsAndTheConnectionStays) {
   Client c;
   ASSERT_TRUE(c.open_unix(sock_, "disk"));
   std::vector<uint8_t> buf(2 << 20, 0x5a);
-  EXPECT_EQ(c.io(p::kCmdRead, 16u << 20, 512, buf.data()), p::kEinval);                 // past the end
-  EXPECT_EQ(c.io(p::kCmdRead, ~0ull - 511, 512, buf.data()), p::kEinval);               // offset overflow
-  EXPECT_EQ(c.io(p::kCmdWrite, (16u << 20) - 512, 1024, buf.data()), p::kEnospc);       // write past the end
-  EXPECT_EQ(c.io(p::kCmdRead, 0, 2 << 20, buf.data()), p::kEoverflow);                  // over max_payload
-  EXPECT_EQ(c.io(p::kCmdWrite, 0, 2 << 20, buf.data()), p::kEoverflow);                 // payload skipped
-  EXPECT_EQ(c.io(p::kCmdRead, 100, 512, buf.data()), p::kEinval);                       // unaligned
-  EXPECT_EQ(c.io(p::kCmdRead, 0, 0, buf.data()), p::kEinval);                           // empty
-  EXPECT_EQ(c.io(99, 0, 512, buf.data()), p::kEinval);                                  // unknown command
-  EXPECT_EQ(c.io(p::kCmdRead, 0, 512, buf.data(), p::kCmdFlagNoHole), p::kEinval);     // flag not for READ
+  EXPECT_EQ(c.io(p::kCmdRead, 16u << 20, 512, buf.data()), p::kEinval);             // past the end
+  EXPECT_EQ(c.io(p::kCmdRead, ~0ull - 511, 512, buf.data()), p::kEinval);           // offset overflow
+  EXPECT_EQ(c.io(p::kCmdWrite, (16u << 20) - 512, 1024, buf.data()), p::kEnospc);   // write past the end
+  EXPECT_EQ(c.io(p::kCmdRead, 0, 2 << 20, buf.data()), p::kEoverflow);              // over max_payload
+  EXPECT_EQ(c.io(p::kCmdWrite, 0, 2 << 20, buf.data()), p::kEoverflow);             // payload skipped
+  EXPECT_EQ(c.io(p::kCmdRead, 100, 512, buf.data()), p::kEinval);                   // unaligned
+  EXPECT_EQ(c.io(p::kCmdRead, 0, 0, buf.data()), p::kEinval);                       // empty
+  EXPECT_EQ(c.io(99, 0, 512, buf.data()), p::kEinval);                              // unknown command
+  EXPECT_EQ(c.io(p::kCmdRead, 0, 512, buf.data(), p::kCmdFlagNoHole), p::kEinval);  // flag not for READ
   // Still in step: a good request after all of them.
   std::vector<uint8_t> data(4096, 0x42), back(4096);
   ASSERT_EQ(c.io(p::kCmdWrite, 0, 4096, data.data()), 0u);
@@ -149,7 +149,8 @@ TEST_F(NbdTest, ClientClosingWithWritesInFlightLeaksNothing) {
     Client c;
     ASSERT_TRUE(c.open_unix(sock_, "disk"));
     std::vector<uint8_t> data(256 << 10, static_cast<uint8_t>(round));
-    for (int k = 0; k < 32; ++k) ASSERT_TRUE(c.send_request(p::kCmdWrite, uint64_t(k) * data.size(), data.size(), k, 0, data.data()));
+    for (int k = 0; k < 32; ++k)
+      ASSERT_TRUE(c.send_request(p::kCmdWrite, uint64_t(k) * data.size(), data.size(), k, 0, data.data()));
     // Half a payload, then gone.
     ASSERT_TRUE(c.send_request(p::kCmdWrite, 0, data.size(), 99));
     ASSERT_TRUE(c.send_all(data.data(), data.size() / 2));
@@ -227,9 +228,9 @@ TEST_F(NbdTest, ControlCallsRefusedOnAReactor) {
   Status st;
   std::atomic<bool> ran{false};
   ASSERT_TRUE(thread::send_message(0, [&] {
-    st = stop_server();
-    ran = true;
-  }).ok());
+                st = stop_server();
+                ran = true;
+              }).ok());
   ASSERT_TRUE(wait_until([&] { return ran.load(); }));
   EXPECT_EQ(st.code(), Errc::invalid_argument);
   EXPECT_EQ(export_add("disk", bdev_, false).code(), Errc::exists);
