@@ -24,7 +24,7 @@ struct Export {
   bool read_only = false;
   std::unique_ptr<bdev::BdevDesc> desc;  // closed when the last connection lets go
   std::atomic<bool> gone{false};         // removed, or its bdev hot-removed
-  std::atomic<uint32_t> connections{0};  // in transmission or handshaking on it
+  std::atomic<uint32_t> connections{0};  // that entered transmission on it, until freed
 
   proto::ExportLimits limits(uint32_t max_payload) const;
 };
