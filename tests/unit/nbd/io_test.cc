@@ -159,6 +159,28 @@ TEST_F(NbdTest, SlowReaderIsBackPressure) {
   }
 }
 
+// Idle clients cost nothing: with connected, handshaken clients and no requests, both
+// reactors sleep (counted, not timed), and a request still wakes them.
+TEST_F(NbdTest, IdleClientsLetReactorsSleep) {
+  serve_unix();
+  Client a, b;
+  ASSERT_TRUE(a.open_unix(sock_, "disk"));
+  ASSERT_TRUE(b.open_unix(sock_, "disk"));
+  for (uint32_t r = 0; r < 2; ++r) {
+    // Sleeping with sockets registered (an "I/O sleep": the epoll descriptor armed).
+    ASSERT_TRUE(wait_until([&] { return thread::reactor_stats(r)->io_sleeps > 0; })) << "reactor " << r;
+    const auto before = *thread::reactor_stats(r);
+    std::this_thread::sleep_for(200ms);
+    const auto after = *thread::reactor_stats(r);
+    // A few loop rounds per sleep (none at all while one sleep lasts); a spinning reactor
+    // would go round millions of times.
+    EXPECT_LE(after.iterations - before.iterations, 3 * (after.sleeps - before.sleeps) + 8) << "reactor " << r;
+  }
+  std::vector<uint8_t> buf(512);
+  EXPECT_EQ(a.io(p::kCmdRead, 0, 512, buf.data()), 0u);
+  EXPECT_EQ(b.io(p::kCmdRead, 0, 512, buf.data()), 0u);
+}
+
 TEST_F(NbdTest, DiscClosesAfterInFlightRequests) {
   serve_unix();
   Client c;
