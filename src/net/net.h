@@ -127,20 +127,25 @@ struct SendItem {
 class Connection {
  public:
   struct Handler {
-    virtual void on_readable() = 0;  // call recv() until it returns 0 (or stop: level-triggered)
-    virtual void on_closed() = 0;    // peer gone or socket error; the handler calls close()
+    // Data (or the end of the stream) is ready: recv() until it returns 0, or pause reading;
+    // epoll is level-triggered, so what is left is reported again.
+    virtual void on_readable() = 0;
+    // The peer went or the socket failed; the socket is already closed and every queued
+    // send handed back. Runs once, possibly from inside recv() or send().
+    virtual void on_closed() = 0;
     virtual ~Handler() = default;
   };
 
-  // Adopts a connected non-blocking descriptor and watches it for reading.
   Connection() = default;
-  ~Connection();
+  ~Connection();  // close()
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
+  // Adopts a connected non-blocking descriptor (closing it on failure) and watches it for
+  // reading, on the calling reactor.
   Status open(int fd, Handler* handler);
 
-  // Bytes read into buf, 0 when nothing is ready; Errc::aborted at end of stream or error
-  // (on_closed follows once).
+  // Bytes read into buf, 0 when nothing is ready; Errc::aborted at the end of the stream or
+  // on an error (on_closed has run by then).
   Result<size_t> recv(void* buf, size_t len);
   // Stops or resumes EPOLLIN (back-pressure): a paused socket costs no polls.
   void set_reading(bool on);
@@ -151,7 +156,8 @@ class Connection {
   void send(SendItem* item);
   size_t queued_bytes() const { return queued_bytes_; }
 
-  // Closes the socket and fails every queued send. Idempotent.
+  // Closes the socket and hands every queued send back (ok=false), without on_closed.
+  // Idempotent.
   void close();
   bool is_open() const { return fd_ >= 0; }
 
