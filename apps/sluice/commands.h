@@ -1,7 +1,10 @@
 // Every subcommand of the sluice CLI, one file each; main.cc registers them in this order.
 #pragma once
 
+#include <vector>
+
 #include "cli.h"
+#include "daemon/daemon.h"
 
 namespace sluice::cli {
 
@@ -15,5 +18,10 @@ Subcommand add_fsck(CLI::App& app);   // fs_command.cc
 Subcommand add_fs(CLI::App& app);     // fs_command.cc
 Subcommand add_migrate(CLI::App& app);  // migrate_command.cc (with the RocksDB plugin)
 Subcommand add_mount(CLI::App& app);  // mount_command.cc
+Subcommand add_serve(CLI::App& app);  // serve_command.cc
+Subcommand add_rpc(CLI::App& app);    // serve_command.cc
+
+// The daemon modules of the targets built in (target_modules.cc).
+std::vector<daemon::Module> target_modules();
 
 }  // namespace sluice::cli

@@ -71,6 +71,8 @@ int main(int argc, char** argv) {
       add_fs(app),
       add_mount(app),
       add_migrate(app),
+      add_serve(app),
+      add_rpc(app),
   };
   apply_option_rules(app);
 

@@ -94,7 +94,8 @@ Subcommand add_perf(CLI::App& app) {
   cmd->footer(
       "Targets are device specs: null:SIZE, malloc:SIZE, uring:PATH (or just PATH), aio:PATH, nvme:BDF[/NSID],\n"
       "lvol:DEVICE/VOLUME (a volume of the lvol store on DEVICE, a spec or a path), error:SPEC, crashsim:SPEC,\n"
-      "each optionally with ?bs=4096&qd=N. One job per core and target; each job gets its own slice of the\n"
+      "each optionally with ?bs=4096&qd=N and rate limits (rw_ios_per_sec, rw_mbytes_per_sec, r_mbytes_per_sec,\n"
+      "w_mbytes_per_sec; MB = MiB) shared by every job on the device. One job per core and target; each job gets its own slice of the\n"
       "device. verify writes the job's slice, reads it back and compares, pass after pass; at the deadline\n"
       "it still reads back what it wrote, so it may run a little past -t. write, randwrite and rw write\n"
       "the verify pattern of --seed too, so `-w verify --verify-only --seed S` (one read pass) can check\n"

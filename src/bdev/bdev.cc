@@ -1,5 +1,9 @@
+#include <fmt/format.h>
+
+#include "base/clock.h"
 #include "bdev/backend.h"
 #include "bdev/channel.h"
+#include "bdev/qos.h"
 
 namespace sluice::bdev {
 
@@ -15,7 +19,23 @@ std::string_view io_type_name(IoType type) {
   return "unknown";
 }
 
+Bdev::Bdev(std::string name, Geometry geometry)
+    : name_(std::move(name)), geometry_(geometry), qos_(std::make_unique<Qos>()) {}
+
 Bdev::~Bdev() = default;
+
+QosLimits Bdev::qos_limits() const { return qos_->limits(); }
+
+void Bdev::set_qos_limits(const QosLimits& limits) {
+  qos_->set_limits(limits, clock::ticks(), clock::ticks_per_second());
+}
+
+Status set_qos_limits(std::string_view name, const QosLimits& limits) {
+  auto dev = find(name);
+  if (!dev) return Status(Errc::not_found, fmt::format("no bdev named {}", name));
+  dev->set_qos_limits(limits);
+  return Status::Ok();
+}
 
 Result<std::unique_ptr<thread::IoChannel>> Bdev::create_channel() {
   auto queue = create_queue();

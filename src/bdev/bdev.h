@@ -56,6 +56,16 @@ struct Geometry {
 // the callback may submit again at once.
 using IoCallback = void (*)(void* arg, Errc status);
 
+// Rate limits (qos.h): 0 means no limit. Reads and writes count; other requests pass.
+struct QosLimits {
+  uint64_t rw_ios_per_sec = 0;    // reads + writes per second
+  uint64_t rw_bytes_per_sec = 0;  // bytes read + written per second
+  uint64_t r_bytes_per_sec = 0;
+  uint64_t w_bytes_per_sec = 0;
+  bool operator==(const QosLimits&) const = default;
+};
+class Qos;
+
 class BdevChannel;
 class BackendQueue;
 
@@ -83,7 +93,7 @@ struct OpenOptions {
 // or find() for its name, geometry, spec and statistics.
 class Bdev : public thread::IoDevice {
  public:
-  Bdev(std::string name, Geometry geometry) : name_(std::move(name)), geometry_(geometry) {}
+  Bdev(std::string name, Geometry geometry);
   ~Bdev() override;
 
   const std::string& name() const { return name_; }
@@ -112,6 +122,10 @@ class Bdev : public thread::IoDevice {
   bool removed() const { return removed_.load(std::memory_order_relaxed); }
   // Statistics over every channel this device ever had (live ones read racily, by design).
   IoStats stats() const;
+  // Rate limits, enforced by every channel (qos.h). Any thread, any time.
+  QosLimits qos_limits() const;
+  void set_qos_limits(const QosLimits& limits);
+  Qos& qos() const { return *qos_; }
 
  protected:
   void set_geometry(const Geometry& g) { geometry_ = g; }
@@ -122,6 +136,7 @@ class Bdev : public thread::IoDevice {
   std::string name_;
   Geometry geometry_;
   std::atomic<bool> removed_{false};
+  std::unique_ptr<Qos> qos_;
 
   mutable std::mutex channels_mu_;  // control path only: channel create/destroy, stats
   std::vector<const BdevChannel*> live_channels_;
@@ -197,6 +212,8 @@ Result<std::unique_ptr<BdevDesc>> open(std::string_view name, const OpenOptions&
 std::vector<std::string> list();
 // The device registered under `name`, if any (for stats and introspection).
 std::shared_ptr<Bdev> find(std::string_view name);
+// Rate limits of a registered device (Errc::not_found without one).
+Status set_qos_limits(std::string_view name, const QosLimits& limits);
 
 // ---- Channels -------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ namespace sluice::bdev {
 
 BdevChannel::BdevChannel(Bdev& bdev, std::unique_ptr<BackendQueue> queue)
     : IoChannel(bdev), bdev_(bdev), geo_(bdev.geometry()), queue_(std::move(queue)),
-      storage_(geo_.queue_depth), child_storage_(kChildPool) {
+      storage_(geo_.queue_depth), child_storage_(kChildPool), qos_(bdev.qos()) {
   for (auto& io : storage_) {
     io.channel = this;
     free_.push_back(&io);
@@ -96,22 +96,50 @@ Status BdevChannel::submit(IoType type, const iovec* iov, int iovcnt, uint64_t o
   }
   io->iovcnt = iovcnt;
 
+  if (qos_.enabled()) [[unlikely]] {
+    // Behind requests already waiting, even if the limit would let this one pass: FIFO.
+    if (!throttled_.empty() || !qos_.admit(type, num_blocks * geo_.block_size, io->submit_ticks, qos_ticket_)) {
+      stats_.throttled.add();
+      throttled_.push_back(io);
+      return Status::Ok();
+    }
+  }
+  start(io);
+  return Status::Ok();
+}
+
+// Hands an accepted request to the backend (or the split or reset machinery).
+void BdevChannel::start(BdevIo* io) {
+  const IoType type = io->type;
   if (type == IoType::reset) {
     resets_.push_back(io);
-    return Status::Ok();
+    return;
   }
-  if (is_data_op(type) && geo_.max_transfer_blocks != 0 && num_blocks > geo_.max_transfer_blocks) {
+  if (is_data_op(type) && geo_.max_transfer_blocks != 0 && io->num_blocks > geo_.max_transfer_blocks) {
     stats_.splits.add();
     io->children_in_flight = 0;
-    io->split_next_block = offset_blocks;
+    io->split_next_block = io->offset_blocks;
     io->split_iov = 0;
     io->split_iov_offset = 0;
     io->split_waiting = false;
     split_more(io);
-    return Status::Ok();
+    return;
   }
   queue_->submit(io);
-  return Status::Ok();
+}
+
+// Starts waiting requests, oldest first, for as long as the limits admit them (all of them
+// once the limits are gone).
+int BdevChannel::release_throttled() {
+  int started = 0;
+  const uint64_t now = clock::ticks();
+  while (BdevIo* io = throttled_.front()) {
+    if (qos_.enabled() && !qos_.admit(io->type, io->num_blocks * geo_.block_size, now, qos_ticket_)) break;
+    throttled_.pop_front();
+    start(io);
+    ++started;
+  }
+  return started;
 }
 
 namespace {
@@ -257,7 +285,8 @@ void BdevChannel::run_pending_resets() {
 }
 
 int BdevChannel::poll() {
-  int events = queue_->poll();
+  int events = throttled_.empty() ? 0 : release_throttled();
+  events += queue_->poll();
   poll_ticks_ = clock::ticks();  // after reaping: completions are observed now
   in_poll_ = true;
   if (!resets_.empty()) run_pending_resets();

@@ -8,6 +8,7 @@
 #include "base/intrusive_list.h"
 #include "bdev/backend.h"
 #include "bdev/bdev_io.h"
+#include "bdev/qos.h"
 #include "thread/io_channel.h"
 
 namespace sluice::bdev {
@@ -22,8 +23,11 @@ class BdevChannel final : public thread::IoChannel {
   int poll() override;
   bool has_outstanding() const override { return in_flight_ > 0; }
   int wake_fd() const override { return queue_->wake_fd(); }
-  // Completions already reaped, or resets that may be ready, need a poll(), not a sleep.
-  bool prepare_sleep() override { return done_.empty() && resets_.empty() && queue_->prepare_sleep(); }
+  // Completions already reaped, resets that may be ready, and requests waiting for a rate
+  // limit need a poll(), not a sleep.
+  bool prepare_sleep() override {
+    return done_.empty() && resets_.empty() && throttled_.empty() && queue_->prepare_sleep();
+  }
   void finish_sleep(bool woken) override { queue_->finish_sleep(woken); }
 
   Bdev& bdev() const { return bdev_; }
@@ -44,7 +48,8 @@ class BdevChannel final : public thread::IoChannel {
 
  private:
   BdevIo* take(std::vector<BdevIo>& pool_storage, IntrusiveQueue<BdevIo>& pool);
-  void dispatch(BdevIo* io);
+  void start(BdevIo* io);
+  int release_throttled();
   void split_more(BdevIo* parent);
   void finish(BdevIo* io);
   void child_done(BdevIo* child);
@@ -61,6 +66,9 @@ class BdevChannel final : public thread::IoChannel {
   IntrusiveQueue<BdevIo> done_;
   IntrusiveQueue<BdevIo> split_waiting_;  // parents waiting for child slots
   IntrusiveQueue<BdevIo> resets_;         // resets waiting for the channel to drain
+  IntrusiveQueue<BdevIo> throttled_;      // waiting for the bdev's rate limits, in order
+  Qos& qos_;
+  QosTicket qos_ticket_;
   IntrusiveQueue<IoWaitEntry> waiters_;
   uint32_t in_flight_ = 0;  // user requests between submit and callback
   // Latency timestamps: one clock read per poll() serves every completion it delivers and

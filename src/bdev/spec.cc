@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "base/number.h"
 #include "base/size.h"
 #include "bdev/modules.h"
 #include "bdev/registry.h"
@@ -50,6 +51,31 @@ std::string unused_name(std::string_view scheme) {
     std::string candidate = fmt::format("{}{}", scheme, i);
     if (!find(candidate)) return candidate;
   }
+}
+
+// Rate limits any device takes, with SPDK's names and units (MB = MiB, as SPDK counts):
+// removed from the options before the backend sees them.
+Result<QosLimits> take_qos_options(SpecArgs& args) {
+  QosLimits limits;
+  struct Key {
+    std::string_view name;
+    uint64_t QosLimits::*field;
+    uint64_t unit;
+  };
+  constexpr Key kKeys[] = {{"rw_ios_per_sec", &QosLimits::rw_ios_per_sec, 1},
+                           {"rw_mbytes_per_sec", &QosLimits::rw_bytes_per_sec, 1u << 20},
+                           {"r_mbytes_per_sec", &QosLimits::r_bytes_per_sec, 1u << 20},
+                           {"w_mbytes_per_sec", &QosLimits::w_bytes_per_sec, 1u << 20}};
+  for (const Key& k : kKeys) {
+    auto it = args.options.find(k.name);
+    if (it == args.options.end()) continue;
+    auto v = parse_uint(it->second, 0, uint64_t{1} << 40);
+    if (!v.ok())
+      return Status(v.status().code(), fmt::format("{}: option {}: {}", args.scheme, k.name, v.status().message()));
+    limits.*k.field = *v * k.unit;
+    args.options.erase(it);
+  }
+  return limits;
 }
 
 }  // namespace
@@ -145,10 +171,13 @@ Result<std::string> create(std::string_view spec, std::string_view name) {
     args.options.insert(split->options.begin(), split->options.end());
   }
   if (rest.empty()) return Status(Errc::invalid_argument, fmt::format("device spec '{}' has no target", spec));
+  auto qos = take_qos_options(args);
+  if (!qos.ok()) return qos.status();
   args.target = std::string(rest);
   args.name = name.empty() ? unused_name(args.scheme) : std::string(name);
   auto bdev = module != nullptr ? module->make(args) : extra(args);
   if (!bdev.ok()) return bdev.status();
+  if (*qos != QosLimits{}) bdev.value()->set_qos_limits(*qos);
   SLUICE_RETURN_IF_ERROR(register_bdev(bdev.value()));
   return args.name;
 }

@@ -27,11 +27,13 @@ struct IoStats {
   std::array<OpStats, 6> by_type;  // indexed by IoType
   Counter splits;                  // requests split into children
   Counter busy;                    // submissions refused because the channel was full
+  Counter throttled;               // requests that waited for a rate limit (qos.h)
 
   void merge(const IoStats& o) {
     for (size_t i = 0; i < by_type.size(); ++i) by_type[i].merge(o.by_type[i]);
     splits.add(o.splits.get());
     busy.add(o.busy.get());
+    throttled.add(o.throttled.get());
   }
 };
 

@@ -187,6 +187,29 @@ void fs_records_seeds() {
   seed("uri-device-options", 4, "sluice://malloc:256M?block=4096");
 }
 
+// JSON-RPC streams for rpc_fuzz: byte 0 is the chunk size minus one.
+void rpc_seeds() {
+  const std::string t = "rpc_fuzz";
+  auto seed = [&](const std::string& name, char chunk, const std::string& stream) {
+    write(t, name, std::string(1, chunk) + stream);
+  };
+  seed("version", 0, R"({"jsonrpc":"2.0","id":1,"method":"spdk_get_version"})");
+  seed("pipelined", 7,
+       R"({"jsonrpc":"2.0","id":"a","method":"probe","params":{"s":"x\"}","n":5,"f":true,"any":[1,{"k":null}]}})"
+       "\n"
+       R"({"jsonrpc":"2.0","id":2,"method":"must","params":{"s":"y","n":18446744073709551615}} )"
+       R"({"jsonrpc":"2.0","method":"rpc_get_methods"})");
+  seed("errors", 3,
+       R"({"jsonrpc":"2.0","id":3,"method":"must","params":{"s":1,"n":-1}})"
+       R"({"jsonrpc":"1.0","id":{},"method":5})"
+       R"([{"jsonrpc":"2.0","id":4,"method":"save_config"}])"
+       R"({"jsonrpc":"2.0","id":5,"method":"probe","params":{"strict":true,"typo":0}})");
+  seed("config", 127,
+       R"({"subsystems":[{"subsystem":"x","config":[{"method":"must","params":{"s":"a","n":1}},{"method":"nope"}]},)"
+       R"({"subsystem":"y","config":null}]})");
+  seed("garbage", 0, "{\"a\":\"\xff\xfe\"}  }");
+}
+
 // Reproducers of open issues: they crash until the issue is fixed, so they live outside the
 // seed corpus (scripts/fuzz.sh must pass on the corpus). See tests/fuzz/README.md.
 void repro_inputs(const BaseImage& img, const std::filesystem::path& dir) {
@@ -254,6 +277,7 @@ int main(int argc, char** argv) {
   records_seeds();
   fs_records_seeds();
   nbd_protocol_seeds();
+  rpc_seeds();
   if (argc == 3) repro_inputs(sluice::fuzz::base_image(), argv[2]);
   return 0;
 }
