@@ -1,5 +1,6 @@
-// Writes the seed corpora of the blob fuzz targets:
-//   fuzz_seed_gen <dir>   ->  <dir>/blob_load_fuzz/*, <dir>/records_fuzz/*, <dir>/fs_records_fuzz/*
+// Writes the seed corpora of the fuzz targets:
+//   fuzz_seed_gen <dir>   ->  <dir>/blob_load_fuzz/*, <dir>/records_fuzz/*, <dir>/fs_records_fuzz/*,
+//                             <dir>/nbd_protocol_fuzz/*
 // scripts/fuzz.sh --seeds regenerates tests/fuzz/corpus with it. Seeds are small: they
 // point the fuzzer at each input kind and each record type, and the fuzzer does the rest.
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include "blob/records.h"
 #include "blob_image.h"
 #include "fs/format.h"
+#include "target/nbd/protocol.h"
 
 namespace {
 
@@ -222,6 +224,49 @@ void repro_inputs(const BaseImage& img, const std::filesystem::path& dir) {
 
 }  // namespace
 
+namespace {
+
+// nbd_protocol_fuzz: byte 0 (the arrival step), then a client's stream: flags, options,
+// requests (nbd_protocol_fuzz.cc).
+namespace nbdp = sluice::nbd::proto;
+std::string be(uint64_t v, int bytes) {
+  std::string s(static_cast<size_t>(bytes), '\0');
+  for (int i = bytes - 1; i >= 0; --i, v >>= 8) s[static_cast<size_t>(i)] = static_cast<char>(v & 0xff);
+  return s;
+}
+std::string nbd_option(uint32_t opt, const std::string& data) {
+  return be(nbdp::kOptMagic, 8) + be(opt, 4) + be(data.size(), 4) + data;
+}
+std::string nbd_go(uint32_t opt, const std::string& name, std::vector<uint16_t> infos) {
+  std::string d = be(name.size(), 4) + name + be(infos.size(), 2);
+  for (uint16_t i : infos) d += be(i, 2);
+  return nbd_option(opt, d);
+}
+std::string nbd_request(uint16_t flags, uint16_t type, uint64_t offset, uint32_t length) {
+  return be(nbdp::kRequestMagic, 4) + be(flags, 2) + be(type, 2) + be(0x1234, 8) + be(offset, 8) + be(length, 4);
+}
+void nbd_protocol_seeds() {
+  const std::string t = "nbd_protocol_fuzz";
+  const std::string flags = be(nbdp::kClientFixedNewstyle | nbdp::kClientNoZeroes, 4);
+  const std::string requests = nbd_request(0, nbdp::kCmdWrite, 512, 512) + std::string(512, 'w') +
+                               nbd_request(0, nbdp::kCmdRead, 0, 4096) +
+                               nbd_request(nbdp::kCmdFlagFua, nbdp::kCmdTrim, 4096, 8192) +
+                               nbd_request(nbdp::kCmdFlagNoHole | nbdp::kCmdFlagFastZero, nbdp::kCmdWriteZeroes, 0, 512) +
+                               nbd_request(0, nbdp::kCmdFlush, 0, 0) + nbd_request(0, nbdp::kCmdRead, 1 << 20, 512) +
+                               nbd_request(0, nbdp::kCmdDisc, 0, 0);
+  write(t, "go-requests", std::string(1, '\x0f') + flags + nbd_option(nbdp::kOptStructuredReply, "") +
+                              nbd_go(nbdp::kOptGo, "disk", {nbdp::kInfoBlockSize, nbdp::kInfoName}) + requests);
+  write(t, "list-info-abort", std::string(1, '\x03') + flags + nbd_option(nbdp::kOptList, "") +
+                                  nbd_go(nbdp::kOptInfo, "ro", {}) + nbd_go(nbdp::kOptInfo, "nope", {}) +
+                                  nbd_option(nbdp::kOptStartTls, "") + nbd_option(nbdp::kOptAbort, ""));
+  write(t, "export-name-ro", std::string(1, '\x00') + be(0, 4) + nbd_option(nbdp::kOptExportName, "ro") +
+                                 nbd_request(0, nbdp::kCmdWrite, 0, 4096) + std::string(4096, 'x') +
+                                 nbd_request(0, nbdp::kCmdRead, 0, 4096));
+  write(t, "bad-magic", std::string(1, '\x07') + flags + nbd_go(nbdp::kOptGo, "", {}) + std::string(28, '\xab'));
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   if (argc < 2 || argc > 3) {
     std::fprintf(stderr, "usage: %s <corpus dir> [<reproducer dir>]\n", argv[0]);
@@ -231,6 +276,7 @@ int main(int argc, char** argv) {
   blob_load_seeds(sluice::fuzz::base_image());
   records_seeds();
   fs_records_seeds();
+  nbd_protocol_seeds();
   rpc_seeds();
   if (argc == 3) repro_inputs(sluice::fuzz::base_image(), argv[2]);
   return 0;

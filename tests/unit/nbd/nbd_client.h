@@ -1,0 +1,204 @@
+// A small blocking NBD client for the tests: connect, handshake, requests, replies. Every
+// socket call is bounded by a receive/send timeout, so a server that hangs fails the test.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "target/nbd/protocol.h"
+
+namespace sluice::nbd::testing {
+
+namespace p = sluice::nbd::proto;
+
+class Client {
+ public:
+  Client() = default;
+  ~Client() { close(); }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  bool connect_unix(const std::string& path) {
+    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, path.c_str(), sizeof(a.sun_path) - 1);
+    return finish_connect(reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  }
+  bool connect_tcp(uint16_t port) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return finish_connect(reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  int fd() const { return fd_; }
+
+  bool send_all(const void* data, size_t len) {
+    auto* p8 = static_cast<const uint8_t*>(data);
+    while (len > 0) {
+      ssize_t n = ::send(fd_, p8, len, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      p8 += n;
+      len -= static_cast<size_t>(n);
+    }
+    return true;
+  }
+  bool recv_all(void* data, size_t len) {
+    auto* p8 = static_cast<uint8_t*>(data);
+    while (len > 0) {
+      ssize_t n = ::recv(fd_, p8, len, 0);
+      if (n <= 0) return false;
+      p8 += n;
+      len -= static_cast<size_t>(n);
+    }
+    return true;
+  }
+  // True when the server closed the connection (EOF) within the receive timeout.
+  bool sees_eof() {
+    uint8_t b;
+    for (;;) {
+      ssize_t n = ::recv(fd_, &b, 1, 0);
+      if (n == 0) return true;
+      if (n < 0) return errno == ECONNRESET;
+    }
+  }
+
+  // Greeting and client flags.
+  bool greet(uint32_t client_flags = p::kClientFixedNewstyle | p::kClientNoZeroes) {
+    uint8_t g[18];
+    if (!recv_all(g, sizeof(g))) return false;
+    if (p::get64(g) != p::kNbdMagic || p::get64(g + 8) != p::kOptMagic) return false;
+    uint8_t f[4];
+    p::put32(f, client_flags);
+    return send_all(f, 4);
+  }
+  bool send_option(uint32_t opt, const std::vector<uint8_t>& data) {
+    std::vector<uint8_t> b(16 + data.size());
+    p::put64(b.data(), p::kOptMagic);
+    p::put32(b.data() + 8, opt);
+    p::put32(b.data() + 12, static_cast<uint32_t>(data.size()));
+    if (!data.empty()) std::memcpy(b.data() + 16, data.data(), data.size());
+    return send_all(b.data(), b.size());
+  }
+  struct OptReply {
+    uint32_t opt = 0, type = 0;
+    std::vector<uint8_t> data;
+  };
+  std::optional<OptReply> read_option_reply() {
+    uint8_t h[20];
+    if (!recv_all(h, 20) || p::get64(h) != p::kRepMagic) return std::nullopt;
+    OptReply r{p::get32(h + 8), p::get32(h + 12), {}};
+    r.data.resize(p::get32(h + 16));
+    if (!r.data.empty() && !recv_all(r.data.data(), r.data.size())) return std::nullopt;
+    return r;
+  }
+  static std::vector<uint8_t> go_data(const std::string& name, std::vector<uint16_t> infos = {}) {
+    std::vector<uint8_t> d(4 + name.size() + 2 + 2 * infos.size());
+    p::put32(d.data(), static_cast<uint32_t>(name.size()));
+    std::memcpy(d.data() + 4, name.data(), name.size());
+    p::put16(d.data() + 4 + name.size(), static_cast<uint16_t>(infos.size()));
+    for (size_t i = 0; i < infos.size(); ++i) p::put16(d.data() + 6 + name.size() + 2 * i, infos[i]);
+    return d;
+  }
+  // GO (or INFO): the final reply type; size and flags from NBD_INFO_EXPORT.
+  uint32_t go(const std::string& name, uint32_t opt = p::kOptGo) {
+    if (!send_option(opt, go_data(name))) return 0;
+    for (int i = 0; i < 16; ++i) {
+      auto r = read_option_reply();
+      if (!r) return 0;
+      if (r->type == p::kRepInfo && r->data.size() == 12 && p::get16(r->data.data()) == p::kInfoExport) {
+        size = p::get64(r->data.data() + 2);
+        tx_flags = p::get16(r->data.data() + 10);
+      }
+      if (r->type != p::kRepInfo) return r->type;
+    }
+    return 0;
+  }
+  bool structured_replies() {
+    if (!send_option(p::kOptStructuredReply, {})) return false;
+    auto r = read_option_reply();
+    structured = r && r->type == p::kRepAck;
+    return structured;
+  }
+  // Connect + greet + GO on `name`.
+  bool open_unix(const std::string& path, const std::string& name) {
+    return connect_unix(path) && greet() && go(name) == p::kRepAck;
+  }
+
+  bool send_request(uint16_t type, uint64_t offset, uint32_t length, uint64_t cookie, uint16_t flags = 0,
+                    const void* payload = nullptr) {
+    uint8_t h[p::kRequestSize];
+    p::put32(h, p::kRequestMagic);
+    p::put16(h + 4, flags);
+    p::put16(h + 6, type);
+    p::put64(h + 8, cookie);
+    p::put64(h + 16, offset);
+    p::put32(h + 24, length);
+    if (!send_all(h, sizeof(h))) return false;
+    return payload == nullptr || send_all(payload, length);
+  }
+  struct Reply {
+    uint32_t error = 0;
+    uint64_t cookie = 0;
+  };
+  // A simple reply (no data).
+  std::optional<Reply> read_reply() {
+    uint8_t h[p::kSimpleReplySize];
+    if (!recv_all(h, sizeof(h)) || p::get32(h) != p::kSimpleReplyMagic) return std::nullopt;
+    return Reply{p::get32(h + 4), p::get64(h + 8)};
+  }
+  // One request, its reply; data read into `out` for a successful READ.
+  uint32_t io(uint16_t type, uint64_t offset, uint32_t length, void* data = nullptr, uint16_t flags = 0) {
+    const uint64_t cookie = ++cookie_;
+    if (!send_request(type, offset, length, cookie, flags, type == p::kCmdWrite ? data : nullptr)) return ~0u;
+    if (structured && type == p::kCmdRead) {
+      uint8_t h[p::kStructuredReplySize];
+      if (!recv_all(h, sizeof(h)) || p::get32(h) != p::kStructuredReplyMagic || p::get64(h + 8) != cookie) return ~0u;
+      const uint16_t t = p::get16(h + 6);
+      const uint32_t len = p::get32(h + 16);
+      std::vector<uint8_t> body(len);
+      if (len > 0 && t != p::kReplyTypeOffsetData && !recv_all(body.data(), len)) return ~0u;
+      if (t == p::kReplyTypeError) return p::get32(body.data());
+      uint8_t off[8];
+      if (!recv_all(off, 8) || p::get64(off) != offset || len != length + 8) return ~0u;
+      return recv_all(data, length) ? 0 : ~0u;
+    }
+    auto r = read_reply();
+    if (!r || r->cookie != cookie) return ~0u;
+    if (r->error == 0 && type == p::kCmdRead && !recv_all(data, length)) return ~0u;
+    return r->error;
+  }
+
+  uint64_t size = 0;
+  uint16_t tx_flags = 0;
+  bool structured = false;
+
+ private:
+  bool finish_connect(sockaddr* a, socklen_t len) {
+    if (fd_ < 0) return false;
+    timeval tv{10, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    return ::connect(fd_, a, len) == 0;
+  }
+  int fd_ = -1;
+  uint64_t cookie_ = 0;
+};
+
+}  // namespace sluice::nbd::testing
