@@ -1,9 +1,10 @@
 // The targets `sluice serve` offers. Each is a daemon::Module: its RPC methods, its part of
 // save_config and its shutdown.
 #include "commands.h"
+#include "target/nbd/nbd_rpc.h"
 
 namespace sluice::cli {
 
-std::vector<daemon::Module> target_modules() { return {}; }
+std::vector<daemon::Module> target_modules() { return {nbd::rpc_module()}; }
 
 }  // namespace sluice::cli

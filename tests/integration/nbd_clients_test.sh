@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# The NBD server with Debian's clients as peers: nbdinfo, nbdsh, nbdcopy (libnbd-bin) and
-# qemu-img (qemu-utils); nbdsh needs python3-libnbd. A random image goes onto the export with qemu-img convert and comes
-# back with nbdcopy over four connections; nbdsh drives flush, trim, zero and FUA writes
-# and the read-only export's refusal.
-#   nbd_clients_test.sh NBD_TEST_SERVER
+# `sluice serve` exporting over NBD, with Debian's clients as peers: nbdinfo, nbdsh, nbdcopy
+# (libnbd-bin; nbdsh needs python3-libnbd) and qemu-img (qemu-utils). The daemon starts from
+# a config that makes a malloc bdev, exports it read-write as "disk" and read-only as
+# "disk-ro" and serves NBD on a Unix socket. A random image goes onto the export with
+# qemu-img convert and comes back with nbdcopy over four connections; nbdsh drives flush,
+# trim, zero and FUA writes and the read-only export's refusal; then TCP on 127.0.0.1, the
+# saved config, a device deleted under a connected client, and SIGTERM.
+#   nbd_clients_test.sh SLUICE
 # Exit 77 (skipped) when a client is not installed.
 set -uo pipefail
 here=$(dirname "$0")
 # shellcheck source=lib.sh
 . "$here/lib.sh"
-SERVER=$1
+SLUICE=$1
 
 for tool in nbdinfo nbdsh nbdcopy qemu-img; do
   command -v "$tool" >/dev/null || { echo "skip: $tool is not installed (scripts/deps.sh installs it)"; exit 77; }
@@ -21,15 +24,49 @@ NBDSH=(env PATH=/usr/bin:/bin nbdsh)
 
 make_tmp nbd-clients
 sock=$TMP/nbd.sock
+rpc_sock=$TMP/rpc.sock
 uri="nbd+unix:///disk?socket=$sock"
 size=$((8 << 20))
+cat >"$TMP/config.json" <<JSON
+{"subsystems": [
+  {"subsystem": "bdev", "config": [
+    {"method": "bdev_malloc_create", "params": {"name": "Malloc0", "num_blocks": $((size / 512)), "block_size": 512}}]},
+  {"subsystem": "nbd", "config": [
+    {"method": "nbd_export_add", "params": {"name": "disk", "bdev_name": "Malloc0"}},
+    {"method": "nbd_export_add", "params": {"name": "disk-ro", "bdev_name": "Malloc0", "read_only": true}},
+    {"method": "nbd_server_start", "params": {"socket": "$sock"}}]}]}
+JSON
+rpc() { timeout 60 "$SLUICE" rpc -s "$rpc_sock" "$@" >"$TMP/out" 2>"$TMP/err"; }
 
-bg_start "$SERVER" "$sock" "$size" >"$TMP/server.out" 2>"$TMP/server.err"
+bg_start "$SLUICE" serve -m 0-1 -r "$rpc_sock" -c "$TMP/config.json" >"$TMP/server.out" 2>"$TMP/server.err"
 server=$BG_PID
-if ! wait_for_output "$server" "$TMP/server.out" '^ready$' 30; then
-  cat "$TMP/server.err"
-  fail "server did not start"
+started=0
+for _ in $(seq 1 200); do
+  rpc nbd_get_exports && { started=1; break; }
+  kill -0 "$server" 2>/dev/null || break
+  sleep 0.1
+done
+if [[ $started -ne 1 ]]; then
+  fail "sluice serve did not start: $(cat "$TMP/server.err")"
   finish
+fi
+pass "sluice serve up with two exports from its config"
+
+# Bad calls: each one error, the daemon unchanged.
+bad() {  # NAME METHOD PARAMS PATTERN
+  if ! rpc "$2" "$3" && grep -q -- "$4" "$TMP/err"; then pass "refused: $1"; else fail "$1: $(cat "$TMP/out" "$TMP/err")"; fi
+}
+bad "export of a missing bdev" nbd_export_add '{"name": "x", "bdev_name": "nope"}' "nope"
+bad "export name in use" nbd_export_add '{"name": "disk", "bdev_name": "Malloc0"}' "disk"
+bad "second server" nbd_server_start '{"socket": "'"$TMP"'/other.sock"}' "code"
+bad "port out of range" nbd_server_start '{"address": "127.0.0.1", "port": 70000}' "70000"
+bad "socket and port" nbd_server_start '{"socket": "/x", "port": 1}' "not both"
+bad "unknown parameter" nbd_export_add '{"name": "y", "bdev_name": "Malloc0", "readonly": true}' "readonly"
+bad "remove a missing export" nbd_export_remove '{"name": "nope"}' "nope"
+if rpc nbd_get_exports && [[ $(python3 -c "import json; print(len(json.load(open('$TMP/out'))))") == 2 ]]; then
+  pass "still two exports"
+else
+  fail "exports after bad calls: $(cat "$TMP/out")"
 fi
 
 # nbdinfo: size and the export list.
@@ -96,10 +133,58 @@ else
   fail "nbdsh read-only: $(cat "$TMP/out")"
 fi
 
+# TCP on loopback, an ephemeral port: the server moves there, serving what it served.
+timeout 120 nbdcopy "$uri" "$TMP/now.raw" 2>"$TMP/err" || fail "nbdcopy before the move: $(cat "$TMP/err")"
+port=0
+if rpc nbd_server_stop && rpc nbd_server_start '{"address": "127.0.0.1", "port": 0}'; then
+  port=$(python3 -c "import json; print(json.load(open('$TMP/out'))['port'])")
+  if timeout 60 nbdinfo --size "nbd://127.0.0.1:$port/disk" >"$TMP/out" 2>&1 && [[ $(cat "$TMP/out") == "$size" ]] &&
+     timeout 120 qemu-img compare -f raw -F raw "$TMP/now.raw" "nbd://127.0.0.1:$port/disk" >/dev/null 2>&1; then
+    pass "TCP 127.0.0.1:$port serves the same image"
+  else
+    fail "TCP: $(cat "$TMP/out")"
+  fi
+else
+  fail "restarting the NBD server on TCP: $(cat "$TMP/err")"
+fi
+if rpc save_config && python3 - "$TMP/out" <<'PY'
+import json, sys
+cfg = {s["subsystem"]: s["config"] for s in json.load(open(sys.argv[1]))["subsystems"]}
+methods = [(c["method"], c["params"].get("name")) for c in cfg["nbd"]]
+assert methods[:2] == [("nbd_export_add", "disk"), ("nbd_export_add", "disk-ro")], methods
+assert cfg["nbd"][2]["method"] == "nbd_server_start" and cfg["nbd"][2]["params"]["address"] == "127.0.0.1", cfg["nbd"]
+PY
+then
+  pass "save_config lists the exports and the server"
+else
+  fail "save_config: $(cat "$TMP/out")"
+fi
+
+# The device deleted under a connected client: the client sees errors or a disconnect,
+# the daemon carries on.
+timeout 60 "${NBDSH[@]}" -u "nbd://127.0.0.1:$port/disk" -c '
+import time
+h.pread(4096, 0)
+open("'"$TMP"'/connected", "w").close()
+deadline = time.time() + 20
+while time.time() < deadline:
+    try:
+        h.pread(4096, 0)
+    except nbd.Error:
+        raise SystemExit(0)
+    time.sleep(0.05)
+raise SystemExit("reads still succeed after the device was deleted")
+' >"$TMP/hot.out" 2>&1 &
+hot=$!
+for _ in $(seq 1 100); do [[ -e $TMP/connected ]] && break; sleep 0.1; done
+rpc bdev_malloc_delete '{"name": "Malloc0"}' || fail "bdev_malloc_delete: $(cat "$TMP/err")"
+if wait "$hot"; then pass "deleting the exported device ends the client's I/O"; else fail "hot-remove: $(cat "$TMP/hot.out")"; fi
+if rpc nbd_get_exports && rpc spdk_get_version; then pass "the daemon carries on"; else fail "daemon after hot-remove"; fi
+
 kill -TERM "$server"
 wait_or_kill "$server" 20
 if [[ $KILLED -eq 0 && $RC -eq 0 ]]; then
-  pass "server stops cleanly on SIGTERM"
+  pass "sluice serve stops cleanly on SIGTERM"
 else
   fail "server stop: rc $RC killed $KILLED: $(cat "$TMP/server.err")"
 fi
