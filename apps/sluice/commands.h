@@ -20,6 +20,7 @@ Subcommand add_migrate(CLI::App& app);  // migrate_command.cc (with the RocksDB 
 Subcommand add_mount(CLI::App& app);  // mount_command.cc
 Subcommand add_serve(CLI::App& app);  // serve_command.cc
 Subcommand add_rpc(CLI::App& app);    // serve_command.cc
+Subcommand add_top(CLI::App& app);    // top_command.cc
 
 // The daemon modules of the targets built in (target_modules.cc).
 std::vector<daemon::Module> target_modules();

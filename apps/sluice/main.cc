@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
       add_migrate(app),
       add_serve(app),
       add_rpc(app),
+      add_top(app),
   };
   apply_option_rules(app);
 

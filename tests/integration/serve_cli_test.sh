@@ -76,6 +76,13 @@ rpc framework_get_reactors; i2=$(json 'd["reactors"][0]["busy"] + d["reactors"][
 [[ $sleeps -gt 0 && $((i2 - i1)) -lt 1000 ]] && pass "idle reactor sleeps ($sleeps sleeps, $((i2 - i1)) iterations in 1 s)" ||
   fail "idle reactor: $sleeps sleeps, $((i2 - i1)) iterations in 1 s"
 
+# sluice top: one JSON interval, and two text refreshes when stdout is not a terminal.
+expect "top json" 0 top -s "$SOCK" --json -d 0.2 &&
+  [[ $(json '",".join(sorted(b["name"] for b in d["bdevs"]))') == Disk,EE_Malloc0,Malloc0 && $(json 'len(d["reactors"])') == 1 ]] &&
+  pass "top --json" || fail "top --json: $(cat "$TMP/out")"
+expect "top text" 0 top -s "$SOCK" -n 2 -d 0.1 && [[ $(grep -c '^BDEV' "$TMP/out") == 2 ]] && out_has "Malloc0" &&
+  pass "top: two refreshes" || fail "top text: $(cat "$TMP/out")"
+expect "top no daemon" 1 top -s "$TMP/none.sock" --json && pass "top without a daemon: one clear line" || true
 expect "qos" 0 rpc -s "$SOCK" bdev_set_qos_limit '{"name":"Disk","rw_ios_per_sec":20000,"w_mbytes_per_sec":64}' &&
   pass "bdev_set_qos_limit" || true
 expect "save_config" 0 rpc -s "$SOCK" save_config && cp "$TMP/out" "$TMP/config.json" && pass "save_config" || true
