@@ -1,7 +1,5 @@
 // The bdev RPC methods, with SPDK's names and parameters. Each create call is remembered
 // (method and params) for save_config, which replays exactly what made the device.
-#include <map>
-#include <mutex>
 
 #include <fmt/format.h>
 
@@ -9,6 +7,7 @@
 #include "base/log.h"
 #include "bdev/bdev.h"
 #include "bdev/error_inject.h"
+#include "daemon/created_bdevs.h"
 #include "daemon/daemon.h"
 
 namespace sluice::daemon {
@@ -16,34 +15,6 @@ namespace {
 
 using rpc::Json;
 using rpc::Params;
-
-struct Created {
-  std::string method;
-  Json params;
-};
-
-// Devices made over RPC, in creation order; the RPC thread is the only writer, but
-// save_config and shutdown may read from another thread.
-struct CreatedBdevs {
-  std::mutex mu;
-  std::vector<std::pair<std::string, Created>> list;
-};
-CreatedBdevs& created() {
-  static CreatedBdevs* c = new CreatedBdevs();
-  return *c;
-}
-
-void remember(const std::string& name, std::string method, Json params) {
-  auto& c = created();
-  std::lock_guard lock(c.mu);
-  c.list.emplace_back(name, Created{std::move(method), std::move(params)});
-}
-
-void forget(std::string_view name) {
-  auto& c = created();
-  std::lock_guard lock(c.mu);
-  std::erase_if(c.list, [&](const auto& e) { return e.first == name; });
-}
 
 // A path or name goes into a device spec: its separators would change the spec's meaning.
 std::string spec_safe(const std::string& value, std::string_view what) {
@@ -59,17 +30,12 @@ uint32_t block_size_param(const Params& p, uint64_t fallback) {
   return static_cast<uint32_t>(bs);
 }
 
-std::vector<Examiner>& examiners() {
-  static auto* e = new std::vector<Examiner>();
-  return *e;
-}
-
 std::string create_device(const std::string& spec, const std::string& name, const std::string& method, Json params) {
   auto made = bdev::create(spec, name);
   rpc::throw_if_error(made.status());
   if (name.empty()) params["name"] = *made;  // save_config recreates it under the same name
-  remember(*made, method, std::move(params));
-  for (const Examiner& e : examiners()) e(*made);
+  remember({*made}, method, std::move(params));
+  examine(*made);
   return *made;
 }
 
@@ -240,6 +206,7 @@ void add_bdev_methods(rpc::Registry& r) {
                 {"bdevs", std::move(bdevs)}};
   });
   add("bdev_set_qos_limit", set_qos_limit);
+  add_nvme_methods(r);
   add("bdev_error_create", [](const Params& p) {
     const std::string base = p.str("base_name");
     p.raw("uuid");
@@ -247,7 +214,7 @@ void add_bdev_methods(rpc::Registry& r) {
     const std::string name = "EE_" + base;  // SPDK's naming, which its users' configs expect
     auto inj = bdev::ErrorInjector::stack(base, name);
     rpc::throw_if_error(inj.status());
-    remember(name, "bdev_error_create", Json{{"base_name", base}});
+    remember({name}, "bdev_error_create", Json{{"base_name", base}});
     return Json(name);
   });
   add("bdev_error_delete", [](const Params& p) { return delete_device(p, "error"); });
@@ -281,13 +248,9 @@ Status flush_device(const std::string& name) {
 }
 
 Json bdev_config() {
-  auto& c = created();
-  std::lock_guard lock(c.mu);
-  Json out = Json::array();
-  for (const auto& [name, how] : c.list)
-    if (bdev::find(name)) out.push_back({{"method", how.method}, {"params", how.params}});
+  Json out = created_calls();
   // Limits after every device exists: a limit belongs to the device, however it was made.
-  for (const auto& [name, how] : c.list) {
+  for (const std::string& name : created_names()) {
     auto dev = bdev::find(name);
     if (!dev || dev->qos_limits() == bdev::QosLimits{}) continue;
     Json params = rate_limits(dev->qos_limits());
@@ -299,8 +262,6 @@ Json bdev_config() {
 
 }  // namespace
 
-void add_examiner(Examiner examiner) { examiners().push_back(std::move(examiner)); }
-
 Module bdev_module() {
   return Module{"bdev", [](rpc::Registry& r) {
                   add_bdev_methods(r);
@@ -310,13 +271,8 @@ Module bdev_module() {
 }
 
 void delete_created_bdevs() {
-  std::vector<std::string> names;
-  {
-    auto& c = created();
-    std::lock_guard lock(c.mu);
-    for (const auto& e : c.list) names.push_back(e.first);
-    c.list.clear();
-  }
+  const std::vector<std::string> names = created_names();
+  forget_all();
   // Stacked devices were created after their bases: delete them first.
   for (auto it = names.rbegin(); it != names.rend(); ++it) {
     auto dev = bdev::find(*it);

@@ -253,4 +253,11 @@ class IoQueue {
 // call this from programs that might otherwise not link nvme_bdev.cc.
 Status register_bdev_scheme();
 
+// Brings up the controller at `bdf` (a canonical or short BDF) and registers one nvme bdev
+// per active namespace, named `<prefix>n<NSID>` (SPDK's naming: "Nvme0" gives "Nvme0n1"),
+// with `options` ("qd=64&mt=131072", the spec's) on each. Returns their names in NSID
+// order. If one fails, those already made are unregistered again.
+Result<std::vector<std::string>> attach_namespaces(std::string_view bdf, std::string_view prefix,
+                                                   std::string_view options = {});
+
 }  // namespace sluice::nvme

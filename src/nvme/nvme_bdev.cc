@@ -12,6 +12,7 @@
 
 #include "base/intrusive_list.h"
 #include "base/log.h"
+#include "base/number.h"
 #include "bdev/backend.h"
 #include "bdev/channel.h"
 #include "bdev/spec.h"
@@ -213,12 +214,10 @@ Result<std::shared_ptr<bdev::Bdev>> make_nvme_bdev(const bdev::SpecArgs& in) {
   uint32_t nsid = 1;
   if (auto slash = rest.find('/'); slash != std::string_view::npos) {
     bdf_text = rest.substr(0, slash);
-    std::string ns(rest.substr(slash + 1));
-    char* end = nullptr;
-    unsigned long v = std::strtoul(ns.c_str(), &end, 10);
-    if (ns.empty() || *end != '\0' || v == 0 || v >= 0xffffffffull)
-      return Status(Errc::invalid_argument, fmt::format("nvme: '{}' is not a namespace id", ns));
-    nsid = static_cast<uint32_t>(v);
+    const std::string_view ns = rest.substr(slash + 1);
+    auto v = parse_uint(ns, 1, 0xfffffffe);
+    if (!v.ok()) return Status(Errc::invalid_argument, fmt::format("nvme: '{}' is not a namespace id", ns));
+    nsid = static_cast<uint32_t>(*v);
   }
   auto bdf = canonical_bdf(bdf_text);
   if (!bdf.ok()) return Status(bdf.status().code(), "nvme: " + bdf.status().message());
@@ -263,6 +262,30 @@ Status register_bdev_scheme() {
     return st.code() == Errc::exists ? Status::Ok() : st;
   }();
   return registered;
+}
+
+Result<std::vector<std::string>> attach_namespaces(std::string_view bdf_text, std::string_view prefix,
+                                                   std::string_view options) {
+  SLUICE_RETURN_IF_ERROR(register_bdev_scheme());
+  auto bdf = canonical_bdf(bdf_text);
+  if (!bdf.ok()) return Status(bdf.status().code(), "nvme: " + bdf.status().message());
+  Status error;
+  // Held across the loop so that the controller is brought up once for all namespaces.
+  auto ctrl = shared_controller(*bdf, error);
+  if (!ctrl) return error;
+  std::vector<std::string> names;
+  for (const NamespaceInfo& ns : ctrl->namespaces()) {
+    std::string spec = fmt::format("nvme:{}/{}", *bdf, ns.nsid);
+    if (!options.empty()) spec += fmt::format("?{}", options);
+    auto made = bdev::create(spec, fmt::format("{}n{}", prefix, ns.nsid));
+    if (!made.ok()) {
+      for (const std::string& n : names) (void)bdev::unregister(n);
+      return made.status();
+    }
+    names.push_back(*made);
+  }
+  if (names.empty()) return Status(Errc::not_found, fmt::format("nvme: controller {} has no active namespace", *bdf));
+  return names;
 }
 
 }  // namespace sluice::nvme

@@ -97,5 +97,45 @@ expect "setup reset" 0 "${S[@]}" reset 0000:00:04.0 && out_has "kernel driver"
 grep -q 0000:00:04.0 "$SYS/bus/pci/drivers/uio_pci_generic/unbind" || fail "00:04.0 was not unbound from uio_pci_generic"
 expect "setup hugepages" 0 "${S[@]}" hugepages 16 && [[ $(cat "$PROC/sys/vm/nr_hugepages") == 16 ]] || fail "nr_hugepages"
 
+# ---- the daemon: bdev_nvme_attach_controller on the model, served over NBD ----
+rpc_sock=$TMP/rpc.sock
+bg_start "$SLUICE" serve -r "$rpc_sock" >"$TMP/serve.out" 2>"$TMP/serve.err"
+daemon=$BG_PID
+rpc() { timeout 60 "$SLUICE" rpc -s "$rpc_sock" "$@" >"$TMP/out" 2>"$TMP/err"; }
+for _ in $(seq 1 200); do rpc spdk_get_version && break; sleep 0.1; done
+if rpc bdev_nvme_attach_controller '{"name": "Nvme0", "trtype": "PCIe", "traddr": "'$BDF'"}' &&
+   [[ $(json '",".join(d)') == Nvme0n1,Nvme0n2 ]]; then
+  pass "bdev_nvme_attach_controller: one bdev per namespace"
+else
+  fail "attach: $(cat "$TMP/out" "$TMP/err")"
+fi
+rpc bdev_get_bdevs '{"name": "Nvme0n2"}' && [[ $(json 'str(d[0]["block_size"]) + "x" + str(d[0]["num_blocks"])') == 4096x16384 ]] &&
+  pass "namespace 2: 16384 blocks of 4096 B" || fail "Nvme0n2: $(cat "$TMP/out")"
+rpc bdev_nvme_attach_controller '{"name": "Nvme0", "trtype": "PCIe", "traddr": "'$BDF'"}' && fail "attached twice" ||
+  pass "a second attach under the same name is refused"
+rpc bdev_nvme_attach_controller '{"name": "Nvme1", "trtype": "TCP", "traddr": "127.0.0.1"}' && fail "TCP accepted" ||
+  { grep -q "TCP transport" "$TMP/err" && pass "trtype TCP refused with a reason" || fail "TCP: $(cat "$TMP/err")"; }
+rpc save_config && python3 -c "
+import json; c = json.load(open('$TMP/out'))
+bdev = [s for s in c['subsystems'] if s['subsystem'] == 'bdev'][0]['config']
+assert [e['method'] for e in bdev] == ['bdev_nvme_attach_controller'], bdev" &&
+  pass "save_config: one attach call for both namespaces" || fail "save_config: $(cat "$TMP/out")"
+if command -v qemu-img >/dev/null; then
+  head -c $((4 << 20)) /dev/urandom >"$TMP/img.raw"
+  if rpc nbd_export_add '{"name": "ns2", "bdev_name": "Nvme0n2"}' && rpc nbd_server_start '{"socket": "'"$TMP"'/nbd.sock"}' &&
+     timeout 120 qemu-img convert -n -f raw -O raw "$TMP/img.raw" "nbd+unix:///ns2?socket=$TMP/nbd.sock" 2>"$TMP/err" &&
+     timeout 120 qemu-img compare -f raw -F raw "$TMP/img.raw" "nbd+unix:///ns2?socket=$TMP/nbd.sock" >/dev/null 2>"$TMP/err"; then
+    pass "an NVMe namespace served over NBD: written and read back by qemu-img"
+  else
+    fail "nvme over nbd: $(cat "$TMP/err")"
+  fi
+fi
+rpc bdev_nvme_detach_controller '{"name": "Nvme0"}' && ! rpc bdev_get_bdevs '{"name": "Nvme0n1"}' &&
+  pass "bdev_nvme_detach_controller removes both" || fail "detach: $(cat "$TMP/out" "$TMP/err")"
+rpc bdev_nvme_detach_controller '{"name": "Nvme0"}' && fail "detached twice" || pass "detaching an unknown controller is refused"
+kill -TERM "$daemon"
+wait_or_kill "$daemon" 20
+[[ $KILLED -eq 0 && $RC -eq 0 ]] && pass "serve exits 0" || fail "serve: rc $RC killed $KILLED $(cat "$TMP/serve.err")"
+
 echo "nvme_cli: $FAILS failure(s)"
 [[ $FAILS -eq 0 ]]
