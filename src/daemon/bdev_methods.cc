@@ -39,11 +39,30 @@ std::string create_device(const std::string& spec, const std::string& name, cons
   return *made;
 }
 
+// The parameters spdk_tgt's save_config writes for features Sluice does not have
+// (end-to-end protection, separate metadata): accepted at the value that means "none", so
+// that SPDK's configs load unchanged, and refused with a reason at any other.
+void spdk_feature_params(const Params& p) {
+  for (const char* key : {"md_size", "dif_type", "dif_pi_format"}) {
+    if (p.raw(key) != nullptr && p.u64(key) != 0)
+      throw rpc::Error{rpc::kInvalidParams, fmt::format("{}: Sluice devices have no metadata or protection information", key)};
+  }
+  for (const char* key : {"md_interleave", "dif_is_head_of_md"}) {
+    if (p.raw(key) != nullptr && p.flag(key, false))
+      throw rpc::Error{rpc::kInvalidParams, fmt::format("{}: Sluice devices have no metadata or protection information", key)};
+  }
+}
+
 Json sized_create(const Params& p, std::string_view scheme, const char* method, uint64_t default_bs) {
   const std::string name = p.str("name", "");
   const uint64_t num_blocks = p.u64("num_blocks");
   const uint32_t bs = block_size_param(p, default_bs);
   p.raw("uuid");  // accepted for SPDK configs; Sluice names devices, it does not give them UUIDs
+  p.raw("optimal_io_boundary");  // a splitting hint; Sluice splits at the device's own limits
+  const uint64_t physical = p.u64("physical_block_size", 0);
+  if (physical != 0 && physical != bs)
+    throw rpc::Error{rpc::kInvalidParams, fmt::format("physical_block_size {} differs from block_size {}", physical, bs)};
+  spdk_feature_params(p);
   p.done();
   if (num_blocks == 0 || num_blocks > (uint64_t{1} << 50) / bs)
     throw rpc::Error{rpc::kInvalidParams, fmt::format("num_blocks {} is out of range", num_blocks)};
@@ -57,6 +76,10 @@ Json file_create(const Params& p, std::string_view scheme, const char* method) {
   const std::string name = spec_safe(p.str("name"), "name");
   const std::string filename = spec_safe(p.str("filename"), "filename");
   const uint64_t bs = p.u64("block_size", 0);
+  p.raw("uuid");
+  if (p.flag("readonly", false))  // aio's option: serve it read-only through an export instead
+    throw rpc::Error{rpc::kInvalidParams, "readonly: export the device read-only instead (nbd_export_add read_only)"};
+  p.raw("fallocate");  // aio's hint for thin files; Sluice leaves allocation to the file system
   p.done();
   Json params{{"name", name}, {"filename", filename}};
   std::string spec = fmt::format("{}:{}", scheme, filename);
@@ -206,6 +229,12 @@ void add_bdev_methods(rpc::Registry& r) {
                 {"bdevs", std::move(bdevs)}};
   });
   add("bdev_set_qos_limit", set_qos_limit);
+  // SPDK configs end the bdev subsystem with this; Sluice's examine runs inside the create
+  // call, so by the time this runs it has finished.
+  add("bdev_wait_for_examine", [](const Params& p) {
+    p.done();
+    return Json(true);
+  });
   add_nvme_methods(r);
   add("bdev_error_create", [](const Params& p) {
     const std::string base = p.str("base_name");

@@ -138,6 +138,25 @@ TEST_F(DaemonMethods, SaveConfigRecreatesTheDevices) {
   EXPECT_EQ(call("save_config")["result"], saved);
 }
 
+// A config as spdk_tgt's save_config writes it (its parameters at their defaults) loads as it is.
+TEST_F(DaemonMethods, AnSpdkConfigLoadsUnchanged) {
+  const Json config = Json::parse(R"({"subsystems": [
+    {"subsystem": "bdev", "config": [
+      {"method": "bdev_malloc_create", "params": {"name": "Malloc0", "num_blocks": 8192, "block_size": 512,
+        "physical_block_size": 512, "uuid": "0a8e9c9e-7f1c-4b0e-9a5f-8d3f7e2a1b3c", "optimal_io_boundary": 0,
+        "md_size": 0, "dif_type": 0, "dif_is_head_of_md": false, "dif_pi_format": 0}},
+      {"method": "bdev_null_create", "params": {"name": "Null0", "num_blocks": 1024, "block_size": 4096,
+        "physical_block_size": 4096, "md_size": 0, "md_interleave": false, "dif_type": 0, "dif_is_head_of_md": false}},
+      {"method": "bdev_wait_for_examine"}]}]})");
+  Status st = registry_.load_config(config);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  EXPECT_TRUE(bdev::find("Malloc0"));
+  EXPECT_TRUE(bdev::find("Null0"));
+  // A feature Sluice lacks is refused, naming it.
+  Json md = call("bdev_malloc_create", {{"name", "M"}, {"num_blocks", 8}, {"md_size", 8}});
+  EXPECT_NE(md["error"]["message"].get<std::string>().find("md_size"), std::string::npos);
+}
+
 TEST_F(DaemonMethods, LogicalVolumes) {
   testing::TempFile image(64 << 20);
   ASSERT_FALSE(image.path().empty());
