@@ -70,6 +70,15 @@ else fail "Depends ($DEPENDS) lacks ${missing[*]:-nothing} of ${owners[*]}"; fi
 [[ $(dpkg-deb --ctrl-tarfile "$DEB" | tar -xO ./conffiles 2>/dev/null) == /etc/sluice/sluice.json ]] &&
   pass "/etc/sluice/sluice.json is a conffile" || fail "conffiles: '$(dpkg-deb --ctrl-tarfile "$DEB" | tar -xO ./conffiles 2>&1)'"
 
+# The maintainer scripts: ours (packaging/), executable, valid sh, running ldconfig.
+dpkg-deb -e "$DEB" "$TMP/control" || fail "dpkg-deb -e"
+for script in postinst prerm postrm; do
+  f=$TMP/control/$script
+  if [[ ! -x $f ]] || ! sh -n "$f"; then fail "$script: missing, not executable or not valid sh"; fi
+done
+grep -q '^ *ldconfig' "$TMP/control/postinst" && grep -q 'daemon-reload' "$TMP/control/postinst" && grep -q 'systemctl stop sluice.service' "$TMP/control/prerm" &&
+  pass "maintainer scripts: ldconfig, daemon-reload, stop before removal" || fail "maintainer scripts are not packaging/'s"
+
 # ---- The unpacked files.
 UNIT=$ROOT/usr/lib/systemd/system/sluice.service
 CONFIG=$ROOT/etc/sluice/sluice.json
@@ -136,6 +145,17 @@ read -ra exec <<<"$(unit_value ExecStart)"
 [[ $(unit_value Type) == simple && $(unit_value Restart) == on-failure && ${exec[0]:-} == /usr/bin/sluice && ${exec[1]:-} == serve ]] &&
   pass "unit: Type=simple, Restart=on-failure, ExecStart=${exec[*]}" ||
   fail "unit: Type=$(unit_value Type) Restart=$(unit_value Restart) ExecStart=${exec[*]}"
+# systemd's own check of the unit (a mistyped key or value is only a warning to systemd, so any
+# message fails), on a copy whose ExecStart names the unpacked binary: verify wants it to exist.
+if command -v systemd-analyze >/dev/null; then
+  mkdir -p "$TMP/unit"
+  sed "s|^ExecStart=/usr/bin/|ExecStart=$ROOT/usr/bin/|" "$UNIT" >"$TMP/unit/sluice.service"
+  if timeout 60 systemd-analyze verify "$TMP/unit/sluice.service" >"$TMP/verify.log" 2>&1 && [[ ! -s $TMP/verify.log ]]; then
+    pass "systemd-analyze verify: the unit is clean"
+  else
+    fail "systemd-analyze verify: $(head -5 "$TMP/verify.log")"
+  fi
+fi
 RUN=$TMP/run
 runtime=$(unit_value RuntimeDirectory)
 [[ -n $runtime ]] && mkdir -p -m 0700 "$RUN/$runtime"
