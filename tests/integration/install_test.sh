@@ -2,7 +2,8 @@
 # The Debian package, built and used as a user would, without touching the system: cpack -G
 # DEB from this build tree; its control data (Depends covers every library the binaries load,
 # the config is a conffile); the package unpacked (dpkg-deb -x) into a scratch root and its
-# files where README says; the unpacked `sluice --version`; a program compiled against the
+# files where README says; the unpacked `sluice --version`; `cmake --install` into another
+# prefix (the unit follows it; an edited config is kept); a program compiled against the
 # installed header and library; stock db_bench with the installed plugin on a file-backed
 # device, read back by a second process and checked by the installed `sluice fsck`; and the
 # daemon started from the unit's own ExecStart line (paths moved into the scratch root, as
@@ -14,6 +15,7 @@ set -uo pipefail
 BUILD=${1:?usage: $0 BUILD_DIR CPACK VERSION}
 CPACK=${2:?usage: $0 BUILD_DIR CPACK VERSION}
 VERSION=${3:?usage: $0 BUILD_DIR CPACK VERSION}
+CMAKE=$(dirname "$CPACK")/cmake  # the cmake that configured BUILD, beside its cpack
 for tool in dpkg-deb dpkg-shlibdeps db_bench; do
   command -v $tool >/dev/null || { echo "SKIP: $tool not installed (dpkg-dev, rocksdb-tools)"; exit 77; }
 done
@@ -49,7 +51,10 @@ done
 ROOT=$TMP/root
 dpkg-deb -x "$DEB" "$ROOT" || { fail "dpkg-deb -x"; finish; }
 SLUICE=$ROOT/usr/bin/sluice
-PLUGIN=$ROOT/usr/lib/libsluice_rocksdb.so
+# usr/lib, or usr/lib/<multiarch> for a tree configured with the prefix /usr (GNUInstallDirs).
+mapfile -t plugins < <(find "$ROOT/usr/lib" -name libsluice_rocksdb.so)
+[[ ${#plugins[@]} -eq 1 ]] || { fail "want one libsluice_rocksdb.so under /usr/lib, found: ${plugins[*]:-none}"; finish; }
+PLUGIN=${plugins[0]}
 owners=()
 for bin in "$SLUICE" "$PLUGIN"; do
   while read -r name; do
@@ -96,6 +101,22 @@ run --version
 [[ $RC -eq 0 && $(cat "$TMP/out") == "sluice $VERSION" ]] && pass "installed sluice --version: $(cat "$TMP/out")" ||
   fail "sluice --version: exit $RC, '$(cat "$TMP/out" "$TMP/err")', want 'sluice $VERSION'"
 
+# ---- cmake --install into a prefix other than /usr: the unit names the prefix's binary and
+# config, and a second install keeps an edited config.
+PREFIX=$TMP/prefix
+if timeout 120 "$CMAKE" --install "$BUILD" --prefix "$PREFIX" >"$TMP/install.log" 2>&1 &&
+   [[ -x $PREFIX/bin/sluice && -s $PREFIX/etc/sluice/sluice.json ]] &&
+   grep -qxF "ExecStart=$PREFIX/bin/sluice serve -c $PREFIX/etc/sluice/sluice.json -r /run/sluice/sluice.sock" \
+     "$PREFIX/lib/systemd/system/sluice.service"; then
+  pass "cmake --install --prefix: the unit runs PREFIX/bin/sluice with PREFIX/etc/sluice/sluice.json"
+else
+  fail "cmake --install --prefix: $(tail -3 "$TMP/install.log"); $(grep ExecStart "$PREFIX/lib/systemd/system/sluice.service" 2>&1)"
+fi
+echo '{"subsystems": [], "edited": true}' >"$PREFIX/etc/sluice/sluice.json"
+timeout 120 "$CMAKE" --install "$BUILD" --prefix "$PREFIX" >"$TMP/install.log" 2>&1 &&
+  grep -q edited "$PREFIX/etc/sluice/sluice.json" && pass "a second install keeps the edited config" ||
+  fail "a second install: $(tail -3 "$TMP/install.log"); config: $(cat "$PREFIX/etc/sluice/sluice.json")"
+
 # ---- An application linking the installed library through the installed header: a file
 # written and read back on a RAM device (formatted when opened).
 if command -v g++ >/dev/null; then
@@ -115,10 +136,10 @@ int main() {
   return 0;
 }
 CC
-  if ! timeout 120 g++ -std=c++20 -I"$ROOT/usr/include" "$TMP/app.cc" -o "$TMP/app" -L"$ROOT/usr/lib" -lsluice_rocksdb -lrocksdb \
+  if ! timeout 120 g++ -std=c++20 -I"$ROOT/usr/include" "$TMP/app.cc" -o "$TMP/app" -L"$(dirname "$PLUGIN")" -lsluice_rocksdb -lrocksdb \
        >"$TMP/cc.log" 2>&1; then
     fail "compiling against the installed header and library: $(head -5 "$TMP/cc.log")"
-  elif LD_LIBRARY_PATH=$ROOT/usr/lib timeout 60 "$TMP/app" >"$TMP/out" 2>"$TMP/err" && grep -q "read back" "$TMP/out"; then
+  elif LD_LIBRARY_PATH=$(dirname "$PLUGIN") timeout 60 "$TMP/app" >"$TMP/out" 2>"$TMP/err" && grep -q "read back" "$TMP/out"; then
     pass "a program built with -lsluice_rocksdb writes and reads a file"
   else
     fail "the linked program: $(cat "$TMP/err" "$TMP/out")"
