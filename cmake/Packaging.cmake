@@ -2,7 +2,8 @@
 #
 # `cmake --install build/release [--prefix DIR]` installs:
 #   bin/sluice                                   the CLI and daemon
-#   lib/<multiarch>/libsluice_rocksdb.so         the RocksDB plugin (LD_PRELOAD, or link it)
+#   LIBDIR/libsluice_rocksdb.so                  the RocksDB plugin (LD_PRELOAD, or link it);
+#                                                LIBDIR is lib (lib/<multiarch> if configured for /usr)
 #   include/sluice/sluice_rocksdb.h              its entry points (needs only RocksDB's headers)
 #   share/doc/sluice/                            README.md, LICENSE, docs/
 #   lib/systemd/system/sluice.service            the daemon's unit

@@ -58,7 +58,8 @@ PLUGIN=${plugins[0]}
 owners=()
 for bin in "$SLUICE" "$PLUGIN"; do
   while read -r name; do
-    path=$(ldd "$bin" | awk -v n="$name" '$1 == n && $2 == "=>" { print $3 } $1 ~ "/" n "$" { print $1 }' | head -1)
+    path=$(ldd "$bin" | awk -v n="$name" '$1 == n && $2 == "=>" { print $3 }
+      substr($1, length($1) - length(n)) == "/" n { print $1 }' | head -1)
     owner=""
     for p in "$path" "/usr$path" "${path#/usr}"; do
       [[ -n $path ]] && owner=$(dpkg -S "$p" 2>/dev/null) && break
