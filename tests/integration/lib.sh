@@ -112,3 +112,24 @@ out_has() { grep -q -- "$1" "$TMP/out"; }
 err_has() { grep -q -- "$1" "$TMP/err"; }
 # json EXPR: evaluates a Python expression over the JSON in $TMP/out (as `d`); prints the value.
 json() { python3 -c "import json,sys; d=json.load(open('$TMP/out')); print($1)"; }
+
+# ---- Stock RocksDB tools (db_bench, ldb, sst_dump) with the plugin preloaded: $PLUGIN is the
+# libsluice_rocksdb.so to load (a build tree's or an installed one).
+# plugin_run TOOL ARGS...: LD_PRELOAD=$PLUGIN TOOL ARGS, bounded; stdout in $TMP/out, stderr in
+# $TMP/err, the exit status in $RC.
+plugin_run() {
+  LD_PRELOAD=$PLUGIN timeout 120 "$@" >"$TMP/out" 2>"$TMP/err"
+  RC=$?
+}
+# plugin_ok NAME TOOL ARGS...: plugin_run; NAME passes on exit 0 with no "error" on stderr
+# (RocksDB reports some failures there and still exits 0), and fails otherwise.
+plugin_ok() {
+  local name=$1; shift
+  plugin_run "$@"
+  if [[ $RC -ne 0 ]]; then fail "$name: exit $RC; stderr: $(tail -5 "$TMP/err"); stdout: $(tail -5 "$TMP/out")"; return 1; fi
+  if grep -qi "error" "$TMP/err"; then fail "$name: succeeded, but stderr says: $(grep -i error "$TMP/err" | head -3)"; return 1; fi
+  pass "$name"
+}
+# db_bench_found: how many keys the db_bench readrandom in $TMP/out found ("(N of M found)");
+# empty if it printed no such line.
+db_bench_found() { sed -n 's/.*(\([0-9]*\) of \([0-9]*\) found).*/\1/p' "$TMP/out" | head -1; }

@@ -15,71 +15,58 @@ done
 . "$(dirname "$0")/lib.sh"
 make_tmp rocksdb_tools
 
-# run TOOL ARGS...: stdout in $TMP/out, stderr in $TMP/err, status in $RC.
-run() {
-  LD_PRELOAD=$PLUGIN timeout 120 "$@" >"$TMP/out" 2>"$TMP/err"
-  RC=$?
-}
-ok_run() {  # NAME TOOL ARGS...: exit 0, and no "error" on stderr
-  local name=$1; shift
-  run "$@"
-  if [[ $RC -ne 0 ]]; then fail "$name: exit $RC; stderr: $(tail -5 "$TMP/err"); stdout: $(tail -5 "$TMP/out")"; return 1; fi
-  if grep -qi "error" "$TMP/err"; then fail "$name: succeeded, but stderr says: $(grep -i error "$TMP/err" | head -3)"; return 1; fi
-  pass "$name"
-}
-
 IMG=$TMP/image
 truncate -s 256M "$IMG"
 URI="sluice://uring:$IMG?format=1"
 BENCH=(db_bench "--fs_uri=$URI" --db=/bench --num=20000 --value_size=100 --compression_type=none
        --write_buffer_size=1048576 --target_file_size_base=1048576 --statistics=0)
 
-ok_run "db_bench fillrandom" "${BENCH[@]}" --benchmarks=fillrandom,flush
+plugin_ok "db_bench fillrandom" "${BENCH[@]}" --benchmarks=fillrandom,flush
 grep -q "fillrandom" "$TMP/out" || fail "db_bench fillrandom printed no result: $(tail -3 "$TMP/out")"
 
 # A second process: the image is mounted again and recovered or loaded.
-if ok_run "db_bench readrandom (existing db)" "${BENCH[@]}" --use_existing_db=1 --benchmarks=readrandom --reads=5000; then
-  found=$(sed -n 's/.*(\([0-9]*\) of \([0-9]*\) found).*/\1/p' "$TMP/out" | head -1)
+if plugin_ok "db_bench readrandom (existing db)" "${BENCH[@]}" --use_existing_db=1 --benchmarks=readrandom --reads=5000; then
+  found=$(db_bench_found)
   if [[ -n "$found" && "$found" -gt 0 ]]; then pass "readrandom found $found of 5000 keys"
   else fail "readrandom found no keys: $(grep readrandom "$TMP/out")"; fi
 fi
 
-ok_run "db_bench multireadrandom (MultiRead batches)" "${BENCH[@]}" --use_existing_db=1 \
+plugin_ok "db_bench multireadrandom (MultiRead batches)" "${BENCH[@]}" --use_existing_db=1 \
   --benchmarks=multireadrandom --reads=2000 --multiread_batched=1 --batch_size=16
 
-ok_run "db_bench direct I/O + async reads" "${BENCH[@]}" --use_existing_db=1 --benchmarks=readrandom,seekrandom \
+plugin_ok "db_bench direct I/O + async reads" "${BENCH[@]}" --use_existing_db=1 --benchmarks=readrandom,seekrandom \
   --reads=2000 --use_direct_reads=1 --use_direct_io_for_flush_and_compaction=1 --async_io=1 --seek_nexts=10
 
 # Several DBs in one image, opened side by side by one process.
-ok_run "db_bench --num_multi_db=3" db_bench "--fs_uri=$URI" --db=/multi --num_multi_db=3 --num=3000 \
+plugin_ok "db_bench --num_multi_db=3" db_bench "--fs_uri=$URI" --db=/multi --num_multi_db=3 --num=3000 \
   --benchmarks=fillrandom,readrandom --reads=1000
 
-if ok_run "ldb scan" ldb "--fs_uri=$URI" --db=/bench --hex scan --max_keys=5; then
+if plugin_ok "ldb scan" ldb "--fs_uri=$URI" --db=/bench --hex scan --max_keys=5; then
   lines=$(grep -c ' : ' "$TMP/out")
   [[ $lines -eq 5 ]] && pass "ldb scan listed 5 keys" || fail "ldb scan listed $lines keys, want 5: $(cat "$TMP/out")"
   key=$(head -1 "$TMP/out" | sed 's/ : .*//')
   want=$(head -1 "$TMP/out" | sed 's/.* : //')
-  if ok_run "ldb get" ldb "--fs_uri=$URI" --db=/bench --hex get "$key"; then
+  if plugin_ok "ldb get" ldb "--fs_uri=$URI" --db=/bench --hex get "$key"; then
     [[ "$(cat "$TMP/out")" == "$want" ]] && pass "ldb get returns the scanned value" || fail "ldb get $key: '$(cat "$TMP/out")', want '$want'"
   fi
 fi
 
-ok_run "ldb put" ldb "--fs_uri=$URI" --db=/bench put sluice-key sluice-value
-if ok_run "ldb get (written key)" ldb "--fs_uri=$URI" --db=/bench get sluice-key; then
+plugin_ok "ldb put" ldb "--fs_uri=$URI" --db=/bench put sluice-key sluice-value
+if plugin_ok "ldb get (written key)" ldb "--fs_uri=$URI" --db=/bench get sluice-key; then
   [[ "$(cat "$TMP/out")" == "sluice-value" ]] && pass "ldb reads back its put" || fail "ldb get sluice-key: '$(cat "$TMP/out")'"
 fi
 
-if ok_run "sst_dump verify" sst_dump "--fs_uri=$URI" --file=/bench --command=verify; then
+if plugin_ok "sst_dump verify" sst_dump "--fs_uri=$URI" --file=/bench --command=verify; then
   grep -q "\.sst" "$TMP/out" && pass "sst_dump visited SST files" || fail "sst_dump listed no SST file: $(head -5 "$TMP/out")"
 fi
 
 # RocksDB reads an --env_uri containing '=' as an option list: the image is formatted by now.
-ok_run "db_bench --env_uri" db_bench "--env_uri=sluice://uring:$IMG" --db=/envdb --num=2000 --benchmarks=fillseq,readseq
+plugin_ok "db_bench --env_uri" db_bench "--env_uri=sluice://uring:$IMG" --db=/envdb --num=2000 --benchmarks=fillseq,readseq
 
 # Wrong URIs: a message, exit 1 (not a signal, not silence).
 bad_run() {  # NAME EXPECTED-TEXT TOOL ARGS...
   local name=$1 want=$2; shift 2
-  run "$@"
+  plugin_run "$@"
   if [[ $RC -eq 0 || $RC -ge 124 ]]; then fail "$name: exit $RC, want a plain failure; stderr: $(cat "$TMP/err")"
   elif ! grep -q -- "$want" "$TMP/out" "$TMP/err"; then fail "$name: no '$want' in output: $(cat "$TMP/err" "$TMP/out" | tail -5)"
   else pass "$name: exit $RC with '$want'"; fi
