@@ -21,9 +21,8 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/fuse_mount.XXXXXX")
 MNT=$TMP/mnt MNT2=$TMP/mnt2
 mkdir -p "$MNT" "$MNT2"
 PIDS=()
-FAILS=0
-pass() { echo "ok   $*"; }
-fail() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
+# pass, fail and finish from lib.sh; this script's own run/expect follow where it has them.
+. "$(dirname "$0")/lib.sh"
 
 is_mounted() { grep -q " $1 fuse" /proc/self/mounts; }
 # Nothing stays mounted or running, whatever happened.
@@ -234,5 +233,4 @@ run mount "$TMP/nope.img" "$MNT"
 [[ $RC -ne 0 && $(wc -l <"$TMP/err") -eq 1 ]] && grep -q "^sluice mount: " "$TMP/err" && pass "a missing device: $(cat "$TMP/err")" ||
   fail "mount of a missing device: exit $RC: $(cat "$TMP/err")"
 
-if [[ $FAILS -ne 0 ]]; then echo "$FAILS check(s) failed"; exit 1; fi
-echo "all fuse_mount checks passed"
+finish

@@ -17,9 +17,8 @@ done
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/migrate.XXXXXX")
 HOLDER=
 trap '[[ -n "$HOLDER" ]] && kill $HOLDER 2>/dev/null; rm -rf "$TMP"' EXIT
-FAILS=0
-pass() { echo "ok   $*"; }
-fail() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
+# pass, fail and finish from lib.sh; this script's own run/expect follow where it has them.
+. "$(dirname "$0")/lib.sh"
 
 # run [ENV=V...] CMD ARGS...: stdout in $TMP/out, stderr in $TMP/err, status in $RC.
 run() {
@@ -169,5 +168,4 @@ sums "$SRC" >"$TMP/src.sums.after"
 cmp -s "$TMP/src.sums" "$TMP/src.sums.after" && pass "the source is unchanged (sha256 of every file)" \
   || fail "the source changed: $(diff "$TMP/src.sums" "$TMP/src.sums.after" | head -5)"
 
-if [[ $FAILS -ne 0 ]]; then echo "$FAILS check(s) failed"; exit 1; fi
-echo "all migrate checks passed"
+finish
