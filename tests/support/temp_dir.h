@@ -1,4 +1,5 @@
-// A temporary directory in $TMPDIR (or /tmp), removed with what is left in it.
+// A temporary directory in $TMPDIR (or /tmp), removed with what is left in it; path() is
+// empty if it could not be made. For Unix sockets inside it, keep names short (108 bytes).
 #pragma once
 
 #include <cstdlib>
@@ -21,6 +22,7 @@ class TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
 
  private:
   std::string path_;

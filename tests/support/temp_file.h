@@ -1,4 +1,4 @@
-// Temporary directories and image files for tests: a sparse temporary file in $TMPDIR (or /tmp), and reading or
+// Image files for tests: a sparse temporary file in $TMPDIR (or /tmp), and reading or
 // patching an image's bytes (to check that something left it unchanged, or to damage it).
 #pragma once
 
@@ -7,34 +7,11 @@
 
 #include <cstdint>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
 
 namespace sluice::testing {
-
-// A directory in $TMPDIR (or /tmp), removed with everything in it on destruction; path()
-// is empty if it could not be made. For Unix sockets: keep the path short (108 bytes).
-class TempDir {
- public:
-  TempDir() {
-    const char* dir = std::getenv("TMPDIR");
-    path_ = std::string(dir ? dir : "/tmp") + "/sluice-XXXXXX";
-    if (mkdtemp(path_.data()) == nullptr) path_.clear();
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // A sparse file of the given size, removed on destruction; path() is empty if it could not
 // be made.

@@ -20,6 +20,7 @@
 #include "rocksdb/sluice_rocksdb.h"
 #include "rocksdb/sluice_uri.h"
 
+#include "temp_dir.h"
 #include "temp_file.h"
 
 namespace sluice::rocksdb_plugin {
@@ -28,22 +29,7 @@ namespace {
 using ::rocksdb::IOOptions;
 using sluice::testing::patch_image;
 using sluice::testing::read_image;
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/sluice-plugin-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using sluice::testing::TempDir;
 
 std::string error_of(const std::string& uri) {
   std::shared_ptr<::rocksdb::FileSystem> fs;

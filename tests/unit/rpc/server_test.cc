@@ -4,13 +4,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
 #include <thread>
 
 #include <gtest/gtest.h>
 
 #include "rpc/rpc.h"
 #include "rpc/unix_socket.h"
-#include "temp_file.h"
+#include "temp_dir.h"
 
 namespace sluice::rpc {
 namespace {
