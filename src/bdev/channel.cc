@@ -132,6 +132,13 @@ void BdevChannel::start(BdevIo* io) {
 // once the limits are gone).
 int BdevChannel::release_throttled() {
   int started = 0;
+  if (bdev_.removed()) [[unlikely]] {  // nothing waits for a rate limit on a device that is gone
+    while (BdevIo* io = throttled_.pop_front()) {
+      complete(io, Errc::aborted);
+      ++started;
+    }
+    return started;
+  }
   const uint64_t now = clock::ticks();
   while (BdevIo* io = throttled_.front()) {
     if (qos_.enabled() && !qos_.admit(io->type, io->num_blocks * geo_.block_size, now, qos_ticket_)) break;

@@ -180,6 +180,24 @@ TEST(QosChannel, WaitingRequestsCompleteInOrder) {
   ASSERT_TRUE(unregister(name).ok());
 }
 
+TEST(QosChannel, RemovingTheDeviceFailsWaitingRequests) {
+  const std::string name = testing::unique_name("qos");
+  ASSERT_TRUE(create("malloc:1M?bs=4096&rw_ios_per_sec=1", name).ok());
+  testing::BdevHandle h(name);
+  ASSERT_NE(h.ch, nullptr);
+  testing::AlignedBuffer buf(4096);
+  std::vector<Errc> done;
+  for (int i = 0; i < 8; ++i)
+    ASSERT_TRUE(h.desc->read(h.ch, buf.data(), i, 1, [](void* a, Errc st) { static_cast<std::vector<Errc>*>(a)->push_back(st); },
+                             &done)
+                    .ok());
+  h.ch->poll();
+  ASSERT_TRUE(unregister(name).ok());
+  ASSERT_TRUE(testing::poll_until(h.ch, [&] { return done.size() == 8; }));
+  EXPECT_EQ(std::count(done.begin(), done.end(), Errc::aborted), 8 - std::count(done.begin(), done.end(), Errc::ok));
+  EXPECT_GE(std::count(done.begin(), done.end(), Errc::aborted), 6);
+}
+
 TEST(QosChannel, BadLimitOptionsAreRefused) {
   EXPECT_EQ(create("malloc:1M?rw_ios_per_sec=abc").status().code(), Errc::invalid_argument);
   EXPECT_EQ(create("malloc:1M?w_mbytes_per_sec=99999999999999").status().code(), Errc::out_of_range);
