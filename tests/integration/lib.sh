@@ -112,3 +112,28 @@ out_has() { grep -q -- "$1" "$TMP/out"; }
 err_has() { grep -q -- "$1" "$TMP/err"; }
 # json EXPR: evaluates a Python expression over the JSON in $TMP/out (as `d`); prints the value.
 json() { python3 -c "import json,sys; d=json.load(open('$TMP/out')); print($1)"; }
+
+# ---- `sluice serve`: started from a config, its RPC socket answering.
+# serve_start RPC_SOCKET CONFIG [CORES]: starts the daemon as a background job (stdout and
+# stderr in $TMP/server.out, $TMP/server.err) and waits (20 s at most) until RPC answers.
+# Sets $SERVER (its pid) and returns 1 when it did not come up.
+serve_start() {
+  SERVE_RPC=$1
+  bg_start "$SLUICE" serve -m "${3:-0-1}" -r "$1" -c "$2" >"$TMP/server.out" 2>"$TMP/server.err"
+  SERVER=$BG_PID
+  local _
+  for _ in $(seq 1 200); do
+    serve_rpc spdk_get_version && return 0
+    kill -0 "$SERVER" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+# serve_rpc METHOD [PARAMS]: one call to the daemon serve_start started (bounded); the
+# answer in $TMP/out, errors in $TMP/err.
+serve_rpc() { timeout 60 "$SLUICE" rpc -s "$SERVE_RPC" "$@" >"$TMP/out" 2>"$TMP/err"; }
+# serve_stop: SIGTERM, then waits 20 s at most; RC and KILLED as wait_or_kill sets them.
+serve_stop() {
+  kill -TERM "$SERVER" 2>/dev/null
+  wait_or_kill "$SERVER" 20
+}
