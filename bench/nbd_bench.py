@@ -46,6 +46,17 @@ def _die_with_parent():
     _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: nothing outlives this script
 
 
+def machine_busy(seconds=5):
+    """The share of both cores busy over `seconds` before the run (others' builds show here)."""
+    def sample():
+        v = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
+        return sum(v), v[3] + v[4]
+    t0, i0 = sample()
+    time.sleep(seconds)
+    t1, i1 = sample()
+    return 1 - (i1 - i0) / max(1, t1 - t0)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -167,8 +178,10 @@ def main():
         sys.exit("nbd_bench: needs 2 cores (servers on core 0, fio on core 1)")
     servers = [s for s in SERVERS if s not in a.skip]
     transports = [t for t in TRANSPORTS if t not in a.skip]
+    busy_before = machine_busy()
     load_before = os.getloadavg()
-    progress(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
+    progress(f"before the run: load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
+             f"machine {busy_before:.0%} busy over 5 s")
 
     runs = {}  # (transport, server, rw, qd) -> [run]
     with tempfile.TemporaryDirectory(prefix="sluice-nbd-bench-") as d:
@@ -195,7 +208,7 @@ def main():
     by = {(c["transport"], c["server"], c["rw"], c["qd"]): c for c in cells}
 
     print(f"\n{a.repeat} x {a.seconds:g} s per cell, medians; load average {load_before[0]:.2f} before, "
-          f"{load_after[0]:.2f} after\n")
+          f"{load_after[0]:.2f} after; machine {busy_before:.0%} busy just before\n")
     head = "| transport | workload | QD | server | IOPS | p99 us | CPU ns/I/O |"
     peers = [p for p in servers if p != "sluice"]
     if "sluice" in servers:
@@ -219,7 +232,7 @@ def main():
                 print(row)
 
     out = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "repeat": a.repeat, "seconds": a.seconds,
-           "size_mb": a.size_mb, "load_before": load_before, "load_after": load_after,
+           "size_mb": a.size_mb, "load_before": load_before, "busy_before": busy_before, "load_after": load_after,
            "server_core": SERVER_CORE, "fio_core": FIO_CORE,
            "versions": {"fio": subprocess.run(["fio", "--version"], capture_output=True, text=True).stdout.strip(),
                         "nbdkit": subprocess.run(["nbdkit", "--version"], capture_output=True, text=True).stdout.strip(),
