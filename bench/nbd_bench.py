@@ -76,7 +76,7 @@ class Server:
     def __init__(self, kind, transport, args, tmp):
         self.kind, self.transport, self.args, self.tmp = kind, transport, args, tmp
         size = args.size_mb << 20
-        sock = tmp / f"{kind}.sock"
+        sock = tmp / f"{kind}-{transport}-{time.monotonic_ns()}.sock"  # nbdkit leaves its socket
         port = free_port() if transport == "tcp" else None
         self.uri = f"nbd+unix:///disk?socket={sock}" if port is None else f"nbd://127.0.0.1:{port}/disk"
         self.shm = None
