@@ -133,3 +133,28 @@ plugin_ok() {
 # db_bench_found: how many keys the db_bench readrandom in $TMP/out found ("(N of M found)");
 # empty if it printed no such line.
 db_bench_found() { sed -n 's/.*(\([0-9]*\) of \([0-9]*\) found).*/\1/p' "$TMP/out" | head -1; }
+
+# ---- `sluice serve`: started from a config, its RPC socket answering.
+# serve_start RPC_SOCKET CONFIG [CORES]: starts the daemon as a background job (stdout and
+# stderr in $TMP/server.out, $TMP/server.err) and waits (20 s at most) until RPC answers.
+# Sets $SERVER (its pid) and returns 1 when it did not come up.
+serve_start() {
+  SERVE_RPC=$1
+  bg_start "$SLUICE" serve -m "${3:-0-1}" -r "$1" -c "$2" >"$TMP/server.out" 2>"$TMP/server.err"
+  SERVER=$BG_PID
+  local _
+  for _ in $(seq 1 200); do
+    serve_rpc spdk_get_version && return 0
+    kill -0 "$SERVER" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+# serve_rpc METHOD [PARAMS]: one call to the daemon serve_start started (bounded); the
+# answer in $TMP/out, errors in $TMP/err.
+serve_rpc() { timeout 60 "$SLUICE" rpc -s "$SERVE_RPC" "$@" >"$TMP/out" 2>"$TMP/err"; }
+# serve_stop: SIGTERM, then waits 20 s at most; RC and KILLED as wait_or_kill sets them.
+serve_stop() {
+  kill -TERM "$SERVER" 2>/dev/null
+  wait_or_kill "$SERVER" 20
+}

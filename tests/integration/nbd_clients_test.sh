@@ -36,20 +36,13 @@ cat >"$TMP/config.json" <<JSON
     {"method": "nbd_export_add", "params": {"name": "disk-ro", "bdev_name": "Malloc0", "read_only": true}},
     {"method": "nbd_server_start", "params": {"socket": "$sock"}}]}]}
 JSON
-rpc() { timeout 60 "$SLUICE" rpc -s "$rpc_sock" "$@" >"$TMP/out" 2>"$TMP/err"; }
+rpc() { serve_rpc "$@"; }
 
-bg_start "$SLUICE" serve -m 0-1 -r "$rpc_sock" -c "$TMP/config.json" >"$TMP/server.out" 2>"$TMP/server.err"
-server=$BG_PID
-started=0
-for _ in $(seq 1 200); do
-  rpc nbd_get_exports && { started=1; break; }
-  kill -0 "$server" 2>/dev/null || break
-  sleep 0.1
-done
-if [[ $started -ne 1 ]]; then
+if ! serve_start "$rpc_sock" "$TMP/config.json"; then
   fail "sluice serve did not start: $(cat "$TMP/server.err")"
   finish
 fi
+
 pass "sluice serve up with two exports from its config"
 
 # Bad calls: each one error, the daemon unchanged.
@@ -181,8 +174,7 @@ rpc bdev_malloc_delete '{"name": "Malloc0"}' || fail "bdev_malloc_delete: $(cat 
 if wait "$hot"; then pass "deleting the exported device ends the client's I/O"; else fail "hot-remove: $(cat "$TMP/hot.out")"; fi
 if rpc nbd_get_exports && rpc spdk_get_version; then pass "the daemon carries on"; else fail "daemon after hot-remove"; fi
 
-kill -TERM "$server"
-wait_or_kill "$server" 20
+serve_stop
 if [[ $KILLED -eq 0 && $RC -eq 0 ]]; then
   pass "sluice serve stops cleanly on SIGTERM"
 else
