@@ -33,6 +33,7 @@
 
 #include <fmt/format.h>
 
+#include "base/barrier.h"
 #include "base/log.h"
 #include "bdev/channel.h"
 #include "bdev/file_target.h"
@@ -70,17 +71,6 @@ int64_t init_ring(io_uring* ring, unsigned entries, size_t first_tier) {
     if (err != -EINVAL) break;
   }
   return err;
-}
-
-// A full barrier between our store to the ring's flags and our loads of its state (the other
-// half of the kernel's). Not std::atomic_thread_fence: GCC refuses fences under TSan
-// (-Wtsan), and what this orders is memory shared with the kernel, which TSan cannot see.
-inline void full_barrier() {
-#if defined(__x86_64__)
-  asm volatile("mfence" ::: "memory");
-#else
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);
-#endif
 }
 
 size_t tier_of(unsigned flags) {

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "base/barrier.h"
 #include "base/clock.h"
 
 namespace sluice::nvme {
@@ -51,7 +52,7 @@ Result<Completion> AdminQueue::execute(spec::Sqe& cmd, uint64_t timeout_ms) {
   cmd.cid = next_cid_++;
   std::memcpy(&sq_[sq_tail_], &cmd, sizeof cmd);
   sq_tail_ = (sq_tail_ + 1) % entries_;
-  std::atomic_thread_fence(std::memory_order_release);
+  release_barrier();
   dev_.write32(spec::sq_doorbell(0, dstrd_), sq_tail_);
 
   const uint64_t deadline = clock::now_ns() + timeout_ms * 1000000;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "base/clock.h"
+#include "base/barrier.h"
 #include "base/log.h"
 #include "env/env.h"
 #include "nvme/nvme.h"
@@ -313,7 +314,7 @@ int IoQueue::poll() {
   if (ctrl_->generation() != generation_) [[unlikely]] reconnect();
   if (tail_dirty_) {
     tail_dirty_ = false;
-    std::atomic_thread_fence(std::memory_order_release);  // entries before the doorbell
+    release_barrier();  // entries before the doorbell
     ctrl_->device().write32(sq_doorbell_, sq_tail_);
     ++stats_.doorbells;
   }
