@@ -135,6 +135,24 @@ plugin_ok() {
 db_bench_found() { sed -n 's/.*(\([0-9]*\) of \([0-9]*\) found).*/\1/p' "$TMP/out" | head -1; }
 
 # ---- `sluice serve`: started from a config, its RPC socket answering.
+# nbd_config FILE SIZE SOCKET EXPORT...: writes a config that makes a malloc bdev "Malloc0"
+# of SIZE bytes (512-byte blocks), exports it once per EXPORT ("disk", or "disk-ro:ro" for a
+# read-only export) and serves NBD on the Unix socket SOCKET.
+nbd_config() {
+  local file=$1 size=$2 sock=$3 e exports=""; shift 3
+  for e in "$@"; do
+    local ro=false name=${e%:ro}
+    [[ $e == *:ro ]] && ro=true
+    exports+="{\"method\": \"nbd_export_add\", \"params\": {\"name\": \"$name\", \"bdev_name\": \"Malloc0\", \"read_only\": $ro}},"
+  done
+  cat >"$file" <<JSON
+{"subsystems": [
+  {"subsystem": "bdev", "config": [
+    {"method": "bdev_malloc_create", "params": {"name": "Malloc0", "num_blocks": $((size / 512)), "block_size": 512}}]},
+  {"subsystem": "nbd", "config": [$exports
+    {"method": "nbd_server_start", "params": {"socket": "$sock"}}]}]}
+JSON
+}
 # serve_start RPC_SOCKET CONFIG [CORES]: starts the daemon as a background job (stdout and
 # stderr in $TMP/server.out, $TMP/server.err) and waits (20 s at most) until RPC answers.
 # Sets $SERVER (its pid) and returns 1 when it did not come up.

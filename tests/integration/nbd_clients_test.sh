@@ -27,15 +27,7 @@ sock=$TMP/nbd.sock
 rpc_sock=$TMP/rpc.sock
 uri="nbd+unix:///disk?socket=$sock"
 size=$((8 << 20))
-cat >"$TMP/config.json" <<JSON
-{"subsystems": [
-  {"subsystem": "bdev", "config": [
-    {"method": "bdev_malloc_create", "params": {"name": "Malloc0", "num_blocks": $((size / 512)), "block_size": 512}}]},
-  {"subsystem": "nbd", "config": [
-    {"method": "nbd_export_add", "params": {"name": "disk", "bdev_name": "Malloc0"}},
-    {"method": "nbd_export_add", "params": {"name": "disk-ro", "bdev_name": "Malloc0", "read_only": true}},
-    {"method": "nbd_server_start", "params": {"socket": "$sock"}}]}]}
-JSON
+nbd_config "$TMP/config.json" "$size" "$sock" disk disk-ro:ro
 rpc() { serve_rpc "$@"; }
 
 if ! serve_start "$rpc_sock" "$TMP/config.json"; then

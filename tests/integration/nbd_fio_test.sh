@@ -20,14 +20,7 @@ fio --enghelp=nbd 2>/dev/null | grep -q '^uri' || { echo "skip: this fio has no 
 make_tmp nbd-fio
 sock=$TMP/nbd.sock
 size=$((64 << 20))
-cat >"$TMP/config.json" <<JSON
-{"subsystems": [
-  {"subsystem": "bdev", "config": [
-    {"method": "bdev_malloc_create", "params": {"name": "Malloc0", "num_blocks": $((size / 512)), "block_size": 512}}]},
-  {"subsystem": "nbd", "config": [
-    {"method": "nbd_export_add", "params": {"name": "disk", "bdev_name": "Malloc0"}},
-    {"method": "nbd_server_start", "params": {"socket": "$sock"}}]}]}
-JSON
+nbd_config "$TMP/config.json" "$size" "$sock" disk
 
 if ! serve_start "$TMP/rpc.sock" "$TMP/config.json"; then
   fail "sluice serve did not start: $(cat "$TMP/server.err")"
