@@ -1,5 +1,5 @@
 // Connection: a connected socket owned by one reactor, with a queue of sends written by
-// sendmsg over many segments at once.
+// sendmsg over many segments at once, once per reactor iteration (send_batch.h).
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "net/net.h"
+#include "net/send_batch.h"
 
 namespace sluice::net {
 namespace {
@@ -96,9 +97,19 @@ void Connection::send(SendItem* item) {
     head_ = item;
   tail_ = item;
   queued_bytes_ += item->bytes;
-  // Already waiting for EPOLLOUT: the socket is full, a syscall now would only fail.
-  if (!want_write_ && !in_flush_) flush();
+  // Waiting for EPOLLOUT (the socket is full), inside a flush (it writes this too), or
+  // already on the channel's list: nothing to arrange.
+  if (want_write_ || in_flush_ || flush_deferred_) return;
+  flush_deferred_ = detail::defer_flush(this);
+  if (!flush_deferred_) flush();
 }
+
+namespace detail {
+void flush_deferred(Connection* c) {
+  c->flush_deferred_ = false;
+  c->flush();
+}
+}  // namespace detail
 
 void Connection::flush() {
   struct Guard {
@@ -155,6 +166,10 @@ void Connection::flush() {
 void Connection::fail(bool notify) {
   if (fd_ < 0) return;
   unwatch(&watch_);
+  if (flush_deferred_) {
+    detail::cancel_flush(this);
+    flush_deferred_ = false;
+  }
   ::close(fd_);
   fd_ = -1;
   want_write_ = false;

@@ -4,15 +4,22 @@
 // sockets it reports work outstanding and offers the epoll descriptor as its wake fd, which
 // (level-triggered) turns readable whenever a socket is ready: so the reactor's idle sleep
 // (reactor.cc, sleep_until_event) covers the sockets and an idle connection costs nothing.
+//
+// It also writes the connections that queued sends since its last poll (send_batch.h),
+// before reading new requests: the replies of a batch of completions leave in one sendmsg
+// per connection, one reactor iteration after they were queued. A reactor with such writes
+// pending does not sleep.
 #include <sys/epoll.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "base/log.h"
 #include "net/net.h"
+#include "net/send_batch.h"
 #include "thread/io_channel.h"
 #include "thread/thread.h"
 
@@ -40,20 +47,30 @@ class NetChannel final : public thread::IoChannel {
   ~NetChannel() override { ::close(epfd_); }
 
   int poll() override {
-    if (watches_ == 0) return 0;
+    const int written = write_deferred();
+    if (watches_ == 0) return written;
     int n = epoll_wait(epfd_, events_, kMaxEventsPerPoll, 0);
-    if (n <= 0) return 0;
+    if (n <= 0) return written;
     for (int i = 0; i < n; ++i) {
       auto* w = static_cast<Watch*>(events_[i].data.ptr);
       // Null: a handler earlier in this batch unwatched it (and may have freed it).
       if (w == nullptr) continue;
       w->fn(w->arg, events_[i].events);
     }
-    return n;
+    return written + n;
   }
-  bool has_outstanding() const override { return watches_ > 0; }
+  bool has_outstanding() const override { return watches_ > 0 || !deferred_.empty(); }
   int wake_fd() const override { return epfd_; }
-  bool prepare_sleep() override { return true; }  // level-triggered: a ready socket wakes ppoll at once
+  // Level-triggered: a ready socket wakes ppoll at once. Queued sends are written first.
+  bool prepare_sleep() override { return deferred_.empty(); }
+
+  void defer(Connection* c) { deferred_.push_back(c); }
+  void cancel(const Connection* c) {
+    for (Connection*& d : deferred_)
+      if (d == c) d = nullptr;
+    for (Connection*& d : writing_)
+      if (d == c) d = nullptr;
+  }
 
   int epfd() const { return epfd_; }
   uint32_t watches_ = 0;
@@ -66,8 +83,27 @@ class NetChannel final : public thread::IoChannel {
   }
 
  private:
+  // Writes every connection that queued sends; their done callbacks may queue more (on the
+  // list again, for the next poll) or close connections (cancel() clears their entries).
+  int write_deferred() {
+    if (deferred_.empty()) return 0;
+    writing_.swap(deferred_);
+    int n = 0;
+    for (size_t i = 0; i < writing_.size(); ++i) {
+      Connection* c = writing_[i];
+      if (c == nullptr) continue;
+      detail::flush_deferred(c);
+      ++n;
+    }
+    writing_.clear();
+    return n;
+  }
+
   int epfd_;
   epoll_event events_[kMaxEventsPerPoll]{};
+  // Both keep their capacity: after the first few polls, deferring allocates nothing.
+  std::vector<Connection*> deferred_;
+  std::vector<Connection*> writing_;
 };
 
 Result<std::unique_ptr<thread::IoChannel>> NetDevice::create_channel() {
@@ -102,6 +138,18 @@ void release_if_unused(void*) {
 }
 
 }  // namespace
+
+namespace detail {
+bool defer_flush(Connection* c) {
+  if (t_channel == nullptr) return false;
+  t_channel->defer(c);
+  return true;
+}
+
+void cancel_flush(Connection* c) {
+  if (t_channel != nullptr) t_channel->cancel(c);
+}
+}  // namespace detail
 
 Status watch(Watch* w, uint32_t events) {
   if (w->registered) return Status(Errc::exists, "descriptor already watched");

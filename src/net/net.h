@@ -16,7 +16,10 @@
 //   reactor chosen round-robin, by message.
 //   Connection: recv into the caller's buffer (the caller batches), queued sends written with
 //   sendmsg over many iovecs, a bound on queued bytes the owner reads as back-pressure, and
-//   close on the owning reactor only.
+//   close on the owning reactor only. Sends are batched per reactor iteration: send() only
+//   queues, and the reactor's next poll of its net channel writes each connection's queue
+//   with one sendmsg, so the replies of a batch of completions cost one syscall, not one
+//   each.
 //
 // Errors: a peer that misbehaves or vanishes affects only its own connection: the
 // connection reports it (on_closed) and the owner tears it down.
@@ -34,6 +37,14 @@
 #include "base/status.h"
 
 namespace sluice::net {
+
+class Connection;
+
+namespace detail {
+// The net channel's side of batched sends (event_channel.cc): a connection with queued
+// bytes is written at the start of the reactor's next net poll.
+void flush_deferred(Connection* c);
+}  // namespace detail
 
 // ---- Addresses ----------------------------------------------------------------------------
 
@@ -151,8 +162,9 @@ class Connection {
   void set_reading(bool on);
   bool reading() const { return reading_; }
 
-  // Queues an item and writes what the socket takes now. A closed connection completes it
-  // at once with ok=false.
+  // Queues an item; the reactor's next poll of its net channel writes it, together with
+  // whatever else was queued on this connection meanwhile (before the reactor can sleep).
+  // A closed connection completes it at once with ok=false.
   void send(SendItem* item);
   size_t queued_bytes() const { return queued_bytes_; }
 
@@ -162,6 +174,7 @@ class Connection {
   bool is_open() const { return fd_ >= 0; }
 
  private:
+  friend void detail::flush_deferred(Connection* c);
   static void on_ready(void* arg, uint32_t events);
   void flush();
   void update_events();
@@ -174,6 +187,7 @@ class Connection {
   bool want_write_ = false;
   bool in_flush_ = false;  // a done callback that sends again only queues: the running flush writes it
   bool closed_notified_ = false;
+  bool flush_deferred_ = false;  // on the net channel's list of connections to write
   SendItem* head_ = nullptr;
   SendItem* tail_ = nullptr;
   size_t queued_bytes_ = 0;
