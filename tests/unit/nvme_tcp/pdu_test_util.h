@@ -3,6 +3,7 @@
 // stream to a PduReader in chosen chunk sizes.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
