@@ -25,9 +25,7 @@ T get(const uint8_t* p, size_t off) {
   return get_le<T>(reinterpret_cast<const char*>(p + off));
 }
 
-bool is_term(uint8_t type) {
-  return type == uint8_t(PduType::h2c_term_req) || type == uint8_t(PduType::c2h_term_req);
-}
+bool is_term(uint8_t type) { return type == uint8_t(PduType::h2c_term_req) || type == uint8_t(PduType::c2h_term_req); }
 bool is_ic(uint8_t type) { return type == uint8_t(PduType::ic_req) || type == uint8_t(PduType::ic_resp); }
 bool is_data(uint8_t type) { return type == uint8_t(PduType::h2c_data) || type == uint8_t(PduType::c2h_data); }
 // Types that may carry data after PDO: the capsule (in-capsule data) and the data PDUs.
@@ -70,8 +68,7 @@ size_t put_common(uint8_t* out, PduType type, uint8_t flags, uint8_t hlen, uint8
 // common header, zeroes the rest of the header and the padding, returns where data starts
 // (the length of what the caller sends before its data). The header digest is added by
 // seal_header() once the type's fields are in.
-size_t start_pdu(uint8_t* out, PduType type, uint8_t extra_flags, uint8_t hlen, const TxParams& tx,
-                 uint32_t data_len) {
+size_t start_pdu(uint8_t* out, PduType type, uint8_t extra_flags, uint8_t hlen, const TxParams& tx, uint32_t data_len) {
   const size_t hend = hlen + (tx.header_digest ? kDigestSize : 0);
   const bool ddgst = tx.data_digest && data_len > 0;
   const uint8_t pdo = data_len > 0 ? data_offset(hend, tx.pda) : 0;

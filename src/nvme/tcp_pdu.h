@@ -48,11 +48,11 @@ inline constexpr uint32_t kOffType = 0, kOffFlags = 1, kOffHlen = 2, kOffPdo = 3
 
 inline constexpr size_t kCommonHeaderSize = 8;
 inline constexpr size_t kDigestSize = 4;
-inline constexpr size_t kIcHeaderSize = 128;     // ICReq, ICResp (also their plen)
-inline constexpr size_t kTermHeaderSize = 24;    // H2CTermReq, C2HTermReq
-inline constexpr size_t kCmdHeaderSize = 72;     // CapsuleCmd: 8 + the 64-byte SQE
-inline constexpr size_t kRespHeaderSize = 24;    // CapsuleResp: 8 + the 16-byte CQE
-inline constexpr size_t kDataHeaderSize = 24;    // H2CData, C2HData
+inline constexpr size_t kIcHeaderSize = 128;   // ICReq, ICResp (also their plen)
+inline constexpr size_t kTermHeaderSize = 24;  // H2CTermReq, C2HTermReq
+inline constexpr size_t kCmdHeaderSize = 72;   // CapsuleCmd: 8 + the 64-byte SQE
+inline constexpr size_t kRespHeaderSize = 24;  // CapsuleResp: 8 + the 16-byte CQE
+inline constexpr size_t kDataHeaderSize = 24;  // H2CData, C2HData
 inline constexpr size_t kR2tHeaderSize = 24;
 // A TermReq carries at most the largest header (128 bytes), so at most 152 bytes in all.
 inline constexpr size_t kMaxTermData = 128;
@@ -85,9 +85,9 @@ enum class Fes : uint16_t {
 
 struct IcReq {
   uint16_t pfv = 0;
-  uint8_t hpda = 0;    // the alignment the host wants for C2H data: (hpda + 1) * 4 bytes
-  uint8_t digest = 0;  // kDigestHeader | kDigestData requested
-  uint32_t maxr2t = 0; // 0's based: outstanding R2Ts per command
+  uint8_t hpda = 0;     // the alignment the host wants for C2H data: (hpda + 1) * 4 bytes
+  uint8_t digest = 0;   // kDigestHeader | kDigestData requested
+  uint32_t maxr2t = 0;  // 0's based: outstanding R2Ts per command
 };
 
 struct IcResp {
@@ -175,29 +175,29 @@ uint32_t get_digest(const uint8_t* in);
 // What a violation was; each comes with the FES and FEI a TermReq reports.
 enum class Violation : uint8_t {
   none,
-  unknown_type,           // PDU-type the spec does not define
-  wrong_direction,        // a PDU this role never receives (a host sent ICResp, ...)
-  before_connection,      // anything but ICReq/ICResp (or a TermReq) before the IC exchange
-  repeated_ic,            // a second ICReq/ICResp
-  after_term_req,         // bytes after the peer's TermReq
-  bad_hlen,               // HLEN does not match the type
-  bad_flags,              // a flag the type does not allow (SUCCESS without LAST_PDU, ...)
-  digest_not_negotiated,  // HDGSTF/DDGSTF set without the digest agreed (or a digest on IC/TermReq)
-  digest_missing,         // HDGSTF/DDGSTF clear although the digest was agreed
-  bad_pdo,                // PDO below the header, misaligned, or past PLEN
-  bad_plen,               // PLEN inconsistent with HLEN/PDO/digests/DATAL
-  plen_over_limit,        // PLEN beyond the receiver's bound
-  data_over_maxh2cdata,   // H2CData DATAL beyond MAXH2CDATA
+  unknown_type,             // PDU-type the spec does not define
+  wrong_direction,          // a PDU this role never receives (a host sent ICResp, ...)
+  before_connection,        // anything but ICReq/ICResp (or a TermReq) before the IC exchange
+  repeated_ic,              // a second ICReq/ICResp
+  after_term_req,           // bytes after the peer's TermReq
+  bad_hlen,                 // HLEN does not match the type
+  bad_flags,                // a flag the type does not allow (SUCCESS without LAST_PDU, ...)
+  digest_not_negotiated,    // HDGSTF/DDGSTF set without the digest agreed (or a digest on IC/TermReq)
+  digest_missing,           // HDGSTF/DDGSTF clear although the digest was agreed
+  bad_pdo,                  // PDO below the header, misaligned, or past PLEN
+  bad_plen,                 // PLEN inconsistent with HLEN/PDO/digests/DATAL
+  plen_over_limit,          // PLEN beyond the receiver's bound
+  data_over_maxh2cdata,     // H2CData DATAL beyond MAXH2CDATA
   capsule_data_over_limit,  // in-capsule data beyond the controller's bound
-  empty_data,             // H2CData/C2HData with DATAL 0, or an R2T with R2TL 0
-  header_digest,          // header digest mismatch
-  data_digest,            // data digest mismatch (not fatal: the command fails, the stream goes on)
-  bad_pfv,                // ICReq/ICResp PFV other than 1.0
-  bad_pda,                // HPDA/CPDA above 31
-  bad_maxh2cdata,         // ICResp MAXH2CDATA below 4096 or not a multiple of 4
-  term_data_too_long,     // a TermReq longer than 152 bytes
-  data_out_of_range,      // (caller) DATAO/DATAL outside what the R2T or command allows
-  r2t_limit_exceeded,     // (caller) more R2Ts outstanding than MAXR2T allows
+  empty_data,               // H2CData/C2HData with DATAL 0, or an R2T with R2TL 0
+  header_digest,            // header digest mismatch
+  data_digest,              // data digest mismatch (not fatal: the command fails, the stream goes on)
+  bad_pfv,                  // ICReq/ICResp PFV other than 1.0
+  bad_pda,                  // HPDA/CPDA above 31
+  bad_maxh2cdata,           // ICResp MAXH2CDATA below 4096 or not a multiple of 4
+  term_data_too_long,       // a TermReq longer than 152 bytes
+  data_out_of_range,        // (caller) DATAO/DATAL outside what the R2T or command allows
+  r2t_limit_exceeded,       // (caller) more R2Ts outstanding than MAXR2T allows
 };
 std::string_view violation_name(Violation v);
 
@@ -226,7 +226,8 @@ struct RxParams {
   uint32_t maxh2cdata = 128 * 1024;
   // Controller: the most in-capsule data a command may carry (IOCCSZ less the SQE).
   uint32_t max_capsule_data = 8192;
-  // Any PDU longer than this is refused before its data is read.
+  // Any PDU longer than this is refused before its data is read (keep it >= kMaxTermPdu, or
+  // even an ICReq or a TermReq is refused).
   uint32_t max_plen = 1u << 20;
 };
 

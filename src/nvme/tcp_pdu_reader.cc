@@ -23,9 +23,7 @@ std::span<const uint8_t> PduReader::raw_header() const {
   return {header_, std::min(header_have_, hlen == 0 ? header_have_ : hlen)};
 }
 
-size_t PduReader::header_end() const {
-  return header_[2] + ((header_[1] & kFlagHdgst) ? kDigestSize : 0);
-}
+size_t PduReader::header_end() const { return header_[2] + ((header_[1] & kFlagHdgst) ? kDigestSize : 0); }
 
 void PduReader::start_next_pdu() {
   phase_ = Phase::common;
@@ -59,9 +57,7 @@ void PduReader::header_complete() {
   phase_ = pdu_.data_length > 0 ? Phase::wait_buffer : Phase::done;
 }
 
-void PduReader::data_complete() {
-  phase_ = (pdu_.flags & kFlagDdgst) ? Phase::data_digest : Phase::done;
-}
+void PduReader::data_complete() { phase_ = (pdu_.flags & kFlagDdgst) ? Phase::data_digest : Phase::done; }
 
 bool PduReader::set_data_buffer(std::span<uint8_t> dest) {
   if (phase_ != Phase::wait_buffer || dest.size() != pdu_.data_length || dest.data() == nullptr) return false;
@@ -121,8 +117,10 @@ size_t PduReader::feed(std::span<const uint8_t> in) {
         std::memcpy(header_ + header_have_, p, n);
         header_have_ += n;
         if (header_have_ == kCommonHeaderSize) {
-          if (PduError e = check_common(header_, role_, connected_, params_); !e.ok()) fail(e);
-          else phase_ = Phase::header;
+          if (PduError e = check_common(header_, role_, connected_, params_); !e.ok())
+            fail(e);
+          else
+            phase_ = Phase::header;
         }
         break;
       case Phase::header:

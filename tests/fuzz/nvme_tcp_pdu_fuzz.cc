@@ -35,8 +35,8 @@ using State = PduReader::State;
 constexpr uint8_t kPdas[] = {0, 1, 7, 31};
 
 bool receives(Role role, PduType t) {
-  const bool to_controller = t == PduType::ic_req || t == PduType::h2c_term_req || t == PduType::capsule_cmd ||
-                             t == PduType::h2c_data;
+  const bool to_controller =
+      t == PduType::ic_req || t == PduType::h2c_term_req || t == PduType::capsule_cmd || t == PduType::h2c_data;
   return to_controller == (role == Role::controller);
 }
 

@@ -295,15 +295,15 @@ void nvme_tcp_pdu_seeds() {
     const bool hdgst = variant & 1, ddgst = variant & 2;
     const int pda_index = variant == 3 ? 3 : 0;
     const tcp::TxParams tx{hdgst, ddgst, kPdas[pda_index]};
-    const std::string suffix = std::string(hdgst ? "-hdgst" : "") + (ddgst ? "-ddgst" : "") +
-                               (pda_index ? "-pda31" : "");
+    const std::string suffix =
+        std::string(hdgst ? "-hdgst" : "") + (ddgst ? "-ddgst" : "") + (pda_index ? "-pda31" : "");
     // A host's stream at a controller: ICReq, commands with and without in-capsule data,
     // H2CData answering an R2T, a TermReq.
     std::string host = tcp_header(b, tcp::build_ic_req(b, {0, kPdas[pda_index], uint8_t(variant), 3}));
     host += tcp_header(b, tcp::build_capsule_cmd(b, tx, sqe, 0));
     host += tcp_with_data(b, tcp::build_capsule_cmd(b, tx, sqe, 512), std::string(512, 'c'), ddgst);
-    host += tcp_with_data(b, tcp::build_data(b, tcp::Role::host, tx, {5, 1, 0, 600, false, false}), std::string(600, 'h'),
-                          ddgst);
+    host += tcp_with_data(b, tcp::build_data(b, tcp::Role::host, tx, {5, 1, 0, 600, false, false}),
+                          std::string(600, 'h'), ddgst);
     host += tcp_with_data(b, tcp::build_data(b, tcp::Role::host, tx, {5, 1, 600, 8, true, false}), std::string(8, 'l'),
                           ddgst);
     host += tcp_header(b, tcp::build_term_req(b, tcp::Role::host, tcp::Fes::pdu_sequence, 0, {}));
@@ -321,10 +321,10 @@ void nvme_tcp_pdu_seeds() {
   // A controller's refusal of an ICReq, with the offending header.
   const size_t ic = tcp::build_ic_req(b, {1, 0, 0, 0});
   const std::string offending = tcp_header(b, ic);
-  write(t, "term-req", tcp_mode(false, false, false, 0, false, 64) +
-                           tcp_header(b, tcp::build_term_req(b, tcp::Role::controller, tcp::Fes::unsupported_parameter, 8,
-                                                             {reinterpret_cast<const uint8_t*>(offending.data()),
-                                                              offending.size()})));
+  write(t, "term-req",
+        tcp_mode(false, false, false, 0, false, 64) +
+            tcp_header(b, tcp::build_term_req(b, tcp::Role::controller, tcp::Fes::unsupported_parameter, 8,
+                                              {reinterpret_cast<const uint8_t*>(offending.data()), offending.size()})));
 }
 
 }  // namespace

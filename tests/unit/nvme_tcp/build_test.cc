@@ -37,8 +37,8 @@ TEST(NvmeTcpBuild, IcRespKnownAnswer) {
   EXPECT_EQ(b[0], 0x01);
   EXPECT_EQ(b[2], 0x80);
   EXPECT_EQ(le32(b + 4), 128u);
-  EXPECT_EQ(b[10], 1);     // CPDA
-  EXPECT_EQ(b[11], 0x02);  // DGST
+  EXPECT_EQ(b[10], 1);                // CPDA
+  EXPECT_EQ(b[11], 0x02);             // DGST
   EXPECT_EQ(le32(b + 12), 0x20000u);  // MAXH2CDATA
 }
 
@@ -56,15 +56,15 @@ spec::Sqe sample_sqe() {
 TEST(NvmeTcpBuild, CapsuleCmdKnownAnswerNoDigests) {
   uint8_t b[kMaxBuiltSize];
   ASSERT_EQ(build_capsule_cmd(b, {}, sample_sqe(), 0), 72u);
-  EXPECT_EQ(b[0], 0x04);           // CapsuleCmd
-  EXPECT_EQ(b[1], 0x00);           // no digests
-  EXPECT_EQ(b[2], 72);             // HLEN: 8 + 64-byte SQE
-  EXPECT_EQ(b[3], 0);              // PDO: no data
-  EXPECT_EQ(le32(b + 4), 72u);     // PLEN
-  EXPECT_EQ(b[8], 0x01);           // SQE byte 0: opcode
-  EXPECT_EQ(b[9], 0x40);           // SQE byte 1: flags
-  EXPECT_EQ(le16(b + 10), 0xbeef); // SQE bytes 2-3: CID
-  EXPECT_EQ(le32(b + 12), 1u);     // SQE bytes 4-7: NSID
+  EXPECT_EQ(b[0], 0x04);                 // CapsuleCmd
+  EXPECT_EQ(b[1], 0x00);                 // no digests
+  EXPECT_EQ(b[2], 72);                   // HLEN: 8 + 64-byte SQE
+  EXPECT_EQ(b[3], 0);                    // PDO: no data
+  EXPECT_EQ(le32(b + 4), 72u);           // PLEN
+  EXPECT_EQ(b[8], 0x01);                 // SQE byte 0: opcode
+  EXPECT_EQ(b[9], 0x40);                 // SQE byte 1: flags
+  EXPECT_EQ(le16(b + 10), 0xbeef);       // SQE bytes 2-3: CID
+  EXPECT_EQ(le32(b + 12), 1u);           // SQE bytes 4-7: NSID
   EXPECT_EQ(le32(b + 48), 0x11223344u);  // SQE bytes 40-43: CDW10
   EXPECT_EQ(le32(b + 56), 7u);           // SQE bytes 48-51: CDW12
 }
@@ -74,8 +74,8 @@ TEST(NvmeTcpBuild, CapsuleCmdKnownAnswerDigestsAndInCapsuleData) {
   const TxParams tx{true, true, 0};
   // Header 72, HDGST 4, data at 76 (CPDA 0: dword alignment), 512 data bytes, DDGST 4.
   ASSERT_EQ(build_capsule_cmd(b, tx, sample_sqe(), 512), 76u);
-  EXPECT_EQ(b[1], 0x03);             // HDGSTF | DDGSTF
-  EXPECT_EQ(b[3], 76);               // PDO
+  EXPECT_EQ(b[1], 0x03);                  // HDGSTF | DDGSTF
+  EXPECT_EQ(b[3], 76);                    // PDO
   EXPECT_EQ(le32(b + 4), 76u + 512 + 4);  // PLEN = 592
   EXPECT_EQ(b[4], 0x50);
   EXPECT_EQ(b[5], 0x02);
@@ -97,15 +97,15 @@ TEST(NvmeTcpBuild, DataR2tRespAndTermLayouts) {
   EXPECT_EQ(b[1], 0x04);  // LAST_PDU; SUCCESS is not an H2CData flag
   EXPECT_EQ(b[3], 24);    // PDO = HLEN
   EXPECT_EQ(le32(b + 4), 24u + 0x200);
-  EXPECT_EQ(le16(b + 8), 0x0102);   // CCCID
-  EXPECT_EQ(le16(b + 10), 0x0304);  // TTAG
-  EXPECT_EQ(le32(b + 12), 0x1000u); // DATAO
-  EXPECT_EQ(le32(b + 16), 0x200u);  // DATAL
+  EXPECT_EQ(le16(b + 8), 0x0102);    // CCCID
+  EXPECT_EQ(le16(b + 10), 0x0304);   // TTAG
+  EXPECT_EQ(le32(b + 12), 0x1000u);  // DATAO
+  EXPECT_EQ(le32(b + 16), 0x200u);   // DATAL
 
   ASSERT_EQ(build_data(b, Role::controller, {false, true, 0}, {7, 9, 0, 0x10, true, true}), 24u);
   EXPECT_EQ(b[0], 0x07);
-  EXPECT_EQ(b[1], 0x0e);             // DDGSTF | LAST_PDU | SUCCESS
-  EXPECT_EQ(le16(b + 10), 0);        // TTAG reserved in C2HData
+  EXPECT_EQ(b[1], 0x0e);       // DDGSTF | LAST_PDU | SUCCESS
+  EXPECT_EQ(le16(b + 10), 0);  // TTAG reserved in C2HData
   EXPECT_EQ(le32(b + 4), 24u + 0x10 + 4);
 
   ASSERT_EQ(build_r2t(b, {true, false, 0}, {5, 6, 0x2000, 0x8000}), 28u);

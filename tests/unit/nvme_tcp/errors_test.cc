@@ -84,8 +84,8 @@ TEST(NvmeTcpErrors, Sequence) {
                Fes::pdu_sequence, 0);
   expect_error(last_outcome(Role::controller, kPlain, ic_req_pdu()), Violation::repeated_ic, Fes::pdu_sequence, 0);
   expect_error(last_outcome(Role::host, kPlain, ic_resp_pdu()), Violation::repeated_ic, Fes::pdu_sequence, 0);
-  const Received r = last_outcome(Role::controller, kPlain,
-                                  concat({term_pdu(Role::host, Fes::pdu_sequence, 0, {}), ic_req_pdu()}));
+  const Received r =
+      last_outcome(Role::controller, kPlain, concat({term_pdu(Role::host, Fes::pdu_sequence, 0, {}), ic_req_pdu()}));
   EXPECT_EQ(r.error.what, Violation::after_term_req);
   EXPECT_EQ(r.error.fes, Fes::none);  // a TermReq is never answered
 }
@@ -133,8 +133,8 @@ TEST(NvmeTcpErrors, FlagsTheTypeDoesNotAllow) {
   // A data digest flag on PDUs without data.
   b = cmd_pdu({}, sqe1());
   b[1] = kFlagDdgst;
-  expect_error(last_outcome(Role::controller, digests(false, true), b), Violation::bad_flags,
-               Fes::invalid_header_field, 1);
+  expect_error(last_outcome(Role::controller, digests(false, true), b), Violation::bad_flags, Fes::invalid_header_field,
+               1);
   b = r2t_pdu({}, {1, 1, 0, 512});
   b[1] = kFlagDdgst;
   expect_error(last_outcome(Role::host, digests(false, true), b), Violation::bad_flags, Fes::invalid_header_field, 1);
@@ -180,8 +180,8 @@ TEST(NvmeTcpErrors, PduLength) {
   // Only padding between the header and the data digest.
   b = cmd_pdu({false, true, 0}, sqe1(), pattern(8));
   set_le32(b, 4, 72 + 4);
-  expect_error(last_outcome(Role::controller, digests(false, true), b), Violation::bad_plen,
-               Fes::invalid_header_field, 4);
+  expect_error(last_outcome(Role::controller, digests(false, true), b), Violation::bad_plen, Fes::invalid_header_field,
+               4);
   // A TermReq longer than 152 bytes.
   b = term_pdu(Role::controller, Fes::pdu_sequence, 0, pattern(128));
   set_le32(b, 4, 153);
@@ -271,7 +271,8 @@ TEST(NvmeTcpErrors, FailureBecomesATermReq) {
   ASSERT_EQ(controller.state(), State::failed);
   EXPECT_EQ(Bytes(controller.raw_header().begin(), controller.raw_header().end()), Bytes(bad.begin(), bad.begin() + 8));
   const PduError e = controller.error();
-  const Bytes term = term_pdu(Role::controller, e.fes, e.fei, Bytes(controller.raw_header().begin(), controller.raw_header().end()));
+  const Bytes term =
+      term_pdu(Role::controller, e.fes, e.fei, Bytes(controller.raw_header().begin(), controller.raw_header().end()));
 
   PduReader host(Role::host, kPlain);
   const auto got = receive_whole(host, concat({ic_resp_pdu(), term}));

@@ -112,12 +112,13 @@ void check_controller_stream(const std::vector<Received>& got) {
   EXPECT_EQ(got[5].data, pattern(24, 2));
 }
 
-const Mode kModes[] = {{false, false, 0}, {true, false, 0}, {false, true, 0}, {true, true, 0},
-                       {true, true, 31}, {false, false, 3}, {true, false, 1}};
+const Mode kModes[] = {{false, false, 0}, {true, false, 0},  {false, true, 0}, {true, true, 0},
+                       {true, true, 31},  {false, false, 3}, {true, false, 1}};
 
 TEST(NvmeTcpReader, EveryTypeRoundTripsWhole) {
   for (const Mode& m : kModes) {
-    SCOPED_TRACE(::testing::Message() << "hdgst " << m.header_digest << " ddgst " << m.data_digest << " pda " << int(m.pda));
+    SCOPED_TRACE(::testing::Message() << "hdgst " << m.header_digest << " ddgst " << m.data_digest << " pda "
+                                      << int(m.pda));
     PduReader controller(Role::controller, rx_for(m));
     check_host_stream(receive_whole(controller, host_stream(m)), m);
     PduReader host(Role::host, rx_for(m));
@@ -127,7 +128,8 @@ TEST(NvmeTcpReader, EveryTypeRoundTripsWhole) {
 
 TEST(NvmeTcpReader, OneByteAtATime) {
   for (const Mode& m : kModes) {
-    SCOPED_TRACE(::testing::Message() << "hdgst " << m.header_digest << " ddgst " << m.data_digest << " pda " << int(m.pda));
+    SCOPED_TRACE(::testing::Message() << "hdgst " << m.header_digest << " ddgst " << m.data_digest << " pda "
+                                      << int(m.pda));
     PduReader controller(Role::controller, rx_for(m));
     check_host_stream(receive(controller, host_stream(m), [](size_t) { return 1; }), m);
     PduReader host(Role::host, rx_for(m));
@@ -235,8 +237,8 @@ TEST(NvmeTcpReader, DataDigestErrorInTheMiddleOfAStream) {
 
 TEST(NvmeTcpReader, NothingAfterATermReq) {
   PduReader rx(Role::controller, {});
-  const auto got = receive_whole(rx, concat({ic_req_pdu(), term_pdu(Role::host, Fes::header_digest, 0, {}),
-                                             cmd_pdu({}, sqe_with(1))}));
+  const auto got = receive_whole(
+      rx, concat({ic_req_pdu(), term_pdu(Role::host, Fes::header_digest, 0, {}), cmd_pdu({}, sqe_with(1))}));
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(got[1].pdu.type, PduType::h2c_term_req);
   EXPECT_EQ(got[2].state, State::failed);
