@@ -235,6 +235,46 @@ TEST(NvmeTcpReader, DataDigestErrorInTheMiddleOfAStream) {
   EXPECT_EQ(got[2].pdu.type, PduType::r2t);
 }
 
+// The order a controller meets: defaults until the ICReq, then what it agreed to.
+TEST(NvmeTcpReader, ParametersChangeAfterTheIcExchange) {
+  PduReader rx(Role::controller, {});
+  const Bytes ic = ic_req_pdu({0, 0, kDigestHeader | kDigestData, 0});
+  const Mode agreed{true, true, 0};
+  const Bytes cmd = cmd_pdu(tx_for(agreed), sqe_with(9), pattern(32));
+  const Bytes stream = concat({ic, cmd});
+  size_t at = rx.feed(stream);
+  ASSERT_EQ(at, ic.size());  // it stops at the IC PDU, before the digest-bearing command
+  ASSERT_EQ(rx.state(), State::pdu_ready);
+  EXPECT_EQ(rx.pdu().ic_req.digest, kDigestHeader | kDigestData);
+  rx.set_params(rx_for(agreed));
+  at += rx.feed(std::span(stream).subspan(at));
+  ASSERT_EQ(rx.state(), State::need_buffer);
+  EXPECT_EQ(rx.pdu().sqe.cid, 9);
+  Bytes data(32);
+  ASSERT_TRUE(rx.set_data_buffer(data));
+  at += rx.feed(std::span(stream).subspan(at));
+  EXPECT_EQ(rx.state(), State::pdu_ready);
+  EXPECT_EQ(at, stream.size());
+  EXPECT_EQ(data, pattern(32));
+}
+
+// Reserved fields are ignored, as the spec asks of receivers: C2HData's TTAG, PDO on a PDU
+// without data, flag bits a type does not define.
+TEST(NvmeTcpReader, ReservedFieldsAreIgnored) {
+  Bytes c2h = data_pdu(Role::controller, {}, {1, 0, 0, 0, false, false}, pattern(8));
+  c2h[10] = 0x55;  // TTAG
+  Bytes resp = resp_pdu({}, {});
+  resp[3] = 24;            // PDO
+  resp[1] = kFlagLastPdu;  // not a CapsuleResp flag
+  Bytes ic = ic_resp_pdu();
+  ic[100] = 0xff;  // reserved
+  PduReader rx(Role::host, {});
+  const auto got = receive_whole(rx, concat({ic, c2h, resp}));
+  ASSERT_EQ(got.size(), 3u);
+  for (const Received& r : got) EXPECT_EQ(r.state, State::pdu_ready);
+  EXPECT_EQ(got[1].pdu.data.ttag, 0x55);  // reported as received; the codec gives it no meaning
+}
+
 TEST(NvmeTcpReader, NothingAfterATermReq) {
   PduReader rx(Role::controller, {});
   const auto got = receive_whole(
