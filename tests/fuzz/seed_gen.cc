@@ -1,6 +1,6 @@
 // Writes the seed corpora of the fuzz targets:
 //   fuzz_seed_gen <dir>   ->  <dir>/blob_load_fuzz/*, <dir>/records_fuzz/*, <dir>/fs_records_fuzz/*,
-//                             <dir>/nbd_protocol_fuzz/*
+//                             <dir>/nbd_protocol_fuzz/*, <dir>/nvme_tcp_pdu_fuzz/*
 // scripts/fuzz.sh --seeds regenerates tests/fuzz/corpus with it. Seeds are small: they
 // point the fuzzer at each input kind and each record type, and the fuzzer does the rest.
 #include <cstdio>
@@ -16,6 +16,7 @@
 #include "blob/records.h"
 #include "blob_image.h"
 #include "fs/format.h"
+#include "nvme/tcp_pdu.h"
 #include "target/nbd/protocol.h"
 
 namespace {
@@ -265,6 +266,67 @@ void nbd_protocol_seeds() {
   write(t, "bad-magic", std::string(1, '\x07') + flags + nbd_go(nbdp::kOptGo, "", {}) + std::string(28, '\xab'));
 }
 
+// nvme_tcp_pdu_fuzz: byte 0 (role, digests, PDA, window, IC in front), byte 1 (the arrival
+// step), then the peer's PDUs (nvme_tcp_pdu_fuzz.cc), built with the codec itself.
+namespace tcp = sluice::nvme::tcp;
+std::string tcp_header(const uint8_t* b, size_t n) { return std::string(reinterpret_cast<const char*>(b), n); }
+std::string tcp_with_data(const uint8_t* b, size_t n, const std::string& data, bool ddgst) {
+  std::string s = tcp_header(b, n) + data;
+  if (ddgst && !data.empty()) {
+    uint8_t d[tcp::kDigestSize];
+    tcp::put_digest(d, tcp::data_digest({reinterpret_cast<const uint8_t*>(data.data()), data.size()}));
+    s += tcp_header(d, sizeof d);
+  }
+  return s;
+}
+std::string tcp_mode(bool controller, bool hdgst, bool ddgst, int pda_index, bool window, size_t step) {
+  const int mode = (controller ? 1 : 0) | (hdgst ? 2 : 0) | (ddgst ? 4 : 0) | (pda_index << 3) | (window ? 0x20 : 0);
+  return std::string(1, static_cast<char>(mode)) + std::string(1, static_cast<char>(step - 1));
+}
+void nvme_tcp_pdu_seeds() {
+  const std::string t = "nvme_tcp_pdu_fuzz";
+  constexpr uint8_t kPdas[] = {0, 1, 7, 31};  // as the harness maps bits 3-4
+  uint8_t b[tcp::kMaxBuiltSize];
+  sluice::nvme::spec::Sqe sqe{};
+  sqe.opc = sluice::nvme::spec::kIoWrite;
+  sqe.cid = 5;
+  sqe.nsid = 1;
+  for (int variant = 0; variant < 4; ++variant) {
+    const bool hdgst = variant & 1, ddgst = variant & 2;
+    const int pda_index = variant == 3 ? 3 : 0;
+    const tcp::TxParams tx{hdgst, ddgst, kPdas[pda_index]};
+    const std::string suffix =
+        std::string(hdgst ? "-hdgst" : "") + (ddgst ? "-ddgst" : "") + (pda_index ? "-pda31" : "");
+    // A host's stream at a controller: ICReq, commands with and without in-capsule data,
+    // H2CData answering an R2T, a TermReq.
+    std::string host = tcp_header(b, tcp::build_ic_req(b, {0, kPdas[pda_index], uint8_t(variant), 3}));
+    host += tcp_header(b, tcp::build_capsule_cmd(b, tx, sqe, 0));
+    host += tcp_with_data(b, tcp::build_capsule_cmd(b, tx, sqe, 512), std::string(512, 'c'), ddgst);
+    host += tcp_with_data(b, tcp::build_data(b, tcp::Role::host, tx, {5, 1, 0, 600, false, false}),
+                          std::string(600, 'h'), ddgst);
+    host += tcp_with_data(b, tcp::build_data(b, tcp::Role::host, tx, {5, 1, 600, 8, true, false}), std::string(8, 'l'),
+                          ddgst);
+    host += tcp_header(b, tcp::build_term_req(b, tcp::Role::host, tcp::Fes::pdu_sequence, 0, {}));
+    write(t, "host-stream" + suffix, tcp_mode(true, hdgst, ddgst, pda_index, variant == 2, 7) + host);
+    // A controller's stream at a host: ICResp, an R2T, C2HData with SUCCESS, a response.
+    sluice::nvme::spec::Cqe cqe{};
+    cqe.cid = 5;
+    std::string ctrl = tcp_header(b, tcp::build_ic_resp(b, {0, 0, uint8_t(variant), 8192}));
+    ctrl += tcp_header(b, tcp::build_r2t(b, tx, {5, 1, 0, 4096}));
+    ctrl += tcp_with_data(b, tcp::build_data(b, tcp::Role::controller, tx, {6, 0, 0, 300, true, true}),
+                          std::string(300, 'd'), ddgst);
+    ctrl += tcp_header(b, tcp::build_capsule_resp(b, tx, cqe));
+    write(t, "controller-stream" + suffix, tcp_mode(false, hdgst, ddgst, pda_index, variant == 1, 13) + ctrl);
+  }
+  // A controller's refusal of an ICReq, with the offending header.
+  const size_t ic = tcp::build_ic_req(b, {1, 0, 0, 0});
+  const std::string offending = tcp_header(b, ic);
+  write(t, "term-req",
+        tcp_mode(false, false, false, 0, false, 64) +
+            tcp_header(b, tcp::build_term_req(b, tcp::Role::controller, tcp::Fes::unsupported_parameter, 8,
+                                              {reinterpret_cast<const uint8_t*>(offending.data()), offending.size()})));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -277,6 +339,7 @@ int main(int argc, char** argv) {
   records_seeds();
   fs_records_seeds();
   nbd_protocol_seeds();
+  nvme_tcp_pdu_seeds();
   rpc_seeds();
   if (argc == 3) repro_inputs(sluice::fuzz::base_image(), argv[2]);
   return 0;
