@@ -18,14 +18,16 @@ void raise_event(Controller& c, uint32_t dw0) {
   QueuePair::Impl::finish(aer, 0, dw0);
 }
 
-void record_error(Controller& c, const Request& req, uint16_t status, uint16_t sqid) {
+void record_error(Controller& c, const sp::Sqe& sqe, uint16_t status, uint16_t sqid) {
   sp::ErrorLogEntry e{};
   e.error_count = ++c.error_count;
   e.sqid = sqid;
-  e.cid = req.sqe.cid;
+  e.cid = sqe.cid;
   e.status = status;
   e.param_location = 0xffff;
-  e.nsid = req.sqe.opc == sp::kFabricsOpcode ? 0 : req.sqe.nsid;
+  const bool io = sqid != 0;
+  e.nsid = sqe.opc == sp::kFabricsOpcode && !io ? 0 : sqe.nsid;
+  if (io) e.lba = uint64_t{sqe.cdw11} << 32 | sqe.cdw10;
   c.errors.push_front(e);
   if (c.errors.size() > kErrorLogEntries) c.errors.pop_back();
 }

@@ -182,7 +182,7 @@ void get_log_page(Target::State& target, Controller& ctrlr, Request* req);  // l
 std::vector<uint8_t> discovery_log(const Target::State& target, std::string_view hostnqn);
 // Controller events (controller.cc).
 void raise_event(Controller& ctrlr, uint32_t dw0);
-void record_error(Controller& ctrlr, const Request& req, uint16_t status, uint16_t sqid);
+void record_error(Controller& ctrlr, const sp::Sqe& sqe, uint16_t status, uint16_t sqid);
 
 // Copies `n` bytes of `src` into the request's data (as much as it holds).
 void copy_to_host(Request* req, const void* src, size_t n);

@@ -103,7 +103,7 @@ void QueuePair::Impl::to_home(Request* req) {
 }
 
 void QueuePair::Impl::finish(Request* req, uint16_t status, uint32_t dw0) {
-  if (status != 0 && req->state.ctrlr != nullptr) record_error(*req->state.ctrlr, *req, status, 0);
+  if (status != 0 && req->state.ctrlr != nullptr) record_error(*req->state.ctrlr, req->sqe, status, 0);
   req->cqe.status = status;
   req->cqe.dw0 = dw0;
   QueuePair& q = *req->state.qp;
@@ -140,6 +140,15 @@ void QueuePair::Impl::complete(Request* req) {
     } else if (q.state_ == Connection::connecting) {
       q.state_ = Connection::fresh;  // the host may try again
     }
+  }
+  if (req->cqe.status != 0 && q.qid_ != 0 && impl.ctrlr) {
+    // An I/O queue's failure goes into its controller's error log, on the home reactor. Only
+    // failures pay for the message (and its allocation).
+    Status st = thread::send_message(impl.target->options.home_reactor,
+                                     [ctrlr = impl.ctrlr, sqe = req->sqe, status = req->cqe.status, qid = q.qid_] {
+                                       record_error(*ctrlr, sqe, status, qid);
+                                     });
+    if (!st.ok()) log::debug("nvmf: an I/O error not logged: {}", st.to_string());
   }
   --q.in_flight_;
   req->done(req);

@@ -140,6 +140,19 @@ TEST_F(NvmfIoTest, OutOfRangeAndShortBuffers) {
   // More blocks than the buffer holds.
   rw(w, 0, 3);
   EXPECT_EQ(sc(io_->exec(w)), sp::kScDataSglLengthInvalid);
+  // The failures are in the controller's error log, newest first, with the queue and LBA.
+  Cmd log(sp::kAdminGetLogPage, 4 * sizeof(sp::ErrorLogEntry));
+  log.req.sqe.cdw10 = sp::kLogError | (log.req.length / 4 - 1) << 16;
+  std::vector<sp::ErrorLogEntry> entries(4);
+  EXPECT_TRUE(wait_until([&] {
+    if (admin_->exec(log) != 0) return false;
+    std::memcpy(entries.data(), log.data(), log.req.length);
+    return entries[0].error_count == 5;
+  }));
+  EXPECT_EQ(entries[0].sqid, 1);
+  EXPECT_EQ(sp::status_sc(entries[0].status), sp::kScDataSglLengthInvalid);
+  EXPECT_EQ(entries[1].lba, kBlocks - 4);
+  EXPECT_EQ(entries[1].nsid, 1u);
 }
 
 TEST_F(NvmfIoTest, WrongNamespaceAndOpcode) {
