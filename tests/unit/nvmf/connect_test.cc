@@ -136,5 +136,26 @@ TEST_F(NvmfTest, DisconnectEndsTheQueue) {
   }));
 }
 
+TEST_F(NvmfTest, RemovingTheSubsystemEndsItsAssociations) {
+  auto [admin, io] = associate();
+  Cmd aer(sp::kAdminAsyncEventRequest);
+  admin->submit(aer);
+  ASSERT_TRUE(on_home([](Target& t) { return t.remove_subsystem(kSubnqn); }).ok());
+  ASSERT_TRUE(admin->wait(aer));
+  EXPECT_EQ(sc(aer.status()), sp::kScAbortedSqDeletion);
+  for (Conn* c : {admin, io}) {
+    EXPECT_TRUE(wait_until([&] {
+      bool gone = false;
+      run_on(c->reactor(), [&] { gone = c->qp().disconnected(); });
+      return gone;
+    }));
+  }
+  Cmd read(sp::kIoRead, 512, 1);
+  EXPECT_EQ(sc(io->exec(read)), sp::kScCommandSequenceError);
+  EXPECT_EQ(sc(conn(1).connect(0)), sp::kScFabricsInvalidParameters);
+  EXPECT_EQ(on_home([](Target& t) { return t.remove_subsystem(kSubnqn); }).code(), Errc::not_found);
+  EXPECT_EQ(on_home([](Target& t) { return t.remove_subsystem(sp::kDiscoveryNqn); }).code(), Errc::not_found);
+}
+
 }  // namespace
 }  // namespace sluice::nvmf::testing
