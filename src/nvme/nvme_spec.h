@@ -210,6 +210,7 @@ inline constexpr uint32_t invalid_parameter(bool in_data, uint16_t offset) {
 // Property Get/Set: CDW10 bits 2:0 = size (0: 4 bytes, 1: 8 bytes), CDW11 = offset (the
 // register offsets above), CDW12..13 = the value to set. Get returns it in DW0..DW1.
 inline constexpr uint32_t kPropertySize8 = 1;
+inline constexpr uint16_t kPropertySqeAttrib = 40, kPropertySqeOffset = 44;  // for Invalid Parameters' IPO
 inline constexpr uint32_t kVersion13 = 0x00010300;
 
 // ---- Discovery log page (log 70h) ---------------------------------------------------------

@@ -98,7 +98,7 @@ void property(Target::State& target, Request* req, bool set) {
   const bool wide = (sqe.cdw10 & 7) == sp::kPropertySize8;
   const uint32_t offset = sqe.cdw11;
   const uint16_t invalid = invalid_parameters();
-  const uint32_t bad_offset = cn::invalid_parameter(false, 44);  // OFST
+  const uint32_t bad_offset = cn::invalid_parameter(false, sp::kPropertySqeOffset);
   if (!set) {
     uint64_t value;
     switch (offset) {
@@ -108,7 +108,7 @@ void property(Target::State& target, Request* req, bool set) {
       case sp::kRegCsts: value = c->csts; break;
       default: return QueuePair::Impl::finish(req, invalid, bad_offset);
     }
-    if (wide != (offset == sp::kRegCap)) return QueuePair::Impl::finish(req, invalid, cn::invalid_parameter(false, 40));
+    if (wide != (offset == sp::kRegCap)) return QueuePair::Impl::finish(req, invalid, cn::invalid_parameter(false, sp::kPropertySqeAttrib));
     req->cqe.dw1 = static_cast<uint32_t>(value >> 32);
     return QueuePair::Impl::finish(req, 0, static_cast<uint32_t>(value));
   }

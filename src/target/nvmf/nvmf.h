@@ -26,7 +26,8 @@
 //
 // Requests: the transport owns them (a per-connection pool) and their data buffers (DMA
 // memory: for a write, the host's data already received; for a read, the target fills
-// `length` bytes). Nothing here allocates per I/O except a Compare's read-back buffer.
+// `length` bytes). Nothing here allocates per I/O except a Compare's read-back buffer (from
+// the DMA pool) and the message that logs a failed I/O in its controller's error log.
 // done(req) always runs on the queue pair's reactor, possibly inside execute().
 //
 // Errors go to the host as NVMe statuses in req->cqe; nothing here closes a connection.
