@@ -4,8 +4,10 @@
 // controller model and the NVMe-oF target; nothing here is Sluice's own choice.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <string_view>
 
 namespace sluice::nvme::spec {
 
@@ -238,6 +240,13 @@ T get(const void* base, size_t off) {
 template <typename T>
 void put(void* base, size_t off, T v) {
   std::memcpy(static_cast<uint8_t*>(base) + off, &v, sizeof v);
+}
+// ASCII fields (serial and model numbers, firmware revision, transport addresses): padded
+// with spaces to `n` bytes, not terminated.
+inline void put_ascii(void* base, size_t off, size_t n, std::string_view s) {
+  auto* p = static_cast<uint8_t*>(base) + off;
+  std::memset(p, ' ', n);
+  std::memcpy(p, s.data(), std::min(n, s.size()));
 }
 
 }  // namespace sluice::nvme::spec

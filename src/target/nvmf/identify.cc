@@ -17,9 +17,9 @@ void controller_data(const Target::State& target, const Controller& c, Page& d) 
   namespace idc = sp::idc;
   const TargetOptions& o = target.options;
   const Subsystem* s = c.subsystem;
-  put_padded(d.data(), idc::kSn, 20, s ? s->serial : "");
-  put_padded(d.data(), idc::kMn, 40, s ? s->model : "");
-  put_padded(d.data(), idc::kFr, 8, "1.0");
+  sp::put_ascii(d.data(), idc::kSn, 20, s ? s->serial : "");
+  sp::put_ascii(d.data(), idc::kMn, 40, s ? s->model : "");
+  sp::put_ascii(d.data(), idc::kFr, 8, "1.0");
   d[idc::kRab] = 6;
   d[idc::kCmic] = 1u << 1;  // a namespace may be reached through several controllers
   d[idc::kMdts] = static_cast<uint8_t>(std::countr_zero(std::max<uint32_t>(o.max_io_bytes / 4096, 1)));

@@ -80,8 +80,8 @@ std::vector<uint8_t> discovery_log(const Target::State& target, std::string_view
       sp::put<uint16_t>(e, dl::kPortid, 0);
       sp::put<uint16_t>(e, dl::kCntlid, dl::kDynamicCntlid);
       sp::put<uint16_t>(e, dl::kAsqsz, target.options.max_queue_depth);
-      put_padded(e, dl::kTrsvcid, dl::kTrsvcidSize, l.trsvcid);
-      put_padded(e, dl::kTraddr, dl::kTraddrSize, l.traddr);
+      sp::put_ascii(e, dl::kTrsvcid, dl::kTrsvcidSize, l.trsvcid);
+      sp::put_ascii(e, dl::kTraddr, dl::kTraddrSize, l.traddr);
       std::memcpy(e + dl::kSubnqn, s->nqn.data(), std::min<size_t>(s->nqn.size(), dl::kSubnqnSize - 1));
       // TSAS for TCP: SECTYPE 0, no security.
       ++records;

@@ -186,7 +186,5 @@ void record_error(Controller& ctrlr, const sp::Sqe& sqe, uint16_t status, uint16
 
 // Copies `n` bytes of `src` into the request's data (as much as it holds).
 void copy_to_host(Request* req, const void* src, size_t n);
-// Text fields of identify data: space-padded, not terminated.
-void put_padded(uint8_t* base, size_t off, size_t n, std::string_view s);
 
 }  // namespace sluice::nvmf

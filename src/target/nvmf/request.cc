@@ -1,4 +1,4 @@
-// What every command handler shares: the data direction and copies into the host's buffer.
+// What every command handler shares: the data direction and the copy into the host's buffer.
 #include <algorithm>
 #include <cstring>
 
@@ -20,11 +20,6 @@ Xfer transfer_direction(const sp::Sqe& sqe) {
 void copy_to_host(Request* req, const void* src, size_t n) {
   if (req->data == nullptr) return;
   std::memcpy(req->data, src, std::min<size_t>(n, req->length));
-}
-
-void put_padded(uint8_t* base, size_t off, size_t n, std::string_view s) {
-  std::memset(base + off, ' ', n);
-  std::memcpy(base + off, s.data(), std::min(n, s.size()));
 }
 
 }  // namespace sluice::nvmf
