@@ -183,7 +183,7 @@ TEST_F(NvmfIoTest, ManyCommandsInFlight) {
     rw(*cmds.back(), i * 8, 8);
     fill(*cmds.back(), 100 + i);
   }
-  for (auto& c : cmds) io_->submit(*c);
+  io_->submit_all(cmds);
   for (auto& c : cmds) {
     ASSERT_TRUE(io_->wait(*c));
     EXPECT_EQ(c->status(), 0);
@@ -191,6 +191,44 @@ TEST_F(NvmfIoTest, ManyCommandsInFlight) {
   auto back = read_back(0, 64 * 8);
   for (uint32_t i = 0; i < 64; ++i)
     EXPECT_EQ(std::memcmp(back.data() + i * 8 * kBlockSize, cmds[i]->data(), 8 * kBlockSize), 0) << i;
+}
+
+// A bdev with room for 4 requests per channel: the rest wait for room and resubmit, each
+// at its own step (a FUA write's flush, a deallocation's next range).
+TEST_F(NvmfIoTest, BusyChannelParksRequestsUntilThereIsRoom) {
+  const std::string small = sluice::testing::unique_name("nvmfqd");
+  ASSERT_TRUE(bdev::create("malloc:1M?qd=4", small).ok());
+  ASSERT_TRUE(on_home([&](Target& t) { return t.add_namespace(kSubnqn, {.bdev = small, .nsid = 2}).status(); }).ok());
+  std::vector<std::unique_ptr<Cmd>> cmds;
+  for (uint32_t i = 0; i < 32; ++i) {
+    cmds.push_back(std::make_unique<Cmd>(sp::kIoWrite, 4 * kBlockSize));
+    rw(*cmds.back(), i * 4, 4, i % 2 ? sp::kRwFua : 0);
+    cmds.back()->req.sqe.nsid = 2;
+    fill(*cmds.back(), 300 + i);
+  }
+  auto dsm = std::make_unique<Cmd>(sp::kIoDatasetManagement, 2 * sizeof(sp::DsmRange), 2);
+  dsm->req.sqe.cdw10 = 1;
+  dsm->req.sqe.cdw11 = sp::kDsmDeallocate;
+  reinterpret_cast<sp::DsmRange*>(dsm->data())[0] = {0, 4, 1000};
+  reinterpret_cast<sp::DsmRange*>(dsm->data())[1] = {0, 4, 1010};
+  cmds.push_back(std::move(dsm));
+  // The I/O queue hears of namespace 2 by message: wait until it has.
+  Cmd probe(sp::kIoFlush, 0, 2);
+  ASSERT_TRUE(wait_until([&] { return io_->exec(probe) == 0; }));
+  io_->submit_all(cmds);
+  for (auto& c : cmds) {
+    ASSERT_TRUE(io_->wait(*c));
+    EXPECT_EQ(c->status(), 0);
+  }
+  EXPECT_GT(bdev::find(small)->stats().busy.get(), 0u);
+  Cmd r(sp::kIoRead, 128 * kBlockSize);
+  rw(r, 0, 128);
+  r.req.sqe.nsid = 2;
+  ASSERT_EQ(io_->exec(r), 0);
+  for (uint32_t i = 0; i < 32; ++i)
+    EXPECT_EQ(std::memcmp(r.data() + i * 4 * kBlockSize, cmds[i]->data(), 4 * kBlockSize), 0) << i;
+  ASSERT_TRUE(on_home([](Target& t) { return t.remove_namespace(kSubnqn, 2); }).ok());
+  EXPECT_TRUE(bdev::unregister(small).ok());
 }
 
 }  // namespace

@@ -96,6 +96,13 @@ class Conn {
     c.done.store(false);
     EXPECT_TRUE(run_on(reactor_, [&] { qp_->execute(&c.req); }));
   }
+  // Submits them all from one message: nothing completes between two submissions.
+  void submit_all(const std::vector<std::unique_ptr<Cmd>>& cmds) {
+    for (auto& c : cmds) c->done.store(false);
+    EXPECT_TRUE(run_on(reactor_, [&] {
+      for (auto& c : cmds) qp_->execute(&c->req);
+    }));
+  }
   bool wait(Cmd& c) { return wait_until([&] { return c.done.load(); }); }
   // Runs the command to completion; returns its status.
   uint16_t exec(Cmd& c) {
