@@ -41,7 +41,7 @@ void Target::State::end_association(const std::shared_ptr<Controller>& ctrlr) {
   for (auto& link : ctrlr->queues) {
     if (!link) continue;
     Status st = thread::send_message(link->reactor, [link] {
-      if (link->qp != nullptr) link->qp->impl().close_locally();
+      if (link->qp != nullptr) link->qp->impl().closed_by_target();
     });
     if (!st.ok()) log::warn("nvmf: closing a queue of controller {}: {}", ctrlr->cntlid, st.to_string());
   }

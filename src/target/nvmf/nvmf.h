@@ -25,14 +25,16 @@
 // Namespace changes reach the I/O queues by message from the home reactor.
 //
 // Requests: the transport owns them (a per-connection pool) and their data buffers (DMA
-// memory: for a write, the host's data already received; for a read, the target fills
-// `length` bytes). Nothing here allocates per I/O except a Compare's read-back buffer (from
+// memory from env::dma_alloc, which meets every bdev's alignment: reads and writes go
+// straight to the bdev; for a write, the host's data already received; for a read, the
+// target fills `length` bytes). Nothing here allocates per I/O except a Compare's read-back buffer (from
 // the DMA pool) and the message that logs a failed I/O in its controller's error log.
 // done(req) always runs on the queue pair's reactor, possibly inside execute().
 //
 // Errors go to the host as NVMe statuses in req->cqe; nothing here closes a connection.
-// The transport closes one when a Disconnect completes, when check_keep_alive() names its
-// controller, or when the host misbehaves at the transport level.
+// The transport closes one when disconnected() turns true (a Disconnect completed, or the
+// association ended: admin queue closed, subsystem removed), when check_keep_alive() names
+// its controller, or when the host misbehaves at the transport level.
 #pragma once
 
 #include <cstdint>
@@ -85,11 +87,12 @@ struct RequestState {
 
 struct Request {
   nvme::spec::Sqe sqe{};
-  nvme::spec::Cqe cqe{};     // filled before done(): dw0, dw1, cid, status (sqhd, sqid: the transport's)
+  nvme::spec::Cqe cqe{};     // filled before done(): dw0, dw1, cid, status without the phase bit
+                             // (sqhd, sqid: the transport's)
   void* data = nullptr;      // the command's data, `length` bytes
   uint32_t length = 0;
-  RequestDone done = nullptr;
-  void* ctx = nullptr;       // the transport's
+  RequestDone done = nullptr;  // required
+  void* ctx = nullptr;         // the transport's
   detail::RequestState state;
 };
 
@@ -198,8 +201,12 @@ class QueuePair {
   uint16_t qid() const { return qid_; }
   uint16_t cntlid() const { return cntlid_; }
   const std::string& subsystem_nqn() const { return subnqn_; }
-  // A Disconnect completed: the transport closes the connection.
+  // Closed: by a Disconnect, close(), or the end of its association (the admin queue closed,
+  // the subsystem removed). The transport closes the connection once its replies are out.
   bool disconnected() const { return state_ == Connection::closed; }
+  // Called on this reactor when the target closes the queue (the end of its association),
+  // so that an idle connection learns of it too. Not called for close() or a Disconnect.
+  void on_closed_by_target(void (*fn)(void* arg), void* arg);
 
   struct Impl;  // (internal)
   Impl& impl() { return *impl_; }

@@ -153,6 +153,8 @@ struct QueuePair::Impl {
   std::vector<std::unique_ptr<detail::NsChannel>> namespaces;  // by NSID - 1
   std::vector<std::unique_ptr<detail::NsChannel>> draining;
   ConnectResult connect;
+  void (*closed_fn)(void*) = nullptr;
+  void* closed_arg = nullptr;
 
   // ---- the queue's reactor ----
   static Impl& of(Request* req) { return *req->state.qp->impl_; }
@@ -164,6 +166,7 @@ struct QueuePair::Impl {
   void detach(std::unique_ptr<detail::NsChannel> nc);
   void release_if_drained(detail::NsChannel* nc);
   void close_locally();
+  void closed_by_target();
   void execute_io(Request* req);                 // io.cc
   void disconnect(Request* req);                 // fabrics.cc
 

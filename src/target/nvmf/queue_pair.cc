@@ -91,6 +91,17 @@ void QueuePair::close() {
   impl_->ctrlr.reset();
 }
 
+void QueuePair::on_closed_by_target(void (*fn)(void*), void* arg) {
+  impl_->closed_fn = fn;
+  impl_->closed_arg = arg;
+}
+
+void QueuePair::Impl::closed_by_target() {
+  if (qp.state_ == Connection::closed) return;
+  close_locally();
+  if (closed_fn != nullptr) closed_fn(closed_arg);
+}
+
 void QueuePair::Impl::to_home(Request* req) {
   const uint32_t home = target->options.home_reactor;
   if (qp.reactor_ == home) return run_on_home(req);

@@ -138,6 +138,9 @@ TEST_F(NvmfTest, DisconnectEndsTheQueue) {
 
 TEST_F(NvmfTest, RemovingTheSubsystemEndsItsAssociations) {
   auto [admin, io] = associate();
+  std::atomic<int> told{0};
+  for (Conn* c : {admin, io})
+    run_on(c->reactor(), [&] { c->qp().on_closed_by_target([](void* n) { ++*static_cast<std::atomic<int>*>(n); }, &told); });
   Cmd aer(sp::kAdminAsyncEventRequest);
   admin->submit(aer);
   ASSERT_TRUE(on_home([](Target& t) { return t.remove_subsystem(kSubnqn); }).ok());
@@ -150,6 +153,7 @@ TEST_F(NvmfTest, RemovingTheSubsystemEndsItsAssociations) {
       return gone;
     }));
   }
+  EXPECT_EQ(told.load(), 2);
   Cmd read(sp::kIoRead, 512, 1);
   EXPECT_EQ(sc(io->exec(read)), sp::kScCommandSequenceError);
   EXPECT_EQ(sc(conn(1).connect(0)), sp::kScFabricsInvalidParameters);
