@@ -193,6 +193,31 @@ TEST_F(NvmfIoTest, ManyCommandsInFlight) {
     EXPECT_EQ(std::memcmp(back.data() + i * 8 * kBlockSize, cmds[i]->data(), 8 * kBlockSize), 0) << i;
 }
 
+// The namespace goes while writes are still at the bdev: they finish, and the queue puts its
+// channel back after the last (the App's shutdown would report a channel left behind).
+TEST_F(NvmfTest, NamespaceRemovedWithIoInFlight) {
+  Conn& admin = conn(kHome);
+  admin.bring_up();
+  Conn& io = conn(kHome);  // beside the home reactor: the removal's message queues behind the writes
+  ASSERT_EQ(io.connect(1, kSubnqn, kHostnqn, admin.cntlid()), 0);
+  std::vector<std::unique_ptr<Cmd>> cmds;
+  for (uint32_t i = 0; i < 16; ++i) {
+    cmds.push_back(std::make_unique<Cmd>(sp::kIoWrite, 8 * kBlockSize));
+    rw(*cmds.back(), i * 8, 8, sp::kRwFua);
+  }
+  ASSERT_TRUE(run_on(kHome, [&] {
+    for (auto& c : cmds) io.qp().execute(&c->req);
+    EXPECT_TRUE(target_->remove_namespace(kSubnqn, 1).ok());
+  }));
+  for (auto& c : cmds) {
+    ASSERT_TRUE(io.wait(*c));
+    EXPECT_EQ(c->status(), 0);
+  }
+  Cmd read(sp::kIoRead, kBlockSize, 1);
+  rw(read, 0, 1);
+  EXPECT_EQ(sc(io.exec(read)), sp::kScInvalidNamespace);
+}
+
 // A bdev with room for 4 requests per channel: the rest wait for room and resubmit, each
 // at its own step (a FUA write's flush, a deallocation's next range).
 TEST_F(NvmfIoTest, BusyChannelParksRequestsUntilThereIsRoom) {
