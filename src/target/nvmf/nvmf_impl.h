@@ -130,6 +130,7 @@ struct NsChannel {
   bdev::BdevChannel* ch = nullptr;
   uint32_t in_flight = 0;
   bool detached = false;
+  bool releasing = false;  // the message that puts the channel back is on its way
 };
 }  // namespace detail
 
@@ -164,7 +165,10 @@ struct QueuePair::Impl {
   static void complete(Request* req);
   void set_namespace(uint32_t nsid, std::shared_ptr<Namespace> ns);
   void detach(std::unique_ptr<detail::NsChannel> nc);
+  // Puts a detached record's channel back once its requests are done: by a message to this
+  // reactor, since it may be called inside that channel's completion callback.
   void release_if_drained(detail::NsChannel* nc);
+  void release_now(detail::NsChannel* nc);
   void close_locally();
   void closed_by_target();
   void execute_io(Request* req);                 // io.cc

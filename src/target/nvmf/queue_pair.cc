@@ -43,9 +43,9 @@ QueuePair::~QueuePair() {
   if (in_flight_ > 0) log::error("nvmf: queue pair destroyed with {} requests in flight", in_flight_);
   close();
   impl_->link->qp = nullptr;
-  // close() kept the channels whose requests were still out; with none out, all go now.
-  for (auto& nc : impl_->draining) nc->in_flight = 0;
-  while (!impl_->draining.empty()) impl_->release_if_drained(impl_->draining.back().get());
+  // The channels detached but not yet put back (by close() just now, or with a message on
+  // its way, which will find the link cleared): with nothing in flight, all go now.
+  while (!impl_->draining.empty()) impl_->release_now(impl_->draining.back().get());
 }
 
 void QueuePair::execute(Request* req) {
@@ -182,14 +182,28 @@ void QueuePair::Impl::detach(std::unique_ptr<detail::NsChannel> nc) {
 }
 
 void QueuePair::Impl::release_if_drained(detail::NsChannel* nc) {
-  if (!nc->detached || nc->in_flight > 0) return;
+  if (!nc->detached || nc->in_flight > 0 || nc->releasing) return;
+  if (nc->ch == nullptr) return release_now(nc);
+  // Not here: this may run inside the channel's own completion callback, and the channel is
+  // in use until its poll() returns. A queue pair that goes first releases it itself.
+  nc->releasing = true;
+  Status st = thread::send_message(qp.reactor_, [link = link, nc] {
+    if (link->qp != nullptr) link->qp->impl().release_now(nc);
+  });
+  if (!st.ok()) {
+    log::warn("nvmf: namespace {}: its channel stays until the queue goes: {}", nc->ns->nsid, st.to_string());
+    nc->releasing = false;
+  }
+}
+
+void QueuePair::Impl::release_now(detail::NsChannel* nc) {
+  auto it = std::find_if(draining.begin(), draining.end(), [&](auto& p) { return p.get() == nc; });
+  if (it == draining.end()) return;
   if (nc->ch != nullptr) {
     Status st = nc->ns->desc->put_channel(nc->ch);
     if (!st.ok()) log::error("nvmf: namespace {}: {}", nc->ns->nsid, st.to_string());
-    nc->ch = nullptr;
   }
-  auto it = std::find_if(draining.begin(), draining.end(), [&](auto& p) { return p.get() == nc; });
-  if (it != draining.end()) draining.erase(it);
+  draining.erase(it);
 }
 
 void QueuePair::Impl::close_locally() {
