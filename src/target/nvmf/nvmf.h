@@ -185,7 +185,9 @@ class Target {
 class QueuePair {
  public:
   explicit QueuePair(Target& target);
-  // Only with in_flight() == 0 (after close(), outstanding AERs come back aborted).
+  // Only with in_flight() == 0 (after close(), outstanding AERs come back aborted), and not
+  // inside a done() callback (which may run inside a bdev channel's poll): from a message,
+  // as the NBD session frees itself.
   ~QueuePair();
   QueuePair(const QueuePair&) = delete;
   QueuePair& operator=(const QueuePair&) = delete;
