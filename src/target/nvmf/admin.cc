@@ -75,6 +75,8 @@ void async_event_request(Controller& c, Request* req) {
 
 void execute_admin(Target::State& target, Request* req) {
   Controller& c = *req->state.ctrlr;
+  // The association ended (its subsystem went) while this command was on its way.
+  if (c.subsystem == nullptr) return QueuePair::Impl::finish(req, generic_status(sp::kScAbortedSqDeletion));
   if (req->sqe.flags & 0x3) return QueuePair::Impl::finish(req, invalid_field());  // no fused commands
   switch (req->sqe.opc) {
     case sp::kAdminIdentify: return identify(target, c, req);

@@ -33,11 +33,19 @@ void record_error(Controller& c, const sp::Sqe& sqe, uint16_t status, uint16_t s
 }
 
 void Target::State::end_association(const std::shared_ptr<Controller>& ctrlr) {
-  // Outstanding AERs end with the admin queue.
-  for (Request* aer : ctrlr->aers) QueuePair::Impl::finish(aer, generic_status(sp::kScAbortedSqDeletion));
+  if (Subsystem* s = ctrlr->subsystem) {
+    auto& list = s->controllers;
+    list.erase(std::remove(list.begin(), list.end(), ctrlr), list.end());
+  }
+  // From here the controller is gone: admin commands that still reach it are refused.
+  ctrlr->subsystem = nullptr;
+  // Outstanding AERs end with the association. A done() callback may submit another at once
+  // (on this reactor), so they are taken out first.
+  std::vector<Request*> aers = std::move(ctrlr->aers);
   ctrlr->aers.clear();
-  // The other queues of the association are closed on their reactors; their transports see
-  // disconnected() and drop the connections.
+  for (Request* aer : aers) QueuePair::Impl::finish(aer, generic_status(sp::kScAbortedSqDeletion));
+  // The other queues of the association are closed on their reactors; their transports
+  // hear it (on_closed_by_target) and drop the connections.
   for (auto& link : ctrlr->queues) {
     if (!link) continue;
     Status st = thread::send_message(link->reactor, [link] {
@@ -46,11 +54,6 @@ void Target::State::end_association(const std::shared_ptr<Controller>& ctrlr) {
     if (!st.ok()) log::warn("nvmf: closing a queue of controller {}: {}", ctrlr->cntlid, st.to_string());
   }
   ctrlr->queues.clear();
-  if (Subsystem* s = ctrlr->subsystem) {
-    auto& list = s->controllers;
-    list.erase(std::remove(list.begin(), list.end(), ctrlr), list.end());
-  }
-  ctrlr->subsystem = nullptr;
 }
 
 void Target::State::queue_closed(const std::shared_ptr<Controller>& ctrlr, uint16_t qid) {
