@@ -68,6 +68,15 @@ std::vector<uint8_t> discovery_log(const Target::State& target, std::string_view
   namespace dl = sp::discovery;
   std::vector<uint8_t> page(dl::kHeaderSize);
   uint64_t records = 0;
+  // A port is an address the target listens on: the subsystems reached through the same
+  // address share its PORTID (numbered in the order the log first meets them).
+  std::vector<const Listener*> ports;
+  auto port_id = [&](const Listener& l) {
+    for (size_t i = 0; i < ports.size(); ++i)
+      if (*ports[i] == l) return static_cast<uint16_t>(i);
+    ports.push_back(&l);
+    return static_cast<uint16_t>(ports.size() - 1);
+  };
   for (const auto& s : target.subsystems) {
     if (s->discovery || !s->host_allowed(hostnqn)) continue;
     for (const Listener& l : s->listeners) {
@@ -77,7 +86,7 @@ std::vector<uint8_t> discovery_log(const Target::State& target, std::string_view
       e[dl::kAdrfam] = static_cast<uint8_t>(l.adrfam);
       e[dl::kSubtype] = dl::kSubtypeNvm;
       e[dl::kTreq] = dl::kTreqSecureChannelNotRequired;
-      sp::put<uint16_t>(e, dl::kPortid, 0);
+      sp::put<uint16_t>(e, dl::kPortid, port_id(l));
       sp::put<uint16_t>(e, dl::kCntlid, dl::kDynamicCntlid);
       sp::put<uint16_t>(e, dl::kAsqsz, target.options.max_queue_depth);
       sp::put_ascii(e, dl::kTrsvcid, dl::kTrsvcidSize, l.trsvcid);

@@ -93,6 +93,7 @@ TEST_F(NvmfTest, DiscoveryLogShowsWhatTheHostMayReach) {
   EXPECT_EQ(e[dl::kAdrfam], dl::kAdrfamIpv4);
   EXPECT_EQ(e[dl::kSubtype], dl::kSubtypeNvm);
   EXPECT_EQ(sp::get<uint16_t>(e, dl::kCntlid), 0xffff);
+  EXPECT_EQ(sp::get<uint16_t>(e, dl::kPortid), 0);
   EXPECT_EQ(field(e, dl::kTraddr, dl::kTraddrSize), "127.0.0.1");
   EXPECT_EQ(field(e, dl::kTrsvcid, dl::kTrsvcidSize), "4420");
   EXPECT_EQ(field(e, dl::kSubnqn, dl::kSubnqnSize), kSubnqn);
@@ -104,8 +105,10 @@ TEST_F(NvmfTest, DiscoveryLogShowsWhatTheHostMayReach) {
   // host-b may also reach the private subsystem.
   discover("nqn.2026-12.io.sluice:host-b", page);
   ASSERT_EQ(sp::get<uint64_t>(page.data(), dl::kNumrec), 3u);
-  EXPECT_EQ(field(page.data() + dl::kHeaderSize + 2 * dl::kEntrySize, dl::kSubnqn, dl::kSubnqnSize),
-            "nqn.2026-12.io.sluice:private");
+  const uint8_t* third = page.data() + dl::kHeaderSize + 2 * dl::kEntrySize;
+  EXPECT_EQ(field(third, dl::kSubnqn, dl::kSubnqnSize), "nqn.2026-12.io.sluice:private");
+  EXPECT_EQ(sp::get<uint16_t>(third, dl::kPortid), 2);  // a third address
+  EXPECT_EQ(sp::get<uint16_t>(page.data() + dl::kHeaderSize + dl::kEntrySize, dl::kPortid), 1);
   // Other log pages are not there on a discovery controller.
 }
 
