@@ -14,6 +14,10 @@ uint32_t this_reactor() {
   return r != nullptr ? thread::reactor_id(r) : 0;
 }
 
+// RequestState::step of the Connect that went to the home reactor (a second one, refused
+// here, must not take the first one's result).
+constexpr uint16_t kConnectSent = 1;
+
 bool is_connect(const sp::Sqe& sqe) {
   return sqe.opc == sp::kFabricsOpcode && sp::fabrics_type(sqe) == sp::kFctypeConnect;
 }
@@ -65,6 +69,7 @@ void QueuePair::execute(Request* req) {
     if (fctype == sp::kFctypeConnect) {
       if (state_ != Connection::fresh) return refuse(sequence_error);
       state_ = Connection::connecting;
+      req->state.step = kConnectSent;  // this one's completion carries the result
       return impl_->to_home(req);
     }
     if (state_ != Connection::connected) return refuse(sequence_error);
@@ -128,7 +133,7 @@ void QueuePair::Impl::finish(Request* req, uint16_t status, uint32_t dw0) {
 void QueuePair::Impl::complete(Request* req) {
   QueuePair& q = *req->state.qp;
   Impl& impl = *q.impl_;
-  if (is_connect(req->sqe) && q.state_ != Connection::fresh && q.state_ != Connection::connected) {
+  if (is_connect(req->sqe) && req->state.step == kConnectSent) {
     ConnectResult r = std::move(impl.connect);
     impl.connect = {};
     const bool ok = req->cqe.status == 0;

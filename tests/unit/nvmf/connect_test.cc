@@ -110,6 +110,28 @@ TEST_F(NvmfTest, IoQueueConnectChecks) {
   EXPECT_EQ(sc(io.connect(1, kSubnqn, kHostnqn, cntlid)), sp::kScCommandSequenceError);
 }
 
+// A host that sends a second Connect before the first completes: the second is refused and
+// the first still makes the association.
+TEST_F(NvmfTest, ConnectWhileConnecting) {
+  Conn& c = conn(1);
+  std::vector<std::unique_ptr<Cmd>> cmds;
+  for (int i = 0; i < 2; ++i) {
+    cmds.push_back(std::make_unique<Cmd>(sp::kFabricsOpcode, cn::kDataSize, sp::kFctypeConnect));
+    Cmd& cmd = *cmds.back();
+    cmd.req.sqe.cdw11 = 31;
+    sp::put<uint16_t>(cmd.data(), cn::kCntlid, cn::kNewController);
+    std::memcpy(cmd.data() + cn::kSubnqn, kSubnqn, std::strlen(kSubnqn));
+    std::memcpy(cmd.data() + cn::kHostnqn, kHostnqn, std::strlen(kHostnqn));
+  }
+  c.submit_all(cmds);
+  ASSERT_TRUE(c.wait(*cmds[0]) && c.wait(*cmds[1]));
+  EXPECT_EQ(cmds[0]->status(), 0);
+  EXPECT_EQ(sc(cmds[1]->status()), sp::kScCommandSequenceError);
+  bool connected = false;
+  run_on(c.reactor(), [&] { connected = c.qp().connected(); });
+  EXPECT_TRUE(connected);
+}
+
 TEST_F(NvmfTest, CommandsBeforeConnectAreRefused) {
   Conn& c = conn(1);
   Cmd identify(sp::kAdminIdentify, 4096);
