@@ -118,7 +118,8 @@ inline constexpr uint8_t kFeatureNumberOfQueues = 0x07, kFeatureVolatileWriteCac
 inline constexpr uint8_t kLogError = 0x01, kLogSmart = 0x02, kLogChangedNamespaces = 0x04, kLogDiscovery = 0x70;
 inline constexpr uint32_t kDsmDeallocate = 1u << 2;
 
-// Namespace identification descriptor types (Identify CNS 03h) and their lengths.
+// Namespace identification descriptor types (Identify CNS 03h): EUI-64 (8 bytes), NGUID and
+// UUID (16 each), each after a 4-byte header (type, length, 2 reserved).
 inline constexpr uint8_t kNidtEui64 = 1, kNidtNguid = 2, kNidtUuid = 3;
 
 // Asynchronous events: the completion's DW0 is type | info << 8 | log page << 16.
