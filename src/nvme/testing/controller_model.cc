@@ -17,11 +17,6 @@ constexpr uint64_t kPage = 4096;
 uint16_t generic(uint8_t sc) { return make_status(kSctGeneric, sc); }
 uint16_t specific(uint8_t sc) { return make_status(kSctCommandSpecific, sc); }
 
-void put_text(uint8_t* d, size_t off, size_t n, std::string_view s) {
-  std::memset(d + off, ' ', n);
-  std::memcpy(d + off, s.data(), std::min(n, s.size()));
-}
-
 }  // namespace
 
 ControllerModel::ControllerModel(ModelOptions options) : options_(std::move(options)) {
@@ -389,9 +384,9 @@ ControllerModel::Outcome ControllerModel::identify(const Sqe& sqe) {
   if (cns == kCnsController) {
     put<uint16_t>(d, idc::kVid, 0x1b36);
     put<uint16_t>(d, idc::kSsvid, 0x1af4);
-    put_text(d, idc::kSn, 20, "SLUICEMODEL0001");
-    put_text(d, idc::kMn, 40, "Sluice NVMe controller model");
-    put_text(d, idc::kFr, 8, "1.0");
+    put_ascii(d, idc::kSn, 20, "SLUICEMODEL0001");
+    put_ascii(d, idc::kMn, 40, "Sluice NVMe controller model");
+    put_ascii(d, idc::kFr, 8, "1.0");
     d[idc::kMdts] = options_.mdts;
     put<uint16_t>(d, idc::kCntlid, 1);
     put<uint32_t>(d, idc::kVer, 0x00010400);
