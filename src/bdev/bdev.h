@@ -53,7 +53,9 @@ struct Geometry {
 };
 
 // Runs on the submitting thread when the request completes. Its slot is already free, so
-// the callback may submit again at once.
+// the callback may submit again at once. It must not put the channel back (put_channel):
+// the channel's poll() still uses it after the callback returns; return it later, e.g. by
+// a message to the same thread.
 using IoCallback = void (*)(void* arg, Errc status);
 
 // Rate limits (qos.h): 0 means no limit. Reads and writes count; other requests pass.
