@@ -30,6 +30,12 @@ class BackendQueue {
   virtual int poll() { return 0; }
   // Runs when a reset request reaches the backend: the channel has drained by then.
   virtual void reset() {}
+  // BdevDesc::block_status() with a valid range; the default reports it all as data.
+  virtual std::vector<BlockRun> block_status(uint64_t offset_blocks, uint64_t num_blocks, size_t max_runs) {
+    (void)offset_blocks;
+    (void)max_runs;
+    return {BlockRun{num_blocks, false}};
+  }
 
   // Optional completion wake-up, so that the channel's owner can sleep instead of polling
   // while requests are in flight (thread/io_channel.h, IoChannel::wake_fd). A queue that

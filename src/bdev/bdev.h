@@ -58,6 +58,13 @@ struct Geometry {
 // a message to the same thread.
 using IoCallback = void (*)(void* arg, Errc status);
 
+// A run of blocks that read the same way, from block_status(): data, or a hole (nothing is
+// stored for it: a thin volume's unallocated clusters) that reads as zeroes.
+struct BlockRun {
+  uint64_t blocks = 0;
+  bool hole = false;
+};
+
 // Rate limits (qos.h): 0 means no limit. Reads and writes count; other requests pass.
 struct QosLimits {
   uint64_t rw_ios_per_sec = 0;    // reads + writes per second
@@ -180,6 +187,13 @@ class BdevDesc {
   // Completes after every request in flight on this channel has completed, then resets the
   // backend's per-channel state where it has any.
   Status reset(BdevChannel* ch, IoCallback cb, void* arg);
+
+  // How [offset_blocks, +num_blocks) reads, for clients that copy or map sparse devices
+  // (NBD BLOCK_STATUS): runs in order from offset_blocks, at most `max_runs` of them, covering
+  // the range or a prefix of it. Answered at once on the channel's thread from what the
+  // device keeps in memory, no I/O; a device that keeps no allocation map reports data.
+  Result<std::vector<BlockRun>> block_status(BdevChannel* ch, uint64_t offset_blocks, uint64_t num_blocks,
+                                             size_t max_runs);
 
  private:
   friend class Registry;

@@ -45,6 +45,9 @@ class BdevChannel final : public thread::IoChannel {
   Status submit(IoType type, const iovec* iov, int iovcnt, uint64_t offset_blocks, uint64_t num_blocks,
                 IoCallback cb, void* arg);
   void wait_for_room(IoWaitEntry* entry) { waiters_.push_back(entry); }
+  std::vector<BlockRun> block_status(uint64_t offset_blocks, uint64_t num_blocks, size_t max_runs) {
+    return queue_->block_status(offset_blocks, num_blocks, max_runs);
+  }
 
  private:
   BdevIo* take(std::vector<BdevIo>& pool_storage, IntrusiveQueue<BdevIo>& pool);

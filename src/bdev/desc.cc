@@ -83,6 +83,17 @@ Status BdevDesc::write_zeroes(BdevChannel* ch, uint64_t offset_blocks, uint64_t 
   return ch->submit(IoType::write_zeroes, nullptr, 0, offset_blocks, num_blocks, cb, arg);
 }
 
+Result<std::vector<BlockRun>> BdevDesc::block_status(BdevChannel* ch, uint64_t offset_blocks, uint64_t num_blocks,
+                                                     size_t max_runs) {
+  SLUICE_RETURN_IF_ERROR(check(*this, ch, false));
+  if (bdev_->removed()) return Status(Errc::aborted, fmt::format("bdev {} was removed", name()));
+  const uint64_t size = geometry().num_blocks;
+  if (num_blocks == 0 || max_runs == 0 || offset_blocks > size || num_blocks > size - offset_blocks)
+    return Status(Errc::out_of_range, fmt::format("block status of {} blocks at {} on bdev {} of {} blocks", num_blocks,
+                                                  offset_blocks, name(), size));
+  return ch->block_status(offset_blocks, num_blocks, max_runs);
+}
+
 Status BdevDesc::reset(BdevChannel* ch, IoCallback cb, void* arg) {
   SLUICE_RETURN_IF_ERROR(check(*this, ch, false));
   return ch->submit(IoType::reset, nullptr, 0, 0, 0, cb, arg);

@@ -166,6 +166,11 @@ class Blobstore {
   Status write_zeroes(BlobChannel* ch, Blob& blob, uint64_t offset, uint64_t length, bdev::IoCallback cb, void* arg);
   // Data durability: FLUSH of the device (completes when every completed write is durable).
   Status flush(BlobChannel* ch, bdev::IoCallback cb, void* arg);
+  // How io units [offset, +length) of an open blob read (bdev block_status): holes are the
+  // clusters with nothing allocated, here or in any ancestor. In memory, without the store's
+  // lock, so a data-path thread may ask; while a snapshot or inflate moves the blob's clusters
+  // the answer is "data" (never a hole that is not one). The range must be inside the blob.
+  std::vector<bdev::BlockRun> block_status(Blob& blob, uint64_t offset, uint64_t length, size_t max_runs);
 
  private:
   explicit Blobstore(std::unique_ptr<Store> store);

@@ -73,6 +73,10 @@ class LvolQueue final : public bdev::BackendQueue {
     return events;
   }
 
+  std::vector<bdev::BlockRun> block_status(uint64_t offset_blocks, uint64_t num_blocks, size_t max_runs) override {
+    return bs_->block_status(*blob_, offset_blocks, num_blocks, max_runs);  // blocks are io units
+  }
+
  private:
   static void done(void* arg, Errc status) {
     auto* io = static_cast<BdevIo*>(arg);

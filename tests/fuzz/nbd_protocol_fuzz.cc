@@ -7,7 +7,8 @@
 //   - feed() consumes only what it is given, and every option reply it writes is whole
 //     (the output tiles into reply headers and their stated lengths);
 //   - a request that validate() accepts lies inside the export, is block aligned, and a
-//     READ or WRITE fits the payload cap; a read-only export accepts no write.
+//     READ or WRITE fits the payload cap; a read-only export accepts no write; BLOCK_STATUS
+//     is accepted only after SET_META_CONTEXT selected base:allocation for that export.
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -65,6 +66,11 @@ void check_request(const Request& r, const ExportLimits& l) {
       if (r.length == 0) broken("accepted an empty request");
       if (l.read_only && r.type != kCmdRead) broken("accepted a write on a read-only export");
       break;
+    case kCmdBlockStatus:
+      if (!l.block_status) broken("accepted BLOCK_STATUS without base:allocation selected");
+      if (r.offset > l.size_bytes || r.length > l.size_bytes - r.offset) broken("accepted a status past the end");
+      if (r.length == 0) broken("accepted an empty status request");
+      break;
     case kCmdFlush:
     case kCmdDisc: break;
     default: broken("accepted an unknown command");
@@ -96,7 +102,8 @@ void run(const uint8_t* data, size_t size) {
     if (out.size() > (1u << 20)) out.clear();  // bounded memory for long option streams
   }
   if (hs.state() != Handshake::State::transmission) return;
-  const ExportLimits limits = hs.chosen().limits;
+  ExportLimits limits = hs.chosen().limits;
+  limits.block_status = hs.block_status();  // as the session sets it
   // The bytes left over from the handshake come first, then the rest of the input.
   std::vector<uint8_t> rest(pending);
   rest.insert(rest.end(), data + pos, data + size);

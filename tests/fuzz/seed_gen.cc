@@ -263,6 +263,14 @@ void nbd_protocol_seeds() {
   write(t, "export-name-ro", std::string(1, '\x00') + be(0, 4) + nbd_option(nbdp::kOptExportName, "ro") +
                                  nbd_request(0, nbdp::kCmdWrite, 0, 4096) + std::string(4096, 'x') +
                                  nbd_request(0, nbdp::kCmdRead, 0, 4096));
+  const std::string meta =
+      be(4, 4) + "disk" + be(1, 4) + be(nbdp::kBaseAllocation.size(), 4) + std::string(nbdp::kBaseAllocation);
+  write(t, "meta-context-block-status",
+        std::string(1, '\x05') + flags + nbd_option(nbdp::kOptStructuredReply, "") +
+            nbd_option(nbdp::kOptListMetaContext, be(4, 4) + "disk" + be(0, 4)) +
+            nbd_option(nbdp::kOptSetMetaContext, meta) + nbd_go(nbdp::kOptGo, "disk", {}) +
+            nbd_request(0, nbdp::kCmdBlockStatus, 0, 1 << 20) +
+            nbd_request(nbdp::kCmdFlagReqOne, nbdp::kCmdBlockStatus, 7, 100) + nbd_request(0, nbdp::kCmdDisc, 0, 0));
   write(t, "bad-magic", std::string(1, '\x07') + flags + nbd_go(nbdp::kOptGo, "", {}) + std::string(28, '\xab'));
 }
 

@@ -4,7 +4,8 @@
 # a config that makes a malloc bdev, exports it read-write as "disk" and read-only as
 # "disk-ro" and serves NBD on a Unix socket. A random image goes onto the export with
 # qemu-img convert and comes back with nbdcopy over four connections; nbdsh drives flush,
-# trim, zero and FUA writes and the read-only export's refusal; then TCP on 127.0.0.1, the
+# trim, zero and FUA writes and the read-only export's refusal; nbdinfo --map and qemu-img map
+# read a thin volume's holes (BLOCK_STATUS); then TCP on 127.0.0.1, the
 # saved config, a device deleted under a connected client, and SIGTERM.
 #   nbd_clients_test.sh SLUICE
 # Exit 77 (skipped) when a client is not installed.
@@ -116,6 +117,39 @@ except nbd.Error as e:
   pass "nbdsh: read-only export refuses writes"
 else
   fail "nbdsh read-only: $(cat "$TMP/out")"
+fi
+
+# BLOCK_STATUS (base:allocation): a thin volume with 1 MiB clusters reads as holes except
+# the one cluster written; nbdinfo --map and qemu-img map both see that layout.
+thin_uri="nbd+unix:///thin?socket=$sock"
+if rpc bdev_malloc_create '{"name": "Malloc1", "num_blocks": 65536, "block_size": 512}' &&
+   rpc bdev_lvol_create_lvstore '{"bdev_name": "Malloc1", "lvs_name": "lvs", "cluster_sz": 1048576}' &&
+   rpc bdev_lvol_create '{"lvs_name": "lvs", "lvol_name": "thin", "size_in_mib": 16, "thin_provision": true}' &&
+   rpc nbd_export_add '{"name": "thin", "bdev_name": '"$(cat "$TMP/out")"'}'; then
+  if timeout 60 "${NBDSH[@]}" -u "$thin_uri" -c 'h.pwrite(b"\x77" * 4096, 5 << 20)' >"$TMP/out" 2>&1 &&
+     timeout 60 nbdinfo --map --json "$thin_uri" >"$TMP/map.json" 2>"$TMP/err" &&
+     timeout 60 qemu-img map --output=json -f raw "$thin_uri" >"$TMP/qmap.json" 2>>"$TMP/err" &&
+     python3 - "$TMP/map.json" "$TMP/qmap.json" <<'PY'
+import json, sys
+MiB = 1 << 20
+# nbdinfo: base:allocation extents; type bit 0 = hole, bit 1 = reads as zero.
+m = [(e["offset"], e["length"], e["type"]) for e in json.load(open(sys.argv[1]))]
+assert m == [(0, 5 * MiB, 3), (5 * MiB, MiB, 0), (6 * MiB, 10 * MiB, 3)], m
+# qemu-img: the same, as data/zero runs (it may split or merge runs of one kind).
+q = json.load(open(sys.argv[2]))
+assert sum(r["length"] for r in q) == 16 * MiB, q
+for r in q:
+    written = r["start"] < 6 * MiB and r["start"] + r["length"] > 5 * MiB
+    assert r["data"] == written and r["zero"] == (not written), (r, q)
+PY
+  then
+    pass "BLOCK_STATUS: nbdinfo --map and qemu-img map see the thin volume's one written cluster"
+  else
+    fail "BLOCK_STATUS: $(cat "$TMP/out" "$TMP/err" "$TMP/map.json" "$TMP/qmap.json" 2>/dev/null)"
+  fi
+  rpc nbd_export_remove '{"name": "thin"}' || fail "removing the thin export: $(cat "$TMP/err")"
+else
+  fail "making a thin volume to export: $(cat "$TMP/err")"
 fi
 
 # TCP on loopback, an ephemeral port: the server moves there, serving what it served.

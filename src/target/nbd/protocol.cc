@@ -63,8 +63,13 @@ uint32_t validate(const Request& r, const ExportLimits& l) {
   uint16_t allowed = kCmdFlagFua;
   if (r.type == kCmdWriteZeroes) allowed |= kCmdFlagNoHole | kCmdFlagFastZero;
   if (r.type == kCmdRead) allowed |= kCmdFlagDf;
+  if (r.type == kCmdBlockStatus) allowed |= kCmdFlagReqOne;
   if ((r.flags & ~allowed) != 0) return kEinval;
   switch (r.type) {
+    case kCmdBlockStatus:
+      // Any byte range inside the export: the reply's extents start at `offset` exactly.
+      if (!l.block_status || r.length == 0 || !in_range(r, l)) return kEinval;
+      return 0;
     case kCmdRead:
     case kCmdWrite:
       if (r.type == kCmdWrite && l.read_only) return kEperm;
@@ -118,6 +123,17 @@ size_t build_error_chunk(uint8_t* out, uint64_t cookie, uint32_t error) {
   put32(out + kStructuredReplySize, error);
   put16(out + kStructuredReplySize + 4, 0);  // no message
   return kStructuredReplySize + 6;
+}
+
+size_t build_block_status_payload(uint8_t* out, std::span<const Extent> extents) {
+  put32(out, kBaseAllocationId);
+  uint8_t* p = out + 4;
+  for (const Extent& e : extents) {
+    put32(p, e.length);
+    put32(p + 4, e.flags);
+    p += 8;
+  }
+  return static_cast<size_t>(p - out);
 }
 
 // ---- Handshake ----------------------------------------------------------------------------
@@ -218,6 +234,8 @@ void Handshake::option(uint32_t opt, std::span<const uint8_t> data, std::vector<
       return;
     case kOptInfo:
     case kOptGo: info_or_go(opt, data, out); return;
+    case kOptListMetaContext:
+    case kOptSetMetaContext: meta_context(opt, data, out); return;
     default: append_option_reply(out, opt, kRepErrUnsup); return;
   }
 }
@@ -273,6 +291,52 @@ void Handshake::info_or_go(uint32_t opt, std::span<const uint8_t> data, std::vec
     chosen_ = std::move(*e);
     state_ = State::transmission;
   }
+}
+
+void Handshake::meta_context(uint32_t opt, std::span<const uint8_t> data, std::vector<uint8_t>& out) {
+  const bool set = opt == kOptSetMetaContext;
+  if (set) meta_allocation_ = false;  // a SET replaces the selection, even when it fails
+  // name length, name, query count, queries (each a length and a string): the lengths must
+  // add up exactly.
+  auto invalid = [&] { append_option_reply(out, opt, kRepErrInvalid); };
+  if (set && !structured_) return invalid();  // BLOCK_STATUS replies are structured
+  if (data.size() < 8) return invalid();
+  const uint32_t name_len = get32(data.data());
+  if (name_len > data.size() - 8) return invalid();
+  size_t at = 4 + size_t{name_len};
+  const uint32_t nqueries = get32(data.data() + at);
+  at += 4;
+  bool wants_allocation = !set && nqueries == 0;  // LIST without queries: everything there is
+  for (uint32_t i = 0; i < nqueries; ++i) {
+    if (data.size() - at < 4) return invalid();
+    const uint32_t len = get32(data.data() + at);
+    at += 4;
+    if (len > data.size() - at) return invalid();
+    const std::string_view query(reinterpret_cast<const char*>(data.data() + at), len);
+    at += len;
+    // "base:" lists the namespace's contexts but selects none; other namespaces and leaf
+    // names are not ours and are ignored.
+    wants_allocation |= query == kBaseAllocation || (!set && query == "base:");
+  }
+  if (at != data.size()) return invalid();
+  const std::string_view name(reinterpret_cast<const char*>(data.data() + 4), name_len);
+  auto e = lookup_(name);
+  if (!e) {
+    append_option_reply(out, opt, kRepErrUnknown);
+    return;
+  }
+  if (wants_allocation) {
+    // A LIST reply's context id is reserved: zero.
+    std::vector<uint8_t> d(4 + kBaseAllocation.size());
+    put32(d.data(), set ? kBaseAllocationId : 0);
+    std::memcpy(d.data() + 4, kBaseAllocation.data(), kBaseAllocation.size());
+    append_option_reply(out, opt, kRepMetaContext, d);
+  }
+  if (set) {
+    meta_allocation_ = wants_allocation;
+    meta_export_ = e->name;
+  }
+  append_option_reply(out, opt, kRepAck);
 }
 
 }  // namespace sluice::nbd::proto

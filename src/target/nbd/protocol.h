@@ -2,10 +2,11 @@
 // functions over byte spans, apart from any socket so that it can be fuzzed
 // (tests/fuzz/nbd_protocol_fuzz.cc). All integers on the wire are big-endian.
 //
-// Supported: the fixed newstyle handshake; options EXPORT_NAME, INFO, GO, LIST, ABORT and
-// STRUCTURED_REPLY (others get NBD_REP_ERR_UNSUP); commands READ, WRITE, FLUSH, TRIM,
-// WRITE_ZEROES (NO_HOLE, FAST_ZERO), DISC and the FUA flag. Not yet: BLOCK_STATUS and meta
-// contexts, CACHE, extended headers, TLS (a later task).
+// Supported: the fixed newstyle handshake; options EXPORT_NAME, INFO, GO, LIST, ABORT,
+// STRUCTURED_REPLY, LIST_META_CONTEXT and SET_META_CONTEXT (the one context "base:allocation";
+// others get NBD_REP_ERR_UNSUP); commands READ, WRITE, FLUSH, TRIM, WRITE_ZEROES (NO_HOLE,
+// FAST_ZERO), BLOCK_STATUS (REQ_ONE), DISC and the FUA flag. Not supported: CACHE, extended
+// headers, TLS.
 #pragma once
 
 #include <cstddef>
@@ -50,11 +51,14 @@ enum Option : uint32_t {
   kOptInfo = 6,
   kOptGo = 7,
   kOptStructuredReply = 8,
+  kOptListMetaContext = 9,
+  kOptSetMetaContext = 10,
 };
 
 inline constexpr uint32_t kRepAck = 1;
 inline constexpr uint32_t kRepServer = 2;
 inline constexpr uint32_t kRepInfo = 3;
+inline constexpr uint32_t kRepMetaContext = 4;
 inline constexpr uint32_t kRepErrUnsup = 0x80000001u;
 inline constexpr uint32_t kRepErrPolicy = 0x80000002u;
 inline constexpr uint32_t kRepErrInvalid = 0x80000003u;
@@ -72,17 +76,26 @@ enum Command : uint16_t {
   kCmdFlush = 3,
   kCmdTrim = 4,
   kCmdWriteZeroes = 6,
+  kCmdBlockStatus = 7,
 };
 
 inline constexpr uint16_t kCmdFlagFua = 1 << 0;
 inline constexpr uint16_t kCmdFlagNoHole = 1 << 1;
 inline constexpr uint16_t kCmdFlagDf = 1 << 2;  // READ: don't fragment; one chunk is all we send
+inline constexpr uint16_t kCmdFlagReqOne = 1 << 3;  // BLOCK_STATUS: one extent, within the length
 inline constexpr uint16_t kCmdFlagFastZero = 1 << 4;
 
 inline constexpr uint16_t kReplyFlagDone = 1 << 0;
 inline constexpr uint16_t kReplyTypeNone = 0;
 inline constexpr uint16_t kReplyTypeOffsetData = 1;
+inline constexpr uint16_t kReplyTypeBlockStatus = 5;
 inline constexpr uint16_t kReplyTypeError = 0x8001;
+
+// The one metadata context: which extents are allocated, and which read as zeroes.
+inline constexpr std::string_view kBaseAllocation = "base:allocation";
+inline constexpr uint32_t kBaseAllocationId = 1;  // its id in SET_META_CONTEXT's reply
+inline constexpr uint32_t kStateHole = 1 << 0;
+inline constexpr uint32_t kStateZero = 1 << 1;
 
 // Error values on the wire (errno numbers the spec fixes).
 inline constexpr uint32_t kEperm = 1;
@@ -135,6 +148,9 @@ struct ExportLimits {
   // accepted only if it does. A device without FLUSH has no volatile cache to flush.
   bool can_trim = true;
   bool can_write_zeroes = true;
+  // The client selected base:allocation for this export (SET_META_CONTEXT): BLOCK_STATUS
+  // is allowed.
+  bool block_status = false;
 };
 
 // 0 if the request may run; else the NBD error to reply with. A WRITE's payload follows on
@@ -151,6 +167,15 @@ size_t build_structured_header(uint8_t* out, uint16_t flags, uint16_t type, uint
 size_t build_read_chunk(uint8_t* out, uint64_t cookie, uint64_t offset, uint32_t data_len);
 // A final ERROR chunk without a message: kStructuredReplySize + 6 bytes.
 size_t build_error_chunk(uint8_t* out, uint64_t cookie, uint32_t error);
+
+// One BLOCK_STATUS extent: `length` bytes with kState* flags.
+struct Extent {
+  uint32_t length = 0;
+  uint32_t flags = 0;
+};
+// The payload of a BLOCK_STATUS chunk for base:allocation (4 + 8 * extents.size() bytes at
+// `out`); its header is build_structured_header(.., kReplyFlagDone, kReplyTypeBlockStatus, ..).
+size_t build_block_status_payload(uint8_t* out, std::span<const Extent> extents);
 
 // ---- Handshake ----------------------------------------------------------------------------
 
@@ -182,12 +207,17 @@ class Handshake {
   // Once in transmission: the export chosen and whether structured replies were agreed.
   const ExportView& chosen() const { return chosen_; }
   bool structured_replies() const { return structured_; }
+  // Once in transmission: base:allocation was selected for the export chosen.
+  bool block_status() const {
+    return state_ == State::transmission && meta_allocation_ && meta_export_ == chosen_.name;
+  }
   // Why the handshake closed (for the log).
   const std::string& error() const { return error_; }
 
  private:
   void option(uint32_t opt, std::span<const uint8_t> data, std::vector<uint8_t>& out);
   void info_or_go(uint32_t opt, std::span<const uint8_t> data, std::vector<uint8_t>& out);
+  void meta_context(uint32_t opt, std::span<const uint8_t> data, std::vector<uint8_t>& out);
   void close(std::string why);
 
   ExportLookup lookup_;
@@ -195,6 +225,9 @@ class Handshake {
   State state_ = State::client_flags;
   bool no_zeroes_ = false;
   bool structured_ = false;
+  // SET_META_CONTEXT's last selection: base:allocation or nothing, for this export name.
+  bool meta_allocation_ = false;
+  std::string meta_export_;
   ExportView chosen_;
   std::string error_;
 };

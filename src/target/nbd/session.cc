@@ -165,6 +165,7 @@ bool Session::enter_transmission() {
   }
   ch_ = ch.value();
   limits_ = export_->limits(max_payload_);
+  limits_.block_status = hs_.block_status();
   structured_ = hs_.structured_replies();
   slots_.resize(max_requests_);
   for (Slot& s : slots_) {

@@ -25,6 +25,8 @@ constexpr uint64_t kMaxInflightBytes = 64ull << 20;
 constexpr size_t kKeepBufferBytes = 128 << 10;
 // Bounds one readiness event's work (each recv's bytes are all parsed before the next).
 constexpr int kRecvRounds = 16;
+// Extents in one BLOCK_STATUS reply (64 KiB of them): a client asks again where it ended.
+constexpr size_t kMaxStatusExtents = 8191;
 
 class Session;
 
@@ -35,6 +37,7 @@ struct Slot {
   proto::Request req;
   uint32_t error = 0;
   bool flush_after = false;  // FUA: the write is done, its flush comes next
+  uint32_t status_len = 0;   // BLOCK_STATUS: the reply payload's bytes in buf
   void* buf = nullptr;
   size_t buf_cap = 0;
   uint64_t held_bytes = 0;  // counted against kMaxInflightBytes
@@ -92,6 +95,8 @@ class Session final : public net::Connection::Handler {
 
   void submit(Slot* s);
   void io_done(Slot* s, Errc st);
+  // BLOCK_STATUS: answered at once from the bdev's allocation map, into the slot's buffer.
+  void block_status(Slot* s);
 
   // ---- replies ----------------------------------------------------------------------------
 

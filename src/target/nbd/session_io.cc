@@ -3,6 +3,7 @@
 // and queue it with the read data as a second segment; the slot returns to the pool when
 // the reply is out (or dropped with a closed connection).
 #include <algorithm>
+#include <vector>
 
 #include "env/env.h"
 #include "target/nbd/session_impl.h"
@@ -57,6 +58,10 @@ void Session::submit(Slot* s) {
     reply(s);
     return;
   }
+  if (s->req.type == proto::kCmdBlockStatus) {
+    block_status(s);
+    return;
+  }
   Status st;
   if (s->flush_after) {
     st = d.flush(ch_, done, s);
@@ -79,6 +84,33 @@ void Session::submit(Slot* s) {
   reply(s);
 }
 
+void Session::block_status(Slot* s) {
+  const uint64_t bs = limits_.block_size, begin = s->req.offset, end = begin + s->req.length;
+  const uint64_t first_lba = begin / bs, end_lba = (end + bs - 1) / bs;
+  const bool one = (s->req.flags & proto::kCmdFlagReqOne) != 0;
+  auto runs = export_->desc->block_status(ch_, first_lba, end_lba - first_lba, one ? 1 : kMaxStatusExtents);
+  if (!runs.ok()) {
+    s->error = to_nbd_error(runs.status().code());
+  } else if (!ensure_buffer(s, 4 + 8 * runs->size())) {
+    s->error = proto::kEnomem;
+  } else {
+    // Runs are whole blocks from first_lba; extents are bytes from the request's offset and
+    // end with it (the first and last may cover part of a block).
+    std::vector<proto::Extent> extents;
+    extents.reserve(runs->size());
+    uint64_t at = begin, lba = first_lba;
+    for (const bdev::BlockRun& r : *runs) {
+      lba += r.blocks;
+      const uint64_t run_end = std::min(end, lba * bs);
+      const uint32_t flags = r.hole ? proto::kStateHole | proto::kStateZero : 0;
+      extents.push_back({static_cast<uint32_t>(run_end - at), flags});  // < the request's 32-bit length
+      at = run_end;
+    }
+    s->status_len = static_cast<uint32_t>(proto::build_block_status_payload(static_cast<uint8_t*>(s->buf), extents));
+  }
+  reply(s);
+}
+
 void Session::io_done(Slot* s, Errc st) {
   if (st != Errc::ok) {
     s->error = to_nbd_error(st);
@@ -95,17 +127,22 @@ void Session::io_done(Slot* s, Errc st) {
 void Session::reply(Slot* s) {
   net::SendItem& it = s->send;
   const bool read = s->req.type == proto::kCmdRead;
+  const bool status = s->req.type == proto::kCmdBlockStatus;
   size_t h;
-  if (structured_ && read) {
-    h = s->error == 0 ? proto::build_read_chunk(s->header, s->req.cookie, s->req.offset, s->req.length)
-                      : proto::build_error_chunk(s->header, s->req.cookie, s->error);
+  if (structured_ && (read || status) && s->error != 0) {
+    h = proto::build_error_chunk(s->header, s->req.cookie, s->error);
+  } else if (structured_ && read) {
+    h = proto::build_read_chunk(s->header, s->req.cookie, s->req.offset, s->req.length);
+  } else if (structured_ && status) {
+    h = proto::build_structured_header(s->header, proto::kReplyFlagDone, proto::kReplyTypeBlockStatus, s->req.cookie,
+                                       s->status_len);
   } else {
     h = proto::build_simple_reply(s->header, s->error, s->req.cookie);
   }
   it.iov[0] = {s->header, h};
   it.iovcnt = 1;
-  if (read && s->error == 0) {
-    it.iov[1] = {s->buf, s->req.length};
+  if ((read || status) && s->error == 0) {
+    it.iov[1] = {s->buf, read ? s->req.length : s->status_len};
     it.iovcnt = 2;
   }
   conn_.send(&it);  // a closed connection hands it straight back

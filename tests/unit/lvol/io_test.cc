@@ -199,6 +199,54 @@ TEST_F(LvolIoTest, SnapshotsFreezeContentAndClonesCopyOnWrite) {
   EXPECT_EQ(std::memcmp(in.data() + (n - 1) * kBs, second.data(), kBs), 0);
 }
 
+// Block status: a thin volume's unallocated clusters are holes; a clone's clusters read
+// from its snapshot are data; ranges are checked.
+TEST_F(LvolIoTest, BlockStatusReportsHolesOfThinVolumesAndClones) {
+  make_store();
+  must_create("t", 8 * kCluster, true);
+  const uint64_t per = kCluster / kBs;
+  using Runs = std::vector<std::pair<uint64_t, bool>>;
+  auto runs = [](const Result<std::vector<bdev::BlockRun>>& r) {
+    Runs out;
+    if (r.ok())
+      for (const auto& run : r.value()) out.emplace_back(run.blocks, run.hole);
+    return out;
+  };
+  AlignedBuffer buf(kBs);
+  buf.fill_pattern(3);
+  {
+    OPEN_VOLUME(v, "pool/t");
+    EXPECT_EQ(runs(v->desc->block_status(v->ch, 0, 8 * per, 100)), (Runs{{8 * per, true}}));
+    ASSERT_OK(v->io().write(buf.data(), 2 * per + 5, 1));
+    ASSERT_OK(v->io().write(buf.data(), 3 * per, 1));
+    ASSERT_OK(v->io().write(buf.data(), 6 * per, 1));
+    EXPECT_EQ(runs(v->desc->block_status(v->ch, 0, 8 * per, 100)),
+              (Runs{{2 * per, true}, {2 * per, false}, {2 * per, true}, {per, false}, {per, true}}));
+    // A range starting and ending inside clusters; at most max_runs runs, in order.
+    EXPECT_EQ(runs(v->desc->block_status(v->ch, per + 1, 2 * per, 100)), (Runs{{per - 1, true}, {per + 1, false}}));
+    EXPECT_EQ(runs(v->desc->block_status(v->ch, 0, 8 * per, 2)), (Runs{{2 * per, true}, {2 * per, false}}));
+    // Out of range, empty, or no room for a run: refused.
+    EXPECT_EQ(v->desc->block_status(v->ch, 8 * per, 1, 1).status().code(), Errc::out_of_range);
+    EXPECT_EQ(v->desc->block_status(v->ch, 0, 8 * per + 1, 1).status().code(), Errc::out_of_range);
+    EXPECT_EQ(v->desc->block_status(v->ch, 0, 0, 1).status().code(), Errc::out_of_range);
+    EXPECT_EQ(v->desc->block_status(v->ch, 0, 1, 0).status().code(), Errc::out_of_range);
+    // An unmap zeroes on the data path; it does not give the cluster back (blobstore.cc), so
+    // the cluster stays data.
+    ASSERT_OK(v->io().unmap(6 * per, per));
+    EXPECT_EQ(runs(v->desc->block_status(v->ch, 4 * per, 4 * per, 100)),
+              (Runs{{2 * per, true}, {per, false}, {per, true}}));
+  }
+  ASSERT_TRUE(store_->snapshot_volume("t", "s").ok());
+  ASSERT_TRUE(store_->clone_volume("s", "c").ok());
+  OPEN_VOLUME(c, "pool/c");
+  // The clone owns nothing, but what it reads from the snapshot is data.
+  EXPECT_EQ(runs(c->desc->block_status(c->ch, 0, 8 * per, 100)),
+            (Runs{{2 * per, true}, {2 * per, false}, {2 * per, true}, {per, false}, {per, true}}));
+  // Its own cluster, merged with the snapshot's one before it.
+  ASSERT_OK(c->io().write(buf.data(), 7 * per, 1));
+  EXPECT_EQ(runs(c->desc->block_status(c->ch, 4 * per, 4 * per, 100)), (Runs{{2 * per, true}, {2 * per, false}}));
+}
+
 TEST_F(LvolIoTest, DataSurvivesACleanReload) {
   make_store();
   must_create("v", 4 * kCluster);

@@ -1,5 +1,5 @@
 // NBD transmission: bytes written through the server read back, over a Unix socket and TCP,
-// with simple and structured replies; FLUSH, TRIM, WRITE_ZEROES and FUA.
+// with simple and structured replies; FLUSH, TRIM, WRITE_ZEROES, FUA and BLOCK_STATUS.
 #include <cstring>
 #include <random>
 #include <thread>
@@ -70,6 +70,41 @@ TEST_F(NbdTest, ReadWriteOverTcpWithStructuredReplies) {
   // A structured error chunk for a read past the end.
   std::vector<uint8_t> buf(4096);
   EXPECT_EQ(c.io(p::kCmdRead, 16u << 20, 4096, buf.data()), p::kEinval);
+}
+
+// BLOCK_STATUS over a session: only after base:allocation was selected, extents in bytes
+// from the request's offset. A malloc device has no holes: one data extent, whatever the
+// range (volumes with holes: tests/unit/lvol and tests/integration/nbd_clients_test.sh).
+TEST_F(NbdTest, BlockStatusAfterSelectingBaseAllocation) {
+  serve_unix();
+  Client c;
+  ASSERT_TRUE(c.connect_unix(sock_) && c.greet() && c.structured_replies());
+  ASSERT_TRUE(c.set_meta_context("disk", std::string(p::kBaseAllocation)));
+  ASSERT_EQ(c.go("disk"), p::kRepAck);
+  for (auto [offset, length] : {std::pair<uint64_t, uint32_t>{0, 16u << 20}, {7, 1000}, {(16u << 20) - 1, 1}}) {
+    for (uint16_t flags : {uint16_t{0}, p::kCmdFlagReqOne}) {
+      auto st = c.block_status(offset, length, flags);
+      ASSERT_TRUE(st);
+      EXPECT_EQ(st->error, 0u);
+      EXPECT_EQ(st->context, p::kBaseAllocationId);
+      ASSERT_EQ(st->extents.size(), 1u);
+      EXPECT_EQ(st->extents[0].length, length);
+      EXPECT_EQ(st->extents[0].flags, 0u);
+    }
+  }
+  auto past = c.block_status(16u << 20, 512);
+  ASSERT_TRUE(past);
+  EXPECT_EQ(past->error, p::kEinval);
+  std::vector<uint8_t> buf(512);
+  EXPECT_EQ(c.io(p::kCmdRead, 0, 512, buf.data()), 0u);  // the session goes on
+
+  // Without the context selected, BLOCK_STATUS is refused.
+  Client d;
+  ASSERT_TRUE(d.connect_unix(sock_) && d.greet() && d.structured_replies());
+  ASSERT_EQ(d.go("disk"), p::kRepAck);
+  auto refused = d.block_status(0, 512);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->error, p::kEinval);
 }
 
 // One reactor: it accepts, hands every connection to itself, and serves them all.

@@ -136,6 +136,55 @@ class Client {
     structured = r && r->type == p::kRepAck;
     return structured;
   }
+  // SET_META_CONTEXT on `name` with one query; true when the server selected it.
+  bool set_meta_context(const std::string& name, const std::string& query) {
+    std::vector<uint8_t> d(12 + name.size() + query.size());
+    p::put32(d.data(), static_cast<uint32_t>(name.size()));
+    std::memcpy(d.data() + 4, name.data(), name.size());
+    p::put32(d.data() + 4 + name.size(), 1);
+    p::put32(d.data() + 8 + name.size(), static_cast<uint32_t>(query.size()));
+    std::memcpy(d.data() + 12 + name.size(), query.data(), query.size());
+    if (!send_option(p::kOptSetMetaContext, d)) return false;
+    bool selected = false;
+    for (int i = 0; i < 4; ++i) {
+      auto r = read_option_reply();
+      if (!r) return false;
+      if (r->type == p::kRepMetaContext) selected = true;
+      if (r->type != p::kRepMetaContext) return selected && r->type == p::kRepAck;
+    }
+    return false;
+  }
+  // BLOCK_STATUS (structured replies): the extents of the one chunk, or the error.
+  struct StatusReply {
+    uint32_t error = 0;
+    uint32_t context = 0;
+    std::vector<p::Extent> extents;
+  };
+  std::optional<StatusReply> block_status(uint64_t offset, uint32_t length, uint16_t flags = 0) {
+    const uint64_t cookie = ++cookie_;
+    if (!send_request(p::kCmdBlockStatus, offset, length, cookie, flags)) return std::nullopt;
+    uint8_t h[p::kStructuredReplySize];
+    if (!recv_all(h, sizeof(h)) || p::get32(h) != p::kStructuredReplyMagic || p::get64(h + 8) != cookie ||
+        (p::get16(h + 4) & p::kReplyFlagDone) == 0) {
+      return std::nullopt;
+    }
+    std::vector<uint8_t> body(p::get32(h + 16));
+    if (!body.empty() && !recv_all(body.data(), body.size())) return std::nullopt;
+    StatusReply st;
+    if (p::get16(h + 6) == p::kReplyTypeError) {
+      if (body.size() < 6) return std::nullopt;
+      st.error = p::get32(body.data());
+      return st;
+    }
+    if (p::get16(h + 6) != p::kReplyTypeBlockStatus || body.size() < 12 || (body.size() - 4) % 8 != 0) {
+      return std::nullopt;
+    }
+    st.context = p::get32(body.data());
+    for (size_t at = 4; at < body.size(); at += 8) {
+      st.extents.push_back({p::get32(body.data() + at), p::get32(body.data() + at + 4)});
+    }
+    return st;
+  }
   // Connect + greet + GO on `name`.
   bool open_unix(const std::string& path, const std::string& name) {
     return connect_unix(path) && greet() && go(name) == p::kRepAck;
