@@ -14,6 +14,12 @@ if(CMAKE_BUILD_TYPE STREQUAL "Release")
   add_compile_options(-march=x86-64-v2)
 endif()
 
+# Sanitizer trees build at -O1 with line tables only (-g1), the level the sanitizers' own
+# documentation recommends: reports still name file and line, and the tree compiles in about
+# half the time of -O2 -g (the sanitizer builds dominate the test command's time).
+if(NOT SLUICE_SANITIZE STREQUAL "")
+  add_compile_options(-O1 -g1)
+endif()
 if(SLUICE_SANITIZE STREQUAL "address")
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
