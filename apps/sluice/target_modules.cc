@@ -2,9 +2,10 @@
 // save_config and its shutdown.
 #include "commands.h"
 #include "target/nbd/nbd_rpc.h"
+#include "target/nvmf_tcp/nvmf_rpc.h"
 
 namespace sluice::cli {
 
-std::vector<daemon::Module> target_modules() { return {nbd::rpc_module()}; }
+std::vector<daemon::Module> target_modules() { return {nbd::rpc_module(), nvmf::rpc_module()}; }
 
 }  // namespace sluice::cli

@@ -11,13 +11,15 @@
 #   --ns SIZE         add a namespace of SIZE (truncate syntax, e.g. 64M); repeatable;
 #                     default two namespaces, 64M and 16M
 #   --append ARGS     extra kernel command-line arguments
+#   --net             a virtio NIC on QEMU's user network (PCI 0000:00:05.0): the guest is
+#                     10.0.2.15/24 and reaches the host's 127.0.0.1 at 10.0.2.2
 #   --log FILE        keep the serial console log here (default: a scratch file, removed)
 #   --quiet           do not stream the console to stdout
 # Nothing outlives it: QEMU is killed on any exit of this script (trap, and a parent-death
 # signal for SIGKILL); the scratch images are removed.
 set -euo pipefail
 
-kernel="" initrd="" timeout=240 mem=1024 smp=2 append="" log="" quiet=0
+kernel="" initrd="" timeout=240 mem=1024 smp=2 append="" log="" quiet=0 net=()
 sizes=()
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -28,6 +30,7 @@ while [[ $# -gt 0 ]]; do
     --smp) smp=$2; shift 2 ;;
     --ns) sizes+=("$2"); shift 2 ;;
     --append) append=$2; shift 2 ;;
+    --net) net=(-netdev user,id=net0 -device virtio-net-pci,netdev=net0,bus=pcie.0,addr=05.0,romfile=); shift ;;
     --log) log=$2; shift 2 ;;
     --quiet) quiet=1; shift ;;
     *) echo "run-guest: unknown argument $1" >&2; exit 2 ;;
@@ -68,7 +71,7 @@ start=$SECONDS
 # with this script even when it is SIGKILLed and no trap runs.
 setpriv --pdeathsig KILL qemu-system-x86_64 -accel tcg -cpu max -machine q35,kernel-irqchip=split -m "$mem" -smp "$smp" \
   -device intel-iommu,caching-mode=on,aw-bits=48 -nodefaults -nographic -serial stdio -no-reboot \
-  -kernel "$kernel" -initrd "$initrd" -append "$cmdline" "${nvme[@]}" </dev/null >"$log" 2>&1 &
+  -kernel "$kernel" -initrd "$initrd" -append "$cmdline" "${nvme[@]}" "${net[@]}" </dev/null >"$log" 2>&1 &
 qpid=$!
 if [[ $quiet -eq 0 ]]; then
   # JSON reports are for the caller's parser; show their names only.

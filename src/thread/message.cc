@@ -1,4 +1,9 @@
 // Cross-reactor messages and broadcasts.
+#include <future>
+#include <memory>
+#include <utility>
+#include <vector>
+
 #include <fmt/format.h>
 
 #include "thread/post.h"
@@ -57,6 +62,32 @@ Status send_message(uint32_t reactor_id, Task task) {
   Status st = r->send(&detail::run_and_delete_task, raw);
   if (!st.ok()) delete raw;
   return st;
+}
+
+namespace {
+thread_local std::vector<std::pair<void (*)(void*), void*>> t_doomed;
+thread_local bool t_reap_queued = false;
+}  // namespace
+
+void destroy_later(void (*destroy)(void* obj), void* obj) {
+  t_doomed.emplace_back(destroy, obj);
+  if (t_reap_queued) return;
+  t_reap_queued = true;
+  post(*current_reactor(), Task([] {
+    t_reap_queued = false;
+    auto doomed = std::move(t_doomed);
+    t_doomed.clear();
+    for (auto [fn, o] : doomed) fn(o);
+  }));
+}
+
+Status call_and_wait(uint32_t reactor_id, std::function<Status()> fn, std::chrono::milliseconds timeout) {
+  auto promise = std::make_shared<std::promise<Status>>();
+  auto future = promise->get_future();
+  SLUICE_RETURN_IF_ERROR(send_message(reactor_id, [promise, fn = std::move(fn)] { promise->set_value(fn()); }));
+  if (future.wait_for(timeout) != std::future_status::ready)
+    return Status(Errc::aborted, fmt::format("reactor {} did not answer within {} ms", reactor_id, timeout.count()));
+  return future.get();
 }
 
 Status for_each_reactor(std::function<void()> fn, Task done) {

@@ -61,6 +61,15 @@ using MsgFn = void (*)(void* arg);
 Status send_message(uint32_t reactor_id, MsgFn fn, void* arg);
 // Control-path convenience: a callable, possibly move-only. Allocates.
 Status send_message(uint32_t reactor_id, Task task);
+// On a reactor: runs destroy(obj) from a message to this reactor, once the callbacks now on
+// the stack have returned; how an object that learns inside its own callback that it is done
+// (a connection) frees itself. One message however many are queued; never dropped while the
+// reactor runs (a full ring is retried).
+void destroy_later(void (*destroy)(void* obj), void* obj);
+// Control path, from a thread that is not a reactor: runs fn on reactor `reactor_id` and waits
+// for its Status, at most `timeout`: Errc::aborted if it did not answer by then (fn may
+// still run later, so what it touches must stay valid).
+Status call_and_wait(uint32_t reactor_id, std::function<Status()> fn, std::chrono::milliseconds timeout);
 
 // Runs fn(arg) on every reactor, one reactor after the other in id order (so fn may update
 // state it is handed without locking), then done(done_arg) on the calling reactor; from a

@@ -1,7 +1,6 @@
 // The listening side (nbd.h: start_server, stop_server, server_address).
 #include <atomic>
 #include <chrono>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -41,15 +40,8 @@ Status not_on_reactor(const char* what) {
                 fmt::format("nbd::{} waits for the reactors: call it from a control thread", what));
 }
 
-// Runs fn on a reactor and waits for its Status, bounded.
 Status run_on(uint32_t reactor, std::function<Status()> fn) {
-  auto promise = std::make_shared<std::promise<Status>>();
-  auto future = promise->get_future();
-  SLUICE_RETURN_IF_ERROR(thread::send_message(reactor, [promise, fn = std::move(fn)] { promise->set_value(fn()); }));
-  if (future.wait_for(stop_timeout()) != std::future_status::ready)
-    return Status(Errc::aborted,
-                  fmt::format("reactor {} did not answer within {} ms", reactor, stop_timeout().count()));
-  return future.get();
+  return thread::call_and_wait(reactor, std::move(fn), stop_timeout());
 }
 
 }  // namespace

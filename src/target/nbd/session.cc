@@ -36,12 +36,8 @@ std::atomic<uint32_t> g_max_payload{32u << 20};
 std::atomic<int64_t> g_stop_timeout_ms{5000};
 std::atomic<uint64_t> g_live{0};
 
-// The calling reactor's connections, and those waiting to be freed.
+// The calling reactor's connections.
 thread_local std::vector<Session*> t_sessions;
-thread_local std::vector<Session*> t_dead;
-thread_local bool t_reap_pending = false;
-
-void reap(void*);
 
 }  // namespace
 
@@ -317,33 +313,16 @@ void Session::die() {
   closing_ = true;
   auto& v = t_sessions;
   v.erase(std::remove(v.begin(), v.end(), this), v.end());
-  t_dead.push_back(this);
-  if (!t_reap_pending) {
-    const uint32_t me = thread::reactor_id(thread::current_reactor());
-    t_reap_pending = thread::send_message(me, reap, nullptr).ok();
-  }
+  thread::destroy_later([](void* s) { static_cast<Session*>(s)->destroy(); }, this);
 }
 
-namespace {
-
-void reap(void*) {
-  t_reap_pending = false;
-  std::vector<Session*> dead;
-  dead.swap(t_dead);
-  for (Session* s : dead) s->destroy();
-}
-
-}  // namespace
 }  // namespace detail
 
 using detail::g_live;
 using detail::g_max_payload;
 using detail::g_max_requests;
 using detail::g_stop_timeout_ms;
-using detail::reap;
 using detail::Session;
-using detail::t_dead;
-using detail::t_reap_pending;
 using detail::t_sessions;
 
 void set_session_limits(const SessionLimits& limits) {
@@ -366,8 +345,6 @@ void close_sessions(uint64_t export_id) {
   for (Session* s : v)
     if (export_id == 0 || s->export_id() == export_id) s->close("disconnected by the server");
   // A session still handshaking that has not looked the export up fails at the lookup.
-  if (!t_dead.empty() && !t_reap_pending)
-    t_reap_pending = thread::send_message(thread::reactor_id(thread::current_reactor()), reap, nullptr).ok();
 }
 
 }  // namespace sluice::nbd

@@ -133,6 +133,23 @@ struct NamespaceOptions {
   uint32_t nsid = 0;  // 0: the lowest free
 };
 
+// A subsystem as the control path shows it (nvmf_get_subsystems, save_config).
+struct SubsystemInfo {
+  std::string nqn;
+  bool discovery = false;
+  std::string serial;
+  std::string model;
+  bool allow_any_host = false;
+  uint32_t max_namespaces = 0;
+  std::vector<std::string> hosts;
+  std::vector<Listener> listeners;
+  struct Ns {
+    uint32_t nsid = 0;
+    std::string bdev;
+  };
+  std::vector<Ns> namespaces;  // active ones, by NSID
+};
+
 struct ControllerInfo {
   std::string subnqn;
   std::string hostnqn;
@@ -153,6 +170,7 @@ class Target {
   Status add_subsystem(const SubsystemOptions& options);
   // Its controllers go with it (their queues fail every later command).
   Status remove_subsystem(std::string_view nqn);
+  Status set_allow_any_host(std::string_view nqn, bool allow);
   Status add_host(std::string_view nqn, std::string_view hostnqn);
   Status remove_host(std::string_view nqn, std::string_view hostnqn);
   Status add_listener(std::string_view nqn, const Listener& listener);
@@ -164,6 +182,8 @@ class Target {
   // I/O to it fails. A hot-removed bdev takes this path by itself.
   Status remove_namespace(std::string_view nqn, uint32_t nsid);
   std::vector<std::string> subsystems() const;
+  // Errc::not_found for no such subsystem.
+  Result<SubsystemInfo> describe(std::string_view nqn) const;
   std::vector<ControllerInfo> controllers(std::string_view nqn) const;
 
   // Controllers whose keep-alive timeout passed at `now_ms` without a Keep Alive (or

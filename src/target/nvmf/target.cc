@@ -87,6 +87,15 @@ Status Target::remove_subsystem(std::string_view nqn) {
   return Status::Ok();
 }
 
+Status Target::set_allow_any_host(std::string_view nqn, bool allow) {
+  if (!state_->on_home()) return not_home();
+  Subsystem* s = state_->find(nqn);
+  if (s == nullptr || s->discovery) return no_subsystem(nqn);
+  s->allow_any_host = allow;  // checked at Connect: hosts already connected stay
+  ++state_->discovery_generation;
+  return Status::Ok();
+}
+
 Status Target::add_host(std::string_view nqn, std::string_view hostnqn) {
   if (!state_->on_home()) return not_home();
   Subsystem* s = state_->find(nqn);
@@ -141,6 +150,18 @@ std::vector<std::string> Target::subsystems() const {
   std::vector<std::string> out;
   for (auto& s : state_->subsystems) out.push_back(s->nqn);
   return out;
+}
+
+Result<SubsystemInfo> Target::describe(std::string_view nqn) const {
+  if (!state_->on_home()) return not_home();
+  const Subsystem* s = state_->find(nqn);
+  if (s == nullptr) return no_subsystem(nqn);
+  SubsystemInfo info{s->nqn,   s->discovery,      s->serial,
+                     s->model, s->allow_any_host, static_cast<uint32_t>(s->namespaces.size()),
+                     s->hosts, s->listeners,      {}};
+  for (const auto& ns : s->namespaces)
+    if (ns) info.namespaces.push_back({ns->nsid, ns->bdev_name});
+  return info;
 }
 
 std::vector<ControllerInfo> Target::controllers(std::string_view nqn) const {

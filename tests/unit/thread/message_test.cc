@@ -1,4 +1,5 @@
-// Messages between reactors and from foreign threads; broadcasts.
+// Messages between reactors and from foreign threads; broadcasts; call_and_wait and
+// destroy_later.
 #include <atomic>
 #include <cstdint>
 #include <thread>
@@ -160,6 +161,66 @@ TEST(Reactor, CallableMessagesFromSeveralThreads) {
   }
   for (auto& t : threads) t.join();
   EXPECT_TRUE(wait_until([&] { return ran.load() == kThreads * kPer; })) << ran.load();
+}
+
+// call_and_wait: fn's Status comes back; a reactor that does not answer in time is
+// Errc::aborted (fn still runs later: it holds only what it owns).
+TEST(Reactor, CallAndWaitReturnsTheStatusOrTimesOut) {
+  RunningApp app;
+  auto ran_on = std::make_shared<std::atomic<int>>(-1);
+  Status st = call_and_wait(
+      1,
+      [ran_on] {
+        ran_on->store(static_cast<int>(reactor_id(current_reactor())));
+        return Status(Errc::exists, "from the reactor");
+      },
+      std::chrono::milliseconds(5000));
+  EXPECT_EQ(st.code(), Errc::exists);
+  EXPECT_EQ(ran_on->load(), 1);
+  // Reactor 0 busy for 300 ms: a 20 ms wait gives up.
+  ASSERT_TRUE(send_message(0, [] { std::this_thread::sleep_for(300ms); }).ok());
+  auto late = std::make_shared<std::atomic<bool>>(false);
+  st = call_and_wait(
+      0,
+      [late] {
+        late->store(true);
+        return Status::Ok();
+      },
+      std::chrono::milliseconds(20));
+  EXPECT_EQ(st.code(), Errc::aborted);
+  EXPECT_TRUE(wait_until([&] { return late->load(); }));
+  EXPECT_EQ(call_and_wait(
+                7, [] { return Status::Ok(); }, std::chrono::milliseconds(100))
+                .code(),
+            Errc::not_found);
+}
+
+// destroy_later: runs after the callback that asked returns, in order, one message for all.
+TEST(Reactor, DestroyLaterRunsAfterTheCallerReturns) {
+  RunningApp app;
+  struct Victim {
+    std::vector<int>* log;
+    int id;
+  };
+  std::vector<int> log;  // touched on reactor 0 only
+  auto done = run_on(0, [&] {
+    for (int i = 0; i < 3; ++i)
+      destroy_later(
+          [](void* v) {
+            auto* victim = static_cast<Victim*>(v);
+            victim->log->push_back(victim->id);
+            delete victim;
+          },
+          new Victim{&log, i});
+    log.push_back(-1);  // still in the caller: nothing destroyed yet
+  });
+  ASSERT_TRUE(done);
+  std::vector<int> seen;
+  EXPECT_TRUE(wait_until([&] {
+    run_on(0, [&] { seen = log; });
+    return seen.size() == 4;
+  }));
+  EXPECT_EQ(seen, (std::vector<int>{-1, 0, 1, 2}));
 }
 
 // A full ring is Errc::busy at once, never a block.
