@@ -165,6 +165,8 @@ class Target {
   Target& operator=(const Target&) = delete;
 
   const TargetOptions& options() const;
+  // The clock Connect and Keep Alive record (TargetOptions::now_ms, else a monotonic one).
+  uint64_t now_ms() const;
 
   // ---- Control path: on the home reactor only (elsewhere Errc::invalid_argument) ----
   Status add_subsystem(const SubsystemOptions& options);

@@ -54,6 +54,7 @@ Target::~Target() {
 }
 
 const TargetOptions& Target::options() const { return state_->options; }
+uint64_t Target::now_ms() const { return state_->now_ms(); }
 
 Status Target::add_subsystem(const SubsystemOptions& o) {
   if (!state_->on_home()) return not_home();

@@ -360,6 +360,12 @@ void close_connections(const Shared* shared) {
     if (c->shared() == shared) c->close("the transport stopped");
 }
 
+void close_controller(const Target* target, const std::string& nqn, uint16_t cntlid) {
+  std::vector<Conn*> v = t_conns;
+  for (Conn* c : v)
+    if (c->serves(target, nqn, cntlid)) c->close("keep-alive timeout");
+}
+
 void start_connection(std::shared_ptr<Shared> shared, int fd, const std::string& peer) {
   shared->live.fetch_add(1);
   auto* c = new Conn(std::move(shared), peer);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "net/net.h"
@@ -69,6 +70,10 @@ class Conn final : public net::Connection::Handler {
   void close(const char* why);
   void destroy();
   const Shared* shared() const { return shared_.get(); }
+  // A queue of controller `cntlid` of subsystem `nqn` on `target`.
+  bool serves(const Target* target, std::string_view nqn, uint16_t cntlid) const {
+    return shared_->target == target && qp_ && qp_->cntlid() == cntlid && qp_->subsystem_nqn() == nqn;
+  }
 
  private:
   // ---- receive (connection.cc) ----
@@ -129,6 +134,8 @@ class Conn final : public net::Connection::Handler {
 
 // The calling reactor's connections of `shared`'s transport: close them all.
 void close_connections(const Shared* shared);
+// The calling reactor's queues of one controller (any transport of `target`): close them.
+void close_controller(const Target* target, const std::string& nqn, uint16_t cntlid);
 void start_connection(std::shared_ptr<Shared> shared, int fd, const std::string& peer);
 
 }  // namespace sluice::nvmf::tcp::detail

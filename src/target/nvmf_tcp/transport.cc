@@ -19,6 +19,7 @@ struct Transport::Impl {
   std::shared_ptr<Shared> shared;
   std::unique_ptr<net::Listener> listener;
   net::ListenAddress address;
+  thread::Poller* keep_alive = nullptr;  // on the target's home reactor
 };
 
 namespace {
@@ -28,6 +29,22 @@ constexpr auto kStopTimeout = std::chrono::milliseconds(5000);
 Status run_on(uint32_t reactor, std::function<Status()> fn) {
   return thread::call_and_wait(reactor, std::move(fn), kStopTimeout);
 }
+
+// On the home reactor, every 100 ms: the controllers whose keep-alive timer ran out (each
+// reported once) lose their queues' connections, on whatever reactor and transport they are;
+// closing the admin queue ends the association.
+thread::PollStatus check_keep_alive(Target* target) {
+  const std::vector<ControllerInfo> expired = target->check_keep_alive(target->now_ms());
+  for (const ControllerInfo& c : expired) {
+    log::notice("nvmf-tcp: controller {} of {} (host {}): keep-alive timeout, closing its connections", c.cntlid,
+                c.subnqn, c.hostnqn);
+    for (uint32_t r = 0; r < thread::reactor_count(); ++r)
+      (void)thread::send_message(r, [target, c] { detail::close_controller(target, c.subnqn, c.cntlid); });
+  }
+  return expired.empty() ? thread::PollStatus::idle : thread::PollStatus::busy;
+}
+
+constexpr uint64_t kKeepAlivePeriodUs = 100'000;
 
 }  // namespace
 
@@ -67,7 +84,15 @@ Result<std::unique_ptr<Transport>> Transport::listen(Target& target, const net::
   impl->listener = std::move(listener.value());
   impl->address = l->bound();
   log::notice("nvmf-tcp: listening on {}", impl->address.to_string());
-  return std::unique_ptr<Transport>(new Transport(std::move(impl)));
+  std::unique_ptr<Transport> transport(new Transport(impl));
+  Target* t = &target;
+  st = run_on(target.options().home_reactor, [t, impl] {
+    auto p = thread::register_poller([t] { return check_keep_alive(t); }, kKeepAlivePeriodUs, "nvmf-tcp keep-alive");
+    if (p.ok()) impl->keep_alive = p.value();
+    return p.status();
+  });
+  if (!st.ok()) return st;  // ~Transport stops the listener
+  return transport;
 }
 
 Transport::~Transport() {
@@ -82,6 +107,12 @@ Transport::~Transport() {
     t.listener.reset();
   else
     (void)t.listener.release();  // still watched: leak rather than free under the reactor
+  if (t.keep_alive != nullptr) {
+    thread::Poller* p = t.keep_alive;
+    Status unregistered =
+        run_on(t.shared->target->options().home_reactor, [p] { return thread::unregister_poller(p); });
+    if (!unregistered.ok()) log::error("nvmf-tcp: removing the keep-alive poller: {}", unregistered.to_string());
+  }
   const Shared* shared = t.shared.get();
   for (uint32_t r = 0; r < thread::reactor_count(); ++r) {
     Status closed = run_on(r, [shared] {

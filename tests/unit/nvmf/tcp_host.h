@@ -140,14 +140,16 @@ class TcpHost {
     return std::nullopt;
   }
 
-  // Connect on this connection: qid 0 with a new controller, or qid > 0 joining `cntlid`.
+  // Connect on this connection: qid 0 with a new controller (keep-alive timeout `kato_ms`,
+  // 0: none), or qid > 0 joining `cntlid`.
   std::optional<Completion> connect_queue(uint16_t qid, const std::string& subnqn, const std::string& hostnqn,
-                                          uint16_t cntlid = hsp::connect::kNewController) {
+                                          uint16_t cntlid = hsp::connect::kNewController, uint32_t kato_ms = 0) {
     hsp::Sqe sqe{};
     sqe.opc = hsp::kFabricsOpcode;
     sqe.nsid = hsp::kFctypeConnect;
     sqe.cdw10 = uint32_t{qid} << 16;
     sqe.cdw11 = 31;  // SQSIZE 32
+    sqe.cdw12 = kato_ms;
     std::vector<uint8_t> data(hsp::connect::kDataSize);
     hsp::put<uint16_t>(data.data(), hsp::connect::kCntlid, cntlid);
     std::memcpy(data.data() + hsp::connect::kSubnqn, subnqn.data(), subnqn.size());

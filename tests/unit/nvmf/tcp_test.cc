@@ -2,7 +2,7 @@
 // an I/O queue, brings the controller up and moves data in the capsule, through R2T and
 // H2CData (split at MAXH2CDATA) and back as C2HData, with digests off and on; a corrupt data
 // digest fails only its command; a malformed PDU gets a C2HTermReq and closes only its own
-// connection; an unknown subsystem is an NVMe error.
+// connection; an unknown subsystem is an NVMe error; a silent host is reaped by keep-alive.
 #include <random>
 
 #include "nvmf_test_support.h"
@@ -30,10 +30,10 @@ class NvmfTcpTest : public NvmfTest {
   }
 
   // An admin queue brought up (Connect, CC.EN, CSTS.RDY) and an I/O queue joined to it.
-  void associate(TcpHost& admin, TcpHost& io, bool digests) {
+  void associate(TcpHost& admin, TcpHost& io, bool digests, uint32_t kato_ms = 0) {
     ASSERT_TRUE(admin.connect(port_) && admin.ic(digests, digests));
     EXPECT_EQ(admin.ic_resp().maxh2cdata, 32u << 10);
-    auto c = admin.connect_queue(0, kSubnqn, kHostnqn);
+    auto c = admin.connect_queue(0, kSubnqn, kHostnqn, hsp::connect::kNewController, kato_ms);
     ASSERT_TRUE(c);
     ASSERT_EQ(c->cqe.status, 0);
     const auto cntlid = static_cast<uint16_t>(c->cqe.dw0);
@@ -147,6 +147,23 @@ TEST_F(NvmfTcpTest, ConnectToUnknownSubsystemIsAnNvmeError) {
   ASSERT_TRUE(c);
   EXPECT_EQ(sct(c->cqe.status), hsp::kSctCommandSpecific);
   EXPECT_NE(c->cqe.status, 0);
+}
+
+// A host that goes silent: once its keep-alive timeout passes (on the target's clock, moved
+// here by hand), the transport closes its admin queue, which ends the association and so the
+// I/O queue's connection too. A host that keeps talking stays.
+TEST_F(NvmfTcpTest, SilentHostIsReapedByKeepAlive) {
+  TcpHost admin, io, other_admin, other_io;
+  associate(admin, io, false, /*kato_ms=*/2000);
+  associate(other_admin, other_io, false, /*kato_ms=*/60000);
+  now_ms_ += 10000;
+  EXPECT_TRUE(admin.sees_eof());
+  EXPECT_TRUE(io.sees_eof());
+  EXPECT_TRUE(wait_until([&] { return transport_->live_connections() == 2; }));
+  std::vector<uint8_t> data(512, 1);
+  auto w = other_io.command(rw(hsp::kIoWrite, 0, 1), data);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->cqe.status, 0);
 }
 
 TEST_F(NvmfTcpTest, StoppingTheTransportClosesConnections) {
