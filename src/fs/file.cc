@@ -18,8 +18,8 @@ struct FileHandle::Async {
   uint64_t device_bytes = 0;  // bytes the device read delivers (0: completed already)
 };
 
-FileHandle::FileHandle(FsCore& fs, std::shared_ptr<Inode> ino, bool writable)
-    : fs_(fs), ino_(std::move(ino)), writable_(writable) {}
+FileHandle::FileHandle(FsCore& fs, std::shared_ptr<Inode> ino, bool writable, bool cache_writes)
+    : fs_(fs), ino_(std::move(ino)), writable_(writable), cache_writes_(writable && cache_writes) {}
 
 FileHandle::~FileHandle() {
   if (closed_) return;

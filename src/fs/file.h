@@ -19,7 +19,7 @@ char* thread_scratch(size_t bytes, size_t align);
 
 class FileHandle final : public File {
  public:
-  FileHandle(FsCore& fs, std::shared_ptr<Inode> ino, bool writable);
+  FileHandle(FsCore& fs, std::shared_ptr<Inode> ino, bool writable, bool cache_writes = false);
   ~FileHandle() override;
 
   // Called once after construction of a writable handle: sets up the shared write state.
@@ -62,6 +62,7 @@ class FileHandle final : public File {
   FsCore& fs_;
   std::shared_ptr<Inode> ino_;
   const bool writable_;
+  const bool cache_writes_;  // OpenOptions::cache_writes
   bool closed_ = false;
   // Read-ahead for sequential readers: a window of the file, filled once a handle has read
   // sequentially a few times (random readers never get one, so pooled handles stay small).

@@ -125,6 +125,9 @@ struct OpenOptions {
   bool create = false;     // create if missing (needs write)
   bool exclusive = false;  // with create: fail with Errc::exists if it exists
   bool truncate = false;   // with write: start empty
+  // With write and a read cache: bytes this handle makes stable go into the cache, as a
+  // page cache keeps written pages (for files read back soon, such as a database's tables).
+  bool cache_writes = false;
 };
 
 // One read of a batch (File::read_batch): like a RocksDB FSReadRequest.

@@ -183,7 +183,7 @@ Result<std::unique_ptr<File>> FsCore::open(std::string_view path, const OpenOpti
     }
     if (Status st = add_handle_locked(*ino); !st.ok()) return with_path(st, "open", path);
   }
-  auto h = std::make_unique<FileHandle>(*this, ino, opts.write);
+  auto h = std::make_unique<FileHandle>(*this, ino, opts.write, opts.cache_writes);
   if (opts.write) {
     Status st = h->begin_write();
     if (st.ok() && opts.truncate) st = h->truncate(0);

@@ -1,10 +1,20 @@
 // The optional buffered-read cache shared by every file of a mount (MountOptions::
-// read_cache_bytes): chunks of file data read through a bounce buffer, kept in LRU order in
-// 16 shards (one mutex each), so unaligned readers of hot data skip the device.
+// read_cache_bytes): 64 KiB chunks of file data, kept in LRU order in 16 shards (one mutex
+// each), so unaligned readers of hot data skip the device.
 //
-// Only chunks that lie wholly below a file's device limit (bytes that are on the device and
-// no longer change by appending) are cached; a truncate or overwrite bumps the inode's cache
-// epoch, which is part of the key, so stale chunks are never found again (they age out).
+// A chunk gets there two ways: a reader that missed reads it from the device (insert), or a
+// writer that just made appended bytes stable hands them over (fill), as a kernel's page
+// cache keeps what was written. The second matters for a database: the table files a flush
+// or compaction writes are read at once by readers and by the next compaction, and without
+// it every first read of a new file would go to the device.
+//
+// Only bytes wholly below a file's device limit (on the device and no longer changed by
+// appending) are cached; a truncate or overwrite bumps the inode's cache epoch, which is part
+// of the key, so stale chunks are never found again (they age out).
+//
+// Every entry owns a buffer of one whole chunk, whatever it holds, so that a partial chunk
+// can grow in place and an evicted buffer serves the next entry: once the cache is full it
+// allocates nothing and takes no page fault.
 #pragma once
 
 #include <cstdint>
@@ -30,7 +40,14 @@ class ReadCache {
   // Copies [off, off+n) of the chunk (offsets within the chunk) if cached with at least
   // off+n bytes.
   bool lookup(const Key& k, uint64_t off, size_t n, char* dst);
+  // Caches the chunk's first `len` bytes (len <= kChunk), replacing what was cached.
   void insert(const Key& k, const char* data, size_t len);
+  // A writer's bytes [off, off+n) of file `ino` just became stable: each chunk they start
+  // is cached, and a cached chunk they continue (one that ends exactly at `off`) grows.
+  // Bytes of a chunk whose beginning is not cached are skipped: they are read on demand.
+  void fill(uint64_t ino, uint64_t epoch, uint64_t off, const char* data, size_t n);
+
+  uint64_t capacity_chunks() const { return per_shard_ * kShards; }
 
  private:
   struct KeyHash {
@@ -40,19 +57,20 @@ class ReadCache {
   };
   struct Entry {
     Key key;
-    std::unique_ptr<char[]> data;
-    size_t len;
+    std::unique_ptr<char[]> data;  // kChunk bytes
+    size_t len;                    // of which cached
   };
   struct Shard {
     std::mutex mu;
     std::list<Entry> lru;  // front: most recent
     std::unordered_map<Key, std::list<Entry>::iterator, KeyHash> map;
-    uint64_t bytes = 0;
   };
   static constexpr int kShards = 16;
   Shard& shard(const Key& k) { return shards_[KeyHash{}(k) % kShards]; }
+  // The entry for `k`, new or emptied, at the front of the LRU list (s.mu held).
+  Entry& slot(Shard& s, const Key& k);
 
-  const uint64_t per_shard_;
+  const uint64_t per_shard_;  // chunks
   Shard shards_[kShards];
 };
 

@@ -183,6 +183,10 @@ Status FileHandle::write_tail_locked(blob::BlobChannel* ch) {
   ws.unflushed = false;
   ws.tail_dirty = false;
   const uint64_t nb = L / bsz;
+  // Blocks [bD, nb) are now stable (the partial block at nb is rewritten by the next push).
+  if (cache_writes_ && nb > bD && fs_.cache() != nullptr) {
+    fs_.cache()->fill(ino_->id, ino_->cache_epoch.load(), bD * bsz, p, (nb - bD) * bsz);
+  }
   if (nb > bD) {
     ws.buf->rebase(nb * bsz);
     std::memmove(p, p + (nb - bD) * bsz, L % bsz);

@@ -72,9 +72,22 @@ IOStatus SluiceFileSystem::NewRandomAccessFile(const std::string& fname, const F
   return IOStatus::OK();
 }
 
+// Table and blob files are read back as soon as they are written (by Gets, iterators and the
+// next compaction): their bytes stay in the read cache, as written pages stay in a page
+// cache. A WAL or MANIFEST is read only at recovery and would only push useful blocks out.
+static bool read_back_soon(std::string_view path) {
+  auto ends_with = [&](std::string_view suffix) {
+    return path.size() >= suffix.size() && path.substr(path.size() - suffix.size()) == suffix;
+  };
+  return ends_with(".sst") || ends_with(".blob");
+}
+
 IOStatus SluiceFileSystem::open_writable(const Route& r, const FileOptions& opts, bool truncate,
                                          std::unique_ptr<::rocksdb::FSWritableFile>* result) {
-  auto f = mount_->fs().open(r.path, {.write = true, .create = true, .truncate = truncate});
+  auto f = mount_->fs().open(r.path, {.write = true,
+                                      .create = true,
+                                      .truncate = truncate,
+                                      .cache_writes = !opts.use_direct_writes && read_back_soon(r.path)});
   if (!f.ok()) return to_io_status(f.status());
   *result = make_writable_file({mount_, r.path, opts.use_direct_writes}, std::move(*f), opts);
   return IOStatus::OK();
