@@ -1,5 +1,7 @@
 #include "base/size.h"
 
+#include <unistd.h>
+
 #include <cctype>
 
 #include <fmt/format.h>
@@ -45,6 +47,11 @@ std::string format_size(uint64_t bytes) {
   if (u == 0) return fmt::format("{}", bytes);
   if (v == static_cast<double>(static_cast<uint64_t>(v))) return fmt::format("{}{}", static_cast<uint64_t>(v), units[u]);
   return fmt::format("{:.1f}{}", v, units[u]);
+}
+
+uint64_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : UINT64_MAX;
 }
 
 }  // namespace sluice

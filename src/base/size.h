@@ -13,5 +13,7 @@ namespace sluice {
 Result<uint64_t> parse_size(std::string_view text);
 // 1536 -> "1.5K", 67108864 -> "64M".
 std::string format_size(uint64_t bytes);
+// The machine's RAM (sysconf), or UINT64_MAX where it cannot be told.
+uint64_t physical_memory_bytes();
 
 }  // namespace sluice

@@ -1,6 +1,5 @@
 #include "rocksdb/sluice_uri.h"
 
-#include <unistd.h>
 
 #include <cstdint>
 
@@ -19,11 +18,6 @@ Status bad(std::string_view uri, std::string_view why) {
                 fmt::format("bad SluiceFS URI '{}': {} (want sluice://DEVICE[?cache=SIZE&reserve=SIZE&format=1&root=/DIR&wal_dir=/DIR&fallback=/DIR],"
                             " e.g. sluice://uring:/dev/nvme0n1)",
                             uri, why));
-}
-
-uint64_t physical_memory() {
-  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : UINT64_MAX;
 }
 
 }  // namespace
@@ -68,7 +62,7 @@ Result<PluginUri> parse_uri(std::string_view uri) {
         auto size = parse_size(value);
         if (!size.ok()) return bad(uri, fmt::format("cache: {}", size.status().message()));
         // The cache fills as files are read: one larger than memory ends in the OOM killer.
-        const uint64_t ram = physical_memory();
+        const uint64_t ram = physical_memory_bytes();
         if (*size > ram)
           return bad(uri, fmt::format("cache={} is more than this machine's memory ({})", value, format_size(ram)));
         out.cache_bytes = *size;

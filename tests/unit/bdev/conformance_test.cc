@@ -385,6 +385,15 @@ TEST(Spec, BadSpecsAreClearErrors) {
   }
 }
 
+// A RAM disk is committed when it is made: one that memory cannot hold is refused with a
+// message, not left to the OOM killer at first touch.
+TEST(Spec, RamDiskBeyondMemoryIsRefused) {
+  auto r = create("malloc:1024T");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Errc::invalid_argument);
+  EXPECT_NE(r.status().message().find("machine's memory"), std::string::npos) << r.status().message();
+}
+
 TEST(Registry, NamesAreUniqueAndExclusiveClaimsExclude) {
   auto a = create("malloc:1M", "conf_reg");
   ASSERT_TRUE(a.ok());
