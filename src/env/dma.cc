@@ -1,6 +1,5 @@
 // The public DMA memory entry points: argument checks, then a size class through the
 // thread cache, or a large buffer from the pool.
-#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -21,10 +20,8 @@ using detail::DmaPool;
 // No buffer may exceed physical memory: anything bigger is a bug, not a request.
 size_t max_alloc_bytes() {
   static const size_t limit = [] {
-    long pages = sysconf(_SC_PHYS_PAGES);
-    long page = sysconf(_SC_PAGESIZE);
-    return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page)
-                                 : size_t{1} << 40;
+    const uint64_t ram = physical_memory_bytes();
+    return ram == UINT64_MAX ? size_t{1} << 40 : static_cast<size_t>(ram);
   }();
   return limit;
 }
