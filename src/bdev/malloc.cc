@@ -95,7 +95,16 @@ void* map_disk_memory(size_t bytes) {
 }  // namespace
 
 Result<std::shared_ptr<Bdev>> make_malloc_bdev(const SpecArgs& args) {
-  SLUICE_RETURN_IF_ERROR(args.check_known({"bs", "qd", "mt"}));
+  SLUICE_RETURN_IF_ERROR(args.check_known({"bs", "qd", "mt", "sparse"}));
+  // sparse=1: memory is committed as blocks are first written, so a disk far bigger than
+  // RAM can stand in for a large device in tests as long as little of it is written; the
+  // data path then takes a page fault per 4 KiB first touched.
+  bool sparse = false;
+  if (auto it = args.options.find("sparse"); it != args.options.end()) {
+    if (it->second != "0" && it->second != "1")
+      return Status(Errc::invalid_argument, fmt::format("malloc: sparse={} (want 0 or 1)", it->second));
+    sparse = it->second == "1";
+  }
   auto size = parse_size(args.target);
   if (!size.ok()) return Status(Errc::invalid_argument, fmt::format("malloc: {}", size.status().message()));
   Geometry g;
@@ -104,7 +113,7 @@ Result<std::shared_ptr<Bdev>> make_malloc_bdev(const SpecArgs& args) {
   g.num_blocks = *size / g.block_size;
   // The disk is committed at creation (map_disk_memory): one bigger than RAM would bring the
   // OOM killer, not an error.
-  if (const uint64_t ram = physical_memory_bytes(); *size > ram / 4 * 3) {
+  if (const uint64_t ram = physical_memory_bytes(); !sparse && *size > ram / 4 * 3) {
     return Status(Errc::invalid_argument, fmt::format("malloc: {} is more than three quarters of this machine's memory ({})",
                                                       format_size(*size), format_size(ram)));
   }
@@ -112,10 +121,13 @@ Result<std::shared_ptr<Bdev>> make_malloc_bdev(const SpecArgs& args) {
   g.supported = io_bit(IoType::read) | io_bit(IoType::write) | io_bit(IoType::flush) | io_bit(IoType::unmap) |
                 io_bit(IoType::write_zeroes) | io_bit(IoType::reset);
   g.unmap_zeroes = true;
-  void* mem = map_disk_memory(g.size_bytes());
+  void* mem = sparse ? mmap(nullptr, g.size_bytes(), PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+                     : map_disk_memory(g.size_bytes());
   if (mem == MAP_FAILED) return errno_status(errno, fmt::format("malloc: cannot map {} bytes", g.size_bytes()));
   return std::shared_ptr<Bdev>(
-      new MallocBdev(args.name, g, static_cast<char*>(mem), fmt::format("malloc:{}", format_size(*size))));
+      new MallocBdev(args.name, g, static_cast<char*>(mem),
+                     fmt::format("malloc:{}{}", format_size(*size), sparse ? "?sparse=1" : "")));
 }
 
 }  // namespace sluice::bdev

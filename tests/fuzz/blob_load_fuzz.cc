@@ -134,7 +134,7 @@ struct Harness {
     // image device cannot hold: a super block may then name regions of gigabytes, and the
     // loader must refuse them or cope, not allocate them. Read-only loads only, so nothing
     // but the metadata region is ever written to it.
-    big_dev = bdev::create(fmt::format("malloc:{}?qd=4", kBigDeviceSpec), "fuzz_big0").value();
+    big_dev = bdev::create(fmt::format("malloc:{}?qd=4&sparse=1", kBigDeviceSpec), "fuzz_big0").value();
     pin_channel(big_dev);
     big_enabled = std::getenv("SLUICE_FUZZ_BIG") != nullptr;
     image.reset(static_cast<char*>(std::aligned_alloc(kPageSize, img.meta_pages * kPageSize)));

@@ -392,6 +392,11 @@ TEST(Spec, RamDiskBeyondMemoryIsRefused) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Errc::invalid_argument);
   EXPECT_NE(r.status().message().find("machine's memory"), std::string::npos) << r.status().message();
+  // A sparse one commits what is written, so it may be bigger than memory.
+  auto sparse = create("malloc:1T?sparse=1");
+  ASSERT_TRUE(sparse.ok()) << sparse.status().to_string();
+  EXPECT_TRUE(unregister(*sparse).ok());
+  EXPECT_FALSE(create("malloc:1M?sparse=yes").ok());
 }
 
 TEST(Registry, NamesAreUniqueAndExclusiveClaimsExclude) {
