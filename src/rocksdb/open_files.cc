@@ -75,12 +75,7 @@ IOStatus SluiceFileSystem::NewRandomAccessFile(const std::string& fname, const F
 // Table and blob files are read back as soon as they are written (by Gets, iterators and the
 // next compaction): their bytes stay in the read cache, as written pages stay in a page
 // cache. A WAL or MANIFEST is read only at recovery and would only push useful blocks out.
-static bool read_back_soon(std::string_view path) {
-  auto ends_with = [&](std::string_view suffix) {
-    return path.size() >= suffix.size() && path.substr(path.size() - suffix.size()) == suffix;
-  };
-  return ends_with(".sst") || ends_with(".blob");
-}
+static bool read_back_soon(std::string_view path) { return path.ends_with(".sst") || path.ends_with(".blob"); }
 
 IOStatus SluiceFileSystem::open_writable(const Route& r, const FileOptions& opts, bool truncate,
                                          std::unique_ptr<::rocksdb::FSWritableFile>* result) {

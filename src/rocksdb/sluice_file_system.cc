@@ -17,10 +17,6 @@ namespace {
 
 using ::rocksdb::IOStatus;
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 // A path that is missing, or runs through or names a file where a directory is needed
 // (POSIX's ENOENT and ENOTDIR), is NotFound for FileExists and GetChildren, as POSIX's
 // FileSystem answers them; other errors pass through.
@@ -53,7 +49,7 @@ SluiceFileSystem::SluiceFileSystem(PluginUri uri, std::shared_ptr<Mount> mount)
 Route SluiceFileSystem::route(const std::string& path) const {
   std::string rel = path_under_root(uri_.root, path);
   if (rel.empty()) return Route{false, path};
-  if (!uri_.wal_dir.empty() && ends_with(rel, ".log")) return Route{false, wal_mirror(rel)};
+  if (!uri_.wal_dir.empty() && rel.ends_with(".log")) return Route{false, wal_mirror(rel)};
   return Route{true, rel};
 }
 
@@ -122,7 +118,7 @@ IOStatus SluiceFileSystem::GetChildren(const std::string& dir, const IOOptions& 
   std::vector<std::string> wals;
   if (!mirror.empty() && posix_->GetChildren(mirror, options, &wals, dbg).ok()) {
     for (auto& w : wals)
-      if (ends_with(w, ".log")) result->push_back(std::move(w));
+      if (w.ends_with(".log")) result->push_back(std::move(w));
   }
   return IOStatus::OK();
 }
