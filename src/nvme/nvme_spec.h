@@ -202,6 +202,9 @@ inline constexpr size_t kDataSize = 1024;
 inline constexpr size_t kHostid = 0, kCntlid = 16, kSubnqn = 256, kHostnqn = 512;
 inline constexpr size_t kNqnField = 256;
 inline constexpr uint16_t kNewController = 0xffff;  // CNTLID: "any": a new admin association
+// CATTR bit 2: the host does not track SQ Head, so completions need not carry it (and an
+// NVMe/TCP controller may end a read with its last C2HData, SUCCESS set, and no CapsuleResp).
+inline constexpr uint8_t kCattrDisableSqFlowControl = 1 << 2;
 // The SQE bytes the Invalid Parameters status points at (IPO, IATTR 0).
 inline constexpr uint16_t kSqeRecfmt = 40, kSqeQid = 42, kSqeSqsize = 44, kSqeKato = 48;
 // DW0 of an Invalid Parameters completion: IATTR (0: the SQE, 1: the data) and IPO.

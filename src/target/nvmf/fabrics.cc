@@ -55,6 +55,7 @@ void connect(Target::State& target, Request* req) {
   ConnectResult& r = impl.connect;
   r.qid = qid;
   r.subnqn = s->nqn;
+  r.sq_flow_control_disabled = (sqe.cdw11 >> 16) & cn::kCattrDisableSqFlowControl;
   if (qid == 0) {
     // Only the dynamic controller model: the host asks for "any" controller.
     if (cntlid != cn::kNewController) return fail(invalid_parameters(), cn::invalid_parameter(true, cn::kCntlid));

@@ -225,6 +225,8 @@ class QueuePair {
   uint16_t qid() const { return qid_; }
   uint16_t cntlid() const { return cntlid_; }
   const std::string& subsystem_nqn() const { return subnqn_; }
+  // The host disabled SQ flow control when it connected this queue (Connect CATTR).
+  bool sq_flow_control_disabled() const { return sq_flow_control_disabled_; }
   // Closed: by a Disconnect, close(), or the end of its association (the admin queue closed,
   // the subsystem removed). The transport closes the connection once its replies are out.
   bool disconnected() const { return state_ == Connection::closed; }
@@ -241,6 +243,7 @@ class QueuePair {
   Connection state_ = Connection::fresh;
   uint16_t qid_ = 0;
   uint16_t cntlid_ = 0;
+  bool sq_flow_control_disabled_ = false;
   uint32_t in_flight_ = 0;
   std::string subnqn_;
   std::unique_ptr<Impl> impl_;

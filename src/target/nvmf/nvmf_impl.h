@@ -141,6 +141,7 @@ struct ConnectResult {
   std::vector<std::shared_ptr<Namespace>> namespaces;
   uint16_t qid = 0;
   uint16_t cntlid = 0;
+  bool sq_flow_control_disabled = false;
   std::string subnqn;
 };
 

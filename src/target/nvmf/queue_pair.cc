@@ -148,6 +148,7 @@ void QueuePair::Impl::complete(Request* req) {
       q.state_ = Connection::connected;
       q.qid_ = r.qid;
       q.cntlid_ = r.cntlid;
+      q.sq_flow_control_disabled_ = r.sq_flow_control_disabled;
       q.subnqn_ = std::move(r.subnqn);
       impl.ctrlr = std::move(r.ctrlr);
       impl.namespaces.resize(r.namespaces.size());

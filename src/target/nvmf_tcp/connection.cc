@@ -65,7 +65,12 @@ void Conn::open(int fd) {
     s.resp_send.arg = &s;
     s.resp_send.done = [](void* arg, bool) { static_cast<Slot*>(arg)->conn->response_sent(static_cast<Slot*>(arg)); };
     s.data_send.arg = &s;
-    s.data_send.done = [](void*, bool) {};  // the response that follows it finishes the slot
+    // Usually the CapsuleResp that follows finishes the slot; a read whose status rode on its
+    // data (SUCCESS) has none.
+    s.data_send.done = [](void* arg, bool) {
+      auto* slot = static_cast<Slot*>(arg);
+      if (slot->status_in_data) slot->conn->response_sent(slot);
+    };
     s.next_free = free_;
     free_ = &s;
   }

@@ -47,6 +47,7 @@ struct Slot {
   bool busy = false;
   bool executing = false;   // at the queue pair
   bool data_error = false;  // a data digest failed: the command fails once its data is in
+  bool status_in_data = false;  // its last C2HData has SUCCESS set: no CapsuleResp follows
   Request req;
   Xfer xfer = Xfer::none;
   uint32_t h2c_received = 0;  // bytes of H2CData in so far

@@ -69,6 +69,7 @@ void Conn::send_response(Slot* s) {
   // SQHD only counts: a slot waits for every entry of the host's queue (a host beyond it
   // meets back-pressure, not a full queue), so the host never has to wait on it.
   cqe.sqhd = ++sqhd_;
+  s->status_in_data = false;
   if (s->xfer == Xfer::controller_to_host && sp::status_sc(cqe.status) == sp::kScSuccess &&
       sp::status_sct(cqe.status) == sp::kSctGeneric && s->req.length > 0) {
     nvme::tcp::DataHeader h;
@@ -76,6 +77,10 @@ void Conn::send_response(Slot* s) {
     h.datao = 0;
     h.datal = s->req.length;
     h.last = true;
+    // A host that disabled SQ flow control needs no SQHD, so a plain success can ride on the
+    // data: one PDU (and one receive on the host) per read instead of two.
+    s->status_in_data = qp_->sq_flow_control_disabled() && cqe.dw0 == 0 && cqe.dw1 == 0;
+    h.success = s->status_in_data;
     net::SendItem& d = s->data_send;
     d.iov[0] = {s->data_hdr, nvme::tcp::build_data(s->data_hdr, Role::controller, tx_, h)};
     d.iov[1] = {s->buf, s->req.length};
@@ -85,7 +90,8 @@ void Conn::send_response(Slot* s) {
       d.iov[2] = {s->ddgst, sizeof(s->ddgst)};
       d.iovcnt = 3;
     }
-    conn_.send(&d);
+    conn_.send(&d);  // a closed connection hands it straight back: response_sent
+    if (s->status_in_data) return;
   }
   net::SendItem& r = s->resp_send;
   r.iov[0] = {s->resp_hdr, nvme::tcp::build_capsule_resp(s->resp_hdr, tx_, cqe)};

@@ -95,6 +95,7 @@ class TcpHost {
     hsp::Cqe cqe{};
     std::vector<uint8_t> data;  // C2H data received
     uint32_t r2ts = 0;          // R2Ts the target sent
+    bool status_in_data = false;  // the last C2HData had SUCCESS: no CapsuleResp came
   };
   // One command. `out`: data to the controller (in the capsule when in_capsule, else after
   // an R2T, in H2CData PDUs of at most MAXH2CDATA); `in_len`: data expected back.
@@ -135,20 +136,27 @@ class TcpHost {
         return c;
       } else if (pdu.type != pdu::PduType::c2h_data) {
         return std::nullopt;
+      } else if (pdu.data.success) {
+        // What the host makes of it (NVMe/TCP 1.0, 3.3.6.2): a completion with status 0.
+        c.status_in_data = true;
+        c.cqe = {};
+        c.cqe.cid = sqe.cid;
+        return c;
       }
     }
     return std::nullopt;
   }
 
   // Connect on this connection: qid 0 with a new controller (keep-alive timeout `kato_ms`,
-  // 0: none), or qid > 0 joining `cntlid`.
+  // 0: none), or qid > 0 joining `cntlid`; `cattr`: Connect's attributes (CATTR).
   std::optional<Completion> connect_queue(uint16_t qid, const std::string& subnqn, const std::string& hostnqn,
-                                          uint16_t cntlid = hsp::connect::kNewController, uint32_t kato_ms = 0) {
+                                          uint16_t cntlid = hsp::connect::kNewController, uint32_t kato_ms = 0,
+                                          uint8_t cattr = 0) {
     hsp::Sqe sqe{};
     sqe.opc = hsp::kFabricsOpcode;
     sqe.nsid = hsp::kFctypeConnect;
     sqe.cdw10 = uint32_t{qid} << 16;
-    sqe.cdw11 = 31;  // SQSIZE 32
+    sqe.cdw11 = 31 | uint32_t{cattr} << 16;  // SQSIZE 32
     sqe.cdw12 = kato_ms;
     std::vector<uint8_t> data(hsp::connect::kDataSize);
     hsp::put<uint16_t>(data.data(), hsp::connect::kCntlid, cntlid);

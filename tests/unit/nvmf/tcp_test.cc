@@ -30,7 +30,7 @@ class NvmfTcpTest : public NvmfTest {
   }
 
   // An admin queue brought up (Connect, CC.EN, CSTS.RDY) and an I/O queue joined to it.
-  void associate(TcpHost& admin, TcpHost& io, bool digests, uint32_t kato_ms = 0) {
+  void associate(TcpHost& admin, TcpHost& io, bool digests, uint32_t kato_ms = 0, uint8_t io_cattr = 0) {
     ASSERT_TRUE(admin.connect(port_) && admin.ic(digests, digests));
     EXPECT_EQ(admin.ic_resp().maxh2cdata, 32u << 10);
     auto c = admin.connect_queue(0, kSubnqn, kHostnqn, hsp::connect::kNewController, kato_ms);
@@ -46,7 +46,7 @@ class NvmfTcpTest : public NvmfTest {
     ASSERT_TRUE(s);
     ASSERT_EQ(s->cqe.status, 0);
     ASSERT_TRUE(io.connect(port_) && io.ic(digests, digests));
-    auto q = io.connect_queue(1, kSubnqn, kHostnqn, cntlid);
+    auto q = io.connect_queue(1, kSubnqn, kHostnqn, cntlid, 0, io_cattr);
     ASSERT_TRUE(q);
     ASSERT_EQ(q->cqe.status, 0);
   }
@@ -85,6 +85,7 @@ class NvmfTcpTest : public NvmfTest {
         auto r = io.command(rw(hsp::kIoRead, lba, bytes / 512), {}, bytes);
         ASSERT_TRUE(r) << bytes;
         EXPECT_EQ(r->cqe.status, 0);
+        EXPECT_FALSE(r->status_in_data);  // the host tracks SQ Head: every command gets a CapsuleResp
         EXPECT_EQ(r->data, data) << bytes << (in_capsule ? " in the capsule" : " after an R2T");
       }
     }
@@ -104,6 +105,37 @@ TEST_F(NvmfTcpTest, ReadWriteWithDigests) {
   TcpHost admin, io;
   associate(admin, io, true);
   read_write(admin, io);
+}
+
+TEST_F(NvmfTcpTest, ReadStatusRidesOnTheDataWithoutSqFlowControl) {
+  TcpHost admin, io;
+  associate(admin, io, true, 0, hsp::connect::kCattrDisableSqFlowControl);
+  std::vector<uint8_t> data(8192);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7);
+  auto w = io.command(rw(hsp::kIoWrite, 16, 16), data, 0, false);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->cqe.status, 0);
+  EXPECT_FALSE(w->status_in_data);  // a write has no C2HData to carry it
+  // Twice as many reads as the queue has slots: each slot is freed by its data PDU alone.
+  for (int i = 0; i < 64; ++i) {
+    auto r = io.command(rw(hsp::kIoRead, 16, 16), {}, 8192);
+    ASSERT_TRUE(r) << i;
+    EXPECT_TRUE(r->status_in_data) << i;
+    EXPECT_EQ(r->data, data) << i;
+  }
+  // A failed read still gets its CapsuleResp with the status.
+  auto bad = io.command(rw(hsp::kIoRead, kBlocks, 1), {}, 512);
+  ASSERT_TRUE(bad);
+  EXPECT_FALSE(bad->status_in_data);
+  EXPECT_EQ(sc(bad->cqe.status), hsp::kScLbaOutOfRange);
+  // The admin queue kept SQ flow control: its Identify ends with a CapsuleResp.
+  hsp::Sqe id{};
+  id.opc = hsp::kAdminIdentify;
+  id.cdw10 = hsp::kCnsController;
+  auto c = admin.command(id, {}, 4096);
+  ASSERT_TRUE(c);
+  EXPECT_FALSE(c->status_in_data);
+  EXPECT_EQ(c->cqe.status, 0);
 }
 
 TEST_F(NvmfTcpTest, DataDigestErrorFailsOnlyItsCommand) {
