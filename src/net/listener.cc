@@ -16,6 +16,7 @@
 
 #include "base/log.h"
 #include "net/net.h"
+#include "net/socket_address.h"
 #include "thread/thread.h"
 
 namespace sluice::net {
@@ -24,44 +25,6 @@ namespace {
 // Bounds the accepts per readiness event, so that a connection storm cannot hold the
 // accepting reactor's loop (the rest arrive on the next poll: epoll is level-triggered).
 constexpr int kAcceptBatch = 32;
-
-struct SocketAddress {
-  sockaddr_storage storage{};
-  socklen_t len = 0;
-  int family = AF_UNSPEC;
-};
-
-Result<SocketAddress> resolve(const ListenAddress& a) {
-  SocketAddress out;
-  if (a.kind == ListenAddress::Kind::unix_path) {
-    auto* sun = reinterpret_cast<sockaddr_un*>(&out.storage);
-    if (a.path.empty() || a.path.size() >= sizeof(sun->sun_path))
-      return Status(Errc::invalid_argument, fmt::format("unix socket path '{}' is empty or longer than {} bytes",
-                                                        a.path, sizeof(sun->sun_path) - 1));
-    sun->sun_family = AF_UNIX;
-    std::memcpy(sun->sun_path, a.path.data(), a.path.size());
-    out.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + a.path.size() + 1);
-    out.family = AF_UNIX;
-    return out;
-  }
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&out.storage);
-  if (inet_pton(AF_INET, a.host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(a.port);
-    out.len = sizeof(sockaddr_in);
-    out.family = AF_INET;
-    return out;
-  }
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.storage);
-  if (inet_pton(AF_INET6, a.host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(a.port);
-    out.len = sizeof(sockaddr_in6);
-    out.family = AF_INET6;
-    return out;
-  }
-  return Status(Errc::invalid_argument, fmt::format("'{}' is not an IPv4 or IPv6 address", a.host));
-}
 
 std::string peer_name(const sockaddr_storage& s) {
   char text[INET6_ADDRSTRLEN] = "?";
@@ -92,7 +55,7 @@ Status remove_stale_socket(const std::string& path) {
 }  // namespace
 
 Result<std::unique_ptr<Listener>> Listener::bind(const ListenAddress& address) {
-  auto sa = resolve(address);
+  auto sa = detail::resolve(address);
   if (!sa.ok()) return sa.status();
   const bool is_unix = address.kind == ListenAddress::Kind::unix_path;
   if (is_unix) SLUICE_RETURN_IF_ERROR(remove_stale_socket(address.path));

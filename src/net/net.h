@@ -62,6 +62,11 @@ struct ListenAddress {
   std::string to_string() const;
 };
 
+// A connected non-blocking stream socket to `address` (TCP with TCP_NODELAY, or a Unix
+// socket), or an error naming the address once `timeout_ms` passes without an answer. The
+// caller owns the descriptor. Blocks the calling thread: for the control path only.
+Result<int> connect_stream(const ListenAddress& address, uint64_t timeout_ms);
+
 // ---- Readiness ----------------------------------------------------------------------------
 
 // A descriptor registered with the calling reactor's epoll. The owner keeps the Watch alive

@@ -46,6 +46,7 @@ struct ControllerOptions {
 struct Completion {
   uint16_t status = 0;  // the CQE status field with the phase bit cleared
   uint32_t dw0 = 0;
+  uint32_t dw1 = 0;  // fabrics Property Get of an 8-byte register: its high half
   bool timed_out = false;        // it outlived its timeout (and was aborted)
   bool reset_aborted = false;    // failed locally by a controller reset, never completed
 

@@ -116,6 +116,7 @@ void Conn::release(Slot* s) {
   if (!s->busy) return;
   s->busy = false;
   s->executing = false;
+  s->status_in_data = false;  // data_send carries this slot's next R2T too
   if (s->buf_cap > kKeepBufferBytes) {
     env::dma_free(s->buf);
     s->buf = nullptr;

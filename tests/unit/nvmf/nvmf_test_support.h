@@ -182,6 +182,7 @@ class NvmfTest : public ::testing::Test {
       TargetOptions o;
       o.home_reactor = kHome;
       o.now_ms = [this] { return now_ms_.load(); };
+      o.max_io_bytes = max_io_bytes_;
       target_ = std::make_unique<Target>(o);
       SubsystemOptions s;
       s.nqn = kSubnqn;
@@ -227,6 +228,7 @@ class NvmfTest : public ::testing::Test {
   thread::App app_;
   std::string bdev_;
   std::atomic<uint64_t> now_ms_{1000};
+  uint32_t max_io_bytes_ = 128 << 10;  // MDTS; a suite may raise it in its constructor
   std::unique_ptr<Target> target_;
   std::vector<std::unique_ptr<Conn>> conns_;
 };
