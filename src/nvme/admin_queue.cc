@@ -7,6 +7,7 @@
 
 #include "base/barrier.h"
 #include "base/clock.h"
+#include "nvme/fabrics_device.h"
 
 namespace sluice::nvme {
 
@@ -19,6 +20,7 @@ AdminQueue::~AdminQueue() {
 }
 
 Status AdminQueue::init() {
+  if (dev_.fabrics() != nullptr) return Status::Ok();
   sq_ = static_cast<spec::Sqe*>(env::dma_zalloc(entries_ * sizeof(spec::Sqe)));
   cq_ = static_cast<spec::Cqe*>(env::dma_zalloc(entries_ * sizeof(spec::Cqe)));
   if (sq_ == nullptr || cq_ == nullptr) return Status(Errc::no_space, "nvme: no DMA memory for the admin queue");
@@ -26,6 +28,7 @@ Status AdminQueue::init() {
 }
 
 void AdminQueue::clear() {
+  if (dev_.fabrics() != nullptr) return;
   std::memset(sq_, 0, entries_ * sizeof(spec::Sqe));
   std::memset(cq_, 0, entries_ * sizeof(spec::Cqe));
   sq_tail_ = cq_head_ = 0;
@@ -33,6 +36,7 @@ void AdminQueue::clear() {
 }
 
 Status AdminQueue::program() {
+  if (dev_.fabrics() != nullptr) return Status::Ok();  // the association is the admin queue
   auto sq = env::dma_translate_checked(sq_, entries_ * sizeof(spec::Sqe));
   if (!sq.ok()) return sq.status();
   auto cq = env::dma_translate_checked(cq_, entries_ * sizeof(spec::Cqe));
@@ -48,7 +52,11 @@ Status AdminQueue::program() {
   return Status::Ok();
 }
 
-Result<Completion> AdminQueue::execute(spec::Sqe& cmd, uint64_t timeout_ms) {
+Result<Completion> AdminQueue::execute(spec::Sqe& cmd, void* data, size_t len, uint64_t timeout_ms) {
+  // Over a fabric the connection's own command timeout (the admin timeout) bounds it.
+  if (FabricsDevice* f = dev_.fabrics()) return f->admin().execute(cmd, data, len);
+  (void)data;
+  (void)len;
   cmd.cid = next_cid_++;
   std::memcpy(&sq_[sq_tail_], &cmd, sizeof cmd);
   sq_tail_ = (sq_tail_ + 1) % entries_;

@@ -1,5 +1,6 @@
 // The admin queue pair: one command at a time, polled to completion (control path only; the
-// controller serializes callers).
+// controller serializes callers). On PCIe its rings are in DMA memory and registered in
+// AQA/ASQ/ACQ; over a fabric it is the FabricsDevice's admin connection.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +24,8 @@ class AdminQueue {
   void clear();
 
   // Submits `cmd` (its cid is assigned here) and polls for its completion up to `timeout_ms`.
-  Result<Completion> execute(spec::Sqe& cmd, uint64_t timeout_ms);
+  // `data` (`len` bytes) is what the command's PRPs point at (PCIe) or what its PDUs carry.
+  Result<Completion> execute(spec::Sqe& cmd, void* data, size_t len, uint64_t timeout_ms);
 
  private:
   PciDevice& dev_;

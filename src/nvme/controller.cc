@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "env/env.h"
 #include "nvme/admin_queue.h"
+#include "nvme/fabrics_device.h"
 #include "nvme/nvme.h"
 
 namespace sluice::nvme {
@@ -59,6 +60,14 @@ Result<std::shared_ptr<Controller>> Controller::open(std::string_view bdf, const
   if (!canon.ok()) return canon.status();
   auto dev = open_pci_device(*canon, options.sysfs_root);
   if (!dev.ok()) return dev.status();
+  return attach(std::move(dev.value()), options);
+}
+
+Result<std::shared_ptr<Controller>> Controller::connect_tcp(const TcpTarget& target, const ControllerOptions& options) {
+  const uint32_t admin_entries = std::clamp<uint32_t>(options.admin_queue_entries, 2, 4096);
+  auto dev = FabricsDevice::connect(target, admin_entries, options.admin_timeout_ms);
+  if (!dev.ok())
+    return Status(dev.status().code(), fmt::format("nvme-tcp {}: {}", target.to_string(), dev.status().message()));
   return attach(std::move(dev.value()), options);
 }
 
@@ -131,7 +140,7 @@ Result<Completion> Controller::admin_sync(spec::Sqe& cmd, void* dma, size_t len)
     if (len > kPage) cmd.prp2 = device_->translate(static_cast<uint8_t*>(dma) + kPage);
     if (cmd.prp1 == env::kDmaBadIova) return Status(Errc::io_error, "admin buffer has no device address");
   }
-  auto c = admin_->execute(cmd, options_.admin_timeout_ms);
+  auto c = admin_->execute(cmd, dma, len, options_.admin_timeout_ms);
   if (!c.ok()) failed_.store(true, std::memory_order_release);  // the queue's state is unknown now
   return c;
 }
@@ -161,6 +170,11 @@ Status Controller::identify() {
   info_.supports_write_zeroes = info_.oncs & spec::idc::kOncsWriteZeroes;
   info_.volatile_write_cache = d[spec::idc::kVwc] & 1;
   info_.sgls = get<uint32_t>(d, spec::idc::kSgls);
+  if (device_->fabrics() != nullptr) {
+    // IOCCSZ counts 16-byte units of the whole capsule, the 64-byte SQE included.
+    const uint32_t ioccsz = get<uint32_t>(d, spec::idc::kIoccsz);
+    info_.in_capsule_bytes = ioccsz > 4 ? (ioccsz - 4) * 16 : 0;
+  }
   const uint8_t mdts = d[spec::idc::kMdts];
   uint64_t limit = options_.max_transfer_bytes;
   if (mdts != 0) limit = std::min<uint64_t>(limit, uint64_t{kPage} << mdts);

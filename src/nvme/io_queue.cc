@@ -1,16 +1,19 @@
 // I/O queue pairs: submission with batched doorbells, polled completions (phase bit), PRP
 // lists, bounce buffers for memory the device cannot reach, per-command timeouts with
-// abort-then-reset escalation, and reconnection after a controller reset.
+// abort-then-reset escalation, and reconnection after a controller reset. Over a fabric the
+// rings and PRPs give way to the queue's connection (tcp_queue.h); the rest is the same.
 #include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
 
-#include "base/clock.h"
 #include "base/barrier.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "env/env.h"
+#include "nvme/fabrics_device.h"
 #include "nvme/nvme.h"
+#include "nvme/tcp_queue.h"
 
 namespace sluice::nvme {
 namespace {
@@ -31,6 +34,8 @@ uint64_t ms_to_ticks(uint64_t ms) { return static_cast<uint64_t>(clock::ticks_pe
 }  // namespace
 
 struct IoQueue::Slot {
+  IoQueue* owner = nullptr;
+  uint16_t wire_cid = 0;  // fabrics: the CID its connection gave it (what Abort names)
   CommandCallback cb = nullptr;
   void* arg = nullptr;
   uint64_t deadline = 0;  // ticks; 0: none
@@ -66,7 +71,7 @@ IoQueue::IoQueue(std::shared_ptr<Controller> ctrl, uint16_t qid, uint32_t entrie
 }
 
 IoQueue::~IoQueue() {
-  if (connected_ && !ctrl_->failed() && ctrl_->generation() == generation_) {
+  if (connected_ && !tcp_ && !ctrl_->failed() && ctrl_->generation() == generation_) {
     Status st = ctrl_->delete_queue_pair(qid_);
     if (!st.ok()) log::warn("nvme {}: {}", ctrl_->info().bdf, st.to_string());
   }
@@ -80,18 +85,24 @@ IoQueue::~IoQueue() {
 void IoQueue::set_timeout_ms(uint64_t ms) { timeout_ticks_ = ms == 0 ? 0 : ms_to_ticks(ms); }
 
 Status IoQueue::init() {
-  sq_ = static_cast<spec::Sqe*>(env::dma_zalloc(entries_ * sizeof(spec::Sqe)));
-  cq_ = static_cast<spec::Cqe*>(env::dma_zalloc(entries_ * sizeof(spec::Cqe)));
+  const bool fabrics = ctrl_->device().fabrics() != nullptr;
+  if (!fabrics) {
+    sq_ = static_cast<spec::Sqe*>(env::dma_zalloc(entries_ * sizeof(spec::Sqe)));
+    cq_ = static_cast<spec::Cqe*>(env::dma_zalloc(entries_ * sizeof(spec::Cqe)));
+    if (sq_ == nullptr || cq_ == nullptr) return Status(Errc::no_space, "no DMA memory for the queue");
+  }
   const uint64_t max_pages = ctrl_->info().max_transfer_bytes / kPage + 1;  // +1: an unaligned start
-  prp_pages_per_slot_ = list_pages_for(max_pages - 1);
+  // Over a fabric a slot's page only holds Dataset Management ranges.
+  prp_pages_per_slot_ = fabrics ? 1 : list_pages_for(max_pages - 1);
   const uint32_t slots = entries_ - 1;
   prp_area_ = static_cast<uint8_t*>(env::dma_zalloc(size_t{slots} * prp_pages_per_slot_ * kPage));
-  if (sq_ == nullptr || cq_ == nullptr || prp_area_ == nullptr) return Status(Errc::no_space, "no DMA memory for the queue");
+  if (prp_area_ == nullptr) return Status(Errc::no_space, "no DMA memory for the queue");
   for (const NamespaceInfo& ns : ctrl_->namespaces()) block_sizes_.emplace_back(ns.nsid, ns.block_size);
   slots_.resize(slots);
   free_cids_.reserve(slots);
   for (uint32_t i = 0; i < slots; ++i) {
     slots_[i].cid = static_cast<uint16_t>(i);
+    slots_[i].owner = this;
     slots_[i].prp = reinterpret_cast<uint64_t*>(prp_area_ + size_t{i} * prp_pages_per_slot_ * kPage);
     free_cids_.push_back(static_cast<uint16_t>(slots - 1 - i));  // hand out cid 0 first
   }
@@ -100,6 +111,14 @@ Status IoQueue::init() {
 
 Status IoQueue::connect() {
   generation_ = ctrl_->generation();
+  if (FabricsDevice* f = ctrl_->device().fabrics()) {
+    const ControllerInfo& info = ctrl_->info();
+    auto q = f->open_io_queue(qid_, entries_, info.in_capsule_bytes, info.max_transfer_bytes);
+    if (!q.ok()) return q.status();
+    tcp_ = std::move(q.value());
+    connected_ = true;
+    return Status::Ok();
+  }
   auto sq = env::dma_translate_checked(sq_, entries_ * sizeof(spec::Sqe));
   if (!sq.ok()) return sq.status();
   auto cq = env::dma_translate_checked(cq_, entries_ * sizeof(spec::Cqe));
@@ -119,18 +138,33 @@ IoQueue::Slot* IoQueue::take_slot() {
   return s;
 }
 
-void IoQueue::push(Slot& slot, spec::Sqe& sqe, CommandCallback cb, void* arg) {
+Errc IoQueue::push(Slot& slot, spec::Sqe& sqe, CommandCallback cb, void* arg, const iovec* iov, int iovcnt) {
   slot.busy = true;
   slot.cb = cb;
   slot.arg = arg;
   slot.timed_out = false;
   slot.deadline = timeout_ticks_ != 0 ? clock::ticks() + timeout_ticks_ : 0;
   sqe.cid = slot.cid;
-  std::memcpy(&sq_[sq_tail_], &sqe, sizeof sqe);
-  if (++sq_tail_ == entries_) sq_tail_ = 0;
-  tail_dirty_ = true;
+  if (tcp_) {
+    const Errc e = tcp_->submit(sqe, iov, iovcnt, fabrics_done, &slot, &slot.wire_cid);
+    if (e != Errc::ok) {
+      slot.busy = false;
+      free_cids_.push_back(slot.cid);
+      return e;
+    }
+  } else {
+    std::memcpy(&sq_[sq_tail_], &sqe, sizeof sqe);
+    if (++sq_tail_ == entries_) sq_tail_ = 0;
+    tail_dirty_ = true;
+  }
   ++outstanding_;
   ++stats_.submitted;
+  return Errc::ok;
+}
+
+void IoQueue::fabrics_done(void* arg, const Completion& c) {
+  auto* slot = static_cast<Slot*>(arg);
+  slot->owner->finish(*slot, c);
 }
 
 // PRP entries for `bytes` of `iov`, straight from the caller's memory when the device can
@@ -226,6 +260,15 @@ Errc IoQueue::submit_rw(uint8_t opc, uint32_t nsid, const iovec* iov, int iovcnt
   sqe.cdw10 = static_cast<uint32_t>(lba);
   sqe.cdw11 = static_cast<uint32_t>(lba >> 32);
   sqe.cdw12 = nlb - 1;
+  if (tcp_) {  // the connection sends from (or receives into) the caller's segments as they are
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
+    if (total != bytes) {
+      free_cids_.push_back(slot->cid);
+      return Errc::invalid_argument;
+    }
+    return push(*slot, sqe, cb, arg, iov, iovcnt);
+  }
   Errc e = build_prps(*slot, sqe, iov, iovcnt, bytes);
   if (e != Errc::ok) {
     env::dma_free(slot->bounce);
@@ -233,8 +276,7 @@ Errc IoQueue::submit_rw(uint8_t opc, uint32_t nsid, const iovec* iov, int iovcnt
     free_cids_.push_back(slot->cid);
     return e;
   }
-  push(*slot, sqe, cb, arg);
-  return Errc::ok;
+  return push(*slot, sqe, cb, arg);
 }
 
 Errc IoQueue::read(uint32_t nsid, const iovec* iov, int iovcnt, uint64_t lba, uint32_t nlb, CommandCallback cb, void* arg) {
@@ -252,8 +294,7 @@ Errc IoQueue::flush(uint32_t nsid, CommandCallback cb, void* arg) {
   spec::Sqe sqe = {};
   sqe.opc = spec::kIoFlush;
   sqe.nsid = nsid;
-  push(*slot, sqe, cb, arg);
-  return Errc::ok;
+  return push(*slot, sqe, cb, arg);
 }
 
 Errc IoQueue::write_zeroes(uint32_t nsid, uint64_t lba, uint32_t nlb, CommandCallback cb, void* arg) {
@@ -267,8 +308,7 @@ Errc IoQueue::write_zeroes(uint32_t nsid, uint64_t lba, uint32_t nlb, CommandCal
   sqe.cdw10 = static_cast<uint32_t>(lba);
   sqe.cdw11 = static_cast<uint32_t>(lba >> 32);
   sqe.cdw12 = nlb - 1;
-  push(*slot, sqe, cb, arg);
-  return Errc::ok;
+  return push(*slot, sqe, cb, arg);
 }
 
 Errc IoQueue::deallocate(uint32_t nsid, const spec::DsmRange* ranges, uint32_t count, CommandCallback cb, void* arg) {
@@ -283,8 +323,8 @@ Errc IoQueue::deallocate(uint32_t nsid, const spec::DsmRange* ranges, uint32_t c
   sqe.prp1 = ctrl_->device().translate(slot->prp);
   sqe.cdw10 = count - 1;
   sqe.cdw11 = spec::kDsmDeallocate;
-  push(*slot, sqe, cb, arg);
-  return Errc::ok;
+  const iovec ranges_iov{slot->prp, count * sizeof(spec::DsmRange)};
+  return push(*slot, sqe, cb, arg, &ranges_iov, 1);
 }
 
 void IoQueue::finish(Slot& slot, Completion c) {
@@ -312,6 +352,7 @@ void IoQueue::finish(Slot& slot, Completion c) {
 
 int IoQueue::poll() {
   if (ctrl_->generation() != generation_) [[unlikely]] reconnect();
+  if (ctrl_->device().fabrics() != nullptr) return poll_fabrics();
   if (tail_dirty_) {
     tail_dirty_ = false;
     release_barrier();  // entries before the doorbell
@@ -345,14 +386,29 @@ int IoQueue::poll() {
     cq_dirty_ = false;
     ctrl_->device().write32(cq_doorbell_, cq_head_);
   }
-  if (timeout_ticks_ != 0 && outstanding_ != 0) {
-    const uint64_t now = clock::ticks();
-    if (now >= next_timeout_check_) {
-      next_timeout_check_ = now + ms_to_ticks(kTimeoutCheckMs);
-      check_timeouts(now);
-    }
-  }
+  maybe_check_timeouts();
   return reaped;
+}
+
+int IoQueue::poll_fabrics() {
+  if (!tcp_) return 0;
+  const uint64_t before = stats_.completed;
+  tcp_->poll();
+  if (tcp_->failed() && connected_) {
+    // Its outstanding commands failed with it; new ones get io_error until a reset.
+    connected_ = false;
+    log::error("nvme {}: queue {} lost its connection: {}", ctrl_->info().bdf, qid_, tcp_->error());
+  }
+  maybe_check_timeouts();
+  return static_cast<int>(stats_.completed - before);
+}
+
+void IoQueue::maybe_check_timeouts() {
+  if (timeout_ticks_ == 0 || outstanding_ == 0) return;
+  const uint64_t now = clock::ticks();
+  if (now < next_timeout_check_) return;
+  next_timeout_check_ = now + ms_to_ticks(kTimeoutCheckMs);
+  check_timeouts(now);
 }
 
 // A command past its deadline is aborted and given one more timeout; one still outstanding
@@ -370,7 +426,7 @@ void IoQueue::check_timeouts(uint64_t now) {
     ++stats_.timeouts;
     s.deadline = now + timeout_ticks_;
     log::warn("nvme {}: command {} on queue {} timed out; aborting it", ctrl_->info().bdf, s.cid, qid_);
-    auto aborted = ctrl_->abort(qid_, s.cid);
+    auto aborted = ctrl_->abort(qid_, tcp_ ? s.wire_cid : s.cid);
     if (!aborted.ok()) {
       log::warn("nvme {}: abort failed: {}", ctrl_->info().bdf, aborted.status().to_string());
       reset = true;
@@ -405,8 +461,11 @@ void IoQueue::reconnect() {
     ++stats_.completed;
     ++stats_.errors;
   }
-  std::memset(sq_, 0, entries_ * sizeof(spec::Sqe));
-  std::memset(cq_, 0, entries_ * sizeof(spec::Cqe));
+  if (sq_ != nullptr) {
+    std::memset(sq_, 0, entries_ * sizeof(spec::Sqe));
+    std::memset(cq_, 0, entries_ * sizeof(spec::Cqe));
+  }
+  tcp_.reset();  // a fabrics queue is its connection: a new one is made below
   sq_tail_ = sq_head_ = cq_head_ = 0;
   phase_ = 1;
   tail_dirty_ = cq_dirty_ = false;

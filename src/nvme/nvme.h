@@ -77,6 +77,7 @@ struct ControllerInfo {
   bool supports_dsm = false, supports_write_zeroes = false;
   uint32_t sgls = 0;
   uint32_t ready_timeout_ms = 0;     // CAP.TO
+  uint32_t in_capsule_bytes = 0;     // fabrics: write data that rides in the command capsule (IOCCSZ)
 };
 
 struct NamespaceInfo {
@@ -105,6 +106,10 @@ struct ErrorLogEntry {
 
 class IoQueue;
 class AdminQueue;
+struct TcpTarget;
+namespace tcp {
+class HostQueue;
+}
 
 class Controller : public std::enable_shared_from_this<Controller> {
  public:
@@ -112,6 +117,10 @@ class Controller : public std::enable_shared_from_this<Controller> {
   static Result<std::shared_ptr<Controller>> open(std::string_view bdf, const ControllerOptions& options = {});
   static Result<std::shared_ptr<Controller>> attach(std::unique_ptr<PciDevice> device,
                                                     const ControllerOptions& options = {});
+  // A controller over NVMe/TCP (fabrics_device.h): a new association with `target`'s
+  // subsystem, brought up by the same code as a PCIe controller.
+  static Result<std::shared_ptr<Controller>> connect_tcp(const TcpTarget& target,
+                                                         const ControllerOptions& options = {});
   // Every IoQueue holds its controller, so this runs after they are gone: clean shutdown.
   ~Controller();
   Controller(const Controller&) = delete;
@@ -220,7 +229,12 @@ class IoQueue {
   Errc submit_rw(uint8_t opc, uint32_t nsid, const iovec* iov, int iovcnt, uint64_t lba, uint32_t nlb,
                  CommandCallback cb, void* arg);
   Errc build_prps(Slot& slot, spec::Sqe& sqe, const iovec* iov, int iovcnt, size_t bytes);
-  void push(Slot& slot, spec::Sqe& sqe, CommandCallback cb, void* arg);
+  // Hands the command to the device: into the submission ring (PCIe), or to the connection
+  // with its data `iov` (fabrics).
+  Errc push(Slot& slot, spec::Sqe& sqe, CommandCallback cb, void* arg, const iovec* iov = nullptr, int iovcnt = 0);
+  static void fabrics_done(void* arg, const Completion& c);
+  int poll_fabrics();
+  void maybe_check_timeouts();
   void finish(Slot& slot, Completion c);
   void check_timeouts(uint64_t now);
   void reconnect();
@@ -228,6 +242,7 @@ class IoQueue {
   std::shared_ptr<Controller> ctrl_;
   uint16_t qid_;
   uint32_t entries_;
+  std::unique_ptr<tcp::HostQueue> tcp_;  // fabrics: this queue's connection (no rings)
   uint32_t sq_doorbell_ = 0, cq_doorbell_ = 0;
   spec::Sqe* sq_ = nullptr;
   spec::Cqe* cq_ = nullptr;

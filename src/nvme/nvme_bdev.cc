@@ -1,6 +1,7 @@
-// The nvme bdev: one bdev per namespace, nvme:BDF[/NSID][?qd=N&mt=BYTES&to=MS]. Every bdev of
-// a BDF shares one Controller; each channel gets its own I/O queue pair, created on the
-// channel's thread. Requests map one-to-one onto NVMe commands except write_zeroes and
+// The nvme bdev: one bdev per namespace, nvme:BDF[/NSID][?qd=N&mt=BYTES&to=MS] over PCIe, or
+// nvme-tcp:ADDR:PORT/SUBNQN[/NSID][?...&hdgst=1&ddgst=1] over NVMe/TCP. Every bdev of a BDF
+// (or of a TCP subsystem) shares one Controller; each channel gets its own I/O queue pair,
+// created on the channel's thread. Requests map one-to-one onto NVMe commands except write_zeroes and
 // unmap, which may need several (16-bit block counts, 256 ranges per DSM command). A
 // command the queue has no room for waits in the channel's deferred list and is retried at
 // the next poll, so back-pressure never fails a request.
@@ -16,6 +17,7 @@
 #include "bdev/backend.h"
 #include "bdev/channel.h"
 #include "bdev/spec.h"
+#include "nvme/fabrics_device.h"
 #include "nvme/nvme.h"
 
 namespace sluice::nvme {
@@ -187,56 +189,40 @@ uint32_t fit_queue_depth(uint32_t wanted, uint32_t max_entries) {
   return max_entries > 2 ? std::min(wanted, max_entries - 1) : 1;
 }
 
-// Controllers shared by the bdevs of one BDF; the last bdev to go shuts it down.
-std::shared_ptr<Controller> shared_controller(const std::string& bdf, Status& error) {
+// Controllers shared by the bdevs of one BDF (or TCP subsystem, keyed "tcp:ADDR/SUBNQN");
+// the last bdev to go shuts it down.
+template <typename Open>
+std::shared_ptr<Controller> shared_controller(const std::string& key, Status& error, Open open) {
   static std::mutex mu;
   static std::map<std::string, std::weak_ptr<Controller>> controllers;
   std::lock_guard lock(mu);
-  if (auto ctrl = controllers[bdf].lock()) return ctrl;
-  auto opened = Controller::open(bdf);
+  if (auto ctrl = controllers[key].lock()) return ctrl;
+  Result<std::shared_ptr<Controller>> opened = open();
   if (!opened.ok()) {
     error = opened.status();
     return nullptr;
   }
-  controllers[bdf] = *opened;
+  controllers[key] = *opened;
   return *opened;
 }
 
-Result<std::shared_ptr<bdev::Bdev>> make_nvme_bdev(const bdev::SpecArgs& in) {
-  // Registered schemes get the target unparsed: split off ?options here.
-  bdev::SpecArgs args = in;
-  auto split = bdev::split_options(in.target);
-  if (!split.ok()) return Status(split.status().code(), "nvme: " + split.status().message());
-  std::string_view rest = split->target;
-  args.options.insert(split->options.begin(), split->options.end());
-  SLUICE_RETURN_IF_ERROR(args.check_known({"qd", "mt", "to"}));
-  std::string_view bdf_text = rest;
-  uint32_t nsid = 1;
-  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
-    bdf_text = rest.substr(0, slash);
-    const std::string_view ns = rest.substr(slash + 1);
-    auto v = parse_uint(ns, 1, 0xfffffffe);
-    if (!v.ok()) return Status(Errc::invalid_argument, fmt::format("nvme: '{}' is not a namespace id", ns));
-    nsid = static_cast<uint32_t>(*v);
-  }
-  auto bdf = canonical_bdf(bdf_text);
-  if (!bdf.ok()) return Status(bdf.status().code(), "nvme: " + bdf.status().message());
-  auto timeout = args.size_option("to", 0);
-  if (!timeout.ok()) return timeout.status();
+std::shared_ptr<Controller> shared_controller(const std::string& bdf, Status& error) {
+  return shared_controller(bdf, error, [&] { return Controller::open(bdf); });
+}
 
-  Status error;
-  auto ctrl = shared_controller(*bdf, error);
-  if (!ctrl) return error;
+// The bdev of namespace `nsid` of `ctrl`; `spec` is its canonical device spec.
+Result<std::shared_ptr<bdev::Bdev>> namespace_bdev(const bdev::SpecArgs& args, std::shared_ptr<Controller> ctrl,
+                                                   uint32_t nsid, std::string spec, uint64_t timeout_ms) {
   auto ns = ctrl->namespace_info(nsid);
   if (!ns.ok()) return ns.status();
   const ControllerInfo& info = ctrl->info();
-
   bdev::Geometry g;
   g.block_size = ns->block_size;
   g.num_blocks = ns->size_blocks;
   g.max_transfer_blocks = info.max_transfer_bytes / ns->block_size;
   g.optimal_io_blocks = 0;
-  g.buf_align = 4;  // PRP1 is dword-aligned; anything else the queue bounces anyway
+  // PRP1 is dword-aligned (anything else the queue bounces anyway); a fabric takes any memory.
+  g.buf_align = ctrl->device().fabrics() != nullptr ? 1 : 4;
   g.supported = bdev::io_bit(bdev::IoType::read) | bdev::io_bit(bdev::IoType::write) |
                 bdev::io_bit(bdev::IoType::flush) | bdev::io_bit(bdev::IoType::reset);
   if (info.supports_dsm) g.supported |= bdev::io_bit(bdev::IoType::unmap);
@@ -248,8 +234,68 @@ Result<std::shared_ptr<bdev::Bdev>> make_nvme_bdev(const bdev::SpecArgs& in) {
   if (g.block_size != block_size)
     return Status(Errc::invalid_argument, "nvme: the block size comes from the namespace format");
   g.queue_depth = fit_queue_depth(g.queue_depth, info.max_queue_entries);
-  std::string spec = fmt::format("nvme:{}/{}", *bdf, nsid);
-  return std::shared_ptr<bdev::Bdev>(new NvmeBdev(args.name, spec, g, std::move(ctrl), nsid, *timeout));
+  return std::shared_ptr<bdev::Bdev>(new NvmeBdev(args.name, std::move(spec), g, std::move(ctrl), nsid, timeout_ms));
+}
+
+// "PATH/NSID" -> (PATH, NSID); no numeric last component: (all, 1).
+std::pair<std::string_view, uint32_t> split_nsid(std::string_view rest, bool nsid_required_numeric, Status& error) {
+  const size_t slash = rest.rfind('/');
+  if (slash == std::string_view::npos) return {rest, 1};
+  const std::string_view ns = rest.substr(slash + 1);
+  auto v = parse_uint(ns, 1, 0xfffffffe);
+  if (v.ok()) return {rest.substr(0, slash), static_cast<uint32_t>(*v)};
+  if (nsid_required_numeric)
+    error = Status(Errc::invalid_argument, fmt::format("nvme: '{}' is not a namespace id", ns));
+  return {rest, 1};
+}
+
+Result<std::shared_ptr<bdev::Bdev>> make_nvme_bdev(const bdev::SpecArgs& in) {
+  // Registered schemes get the target unparsed: split off ?options here.
+  bdev::SpecArgs args = in;
+  auto split = bdev::split_options(in.target);
+  if (!split.ok()) return Status(split.status().code(), "nvme: " + split.status().message());
+  std::string_view rest = split->target;
+  args.options.insert(split->options.begin(), split->options.end());
+  SLUICE_RETURN_IF_ERROR(args.check_known({"qd", "mt", "to"}));
+  Status bad_nsid;
+  auto [bdf_text, nsid] = split_nsid(rest, /*nsid_required_numeric=*/true, bad_nsid);
+  if (!bad_nsid.ok()) return bad_nsid;
+  auto bdf = canonical_bdf(bdf_text);
+  if (!bdf.ok()) return Status(bdf.status().code(), "nvme: " + bdf.status().message());
+  auto timeout = args.size_option("to", 0);
+  if (!timeout.ok()) return timeout.status();
+
+  Status error;
+  auto ctrl = shared_controller(*bdf, error);
+  if (!ctrl) return error;
+  return namespace_bdev(args, std::move(ctrl), nsid, fmt::format("nvme:{}/{}", *bdf, nsid), *timeout);
+}
+
+// nvme-tcp:ADDR:PORT/SUBNQN[/NSID]: an NQN has no '/', so a numeric last component is the NSID.
+Result<std::shared_ptr<bdev::Bdev>> make_nvme_tcp_bdev(const bdev::SpecArgs& in) {
+  bdev::SpecArgs args = in;
+  auto split = bdev::split_options(in.target);
+  if (!split.ok()) return Status(split.status().code(), "nvme-tcp: " + split.status().message());
+  args.options.insert(split->options.begin(), split->options.end());
+  SLUICE_RETURN_IF_ERROR(args.check_known({"qd", "mt", "to", "hdgst", "ddgst"}));
+  Status unused;
+  auto [where, nsid] = split_nsid(split->target, /*nsid_required_numeric=*/false, unused);
+  auto target = TcpTarget::parse(where);
+  if (!target.ok()) return Status(target.status().code(), "nvme-tcp: " + target.status().message());
+  auto timeout = args.size_option("to", 0);
+  if (!timeout.ok()) return timeout.status();
+  auto hdgst = args.size_option("hdgst", 0), ddgst = args.size_option("ddgst", 0);
+  if (!hdgst.ok() || !ddgst.ok() || *hdgst > 1 || *ddgst > 1)
+    return Status(Errc::invalid_argument, "nvme-tcp: hdgst and ddgst are 0 or 1");
+  target->header_digest = *hdgst == 1;
+  target->data_digest = *ddgst == 1;
+  Status error;
+  auto ctrl = shared_controller(fmt::format("tcp:{}", target->to_string()), error,
+                                [&] { return Controller::connect_tcp(*target); });
+  if (!ctrl) return error;
+  std::string spec = fmt::format("nvme-tcp:{}/{}", target->to_string(), nsid);
+  if (target->header_digest || target->data_digest) spec += fmt::format("?hdgst={}&ddgst={}", *hdgst, *ddgst);
+  return namespace_bdev(args, std::move(ctrl), nsid, std::move(spec), *timeout);
 }
 
 [[maybe_unused]] const bool kSchemeRegistered = register_bdev_scheme().ok();
@@ -259,6 +305,9 @@ Result<std::shared_ptr<bdev::Bdev>> make_nvme_bdev(const bdev::SpecArgs& in) {
 Status register_bdev_scheme() {
   static const Status registered = [] {
     Status st = bdev::register_scheme("nvme", make_nvme_bdev);
+    if (st.code() == Errc::exists) st = Status::Ok();
+    if (!st.ok()) return st;
+    st = bdev::register_scheme("nvme-tcp", make_nvme_tcp_bdev);
     return st.code() == Errc::exists ? Status::Ok() : st;
   }();
   return registered;

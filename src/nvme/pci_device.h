@@ -1,5 +1,6 @@
 // PciDevice: everything the driver needs from a PCI function, behind one small interface, so
-// the same controller code runs on VFIO, on UIO and on the in-process software model.
+// the same controller code runs on VFIO, on UIO, on the in-process software model and, with
+// properties for registers, over NVMe/TCP (fabrics_device.h).
 //
 // Registers are reached through read/write calls rather than a raw pointer so that the model
 // sees every doorbell write as it happens. DMA: the driver gives devices only env DMA memory
@@ -17,6 +18,8 @@
 #include "base/status.h"
 
 namespace sluice::nvme {
+
+class FabricsDevice;
 
 class PciDevice {
  public:
@@ -43,6 +46,10 @@ class PciDevice {
   virtual Status enable_dma() = 0;
   // The device address of a byte of env DMA memory, or env::kDmaBadIova.
   virtual uint64_t translate(const void* p) const;
+
+  // A controller over a fabric (fabrics_device.h) is a PciDevice whose registers are
+  // properties; the queues differ, so the controller code asks.
+  virtual FabricsDevice* fabrics() { return nullptr; }
 };
 
 // Opens the function at `bdf` ("0000:00:04.0") with whichever driver it is bound to:

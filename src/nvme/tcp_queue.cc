@@ -126,7 +126,8 @@ Status HostQueue::exchange_ic() {
   return Status::Ok();
 }
 
-Errc HostQueue::submit(const spec::Sqe& sqe_in, const iovec* iov, int iovcnt, CommandCallback cb, void* arg) {
+Errc HostQueue::submit(const spec::Sqe& sqe_in, const iovec* iov, int iovcnt, CommandCallback cb, void* arg,
+                       uint16_t* cid) {
   if (failed()) return Errc::io_error;
   if (iovcnt < 0 || (iovcnt > 0 && iov == nullptr)) return Errc::invalid_argument;
   uint64_t bytes = 0;
@@ -149,6 +150,7 @@ Errc HostQueue::submit(const spec::Sqe& sqe_in, const iovec* iov, int iovcnt, Co
 
   spec::Sqe sqe = sqe_in;
   sqe.cid = s.cid;
+  if (cid != nullptr) *cid = s.cid;
   sqe.flags = static_cast<uint8_t>((sqe.flags & ~0xc0) | kPsdtSgl);
   const bool in_capsule = s.to_controller && s.bytes <= options_.in_capsule_bytes;
   sqe.prp1 = 0;  // the SGL's address: offset 0 into the capsule's data, or none

@@ -63,8 +63,10 @@ class HostQueue {
 
   // Queues a command. Its data, `iov` (the SGL is filled in here), goes to the controller or
   // comes back as the opcode's direction bits say (for a fabrics command, its FCTYPE's).
-  // Errc::busy when entries - 1 are outstanding; io_error on a failed queue.
-  Errc submit(const spec::Sqe& sqe, const iovec* iov, int iovcnt, CommandCallback cb, void* arg);
+  // Errc::busy when entries - 1 are outstanding; io_error on a failed queue. `cid`, if given,
+  // receives the CID the command travels with (what an Abort names).
+  Errc submit(const spec::Sqe& sqe, const iovec* iov, int iovcnt, CommandCallback cb, void* arg,
+              uint16_t* cid = nullptr);
   // Writes what was queued, reads what arrived, runs callbacks. Returns completions run.
   int poll();
 
