@@ -275,5 +275,8 @@ Status register_bdev_scheme();
 // order. If one fails, those already made are unregistered again.
 Result<std::vector<std::string>> attach_namespaces(std::string_view bdf, std::string_view prefix,
                                                    std::string_view options = {});
+// The same for the namespaces of a subsystem over NVMe/TCP (nvme-tcp: bdevs).
+Result<std::vector<std::string>> attach_tcp_namespaces(const TcpTarget& target, std::string_view prefix,
+                                                       std::string_view options = {});
 
 }  // namespace sluice::nvme

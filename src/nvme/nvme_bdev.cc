@@ -6,6 +6,7 @@
 // command the queue has no room for waits in the channel's deferred list and is retried at
 // the next poll, so back-pressure never fails a request.
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -190,9 +191,9 @@ uint32_t fit_queue_depth(uint32_t wanted, uint32_t max_entries) {
 }
 
 // Controllers shared by the bdevs of one BDF (or TCP subsystem, keyed "tcp:ADDR/SUBNQN");
-// the last bdev to go shuts it down.
-template <typename Open>
-std::shared_ptr<Controller> shared_controller(const std::string& key, Status& error, Open open) {
+// the last bdev to go shuts it down. `open` brings one up when none is alive.
+std::shared_ptr<Controller> shared_controller(const std::string& key, Status& error,
+                                              const std::function<Result<std::shared_ptr<Controller>>()>& open) {
   static std::mutex mu;
   static std::map<std::string, std::weak_ptr<Controller>> controllers;
   std::lock_guard lock(mu);
@@ -271,13 +272,16 @@ Result<std::shared_ptr<bdev::Bdev>> make_nvme_bdev(const bdev::SpecArgs& in) {
   return namespace_bdev(args, std::move(ctrl), nsid, fmt::format("nvme:{}/{}", *bdf, nsid), *timeout);
 }
 
+// One association per subsystem and host: another host NQN is another controller.
+std::string tcp_controller_key(const TcpTarget& t) { return fmt::format("tcp:{} as {}", t.to_string(), t.hostnqn); }
+
 // nvme-tcp:ADDR:PORT/SUBNQN[/NSID]: an NQN has no '/', so a numeric last component is the NSID.
 Result<std::shared_ptr<bdev::Bdev>> make_nvme_tcp_bdev(const bdev::SpecArgs& in) {
   bdev::SpecArgs args = in;
   auto split = bdev::split_options(in.target);
   if (!split.ok()) return Status(split.status().code(), "nvme-tcp: " + split.status().message());
   args.options.insert(split->options.begin(), split->options.end());
-  SLUICE_RETURN_IF_ERROR(args.check_known({"qd", "mt", "to", "hdgst", "ddgst"}));
+  SLUICE_RETURN_IF_ERROR(args.check_known({"qd", "mt", "to", "hdgst", "ddgst", "hostnqn"}));
   Status unused;
   auto [where, nsid] = split_nsid(split->target, /*nsid_required_numeric=*/false, unused);
   auto target = TcpTarget::parse(where);
@@ -289,12 +293,15 @@ Result<std::shared_ptr<bdev::Bdev>> make_nvme_tcp_bdev(const bdev::SpecArgs& in)
     return Status(Errc::invalid_argument, "nvme-tcp: hdgst and ddgst are 0 or 1");
   target->header_digest = *hdgst == 1;
   target->data_digest = *ddgst == 1;
+  if (auto h = args.options.find("hostnqn"); h != args.options.end()) target->hostnqn = h->second;
   Status error;
-  auto ctrl = shared_controller(fmt::format("tcp:{}", target->to_string()), error,
-                                [&] { return Controller::connect_tcp(*target); });
+  auto ctrl = shared_controller(tcp_controller_key(*target), error, [&] { return Controller::connect_tcp(*target); });
   if (!ctrl) return error;
   std::string spec = fmt::format("nvme-tcp:{}/{}", target->to_string(), nsid);
-  if (target->header_digest || target->data_digest) spec += fmt::format("?hdgst={}&ddgst={}", *hdgst, *ddgst);
+  std::string options;
+  if (target->header_digest || target->data_digest) options = fmt::format("hdgst={}&ddgst={}", *hdgst, *ddgst);
+  if (!target->hostnqn.empty()) options += fmt::format("{}hostnqn={}", options.empty() ? "" : "&", target->hostnqn);
+  if (!options.empty()) spec += "?" + options;
   return namespace_bdev(args, std::move(ctrl), nsid, std::move(spec), *timeout);
 }
 
@@ -313,18 +320,15 @@ Status register_bdev_scheme() {
   return registered;
 }
 
-Result<std::vector<std::string>> attach_namespaces(std::string_view bdf_text, std::string_view prefix,
-                                                   std::string_view options) {
-  SLUICE_RETURN_IF_ERROR(register_bdev_scheme());
-  auto bdf = canonical_bdf(bdf_text);
-  if (!bdf.ok()) return Status(bdf.status().code(), "nvme: " + bdf.status().message());
-  Status error;
-  // Held across the loop so that the controller is brought up once for all namespaces.
-  auto ctrl = shared_controller(*bdf, error);
-  if (!ctrl) return error;
+namespace {
+
+// One bdev per active namespace of `ctrl`, each made from "`spec_root`/NSID?`options`". The
+// caller holds `ctrl` across the loop so that the controller is brought up once for all.
+Result<std::vector<std::string>> make_namespace_bdevs(const Controller& ctrl, const std::string& spec_root,
+                                                      std::string_view prefix, std::string_view options) {
   std::vector<std::string> names;
-  for (const NamespaceInfo& ns : ctrl->namespaces()) {
-    std::string spec = fmt::format("nvme:{}/{}", *bdf, ns.nsid);
+  for (const NamespaceInfo& ns : ctrl.namespaces()) {
+    std::string spec = fmt::format("{}/{}", spec_root, ns.nsid);
     if (!options.empty()) spec += fmt::format("?{}", options);
     auto made = bdev::create(spec, fmt::format("{}n{}", prefix, ns.nsid));
     if (!made.ok()) {
@@ -333,8 +337,36 @@ Result<std::vector<std::string>> attach_namespaces(std::string_view bdf_text, st
     }
     names.push_back(*made);
   }
-  if (names.empty()) return Status(Errc::not_found, fmt::format("nvme: controller {} has no active namespace", *bdf));
+  if (names.empty())
+    return Status(Errc::not_found, fmt::format("nvme: controller {} has no active namespace", spec_root));
   return names;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> attach_namespaces(std::string_view bdf_text, std::string_view prefix,
+                                                   std::string_view options) {
+  SLUICE_RETURN_IF_ERROR(register_bdev_scheme());
+  auto bdf = canonical_bdf(bdf_text);
+  if (!bdf.ok()) return Status(bdf.status().code(), "nvme: " + bdf.status().message());
+  Status error;
+  auto ctrl = shared_controller(*bdf, error);
+  if (!ctrl) return error;
+  return make_namespace_bdevs(*ctrl, fmt::format("nvme:{}", *bdf), prefix, options);
+}
+
+Result<std::vector<std::string>> attach_tcp_namespaces(const TcpTarget& target, std::string_view prefix,
+                                                       std::string_view options) {
+  SLUICE_RETURN_IF_ERROR(register_bdev_scheme());
+  Status error;
+  auto ctrl = shared_controller(tcp_controller_key(target), error, [&] { return Controller::connect_tcp(target); });
+  if (!ctrl) return error;
+  std::string opts(options);
+  auto add = [&](const std::string& kv) { opts += (opts.empty() ? "" : "&") + kv; };
+  if (target.header_digest || target.data_digest)
+    add(fmt::format("hdgst={}&ddgst={}", target.header_digest ? 1 : 0, target.data_digest ? 1 : 0));
+  if (!target.hostnqn.empty()) add("hostnqn=" + target.hostnqn);
+  return make_namespace_bdevs(*ctrl, fmt::format("nvme-tcp:{}", target.to_string()), prefix, opts);
 }
 
 }  // namespace sluice::nvme

@@ -296,6 +296,22 @@ Result<uint16_t> HostQueue::connect(uint16_t qid, std::string_view subnqn, std::
   sqe.cdw12 = kato_ms;
   auto c = execute(sqe, data.data(), data.size());
   if (!c.ok()) return c.status();
+  if (c->sct() == spec::kSctCommandSpecific && c->sc() >= 0x80 && c->sc() <= 0x84) {
+    // Connect's own status codes (NVMe-oF 1.1, 3.3.1), which status_text() cannot tell from
+    // other commands' codes of the same value.
+    std::string why;
+    switch (c->sc()) {
+      case 0x80: why = "incompatible format"; break;
+      case 0x81: why = "the controller is busy"; break;
+      case 0x82:
+        why = fmt::format("invalid parameters (the field at byte {} of its {})", c->dw0 >> 16,
+                          (c->dw0 & 1) ? "data" : "command");
+        break;
+      case 0x83: why = "restart discovery"; break;
+      default: why = fmt::format("host {} is not allowed on the subsystem", hostnqn); break;
+    }
+    return Status(Errc::io_error, fmt::format("Connect (queue {} of {}): {}", qid, subnqn, why));
+  }
   SLUICE_RETURN_IF_ERROR(completion_status(*c, fmt::format("Connect (queue {} of {})", qid, subnqn)));
   return static_cast<uint16_t>(c->dw0);
 }

@@ -113,8 +113,8 @@ rpc bdev_get_bdevs '{"name": "Nvme0n2"}' && [[ $(json 'str(d[0]["block_size"]) +
   pass "namespace 2: 16384 blocks of 4096 B" || fail "Nvme0n2: $(cat "$TMP/out")"
 rpc bdev_nvme_attach_controller '{"name": "Nvme0", "trtype": "PCIe", "traddr": "'$BDF'"}' && fail "attached twice" ||
   pass "a second attach under the same name is refused"
-rpc bdev_nvme_attach_controller '{"name": "Nvme1", "trtype": "TCP", "traddr": "127.0.0.1"}' && fail "TCP accepted" ||
-  { grep -q "TCP transport" "$TMP/err" && pass "trtype TCP refused with a reason" || fail "TCP: $(cat "$TMP/err")"; }
+rpc bdev_nvme_attach_controller '{"name": "Nvme1", "trtype": "TCP", "traddr": "127.0.0.1"}' && fail "TCP without a subsystem accepted" ||
+  { grep -q "subnqn" "$TMP/err" && pass "trtype TCP without subnqn refused with a reason" || fail "TCP: $(cat "$TMP/err")"; }
 rpc save_config && python3 -c "
 import json; c = json.load(open('$TMP/out'))
 bdev = [s for s in c['subsystems'] if s['subsystem'] == 'bdev'][0]['config']

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `sluice serve` with the NVMe-oF target's RPC methods (SPDK's nvmf_* names): a config that
 # makes the TCP transport, a subsystem with a namespace and a listener on 127.0.0.1 (an
-# ephemeral port); then the listings, bad calls (each one error, the daemon unchanged), hosts,
-# save_config and a restart from it, and deleting the subsystem closing its port. The data
+# ephemeral port); then the listings, a second daemon's NVMe/TCP initiator attaching that
+# subsystem and re-exporting it over NBD, bad calls (each one error, the daemon unchanged),
+# hosts, save_config and a restart from it, and deleting the subsystem closing its port. The data
 # path is tested by nvmf_test (a host on the PDU codec) and the guest lane (Linux's initiator).
 #   nvmf_rpc_test.sh SLUICE
 set -uo pipefail
@@ -55,6 +56,47 @@ else
   fail "nvmf_get_transports: $(cat "$TMP/out" "$TMP/err")"
 fi
 if port_open; then pass "127.0.0.1:$port accepts connections"; else fail "nothing listens on $port"; fi
+
+# Sluice's NVMe/TCP initiator: a second daemon attaches the subsystem the first serves and
+# re-exports its namespace over NBD; qemu-img writes through both hops and compares. (A
+# second process: a queue's Connect blocks its reactor for a round trip, so a daemon does not
+# attach a subsystem its own reactors serve.)
+rpc2() { timeout 60 "$SLUICE" rpc -s "$TMP/rpc2.sock" "$@" >"$TMP/out" 2>"$TMP/err"; }
+bg_start "$SLUICE" serve -m 1 -r "$TMP/rpc2.sock" >"$TMP/server2.out" 2>"$TMP/server2.err"
+second=$BG_PID
+for _ in $(seq 1 200); do rpc2 spdk_get_version && break; sleep 0.1; done
+attach='{"name": "Remote0", "trtype": "TCP", "adrfam": "IPv4", "traddr": "127.0.0.1", "trsvcid": "'$port'",
+         "subnqn": "'$nqn'", "hostnqn": "nqn.2026-12.io.sluice:host-a"}'
+if rpc2 bdev_nvme_attach_controller "$attach" && [[ $(json '",".join(d)') == Remote0n3 ]] &&
+   rpc2 bdev_get_bdevs '{"name": "Remote0n3"}' && [[ $(json 'str(d[0]["num_blocks"])') == 32768 ]]; then
+  pass "bdev_nvme_attach_controller over TCP: namespace 3 as Remote0n3 in a second daemon"
+else
+  fail "TCP attach: $(cat "$TMP/out" "$TMP/err")"
+fi
+if ! rpc2 bdev_nvme_attach_controller '{"name": "Remote1", "trtype": "TCP", "traddr": "127.0.0.1", "trsvcid": "'$port'",
+       "subnqn": "'$nqn'", "hostnqn": "nqn.2026-12.io.sluice:stranger"}' && grep -q "not allowed" "$TMP/err"; then
+  pass "refused over TCP: a host the subsystem does not allow"
+else
+  fail "stranger host: $(cat "$TMP/out" "$TMP/err")"
+fi
+if command -v qemu-img >/dev/null; then
+  head -c $((4 << 20)) /dev/urandom >"$TMP/img.raw"
+  if rpc2 nbd_server_start '{"socket": "'"$TMP"'/nbd.sock"}' && rpc2 nbd_export_add '{"name": "remote", "bdev_name": "Remote0n3"}' &&
+     timeout 120 qemu-img convert -n -f raw -O raw "$TMP/img.raw" "nbd+unix:///remote?socket=$TMP/nbd.sock" 2>"$TMP/err" &&
+     timeout 120 qemu-img compare -f raw -F raw "$TMP/img.raw" "nbd+unix:///remote?socket=$TMP/nbd.sock" >/dev/null 2>"$TMP/err"; then
+    pass "the TCP-attached namespace re-exported over NBD: written and read back by qemu-img"
+  else
+    fail "re-export: $(cat "$TMP/err")"
+  fi
+fi
+if rpc2 bdev_nvme_detach_controller '{"name": "Remote0"}' && ! rpc2 bdev_get_bdevs '{"name": "Remote0n3"}'; then
+  pass "bdev_nvme_detach_controller: Remote0n3 is gone"
+else
+  fail "detach: $(cat "$TMP/out" "$TMP/err")"
+fi
+kill -TERM "$second" 2>/dev/null
+wait_or_kill "$second" 20
+if [[ $KILLED -eq 0 && $RC -eq 0 ]]; then pass "the second daemon stops cleanly"; else fail "second daemon: rc $RC killed $KILLED"; fi
 
 bad() {  # NAME METHOD PARAMS PATTERN
   if ! rpc "$2" "$3" && grep -q -- "$4" "$TMP/err"; then pass "refused: $1"; else fail "$1: $(cat "$TMP/out" "$TMP/err")"; fi
