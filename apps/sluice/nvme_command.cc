@@ -17,6 +17,8 @@
 #include "base/number.h"
 #include "base/size.h"
 #include "commands.h"
+#include "nvme/discovery.h"
+#include "nvme/fabrics_device.h"
 #include "nvme/nvme.h"
 #include "perf/nvme_perf.h"
 #include "perf/stop_signal.h"
@@ -33,6 +35,7 @@ struct NvmeArgs {
   uint32_t nsid = 0xffffffff;
   NvmePerfOptions perf;
   std::string io_size = "4k";
+  std::string hostnqn;  // discover
 };
 
 std::string version_text(uint32_t vs) { return fmt::format("{}.{}.{}", vs >> 16, (vs >> 8) & 0xff, vs & 0xff); }
@@ -209,12 +212,42 @@ int run_perf(NvmeArgs& args) {
   return perf::stop_requested() ? kExitInterrupted : kExitOk;
 }
 
+int run_discover(const NvmeArgs& args) {
+  auto address = nvme::parse_tcp_address(args.target);
+  if (!address.ok()) return fail(kCmd, kExitUsage, address.status().message());
+  auto entries = nvme::discover(*address, args.hostnqn);
+  if (!entries.ok()) return fail(kCmd, exit_code_for(entries.status()), entries.status().message());
+  auto trtype = [](uint8_t t) { return t == nvme::spec::discovery::kTrtypeTcp ? "tcp" : "other"; };
+  auto adrfam = [](uint8_t a) { return a == nvme::spec::discovery::kAdrfamIpv6 ? "ipv6" : "ipv4"; };
+  auto subtype = [](uint8_t s) { return s == nvme::spec::discovery::kSubtypeDiscovery ? "discovery" : "nvme"; };
+  if (args.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& e : *entries)
+      out.push_back({{"trtype", trtype(e.trtype)},
+                     {"adrfam", adrfam(e.adrfam)},
+                     {"subtype", subtype(e.subtype)},
+                     {"portid", e.portid},
+                     {"traddr", e.traddr},
+                     {"trsvcid", e.trsvcid},
+                     {"subnqn", e.subnqn}});
+    print_json(out);
+    return kExitOk;
+  }
+  fmt::print("Discovery log of {}: {} entries\n", address->to_string(), entries->size());
+  for (size_t i = 0; i < entries->size(); ++i) {
+    const auto& e = (*entries)[i];
+    fmt::print("  {}: {} {} {}:{} port {} {}\n", i, subtype(e.subtype), trtype(e.trtype), e.traddr, e.trsvcid, e.portid,
+               e.subnqn);
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 Subcommand add_nvme(CLI::App& app) {
   (void)nvme::register_bdev_scheme();  // nvme:BDF for perf, blob and lvol
   auto args = std::make_shared<NvmeArgs>();
-  CLI::App* cmd = app.add_subcommand("nvme", "The userspace NVMe driver: list, identify, smart-log, perf");
+  CLI::App* cmd = app.add_subcommand("nvme", "The userspace NVMe driver: list, identify, smart-log, discover, perf");
   cmd->require_subcommand(1, 1);
   cmd->add_option("--sysfs-root", args->sysfs_root, "Where sysfs is (for tests)")->default_val("/sys");
 
@@ -227,6 +260,13 @@ Subcommand add_nvme(CLI::App& app) {
   smart->add_option("bdf", args->target, "PCI address")->required();
   smart->add_option("-n,--nsid", args->nsid, "Namespace (default: the controller as a whole)");
   smart->add_flag("--json", args->json, "JSON output");
+  CLI::App* discover =
+      cmd->add_subcommand("discover", "List what an NVMe/TCP discovery controller offers: ADDR[:PORT]");
+  discover->add_option("address", args->target, "IPv4 address, or [IPv6] in brackets; port 4420 unless given")
+      ->required();
+  discover->add_option("--hostnqn", args->hostnqn,
+                       "Host NQN (default: /etc/nvme/hostnqn, else one from the host name)");
+  discover->add_flag("--json", args->json, "JSON output");
   CLI::App* perf = cmd->add_subcommand("perf", "Drive one queue pair directly: BDF[/NSID]");
   perf->add_option("target", args->target, "BDF or BDF/NSID (namespace 1 by default)")->required();
   perf->add_option("-q,--queue-depth", args->perf.queue_depth, "Commands in flight")->default_val(32)
@@ -240,8 +280,9 @@ Subcommand add_nvme(CLI::App& app) {
   perf->add_option("--seed", args->perf.seed, "Random seed")->default_val(1);
   perf->add_flag("--json", args->json, "JSON output");
 
-  auto run = [args, list, identify, smart, perf]() -> int {
+  auto run = [args, list, identify, smart, discover, perf]() -> int {
     if (list->parsed()) return run_list(*args);
+    if (discover->parsed()) return run_discover(*args);
     if (identify->parsed()) return run_identify(*args);
     if (smart->parsed()) return run_smart_log(*args);
     if (perf->parsed()) return run_perf(*args);

@@ -13,14 +13,8 @@
 
 namespace sluice::nvme {
 
-Result<TcpTarget> TcpTarget::parse(std::string_view text) {
-  const size_t slash = text.find('/');
-  if (slash == std::string_view::npos || slash + 1 == text.size())
-    return Status(Errc::invalid_argument, fmt::format("'{}' is not ADDR:PORT/SUBNQN", text));
-  std::string_view where = text.substr(0, slash);
-  TcpTarget t;
-  t.subnqn = std::string(text.substr(slash + 1));
-  std::string_view host = where, port = "4420";
+Result<net::ListenAddress> parse_tcp_address(std::string_view where, uint16_t default_port) {
+  std::string_view host = where, port;
   if (!where.empty() && where.front() == '[') {  // [IPv6]:PORT
     const size_t close = where.find(']');
     if (close == std::string_view::npos)
@@ -36,10 +30,25 @@ Result<TcpTarget> TcpTarget::parse(std::string_view text) {
     host = where.substr(0, colon);
     port = where.substr(colon + 1);
   }
-  auto p = parse_uint(port, 1, 65535);
-  if (!p.ok()) return Status(Errc::invalid_argument, fmt::format("'{}' is not a TCP port", port));
+  uint64_t number = default_port;
+  if (!port.empty() || where.ends_with(':')) {
+    auto p = parse_uint(port, 1, 65535);
+    if (!p.ok()) return Status(Errc::invalid_argument, fmt::format("'{}' is not a TCP port", port));
+    number = *p;
+  }
   if (host.empty()) return Status(Errc::invalid_argument, fmt::format("'{}' names no address", where));
-  t.address = net::ListenAddress::tcp_address(std::string(host), static_cast<uint16_t>(*p));
+  return net::ListenAddress::tcp_address(std::string(host), static_cast<uint16_t>(number));
+}
+
+Result<TcpTarget> TcpTarget::parse(std::string_view text) {
+  const size_t slash = text.find('/');
+  if (slash == std::string_view::npos || slash + 1 == text.size())
+    return Status(Errc::invalid_argument, fmt::format("'{}' is not ADDR:PORT/SUBNQN", text));
+  auto address = parse_tcp_address(text.substr(0, slash));
+  if (!address.ok()) return address.status();
+  TcpTarget t;
+  t.address = std::move(address.value());
+  t.subnqn = std::string(text.substr(slash + 1));
   return t;
 }
 

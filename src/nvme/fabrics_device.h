@@ -30,6 +30,10 @@ struct TcpTarget {
   std::string to_string() const;
 };
 
+// "127.0.0.1", "127.0.0.1:4421", "[::1]:4420" (an IPv6 address goes in brackets); no port:
+// `default_port` (4420, the NVMe/TCP port IANA assigned).
+Result<net::ListenAddress> parse_tcp_address(std::string_view text, uint16_t default_port = 4420);
+
 // This machine's host NQN: /etc/nvme/hostnqn when nvme-cli made one, else one derived from
 // the host name.
 std::string default_host_nqn();

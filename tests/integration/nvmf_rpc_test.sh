@@ -57,6 +57,19 @@ else
 fi
 if port_open; then pass "127.0.0.1:$port accepts connections"; else fail "nothing listens on $port"; fi
 
+# `sluice nvme discover`: the discovery log lists the subsystem to the host allowed on it.
+if timeout 30 "$SLUICE" nvme discover "127.0.0.1:$port" --hostnqn nqn.2026-12.io.sluice:host-a --json >"$TMP/out" 2>"$TMP/err" &&
+   [[ $(json '[(e["subnqn"], e["traddr"], e["trsvcid"], e["trtype"]) for e in d]') == "[('$nqn', '127.0.0.1', '$port', 'tcp')]" ]]; then
+  pass "sluice nvme discover lists the subsystem"
+else
+  fail "discover: $(cat "$TMP/out" "$TMP/err")"
+fi
+if ! timeout 30 "$SLUICE" nvme discover "127.0.0.1:notaport" >"$TMP/out" 2>"$TMP/err" && grep -q "not a TCP port" "$TMP/err"; then
+  pass "sluice nvme discover: a bad address is a usage error"
+else
+  fail "discover bad address: $(cat "$TMP/out" "$TMP/err")"
+fi
+
 # Sluice's NVMe/TCP initiator: a second daemon attaches the subsystem the first serves and
 # re-exports its namespace over NBD; qemu-img writes through both hops and compares. (A
 # second process: a queue's Connect blocks its reactor for a round trip, so a daemon does not
