@@ -1,10 +1,15 @@
 """Pieces every bench/ script shares: running commands, medians, scratch loop devices and
 kernel filesystems that are always torn down, progress lines and plotting setup."""
+import ctypes
 import json
+import os
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +26,38 @@ def sluice_perf(sluice, target, qd, seconds, core, extra=()):
                "-c", str(core), "--json", *extra]).stdout
     t = json.loads(out)["total"]
     return {"iops": t["iops"], "p99_us": t["lat_us"]["p99"], "cpu_ns_per_io": t["cpu_ns_per_io"]}
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def die_with_parent():
+    _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: nothing outlives this script
+
+
+def machine_busy(seconds=5):
+    """The share of both cores busy over `seconds` before the run (others' builds show here)."""
+    def sample():
+        v = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
+        return sum(v), v[3] + v[4]
+    t0, i0 = sample()
+    time.sleep(seconds)
+    t1, i1 = sample()
+    return 1 - (i1 - i0) / max(1, t1 - t0)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    """utime + stime of the whole process (every thread), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # fields 14 and 15 of stat(5)
 
 
 def progress(msg):

@@ -17,12 +17,10 @@ Prints a markdown table with the ratios Sluice/nbdkit and Sluice/qsd, writes
 bench/results/nbd.json.
 """
 import argparse
-import ctypes
 import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,44 +29,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import RESULTS, ROOT, progress  # noqa: E402
+from benchlib import RESULTS, ROOT, cpu_seconds, die_with_parent, free_port, machine_busy, progress  # noqa: E402
 
 SERVERS = ["sluice", "nbdkit", "qsd"]
 CELLS = [("randread", 1), ("randread", 32), ("randwrite", 1), ("randwrite", 32)]
 TRANSPORTS = ["unix", "tcp"]
 SERVER_CORE, FIO_CORE = 0, 1
-TICK = os.sysconf("SC_CLK_TCK")
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _die_with_parent():
-    _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: nothing outlives this script
-
-
-def machine_busy(seconds=5):
-    """The share of both cores busy over `seconds` before the run (others' builds show here)."""
-    def sample():
-        v = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
-        return sum(v), v[3] + v[4]
-    t0, i0 = sample()
-    time.sleep(seconds)
-    t1, i1 = sample()
-    return 1 - (i1 - i0) / max(1, t1 - t0)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pid):
-    """utime + stime of the whole process (every thread), in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # fields 14 and 15 of stat(5)
-
 
 class Server:
     """One NBD server on core 0, serving export "disk" of args.size_mb MiB."""
@@ -104,7 +70,7 @@ class Server:
                    "--export", "type=nbd,id=e,node-name=f,name=disk,writable=on"]
         self.log = open(tmp / f"{kind}.log", "w")
         self.proc = subprocess.Popen(["taskset", "-c", str(SERVER_CORE), *cmd], stdout=self.log,
-                                     stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                                     stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         self.pid = self.proc.pid  # taskset execs the server: same pid
         deadline = time.monotonic() + 20
         while True:
