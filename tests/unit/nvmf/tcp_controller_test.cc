@@ -163,6 +163,51 @@ TEST_F(TcpControllerTest, BadSpecsAndUnreachableTargetsAreClearErrors) {
   EXPECT_FALSE(ns9.ok());
 }
 
+// The target removes the namespace while the initiator's bdev has reads and writes in flight:
+// every request completes (done or failed, none lost, no hang), later ones fail with an
+// error, and the bdev can be unregistered.
+TEST_F(TcpControllerTest, NamespaceRemovedUnderIo) {
+  auto made = bdev::create(spec(), sluice::testing::unique_name("tcpns"));
+  ASSERT_TRUE(made.ok()) << made.status().to_string();
+  {
+    sluice::testing::BdevHandle h(*made);
+    ASSERT_NE(h.ch, nullptr);
+    constexpr int kInFlight = 32;
+    std::vector<env::DmaBuffer> bufs;
+    for (int i = 0; i < kInFlight; ++i) bufs.push_back(env::DmaBuffer::zeroed(8192));
+    int done = 0, failed = 0, submitted = 0;
+    auto on_done = [](void* arg, Errc e) {
+      auto* counts = static_cast<std::pair<int*, int*>*>(arg);
+      ++*counts->first;
+      if (e != Errc::ok) ++*counts->second;
+    };
+    std::pair<int*, int*> counts{&done, &failed};
+    bool removed = false;
+    // Keep 32 requests going; remove the namespace once the first 64 are done.
+    ASSERT_TRUE(sluice::testing::poll_until(h.ch, [&] {
+      while (submitted - done < kInFlight && submitted < 2000) {
+        auto& b = bufs[submitted % kInFlight];
+        const uint64_t lba = (submitted * 16) % (kBlocks - 16);
+        Status st = submitted % 2 ? h.desc->read(h.ch, b.data(), lba, 16, on_done, &counts)
+                                  : h.desc->write(h.ch, b.data(), lba, 16, on_done, &counts);
+        if (!st.ok()) break;
+        ++submitted;
+      }
+      if (!removed && done >= 64) {
+        removed = true;
+        EXPECT_TRUE(run_on(kHome, [&] { EXPECT_TRUE(target_->remove_namespace(kSubnqn, 1).ok()); }));
+      }
+      return removed && failed > 0 && done == submitted;
+    }));
+    EXPECT_GT(failed, 0);
+    EXPECT_EQ(done, submitted);
+    auto io = h.io();
+    env::DmaBuffer after = env::DmaBuffer::zeroed(512);
+    EXPECT_FALSE(io.read(after.data(), 0, 1).ok());  // the namespace is gone for good
+  }
+  EXPECT_TRUE(bdev::unregister(*made).ok());
+}
+
 TEST(TcpTargetTest, ParsesAddressesAndSubsystems) {
   auto a = nvme::TcpTarget::parse("10.0.2.2:4421/nqn.2014-08.org.nvmexpress:uuid:1234");
   ASSERT_TRUE(a.ok());
