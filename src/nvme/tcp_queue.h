@@ -92,7 +92,26 @@ class HostQueue {
   const Stats& stats() const { return stats_; }
 
  private:
-  struct Slot;
+  // A command's state: its caller's data and the PDU headers it sends (so that a command
+  // allocates nothing).
+  struct Slot {
+    CommandCallback cb = nullptr;
+    void* arg = nullptr;
+    uint16_t cid = 0;
+    bool busy = false;
+    bool to_controller = false;  // write data (else read data, if any)
+    bool data_error = false;     // a C2HData failed its digest: the command fails
+    const iovec* iov = nullptr;
+    int iovcnt = 0;
+    uint32_t bytes = 0;
+    uint32_t h2c_next = 0, h2c_end = 0;  // the R2T'd range still to send
+    uint16_t ttag = 0;
+    bool h2c_queued = false;          // on h2c_ready_
+    uint64_t deadline = 0;            // ticks; 0: none
+    uint8_t header[kMaxBuiltSize]{};  // its CapsuleCmd, then each H2CData header in turn
+    uint8_t digest[kDigestSize]{};
+  };
+
   HostQueue(int fd, std::string peer, uint32_t entries, const QueueOptions& options);
   Status exchange_ic();
 
@@ -134,26 +153,6 @@ class HostQueue {
   Slot* scratch_slot_ = nullptr;
   uint32_t scratch_offset_ = 0;
   Stats stats_;
-};
-
-// A command's state: its caller's data and the PDU headers it sends (so that a command
-// allocates nothing).
-struct HostQueue::Slot {
-  CommandCallback cb = nullptr;
-  void* arg = nullptr;
-  uint16_t cid = 0;
-  bool busy = false;
-  bool to_controller = false;  // write data (else read data, if any)
-  bool data_error = false;     // a C2HData failed its digest: the command fails
-  const iovec* iov = nullptr;
-  int iovcnt = 0;
-  uint32_t bytes = 0;
-  uint32_t h2c_next = 0, h2c_end = 0;  // the R2T'd range still to send
-  uint16_t ttag = 0;
-  bool h2c_queued = false;          // on h2c_ready_
-  uint64_t deadline = 0;            // ticks; 0: none
-  uint8_t header[kMaxBuiltSize]{};  // its CapsuleCmd, then each H2CData header in turn
-  uint8_t digest[kDigestSize]{};
 };
 
 }  // namespace sluice::nvme::tcp
