@@ -13,13 +13,15 @@
 #   --append ARGS     extra kernel command-line arguments
 #   --net             a virtio NIC on QEMU's user network (PCI 0000:00:05.0): the guest is
 #                     10.0.2.15/24 and reaches the host's 127.0.0.1 at 10.0.2.2
+#   --hostfwd H:G     with --net: the host's 127.0.0.1:H forwards to the guest's port G
+#                     (TCP; repeatable)
 #   --log FILE        keep the serial console log here (default: a scratch file, removed)
 #   --quiet           do not stream the console to stdout
 # Nothing outlives it: QEMU is killed on any exit of this script (trap, and a parent-death
 # signal for SIGKILL); the scratch images are removed.
 set -euo pipefail
 
-kernel="" initrd="" timeout=240 mem=1024 smp=2 append="" log="" quiet=0 net=()
+kernel="" initrd="" timeout=240 mem=1024 smp=2 append="" log="" quiet=0 net=() fwd=
 sizes=()
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -30,13 +32,15 @@ while [[ $# -gt 0 ]]; do
     --smp) smp=$2; shift 2 ;;
     --ns) sizes+=("$2"); shift 2 ;;
     --append) append=$2; shift 2 ;;
-    --net) net=(-netdev user,id=net0 -device virtio-net-pci,netdev=net0,bus=pcie.0,addr=05.0,romfile=); shift ;;
+    --net) net=(-device virtio-net-pci,netdev=net0,bus=pcie.0,addr=05.0,romfile=); shift ;;
+    --hostfwd) fwd+=",hostfwd=tcp:127.0.0.1:${2%%:*}-:${2#*:}"; shift 2 ;;
     --log) log=$2; shift 2 ;;
     --quiet) quiet=1; shift ;;
     *) echo "run-guest: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 [[ -f $kernel && -f $initrd ]] || { echo "usage: $0 --kernel VMLINUX --initrd FILE [...]" >&2; exit 2; }
+if [[ ${#net[@]} -gt 0 ]]; then net=(-netdev "user,id=net0$fwd" "${net[@]}"); fi
 [[ ${#sizes[@]} -gt 0 ]] || sizes=(64M 16M)
 command -v qemu-system-x86_64 >/dev/null || { echo "run-guest: qemu-system-x86_64 not installed" >&2; exit 77; }
 

@@ -8,8 +8,13 @@
 #   nvme connect (no digests): the namespace's size, fio write+verify at 4 KiB and 128 KiB
 #     (in-capsule data and R2T), mkfs.ext4, a file copied in and read back, fsck, disconnect
 #   nvme connect -g -G (header and data digests): fio verify again, disconnect
+#   then the other way: the kernel's nvmet-tcp target on a RAM disk (brd) listening on the
+#   guest's port 4420, which the host reaches through QEMU's forwarded port; "GUEST-READY
+#   nvmet" tells the host to start Sluice's initiator, whose connection to port 4421 says it
+#   is done
 #
-# Environment (make-initramfs --env): PORT, NQN, SIZE_SECTORS (the namespace, 512-byte).
+# Environment (make-initramfs --env): PORT, NQN, SIZE_SECTORS (the namespace, 512-byte),
+# TARGET_NQN (the kernel target's subsystem).
 . /guest/lib.sh
 HOSTNQN=nqn.2026-12.io.sluice:guest
 
@@ -79,5 +84,26 @@ if connect -g -G; then
   verify tcp-verify-digests 16k
   disconnect
 fi
+
+# The kernel's target for Sluice's initiator. configfs by hand: nvmetcli is not in the guest.
+serve_nvmet() {
+  modprobe brd rd_nr=1 rd_size=65536 && modprobe nvmet && modprobe nvmet-tcp || { fail "modprobe nvmet"; return 1; }
+  mount -t configfs none /sys/kernel/config 2>/dev/null
+  local cfg=/sys/kernel/config/nvmet
+  local sub=$cfg/subsystems/$TARGET_NQN
+  mkdir "$sub" && echo 1 >"$sub/attr_allow_any_host" && mkdir "$sub/namespaces/1" &&
+    echo -n /dev/ram0 >"$sub/namespaces/1/device_path" && echo 1 >"$sub/namespaces/1/enable" &&
+    mkdir "$cfg/ports/1" && echo tcp >"$cfg/ports/1/addr_trtype" && echo ipv4 >"$cfg/ports/1/addr_adrfam" &&
+    echo 10.0.2.15 >"$cfg/ports/1/addr_traddr" && echo 4420 >"$cfg/ports/1/addr_trsvcid" &&
+    ln -s "$sub" "$cfg/ports/1/subsystems/$TARGET_NQN" || { fail "nvmet configfs"; return 1; }
+  pass "nvmet-tcp serves $TARGET_NQN (64 MiB brd) on 10.0.2.15:4420"
+  echo "GUEST-READY nvmet"
+  if timeout 240 nc -l -p 4421 </dev/null >/dev/null; then
+    pass "the host's initiator is done"
+  else
+    fail "the host never said it was done"
+  fi
+}
+[ -n "${TARGET_NQN:-}" ] && serve_nvmet
 
 [ "$FAILS" -eq 0 ]

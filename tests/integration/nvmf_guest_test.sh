@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The NVMe/TCP guest lane: `sluice serve` exports a 64 MiB malloc namespace over NVMe/TCP on
-# 127.0.0.1 (an ephemeral port), and a TCG guest (scripts/guest/, a virtio NIC on QEMU's user
-# network) runs the Linux kernel's initiator against it through 10.0.2.2:
-# nvmf_guest_inside.sh (nvme-cli discover and connect, fio verify, ext4, digests).
-# The guest's exit code, its fio reports (I/Os done, no errors) and the daemon's clean stop
-# decide the result.
+# The NVMe/TCP guest lane, both ways. `sluice serve` exports a 64 MiB malloc namespace over
+# NVMe/TCP on 127.0.0.1 (an ephemeral port), and a TCG guest (scripts/guest/, a virtio NIC on
+# QEMU's user network) runs the Linux kernel's initiator against it through 10.0.2.2:
+# nvmf_guest_inside.sh (nvme-cli discover and connect, fio verify, ext4, digests). Then the
+# guest serves a RAM disk with the kernel's nvmet-tcp target, reached from the host through a
+# forwarded port, and Sluice's initiator checks it: `sluice nvme discover`, `sluice perf -w
+# verify` at 4 KiB and 128 KiB, with digests too.
+# The guest's exit code, its fio reports (I/Os done, no errors), the initiator's runs and the
+# daemon's clean stop decide the result.
 #
 # Usage: nvmf_guest_test.sh path/to/sluice
 # Environment: NVMF_GUEST_TIMEOUT (s, default 300), NVMF_GUEST_LOG (keep the console log there).
@@ -30,7 +33,11 @@ if [[ $rc -ne 0 ]]; then echo "FAIL: fetch-kernel.sh exit $rc"; exit 1; fi
 make_tmp nvmf-guest
 nqn=nqn.2026-12.io.sluice:guest-disk
 size=$((64 << 20))
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+target_nqn=nqn.2026-12.io.sluice:kernel-target
+fwd_nvme=$(free_port)  # the host's ports QEMU forwards to the guest's 4420 (nvmet) and 4421 (done)
+fwd_done=$(free_port)
 cat >"$TMP/config.json" <<JSON
 {"subsystems": [
   {"subsystem": "bdev", "config": [
@@ -51,18 +58,50 @@ pass "sluice serve exports $nqn on 127.0.0.1:$port"
 if ! "$GUEST/make-initramfs.sh" --kernel-dir "$kdir" --out "$TMP/initrd.cpio" \
     --script "$ROOT/tests/integration/nvmf_guest_inside.sh" \
     --module virtio_pci --module virtio_net --module nvme-tcp --module ext4 --module crc32c_generic \
+    --module nvmet-tcp --module brd \
     --bin "$(command -v nvme)" --bin "$(command -v fio)" --bin "$(command -v mkfs.ext4)" --bin "$(command -v e2fsck)" \
-    --env "PORT=$port" --env "NQN=$nqn" --env "SIZE_SECTORS=$((size / 512))"; then
+    --env "PORT=$port" --env "NQN=$nqn" --env "SIZE_SECTORS=$((size / 512))" --env "TARGET_NQN=$target_nqn"; then
   fail "make-initramfs.sh"
   finish
 fi
 
 log=${NVMF_GUEST_LOG:-$TMP/console.log}
 setpriv --pdeathsig TERM "$GUEST/run-guest.sh" --kernel "$kdir/vmlinux" --initrd "$TMP/initrd.cpio" --net \
+  --hostfwd "$fwd_nvme:4420" --hostfwd "$fwd_done:4421" \
   --log "$log" --timeout "${NVMF_GUEST_TIMEOUT:-300}" --ns 16M &
 runner=$!
 trap 'kill -TERM $runner 2>/dev/null; wait $runner; exit 143' TERM
 trap 'kill -TERM $runner 2>/dev/null; wait $runner; exit 130' INT
+
+# Sluice's initiator against the kernel's target, once the guest says it serves.
+for _ in $(seq 1 "${NVMF_GUEST_TIMEOUT:-300}"); do
+  grep -q "GUEST-READY nvmet" "$log" 2>/dev/null && break
+  kill -0 $runner 2>/dev/null || break
+  sleep 1
+done
+if grep -q "GUEST-READY nvmet" "$log" 2>/dev/null; then
+  kspec=nvme-tcp:127.0.0.1:$fwd_nvme/$target_nqn/1
+  if timeout 60 "$SLUICE" nvme discover "127.0.0.1:$fwd_nvme" --json >"$TMP/disc" 2>&1 &&
+     grep -q "$target_nqn" "$TMP/disc"; then
+    pass "sluice nvme discover lists the kernel target's subsystem"
+  else
+    fail "discover against nvmet: $(cat "$TMP/disc")"
+  fi
+  for run in "4k" "128k" "16k?hdgst=1&ddgst=1"; do
+    bs=${run%%\?*}
+    opts=""; [[ $run == *\?* ]] && opts="?${run#*\?}"
+    if timeout 120 "$SLUICE" perf -T "$kspec$opts" -w verify -o "$bs" -q 8 -t 2 --json >"$TMP/perf.json" 2>"$TMP/perf.err" &&
+       python3 -c "import json,sys; t = json.load(open(sys.argv[1]))['total']; assert t['ios'] > 0 and t['errors'] == 0, t" "$TMP/perf.json"; then
+      pass "sluice perf -w verify over NVMe/TCP to nvmet-tcp, bs $bs${opts:+ with digests}"
+    else
+      fail "verify against nvmet, bs $bs$opts: $(tail -3 "$TMP/perf.err")"
+    fi
+  done
+else
+  fail "the guest never served nvmet"
+fi
+python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10).close()" "$fwd_done" ||
+  fail "could not tell the guest the initiator is done"
 wait $runner
 guest_rc=$?
 trap - TERM INT
