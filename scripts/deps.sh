@@ -15,6 +15,7 @@ packages=(
   clang libclang-rt-dev
   qemu-system-x86 busybox-static cpio xz-utils kmod pciutils
   libnbd-bin python3-libnbd qemu-utils nbdkit nvme-cli
+  nettle-dev
 )
 
 missing=()

@@ -1,6 +1,7 @@
 // Writes the seed corpora of the fuzz targets:
 //   fuzz_seed_gen <dir>   ->  <dir>/blob_load_fuzz/*, <dir>/records_fuzz/*, <dir>/fs_records_fuzz/*,
-//                             <dir>/nbd_protocol_fuzz/*, <dir>/nvme_tcp_pdu_fuzz/*
+//                             <dir>/nbd_protocol_fuzz/*, <dir>/nvme_tcp_pdu_fuzz/*,
+//                             <dir>/iscsi_pdu_fuzz/*, <dir>/iscsi_login_fuzz/*
 // scripts/fuzz.sh --seeds regenerates tests/fuzz/corpus with it. Seeds are small: they
 // point the fuzzer at each input kind and each record type, and the fuzzer does the rest.
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include "blob_image.h"
 #include "fs/format.h"
 #include "nvme/tcp_pdu.h"
+#include "target/iscsi/pdu.h"
 #include "target/nbd/protocol.h"
 
 namespace {
@@ -335,6 +337,147 @@ void nvme_tcp_pdu_seeds() {
                                               {reinterpret_cast<const uint8_t*>(offending.data()), offending.size()})));
 }
 
+// iscsi_pdu_fuzz: byte 0 (role, digests, window, MaxRecvDataSegmentLength, AHS bound), byte 1
+// (the arrival step), then the peer's PDUs (iscsi_pdu_fuzz.cc), built with the codec itself.
+namespace isc = sluice::iscsi;
+std::string isc_bytes(const std::vector<uint8_t>& v) { return std::string(v.begin(), v.end()); }
+std::vector<uint8_t> isc_data(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
+std::string isc_mode(bool target, bool hd, bool dd, bool window, size_t step) {
+  const int mode = (target ? 1 : 0) | (hd ? 2 : 0) | (dd ? 4 : 0) | (window ? 8 : 0);
+  return std::string(1, static_cast<char>(mode)) + std::string(1, static_cast<char>(step - 1));
+}
+void iscsi_pdu_seeds() {
+  const std::string t = "iscsi_pdu_fuzz";
+  for (int variant = 0; variant < 4; ++variant) {
+    const bool hd = variant & 1, dd = variant & 2;
+    const isc::TxParams tx{hd, dd};
+    const std::string suffix = std::string(hd ? "-hdgst" : "") + (dd ? "-ddgst" : "");
+    // An initiator's stream at a target: login, a write with immediate data and its Data-Out,
+    // a read with an extended CDB, a NOP-Out, a text request, task management, a SNACK, logout.
+    std::vector<uint8_t> in;
+    isc::LoginRequest login;
+    login.transit = true;
+    login.csg = 1;
+    login.nsg = 3;
+    isc::append_pdu(in, tx, login, isc_data(std::string("InitiatorName=iqn.2026-12.seed:i\0TargetName=t\0", 46)));
+    isc::ScsiCommand wr;
+    wr.write = true;
+    wr.itt = 1;
+    wr.expected_data_length = 1536;
+    wr.cdb[0] = 0x2a;
+    isc::append_pdu(in, tx, wr, std::vector<uint8_t>(512, 'w'));
+    isc::DataOut out;
+    out.final = true;
+    out.itt = 1;
+    out.buffer_offset = 512;
+    isc::append_pdu(in, tx, out, std::vector<uint8_t>(1021, 'o'));
+    isc::ScsiCommand read;
+    read.read = true;
+    read.itt = 2;
+    isc::Ahs ahs;
+    ahs.extended_cdb_length = 16;
+    ahs.bidi_read_length = 4096;
+    isc::append_pdu(in, tx, read, {}, &ahs);
+    isc::append_pdu(in, tx, isc::NopOut{true, 0, 3, isc::kReservedTag, 1, 1}, std::vector<uint8_t>(5, 'p'));
+    isc::append_pdu(in, tx, isc::TextRequest{}, isc_data(std::string("SendTargets=All\0", 16)));
+    isc::append_pdu(in, tx, isc::TaskMgmtRequest{});
+    isc::append_pdu(in, tx, isc::SnackRequest{});
+    isc::append_pdu(in, tx, isc::LogoutRequest{});
+    write(t, "initiator-stream" + suffix, isc_mode(true, hd, dd, variant == 2, 11) + isc_bytes(in));
+    // A target's stream at an initiator.
+    std::vector<uint8_t> tg;
+    isc::LoginResponse lr;
+    lr.transit = true;
+    lr.csg = 1;
+    lr.nsg = 3;
+    isc::append_pdu(tg, tx, lr, isc_data(std::string("MaxRecvDataSegmentLength=8192\0", 30)));
+    isc::append_pdu(tg, tx, isc::R2t{0, 1, 2, 3, 4, 5, 6, 512, 1024});
+    isc::DataIn din;
+    din.final = din.has_status = true;
+    isc::append_pdu(tg, tx, din, std::vector<uint8_t>(777, 'd'));
+    isc::append_pdu(tg, tx, isc::ScsiResponse{}, std::vector<uint8_t>(20, 's'));
+    isc::append_pdu(tg, tx, isc::NopIn{});
+    isc::append_pdu(tg, tx, isc::Reject{}, std::vector<uint8_t>(48, 0x01));
+    isc::append_pdu(tg, tx, isc::AsyncMessage{});
+    isc::append_pdu(tg, tx, isc::TextResponse{}, isc_data(std::string("TargetName=t\0", 13)));
+    isc::append_pdu(tg, tx, isc::TaskMgmtResponse{});
+    isc::append_pdu(tg, tx, isc::LogoutResponse{});
+    write(t, "target-stream" + suffix, isc_mode(false, hd, dd, variant == 1, 17) + isc_bytes(tg));
+  }
+}
+
+// iscsi_login_fuzz: byte 0 (the target's options), then records of flags (CSG, T, NSG, C,
+// "answer the challenge"), 16-bit length and text (iscsi_login_fuzz.cc).
+std::string login_record(int csg, bool transit, int nsg, bool cont, bool answer_chap, const std::string& text) {
+  // CSG and NSG as the harness maps bits: 0 security, 1 operational, 2 full feature, 3 stage 2.
+  auto bits = [](int stage) { return stage == 3 ? 2 : stage; };
+  const int flags = bits(csg) | (transit ? 4 : 0) | (bits(nsg) << 3) | (cont ? 0x20 : 0) | (answer_chap ? 0x40 : 0);
+  return std::string(1, static_cast<char>(flags)) + be(text.size(), 2) + text;
+}
+std::string keys(std::initializer_list<std::pair<std::string, std::string>> kvs) {
+  std::string s;
+  for (const auto& [k, v] : kvs) s += k + "=" + v + std::string(1, '\0');
+  return s;
+}
+void iscsi_login_seeds() {
+  const std::string t = "iscsi_login_fuzz";
+  const std::string who = keys(
+      {{"InitiatorName", "iqn.2026-12.fuzz:init"}, {"TargetName", "iqn.2026-12.fuzz:disk"}, {"SessionType", "Normal"}});
+  const std::string ops = keys({{"HeaderDigest", "CRC32C,None"},
+                                {"DataDigest", "None"},
+                                {"MaxConnections", "1"},
+                                {"InitialR2T", "No"},
+                                {"ImmediateData", "Yes"},
+                                {"MaxRecvDataSegmentLength", "262144"},
+                                {"MaxBurstLength", "262144"},
+                                {"FirstBurstLength", "65536"},
+                                {"DefaultTime2Wait", "2"},
+                                {"DefaultTime2Retain", "0"},
+                                {"MaxOutstandingR2T", "1"},
+                                {"DataPDUInOrder", "Yes"},
+                                {"DataSequenceInOrder", "Yes"},
+                                {"ErrorRecoveryLevel", "0"},
+                                {"X-com.example", "1"}});
+  write(t, "normal-none",
+        std::string(1, '\0') + login_record(0, true, 1, false, false, who + keys({{"AuthMethod", "None"}})) +
+            login_record(1, true, 3, false, false, ops));
+  // The operational keys split over two PDUs with C set.
+  write(t, "continued",
+        std::string(1, '\x48') + login_record(1, false, 1, true, false, who + ops.substr(0, 40)) +
+            login_record(1, true, 3, false, false, ops.substr(40)) +
+            login_record(1, true, 3, false, false, keys({{"ImmediateData", "No"}})));
+  const std::string chap = who + keys({{"AuthMethod", "CHAP,None"}});
+  write(t, "chap",
+        std::string(1, '\x01') + login_record(0, false, 0, false, false, chap) +
+            login_record(0, false, 0, false, false, keys({{"CHAP_A", "5"}})) +
+            login_record(0, true, 1, false, true, "") + login_record(1, true, 3, false, false, ops));
+  write(t, "chap-mutual",
+        std::string(1, '\x03') + login_record(0, false, 0, false, false, chap) +
+            login_record(0, false, 0, false, false, keys({{"CHAP_A", "7,5"}})) +
+            login_record(0, true, 1, false, true,
+                         keys({{"CHAP_I", "7"}, {"CHAP_C", "0xf0e0d0c0b0a090807060504030201000"}})) +
+            login_record(1, true, 3, false, false, ops));
+  write(t, "chap-wrong",
+        std::string(1, '\x01') + login_record(0, false, 0, false, false, chap) +
+            login_record(0, false, 0, false, false, keys({{"CHAP_A", "5"}})) +
+            login_record(0, true, 1, false, false,
+                         keys({{"CHAP_N", "iqn.2026-12.fuzz:init"}, {"CHAP_R", "0b" + std::string(22, 'A') + "=="}})));
+  write(t, "discovery",
+        std::string(1, '\0') +
+            login_record(0, true, 3, false, false,
+                         keys({{"InitiatorName", "iqn.2026-12.fuzz:init"}, {"SessionType", "Discovery"}})) +
+            login_record(1, true, 3, false, false, ops) +
+            login_record(1, false, 1, false, false, keys({{"SendTargets", "All"}})));
+  write(t, "offers",
+        std::string(1, '\x1c') + login_record(1, true, 3, false, false, who) +
+            login_record(1, true, 3, false, false,
+                         keys({{"HeaderDigest", "CRC32C"},
+                               {"DataDigest", "CRC32C"},
+                               {"ImmediateData", "No"},
+                               {"MaxBurstLength", "8192"},
+                               {"FirstBurstLength", "4096"}})));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -348,6 +491,8 @@ int main(int argc, char** argv) {
   fs_records_seeds();
   nbd_protocol_seeds();
   nvme_tcp_pdu_seeds();
+  iscsi_pdu_seeds();
+  iscsi_login_seeds();
   rpc_seeds();
   if (argc == 3) repro_inputs(sluice::fuzz::base_image(), argv[2]);
   return 0;
