@@ -1,7 +1,7 @@
 // Writes the seed corpora of the fuzz targets:
 //   fuzz_seed_gen <dir>   ->  <dir>/blob_load_fuzz/*, <dir>/records_fuzz/*, <dir>/fs_records_fuzz/*,
 //                             <dir>/nbd_protocol_fuzz/*, <dir>/nvme_tcp_pdu_fuzz/*,
-//                             <dir>/iscsi_pdu_fuzz/*, <dir>/iscsi_login_fuzz/*
+//                             <dir>/iscsi_pdu_fuzz/*, <dir>/iscsi_login_fuzz/*, <dir>/scsi_cdb_fuzz/*
 // scripts/fuzz.sh --seeds regenerates tests/fuzz/corpus with it. Seeds are small: they
 // point the fuzzer at each input kind and each record type, and the fuzzer does the rest.
 #include <cstdio>
@@ -480,6 +480,38 @@ void iscsi_login_seeds() {
 
 }  // namespace
 
+// scsi_cdb_fuzz: byte 0 (CDB length - 1, nexus bit 5, LUN bit 6), bytes 1-2 the expected
+// length (little-endian), the CDB, then data-out (scsi_cdb_fuzz.cc). One seed per kind of
+// command: responses from memory, block I/O, parameter lists, reservations.
+void scsi_cdb_seeds() {
+  const std::string t = "scsi_cdb_fuzz";
+  auto seed = [&](const std::string& name, std::string cdb, uint16_t expected, const std::string& out = {}) {
+    std::string s;
+    s += static_cast<char>(cdb.size() - 1);
+    s += static_cast<char>(expected & 0xff);
+    s += static_cast<char>(expected >> 8);
+    write(t, name, s + cdb + out);
+  };
+  auto bytes = [](std::initializer_list<int> v) {
+    std::string s;
+    for (int b : v) s += static_cast<char>(b);
+    return s;
+  };
+  seed("inquiry", bytes({0x12, 0, 0, 0, 0xff, 0}), 255);
+  seed("inquiry-vpd-b0", bytes({0x12, 1, 0xb0, 0, 0xff, 0}), 255);
+  seed("read-capacity-16", bytes({0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0}), 32);
+  seed("read-10", bytes({0x28, 0, 0, 0, 0, 8, 0, 0, 8, 0}), 4096);
+  seed("write-10", bytes({0x2a, 0, 0, 0, 0, 8, 0, 0, 2, 0}), 1024, std::string(1024, 'w'));
+  seed("mode-sense-10-all", bytes({0x5a, 0, 0x3f, 0, 0, 0, 0, 0x10, 0, 0}), 4096);
+  seed("report-luns", bytes({0xa0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}), 256);
+  seed("unmap", bytes({0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0}), 24,
+       bytes({0, 22, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 8, 0, 0, 0, 0}));
+  seed("compare-and-write", bytes({0x89, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 1, 0, 0}), 1024, std::string(1024, 0));
+  seed("pr-out-register", bytes({0x5f, 0, 0, 0, 0, 0, 0, 0, 24, 0}), 24,
+       bytes({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0}));
+  seed("report-opcodes", bytes({0xa3, 0x0c, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0}), 4096);
+}
+
 int main(int argc, char** argv) {
   if (argc < 2 || argc > 3) {
     std::fprintf(stderr, "usage: %s <corpus dir> [<reproducer dir>]\n", argv[0]);
@@ -493,6 +525,7 @@ int main(int argc, char** argv) {
   nvme_tcp_pdu_seeds();
   iscsi_pdu_seeds();
   iscsi_login_seeds();
+  scsi_cdb_seeds();
   rpc_seeds();
   if (argc == 3) repro_inputs(sluice::fuzz::base_image(), argv[2]);
   return 0;
