@@ -93,6 +93,7 @@ Subcommand add_perf(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("perf", "Benchmark block devices: IOPS, bandwidth, latency, CPU per I/O");
   cmd->footer(
       "Targets are device specs: null:SIZE, malloc:SIZE, uring:PATH (or just PATH), aio:PATH, nvme:BDF[/NSID],\n"
+      "nvme-tcp:ADDR:PORT/SUBNQN[/NSID] (NVMe over TCP; ?hdgst=1&ddgst=1 for digests),\n"
       "lvol:DEVICE/VOLUME (a volume of the lvol store on DEVICE, a spec or a path), error:SPEC, crashsim:SPEC,\n"
       "each optionally with ?bs=4096&qd=N and rate limits (rw_ios_per_sec, rw_mbytes_per_sec, r_mbytes_per_sec,\n"
       "w_mbytes_per_sec; MB = MiB) shared by every job on the device. One job per core and target; each job gets its own slice of the\n"
