@@ -66,6 +66,11 @@ struct ListenAddress {
 // socket), or an error naming the address once `timeout_ms` passes without an answer. The
 // caller owns the descriptor. Blocks the calling thread: for the control path only.
 Result<int> connect_stream(const ListenAddress& address, uint64_t timeout_ms);
+// The same without waiting: a non-blocking socket whose connect may still be under way;
+// connect_finished() then says Ok (connected), Errc::busy (not yet) or the error. The caller
+// owns the descriptor and bounds the wait.
+Result<int> start_connect(const ListenAddress& address);
+Status connect_finished(int fd);
 
 // ---- Readiness ----------------------------------------------------------------------------
 

@@ -130,9 +130,8 @@ void FabricsDevice::write32(uint32_t offset, uint32_t value) {
   if (!st.ok()) log::warn("nvme {}: {}", name_, st.to_string());
 }
 
-Result<std::unique_ptr<tcp::HostQueue>> FabricsDevice::open_io_queue(uint16_t qid, uint32_t entries,
-                                                                     uint32_t in_capsule_bytes,
-                                                                     uint32_t max_transfer_bytes) {
+Result<std::unique_ptr<tcp::HostQueue>> FabricsDevice::start_io_queue(uint32_t entries, uint32_t in_capsule_bytes,
+                                                                      uint32_t max_transfer_bytes) {
   tcp::QueueOptions o;
   o.header_digest = target_.header_digest;
   o.data_digest = target_.data_digest;
@@ -141,11 +140,7 @@ Result<std::unique_ptr<tcp::HostQueue>> FabricsDevice::open_io_queue(uint16_t qi
   o.in_capsule_bytes = in_capsule_bytes;
   o.max_transfer_bytes = max_transfer_bytes;
   o.disable_sq_flow_control = true;  // completions need no SQ Head: the queue never overfills
-  auto q = tcp::HostQueue::open(target_.address, entries, o);
-  if (!q.ok()) return q.status();
-  auto joined = (*q)->connect(qid, target_.subnqn, target_.hostnqn, cntlid_, 0);
-  if (!joined.ok()) return joined.status();
-  return std::move(q.value());
+  return tcp::HostQueue::start(target_.address, entries, o);
 }
 
 }  // namespace sluice::nvme

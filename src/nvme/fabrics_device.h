@@ -56,9 +56,10 @@ class FabricsDevice final : public PciDevice {
   FabricsDevice* fabrics() override { return this; }
 
   tcp::HostQueue& admin() { return *admin_; }
-  // A new connection for I/O queue `qid` of this association.
-  Result<std::unique_ptr<tcp::HostQueue>> open_io_queue(uint16_t qid, uint32_t entries, uint32_t in_capsule_bytes,
-                                                        uint32_t max_transfer_bytes);
+  // A new connection for I/O queue `qid` of this association, started but not waited for:
+  // the caller polls it and sends Connect (submit_connect with target() and cntlid()).
+  Result<std::unique_ptr<tcp::HostQueue>> start_io_queue(uint32_t entries, uint32_t in_capsule_bytes,
+                                                         uint32_t max_transfer_bytes);
   const TcpTarget& target() const { return target_; }
   uint16_t cntlid() const { return cntlid_; }
 

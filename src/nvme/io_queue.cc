@@ -112,11 +112,16 @@ Status IoQueue::init() {
 Status IoQueue::connect() {
   generation_ = ctrl_->generation();
   if (FabricsDevice* f = ctrl_->device().fabrics()) {
+    // Started, not waited for: this may be a reactor making a channel. Commands wait (busy)
+    // until the Connect that poll() carries on completes.
     const ControllerInfo& info = ctrl_->info();
-    auto q = f->open_io_queue(qid_, entries_, info.in_capsule_bytes, info.max_transfer_bytes);
+    auto q = f->start_io_queue(entries_, info.in_capsule_bytes, info.max_transfer_bytes);
     if (!q.ok()) return q.status();
     tcp_ = std::move(q.value());
-    connected_ = true;
+    const Errc e = tcp_->submit_connect(qid_, f->target().subnqn, f->target().hostnqn, f->cntlid(), 0,
+                                        fabrics_connected, this);
+    if (e != Errc::ok) return Status(e, "queuing Connect");
+    fabrics_connecting_ = true;
     return Status::Ok();
   }
   auto sq = env::dma_translate_checked(sq_, entries_ * sizeof(spec::Sqe));
@@ -165,6 +170,15 @@ Errc IoQueue::push(Slot& slot, spec::Sqe& sqe, CommandCallback cb, void* arg, co
 void IoQueue::fabrics_done(void* arg, const Completion& c) {
   auto* slot = static_cast<Slot*>(arg);
   slot->owner->finish(*slot, c);
+}
+
+void IoQueue::fabrics_connected(void* arg, const Completion& c) {
+  auto* q = static_cast<IoQueue*>(arg);
+  q->fabrics_connecting_ = false;
+  const FabricsDevice* f = q->ctrl_->device().fabrics();
+  Status st = q->tcp_->connect_status(c, q->qid_, f->target().subnqn, f->target().hostnqn);
+  q->connected_ = st.ok();
+  if (!st.ok()) log::error("nvme {}: queue {}: {}", q->ctrl_->info().bdf, q->qid_, st.to_string());
 }
 
 // PRP entries for `bytes` of `iov`, straight from the caller's memory when the device can
@@ -244,6 +258,7 @@ Errc IoQueue::build_prps(Slot& slot, spec::Sqe& sqe, const iovec* iov, int iovcn
 
 Errc IoQueue::submit_rw(uint8_t opc, uint32_t nsid, const iovec* iov, int iovcnt, uint64_t lba, uint32_t nlb,
                         CommandCallback cb, void* arg) {
+  if (fabrics_connecting_) return Errc::busy;  // Connect is on its way
   if (!connected_) return Errc::io_error;
   if (nlb == 0 || nlb > 65536 || iovcnt <= 0) return Errc::invalid_argument;
   uint32_t bs = 0;
@@ -288,6 +303,7 @@ Errc IoQueue::write(uint32_t nsid, const iovec* iov, int iovcnt, uint64_t lba, u
 }
 
 Errc IoQueue::flush(uint32_t nsid, CommandCallback cb, void* arg) {
+  if (fabrics_connecting_) return Errc::busy;  // Connect is on its way
   if (!connected_) return Errc::io_error;
   Slot* slot = take_slot();
   if (slot == nullptr) return Errc::busy;
@@ -298,6 +314,7 @@ Errc IoQueue::flush(uint32_t nsid, CommandCallback cb, void* arg) {
 }
 
 Errc IoQueue::write_zeroes(uint32_t nsid, uint64_t lba, uint32_t nlb, CommandCallback cb, void* arg) {
+  if (fabrics_connecting_) return Errc::busy;  // Connect is on its way
   if (!connected_) return Errc::io_error;
   if (nlb == 0 || nlb > 65536) return Errc::invalid_argument;
   Slot* slot = take_slot();
@@ -312,6 +329,7 @@ Errc IoQueue::write_zeroes(uint32_t nsid, uint64_t lba, uint32_t nlb, CommandCal
 }
 
 Errc IoQueue::deallocate(uint32_t nsid, const spec::DsmRange* ranges, uint32_t count, CommandCallback cb, void* arg) {
+  if (fabrics_connecting_) return Errc::busy;  // Connect is on its way
   if (!connected_) return Errc::io_error;
   if (count == 0 || count > kMaxDsmRanges) return Errc::invalid_argument;
   Slot* slot = take_slot();
@@ -466,6 +484,7 @@ void IoQueue::reconnect() {
     std::memset(cq_, 0, entries_ * sizeof(spec::Cqe));
   }
   tcp_.reset();  // a fabrics queue is its connection: a new one is made below
+  fabrics_connecting_ = false;
   sq_tail_ = sq_head_ = cq_head_ = 0;
   phase_ = 1;
   tail_dirty_ = cq_dirty_ = false;

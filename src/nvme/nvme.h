@@ -233,6 +233,7 @@ class IoQueue {
   // with its data `iov` (fabrics).
   Errc push(Slot& slot, spec::Sqe& sqe, CommandCallback cb, void* arg, const iovec* iov = nullptr, int iovcnt = 0);
   static void fabrics_done(void* arg, const Completion& c);
+  static void fabrics_connected(void* arg, const Completion& c);
   int poll_fabrics();
   void maybe_check_timeouts();
   void finish(Slot& slot, Completion c);
@@ -260,6 +261,7 @@ class IoQueue {
   std::vector<std::pair<uint32_t, uint32_t>> block_sizes_;  // (nsid, block size) at creation
   std::vector<uint16_t> free_cids_;
   bool connected_ = false;
+  bool fabrics_connecting_ = false;  // the queue's Connect is outstanding
   bool reconnecting_ = false;  // its callbacks may poll; do not recurse
   Stats stats_;
 };

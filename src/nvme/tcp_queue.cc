@@ -30,29 +30,29 @@ bool data_to_controller(const spec::Sqe& sqe) {
   return (code & 3) == 1;
 }
 
-// Sends and receives whole messages on a blocking schedule with a deadline: only for the IC
-// exchange, before the queue is polled.
-bool wait_ready(int fd, short events, uint64_t deadline_ns) {
-  for (;;) {
-    const uint64_t now = clock::now_ns();
-    if (now >= deadline_ns) return false;
-    pollfd p{fd, events, 0};
-    const int n = ::poll(&p, 1, static_cast<int>((deadline_ns - now + 999999) / 1000000));
-    if (n > 0) return true;
-    if (n < 0 && errno != EINTR) return false;
-  }
-}
-
 }  // namespace
+
+Result<std::unique_ptr<HostQueue>> HostQueue::start(const net::ListenAddress& address, uint32_t entries,
+                                                    const QueueOptions& options) {
+  if (entries < 2 || entries > 65536) return Status(Errc::invalid_argument, "an NVMe/TCP queue has 2 to 65536 entries");
+  auto fd = net::start_connect(address);
+  if (!fd.ok()) return fd.status();
+  return std::unique_ptr<HostQueue>(new HostQueue(*fd, address.to_string(), entries, options));
+}
 
 Result<std::unique_ptr<HostQueue>> HostQueue::open(const net::ListenAddress& address, uint32_t entries,
                                                    const QueueOptions& options) {
-  if (entries < 2 || entries > 65536) return Status(Errc::invalid_argument, "an NVMe/TCP queue has 2 to 65536 entries");
-  auto fd = net::connect_stream(address, options.connect_timeout_ms);
-  if (!fd.ok()) return fd.status();
-  std::unique_ptr<HostQueue> q(new HostQueue(*fd, address.to_string(), entries, options));
-  Status st = q->exchange_ic();
-  if (!st.ok()) return Status(st.code(), fmt::format("nvme-tcp {}: {}", q->peer_, st.message()));
+  auto q = start(address, entries, options);
+  if (!q.ok()) return q.status();
+  HostQueue& h = **q;
+  while (!h.ready()) {  // bounded: the setup deadline fails the queue
+    if (h.failed()) return Status(Errc::io_error, fmt::format("nvme-tcp {}: {}", h.peer_, h.error_));
+    h.poll();
+    if (!h.ready() && !h.failed()) {
+      pollfd p{h.fd_, static_cast<short>(h.phase_ == Phase::connecting ? POLLOUT : POLLIN), 0};
+      (void)::poll(&p, 1, 1);
+    }
+  }
   return q;
 }
 
@@ -68,54 +68,41 @@ HostQueue::HostQueue(int fd, std::string peer, uint32_t entries, const QueueOpti
     free_cids_.push_back(static_cast<uint16_t>(slots_.size() - 1 - i));  // cid 0 first
   }
   h2c_ready_.reserve(slots_.size());
+  unsent_.reserve(slots_.size());
   if (options.command_timeout_ms != 0)
     timeout_ticks_ = static_cast<uint64_t>(clock::ticks_per_second() * (options.command_timeout_ms / 1000.0));
+  setup_deadline_ns_ = clock::now_ns() + options.connect_timeout_ms * 1000000;
 }
 
 HostQueue::~HostQueue() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Status HostQueue::exchange_ic() {
+void HostQueue::check_connected() {
+  Status st = net::connect_finished(fd_);
+  if (st.code() == Errc::busy) return check_setup_deadline();
+  if (!st.ok()) return fail(fmt::format("connect: {}", st.message()));
   IcReq req;
   req.digest = (options_.header_digest ? kDigestHeader : 0) | (options_.data_digest ? kDigestData : 0);
   req.maxr2t = 0;  // one R2T outstanding per command
-  uint8_t out[kMaxBuiltSize];
-  const size_t n = build_ic_req(out, req);
-  const uint64_t deadline = clock::now_ns() + options_.connect_timeout_ms * 1000000;
-  for (size_t sent = 0; sent < n;) {
-    if (!wait_ready(fd_, POLLOUT, deadline)) return Status(Errc::io_error, "timed out sending ICReq");
-    const ssize_t w = ::send(fd_, out + sent, n - sent, MSG_NOSIGNAL);
-    if (w < 0 && errno != EAGAIN && errno != EINTR)
-      return Status(Errc::io_error, fmt::format("send: {}", std::strerror(errno)));
-    if (w > 0) sent += static_cast<size_t>(w);
-  }
-  // Byte by byte through the reader up to the ICResp's end, so that nothing after it (there
-  // is nothing yet) is consumed before the digests are set.
-  while (rx_.state() != PduReader::State::pdu_ready) {
-    if (rx_.state() == PduReader::State::failed)
-      return Status(Errc::io_error, fmt::format("bad ICResp: {}", violation_name(rx_.error().what)));
-    if (rx_.state() == PduReader::State::need_buffer) {
-      rx_.discard_data();
-      continue;
-    }
-    const size_t want = std::max<size_t>(rx_.bytes_wanted(), 1);
-    if (!wait_ready(fd_, POLLIN, deadline)) return Status(Errc::io_error, "no ICResp within the connect timeout");
-    const ssize_t r = ::recv(fd_, staging_.data(), std::min(want, staging_.size()), 0);
-    if (r == 0) return Status(Errc::io_error, "the controller closed the connection during the IC exchange");
-    if (r < 0) {
-      if (errno == EAGAIN || errno == EINTR) continue;
-      return Status(Errc::io_error, fmt::format("recv: {}", std::strerror(errno)));
-    }
-    for (size_t off = 0; off < static_cast<size_t>(r);)
-      off += rx_.feed({staging_.data() + off, static_cast<size_t>(r) - off});
-  }
-  if (rx_.pdu().type != PduType::ic_resp)
-    return Status(Errc::io_error, "the controller answered ICReq with something else");
+  queue_bytes(ic_req_, build_ic_req(ic_req_, req));
+  phase_ = Phase::ic;
+}
+
+void HostQueue::check_setup_deadline() {
+  if (clock::now_ns() < setup_deadline_ns_) return;
+  fail(phase_ == Phase::connecting
+           ? fmt::format("connecting: no answer within {} ms", options_.connect_timeout_ms)
+           : fmt::format("no ICResp within {} ms", options_.connect_timeout_ms));
+}
+
+// The ICResp is in (nothing follows it: the controller waits for commands), so the digests
+// and the alignment it agreed apply from the next byte on; the commands that waited go out.
+void HostQueue::on_ic_resp() {
   ic_resp_ = rx_.pdu().ic_resp;
-  if (ic_resp_.digest != req.digest)
-    return Status(Errc::not_supported, fmt::format("the controller enabled digests {:#x}, not the {:#x} asked for",
-                                                   ic_resp_.digest, req.digest));
+  const uint8_t asked = (options_.header_digest ? kDigestHeader : 0) | (options_.data_digest ? kDigestData : 0);
+  if (ic_resp_.digest != asked)
+    return fail(fmt::format("the controller enabled digests {:#x}, not the {:#x} asked for", ic_resp_.digest, asked));
   RxParams p = rx_.params();
   p.header_digest = options_.header_digest;
   p.data_digest = options_.data_digest;
@@ -123,7 +110,10 @@ Status HostQueue::exchange_ic() {
   tx_.header_digest = options_.header_digest;
   tx_.data_digest = options_.data_digest;
   tx_.pda = ic_resp_.cpda;
-  return Status::Ok();
+  phase_ = Phase::ready;
+  for (uint16_t cid : unsent_)
+    if (slots_[cid].busy) queue_capsule(slots_[cid]);
+  unsent_.clear();
 }
 
 Errc HostQueue::submit(const spec::Sqe& sqe_in, const iovec* iov, int iovcnt, CommandCallback cb, void* arg,
@@ -148,9 +138,21 @@ Errc HostQueue::submit(const spec::Sqe& sqe_in, const iovec* iov, int iovcnt, Co
   s.h2c_queued = false;
   s.deadline = timeout_ticks_ != 0 ? clock::ticks() + timeout_ticks_ : 0;
 
-  spec::Sqe sqe = sqe_in;
-  sqe.cid = s.cid;
+  s.sqe = sqe_in;
+  s.sqe.cid = s.cid;
   if (cid != nullptr) *cid = s.cid;
+  if (phase_ == Phase::ready) {
+    queue_capsule(s);
+  } else {
+    unsent_.push_back(s.cid);  // the capsule's digests are not known before the ICResp
+  }
+  ++outstanding_;
+  ++stats_.submitted;
+  return Errc::ok;
+}
+
+void HostQueue::queue_capsule(Slot& s) {
+  spec::Sqe& sqe = s.sqe;
   sqe.flags = static_cast<uint8_t>((sqe.flags & ~0xc0) | kPsdtSgl);
   const bool in_capsule = s.to_controller && s.bytes <= options_.in_capsule_bytes;
   sqe.prp1 = 0;  // the SGL's address: offset 0 into the capsule's data, or none
@@ -158,9 +160,6 @@ Errc HostQueue::submit(const spec::Sqe& sqe_in, const iovec* iov, int iovcnt, Co
   if (s.bytes == 0) sqe.prp2 = 0;
   queue_bytes(s.header, build_capsule_cmd(s.header, tx_, sqe, in_capsule ? s.bytes : 0));
   if (in_capsule) queue_data(s, 0, s.bytes, s.digest);
-  ++outstanding_;
-  ++stats_.submitted;
-  return Errc::ok;
 }
 
 void HostQueue::queue_bytes(const void* p, size_t len) {
@@ -277,16 +276,15 @@ Result<Completion> HostQueue::execute(const spec::Sqe& sqe, void* data, size_t l
   return wait.c;
 }
 
-Result<uint16_t> HostQueue::connect(uint16_t qid, std::string_view subnqn, std::string_view hostnqn, uint16_t cntlid,
-                                    uint32_t kato_ms) {
+Errc HostQueue::submit_connect(uint16_t qid, std::string_view subnqn, std::string_view hostnqn, uint16_t cntlid,
+                               uint32_t kato_ms, CommandCallback cb, void* arg) {
   namespace cn = spec::connect;
-  if (subnqn.size() >= cn::kNqnField || hostnqn.size() >= cn::kNqnField)
-    return Status(Errc::invalid_argument, "an NQN is at most 255 bytes");
-  std::vector<uint8_t> data(cn::kDataSize);
+  if (subnqn.size() >= cn::kNqnField || hostnqn.size() >= cn::kNqnField) return Errc::invalid_argument;
+  connect_data_.assign(cn::kDataSize, 0);
   // HOSTID: a stable identity for this host process is not kept yet; the NQN names the host.
-  spec::put<uint16_t>(data.data(), cn::kCntlid, cntlid);
-  std::memcpy(data.data() + cn::kSubnqn, subnqn.data(), subnqn.size());
-  std::memcpy(data.data() + cn::kHostnqn, hostnqn.data(), hostnqn.size());
+  spec::put<uint16_t>(connect_data_.data(), cn::kCntlid, cntlid);
+  std::memcpy(connect_data_.data() + cn::kSubnqn, subnqn.data(), subnqn.size());
+  std::memcpy(connect_data_.data() + cn::kHostnqn, hostnqn.data(), hostnqn.size());
   spec::Sqe sqe{};
   sqe.opc = spec::kFabricsOpcode;
   sqe.nsid = spec::kFctypeConnect;
@@ -294,26 +292,53 @@ Result<uint16_t> HostQueue::connect(uint16_t qid, std::string_view subnqn, std::
   const uint8_t cattr = options_.disable_sq_flow_control ? cn::kCattrDisableSqFlowControl : 0;
   sqe.cdw11 = capacity() | uint32_t{cattr} << 16;  // SQSIZE is 0's based: entries - 1
   sqe.cdw12 = kato_ms;
-  auto c = execute(sqe, data.data(), data.size());
-  if (!c.ok()) return c.status();
-  if (c->sct() == spec::kSctCommandSpecific && c->sc() >= 0x80 && c->sc() <= 0x84) {
+  connect_iov_ = {connect_data_.data(), connect_data_.size()};
+  return submit(sqe, &connect_iov_, 1, cb, arg);
+}
+
+Status HostQueue::connect_status(const Completion& c, uint16_t qid, std::string_view subnqn,
+                                 std::string_view hostnqn) const {
+  if (c.reset_aborted) return Status(Errc::io_error, fmt::format("Connect (queue {} of {}): {}", qid, subnqn, error_));
+  if (c.sct() == spec::kSctCommandSpecific && c.sc() >= 0x80 && c.sc() <= 0x84) {
     // Connect's own status codes (NVMe-oF 1.1, 3.3.1), which status_text() cannot tell from
     // other commands' codes of the same value.
     std::string why;
-    switch (c->sc()) {
+    switch (c.sc()) {
       case 0x80: why = "incompatible format"; break;
       case 0x81: why = "the controller is busy"; break;
       case 0x82:
-        why = fmt::format("invalid parameters (the field at byte {} of its {})", c->dw0 >> 16,
-                          (c->dw0 & 1) ? "data" : "command");
+        why = fmt::format("invalid parameters (the field at byte {} of its {})", c.dw0 >> 16,
+                          (c.dw0 & 1) ? "data" : "command");
         break;
       case 0x83: why = "restart discovery"; break;
       default: why = fmt::format("host {} is not allowed on the subsystem", hostnqn); break;
     }
     return Status(Errc::io_error, fmt::format("Connect (queue {} of {}): {}", qid, subnqn, why));
   }
-  SLUICE_RETURN_IF_ERROR(completion_status(*c, fmt::format("Connect (queue {} of {})", qid, subnqn)));
-  return static_cast<uint16_t>(c->dw0);
+  return completion_status(c, fmt::format("Connect (queue {} of {})", qid, subnqn));
+}
+
+Result<uint16_t> HostQueue::connect(uint16_t qid, std::string_view subnqn, std::string_view hostnqn, uint16_t cntlid,
+                                    uint32_t kato_ms) {
+  struct Wait {
+    bool done = false;
+    Completion c;
+  } wait;
+  const Errc e = submit_connect(qid, subnqn, hostnqn, cntlid, kato_ms, [](void* arg, const Completion& c) {
+    auto* w = static_cast<Wait*>(arg);
+    w->c = c;
+    w->done = true;
+  }, &wait);
+  if (e == Errc::invalid_argument) return Status(e, "an NQN is at most 255 bytes");
+  if (e != Errc::ok) return Status(e, failed() ? fmt::format("nvme-tcp {}: {}", peer_, error_) : "the queue is full");
+  while (!wait.done) {  // bounded: a command past its timeout (or a setup past its deadline) fails the queue
+    if (poll() == 0 && !wait.done && fd_ >= 0) {
+      pollfd p{fd_, POLLIN, 0};
+      (void)::poll(&p, 1, 1);
+    }
+  }
+  SLUICE_RETURN_IF_ERROR(connect_status(wait.c, qid, subnqn, hostnqn));
+  return static_cast<uint16_t>(wait.c.dw0);
 }
 
 }  // namespace sluice::nvme::tcp

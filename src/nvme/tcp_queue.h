@@ -54,9 +54,14 @@ struct QueueOptions {
 class HostQueue {
  public:
   // Connects (TCP, then ICReq/ICResp with the digests asked for) and sizes the queue for
-  // `entries` commands (entries - 1 outstanding, as on PCIe).
+  // `entries` commands (entries - 1 outstanding, as on PCIe). Waits for both: the control path.
   static Result<std::unique_ptr<HostQueue>> open(const net::ListenAddress& address, uint32_t entries,
                                                  const QueueOptions& options);
+  // The same without waiting, for a poller that must not block (a reactor making a channel):
+  // poll() carries the TCP handshake and the IC exchange on; commands submitted meanwhile go
+  // out once they are done. A setup that outlives connect_timeout_ms fails the queue.
+  static Result<std::unique_ptr<HostQueue>> start(const net::ListenAddress& address, uint32_t entries,
+                                                  const QueueOptions& options);
   ~HostQueue();  // closes the socket; outstanding commands get no callback
   HostQueue(const HostQueue&) = delete;
   HostQueue& operator=(const HostQueue&) = delete;
@@ -77,8 +82,13 @@ class HostQueue {
   // association). Returns the controller ID the controller assigned or joined.
   Result<uint16_t> connect(uint16_t qid, std::string_view subnqn, std::string_view hostnqn, uint16_t cntlid,
                            uint32_t kato_ms);
+  // The same, queued: `cb` gets its completion (connect_status() reads it as a Status).
+  Errc submit_connect(uint16_t qid, std::string_view subnqn, std::string_view hostnqn, uint16_t cntlid,
+                      uint32_t kato_ms, CommandCallback cb, void* arg);
+  Status connect_status(const Completion& c, uint16_t qid, std::string_view subnqn, std::string_view hostnqn) const;
 
   bool failed() const { return fd_ < 0; }
+  bool ready() const { return fd_ >= 0 && phase_ == Phase::ready; }
   const std::string& error() const { return error_; }
   uint32_t outstanding() const { return outstanding_; }
   uint32_t capacity() const { return static_cast<uint32_t>(slots_.size()); }
@@ -110,10 +120,16 @@ class HostQueue {
     uint64_t deadline = 0;            // ticks; 0: none
     uint8_t header[kMaxBuiltSize]{};  // its CapsuleCmd, then each H2CData header in turn
     uint8_t digest[kDigestSize]{};
+    spec::Sqe sqe{};  // kept until its capsule is built (after the IC exchange)
   };
+  enum class Phase : uint8_t { connecting, ic, ready };
 
   HostQueue(int fd, std::string peer, uint32_t entries, const QueueOptions& options);
-  Status exchange_ic();
+  // Setup steps, from poll(): the TCP handshake done, then the ICResp in.
+  void check_connected();
+  void on_ic_resp();
+  void check_setup_deadline();
+  void queue_capsule(Slot& s);
 
   // ---- sending (tcp_queue.cc) ----
   void queue_bytes(const void* p, size_t len);
@@ -132,6 +148,12 @@ class HostQueue {
   int fd_;
   std::string peer_;
   QueueOptions options_;
+  Phase phase_ = Phase::connecting;
+  uint64_t setup_deadline_ns_ = 0;
+  uint8_t ic_req_[kMaxBuiltSize]{};
+  std::vector<uint16_t> unsent_;        // commands submitted before the IC exchange ended
+  std::vector<uint8_t> connect_data_;   // submit_connect()'s 1024 bytes
+  iovec connect_iov_{};
   IcResp ic_resp_;
   TxParams tx_;
   PduReader rx_{Role::host, RxParams{}};

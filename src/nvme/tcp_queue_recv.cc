@@ -28,9 +28,15 @@ constexpr uint64_t kTimeoutCheckNs = 1000000;
 int HostQueue::poll() {
   if (failed()) return 0;
   const uint64_t before = stats_.completed;
-  if (flush() && outstanding_ != 0 && receive()) {
-    (void)flush();  // H2CData for the R2Ts just received
-    if (timeout_ticks_ != 0 && outstanding_ != 0) check_timeouts();
+  if (phase_ == Phase::connecting) check_connected();
+  if (!failed() && phase_ != Phase::connecting && flush() && (outstanding_ != 0 || phase_ == Phase::ic) &&
+      receive()) {
+    (void)flush();  // H2CData for the R2Ts just received; the commands that waited for the ICResp
+    if (phase_ == Phase::ic) {
+      check_setup_deadline();
+    } else if (timeout_ticks_ != 0 && outstanding_ != 0) {
+      check_timeouts();
+    }
   }
   return static_cast<int>(stats_.completed - before);
 }
@@ -149,6 +155,10 @@ bool HostQueue::on_pdu() {
       }
       return true;
     }
+    case PduType::ic_resp:
+      if (phase_ != Phase::ic) return fail("a second ICResp"), false;
+      on_ic_resp();
+      return !failed();
     case PduType::c2h_term_req:
       fail(fmt::format("the controller ended the connection (C2HTermReq, FES {:#x})", pdu.term.fes));
       return false;

@@ -105,7 +105,12 @@ TEST_F(TcpControllerTest, BringUpIdentifyAndAdminCommands) {
     if (!comp.ok()) ++*n->second;
   };
   std::pair<int*, int*> counts{&done, &bad};
-  ASSERT_EQ((*q)->write(1, &w, 1, 100, 8, cb, &counts), Errc::ok);
+  // The queue's Connect is under way: commands are refused with busy until it completes.
+  ASSERT_TRUE(wait_until([&] {
+    (*q)->poll();
+    return (*q)->write(1, &w, 1, 100, 8, cb, &counts) != Errc::busy;
+  }));
+  EXPECT_EQ(done, 0);
   ASSERT_EQ((*q)->flush(1, cb, &counts), Errc::ok);
   ASSERT_TRUE(wait_until([&] {
     (*q)->poll();
