@@ -1,0 +1,203 @@
+// The login phase (RFC 7143 sections 6 and 11.12-11.13) and the other non-SCSI requests of
+// the full feature phase: Text (SendTargets), NOP-Out, Logout. Keys are the Negotiator's;
+// the session matters (ISID/TSIH, versions, StatSN and CmdSN, which node) are here.
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "target/iscsi/connection.h"
+
+namespace sluice::iscsi::detail {
+namespace {
+
+// The most key=value text one Login Response carries before the login-phase C-bit rules.
+constexpr size_t kLoginSegment = kDefaultMaxRecvDataSegmentLength;
+
+std::string isid_hex(const uint8_t* isid) {
+  return fmt::format("{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}", isid[0], isid[1], isid[2], isid[3], isid[4], isid[5]);
+}
+
+}  // namespace
+
+bool Connection::fail_login(const LoginRequest& req, const LoginStatus& st) {
+  log::info("iscsi: {}: login failed ({:02x}{:02x}): {}", peer_, st.status_class, st.status_detail, st.message);
+  LoginResponse r;
+  r.csg = req.csg;
+  std::copy(std::begin(req.isid), std::end(req.isid), r.isid);
+  r.itt = req.itt;
+  r.stat_sn = next_stat_sn();
+  r.exp_cmd_sn = exp_cmd_sn_;
+  r.max_cmd_sn = exp_cmd_sn_;
+  r.status_class = st.status_class;
+  r.status_detail = st.status_detail;
+  draining_ = true;
+  send_pdu(r, {}, nullptr, /*close_after=*/true);
+  return true;
+}
+
+bool Connection::login_request(const Pdu& pdu, std::span<const uint8_t> data) {
+  const auto& req = std::get<LoginRequest>(pdu.header);
+  const bool first = !neg_.has_value();
+  if (first) {
+    std::copy(std::begin(req.isid), std::end(req.isid), isid_);
+    exp_cmd_sn_ = req.cmd_sn;  // a Login Request is immediate: its CmdSN is the first one expected
+    stat_sn_ = req.exp_stat_sn;
+    if (req.version_min > 0) return fail_login(req, login_status(0x0205, "unsupported version"));
+    if (req.tsih != 0) return fail_login(req, login_status(0x020a, "adding a connection to a session"));
+  } else if (!std::equal(std::begin(req.isid), std::end(req.isid), isid_)) {
+    return fail_login(req, login_status(kLoginInitiatorError, "ISID changed during login"));
+  }
+  if (Status st = login_text_.add(data, req.cont); !st.ok())
+    return fail_login(req, login_status(kLoginInitiatorError, st.to_string()));
+  LoginResponse r;
+  r.csg = req.csg;
+  r.nsg = req.nsg;
+  std::copy(std::begin(req.isid), std::end(req.isid), r.isid);
+  r.itt = req.itt;
+  if (!login_text_.complete()) {  // more key text follows: an empty response asks for it
+    r.transit = false;
+    r.stat_sn = next_stat_sn();
+    r.exp_cmd_sn = exp_cmd_sn_;
+    r.max_cmd_sn = max_cmd_sn();
+    send_pdu(r, {});
+    return true;
+  }
+  auto keys = login_text_.take();
+  if (!keys.ok()) return fail_login(req, login_status(kLoginInitiatorError, keys.status().to_string()));
+  if (first) {
+    // The node decides the alias the target declares and the LUNs behind the session.
+    TargetOptions o;
+    const TargetConfig& cfg = state_->config;
+    for (const TargetNode& n : cfg.nodes) o.target_names.push_back(n.name);
+    if (const KeyValue* tn = find_key(keys.value(), "TargetName")) {
+      for (size_t i = 0; i < cfg.nodes.size(); ++i)
+        if (cfg.nodes[i].name == tn->value) node_ = int(i);
+      if (node_ >= 0) {
+        o.target_alias = cfg.nodes[node_].alias;
+        if (cfg.nodes[node_].chap) {
+          o.auth_methods = {AuthMethod::chap};
+          o.chap = cfg.nodes[node_].chap;
+        }
+      }
+    }
+    o.target_portal_group_tag = cfg.portal_group.tag;
+    o.initial_r2t = cfg.initial_r2t;
+    o.immediate_data = cfg.immediate_data;
+    o.max_recv_data_segment_length = cfg.max_recv_data_segment_length;
+    o.max_burst_length = cfg.max_burst_length;
+    o.first_burst_length = cfg.first_burst_length;
+    neg_.emplace(std::move(o));
+  }
+  std::string text;
+  Negotiator::Step step = neg_->respond(keys.value(), Stage(req.csg), req.transit, Stage(req.nsg), text);
+  if (!step.status.ok()) return fail_login(req, step.status);
+  if (text.size() > kLoginSegment)
+    return fail_login(req, login_status(kLoginTargetError, "login response text beyond one PDU"));
+  r.transit = step.transit;
+  r.nsg = step.transit ? uint8_t(step.nsg) : 0;
+  if (neg_->complete()) {
+    uint16_t tsih = state_->next_tsih.fetch_add(1);
+    if (tsih == 0) tsih = state_->next_tsih.fetch_add(1);
+    r.tsih = tsih;
+  }
+  r.stat_sn = next_stat_sn();
+  r.exp_cmd_sn = exp_cmd_sn_;
+  r.max_cmd_sn = max_cmd_sn();
+  send_pdu(r, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+  if (neg_->complete()) return enter_full_feature();
+  return true;
+}
+
+bool Connection::enter_full_feature() {
+  params_ = neg_->params();
+  if (params_.session_type == SessionType::normal) {
+    if (node_ < 0) {
+      close("no target node for the session");
+      return false;
+    }
+    device_ = state_->devices[node_].get();
+    channel_ = std::make_unique<scsi::Channel>(*device_);
+    nexus_ = device_->add_nexus(fmt::format("{},i,0x{}", params_.initiator_name, isid_hex(isid_)),
+                                state_->config.portal_group.tag);
+  }
+  full_feature_ = true;
+  // Digests and the target's MaxRecvDataSegmentLength hold from the next PDU either way.
+  RxParams rx = reader_.params();
+  rx.header_digest = params_.header_digest;
+  rx.data_digest = params_.data_digest;
+  rx.max_recv_data_segment_length = params_.target_max_recv_data_segment_length;
+  reader_.set_params(rx);
+  tx_.header_digest = params_.header_digest;
+  tx_.data_digest = params_.data_digest;
+  log::info("iscsi: {}: {} session for '{}' from '{}'", peer_,
+            params_.session_type == SessionType::normal ? "normal" : "discovery", params_.target_name,
+            params_.initiator_name);
+  return true;
+}
+
+void Connection::text_request(const Pdu& pdu, std::span<const uint8_t> data) {
+  const auto& req = std::get<TextRequest>(pdu.header);
+  if (!accept_cmd_sn(req.immediate, req.cmd_sn)) return;
+  if (req.ttt != kReservedTag) {  // the initiator asks for the rest of our answer
+    if (text_off_ < text_out_.size()) return send_text_chunk(req.itt);
+    return send_reject(RejectReason::invalid_pdu_field, reader_.bhs());
+  }
+  if (req.cont) return send_reject(RejectReason::command_not_supported, reader_.bhs());
+  auto keys = parse_text(data);
+  if (!keys.ok()) return send_reject(RejectReason::protocol_error, reader_.bhs());
+  text_out_.clear();
+  text_off_ = 0;
+  for (const KeyValue& kv : keys.value()) {
+    if (kv.key == "SendTargets") {
+      const TargetConfig& cfg = state_->config;
+      std::string_view own = node_ >= 0 ? std::string_view(cfg.nodes[node_].name) : std::string_view();
+      text_out_ += answer_send_targets(kv.value, state_->records, params_.session_type, own);
+    } else {
+      append_key(text_out_, kv.key, "NotUnderstood");
+    }
+  }
+  send_text_chunk(req.itt);
+}
+
+void Connection::send_text_chunk(uint32_t itt) {
+  std::string_view chunk = text_chunk(text_out_, text_off_, params_.initiator_max_recv_data_segment_length);
+  text_off_ += chunk.size();
+  const bool more = text_off_ < text_out_.size();
+  TextResponse r;
+  r.final = !more;
+  r.cont = more;
+  r.itt = itt;
+  r.ttt = more ? next_ttt_++ : kReservedTag;
+  r.stat_sn = next_stat_sn();
+  r.exp_cmd_sn = exp_cmd_sn_;
+  r.max_cmd_sn = max_cmd_sn();
+  send_pdu(r, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(chunk.data()), chunk.size()));
+}
+
+void Connection::logout_request(const LogoutRequest& req) {
+  if (!accept_cmd_sn(req.immediate, req.cmd_sn)) return;
+  LogoutResponse r;
+  r.itt = req.itt;
+  // Closing the session or this connection is the same with one connection per session;
+  // removing it for recovery needs ErrorRecoveryLevel 2.
+  r.response = req.reason == 2 ? 2 : 0;
+  r.stat_sn = next_stat_sn();
+  r.exp_cmd_sn = exp_cmd_sn_;
+  r.max_cmd_sn = max_cmd_sn();
+  draining_ = req.reason != 2;
+  send_pdu(r, {}, nullptr, /*close_after=*/draining_);
+}
+
+void Connection::nop_out(const NopOut& req, std::span<const uint8_t> data) {
+  if (!accept_cmd_sn(req.immediate, req.cmd_sn)) return;
+  if (req.itt == kReservedTag) return;  // an answer to a NOP-In of ours, or a bare CmdSN update
+  NopIn r;
+  r.lun = req.lun;
+  r.itt = req.itt;
+  r.stat_sn = next_stat_sn();
+  r.exp_cmd_sn = exp_cmd_sn_;
+  r.max_cmd_sn = max_cmd_sn();
+  const size_t n = std::min<size_t>(data.size(), params_.initiator_max_recv_data_segment_length);
+  send_pdu(r, data.first(n));
+}
+
+}  // namespace sluice::iscsi::detail
