@@ -91,9 +91,8 @@ void HostQueue::check_connected() {
 
 void HostQueue::check_setup_deadline() {
   if (clock::now_ns() < setup_deadline_ns_) return;
-  fail(phase_ == Phase::connecting
-           ? fmt::format("connecting: no answer within {} ms", options_.connect_timeout_ms)
-           : fmt::format("no ICResp within {} ms", options_.connect_timeout_ms));
+  fail(phase_ == Phase::connecting ? fmt::format("connecting: no answer within {} ms", options_.connect_timeout_ms)
+                                   : fmt::format("no ICResp within {} ms", options_.connect_timeout_ms));
 }
 
 // The ICResp is in (nothing follows it: the controller waits for commands), so the digests
@@ -250,30 +249,31 @@ bool HostQueue::flush() {
   }
 }
 
-Result<Completion> HostQueue::execute(const spec::Sqe& sqe, void* data, size_t len) {
-  struct Wait {
-    bool done = false;
-    Completion c;
-  } wait;
-  iovec iov{data, len};
-  const Errc e = submit(
-      sqe, &iov, len != 0 ? 1 : 0,
-      [](void* arg, const Completion& c) {
-        auto* w = static_cast<Wait*>(arg);
-        w->c = c;
-        w->done = true;
-      },
-      &wait);
-  if (e != Errc::ok) return Status(e, failed() ? fmt::format("nvme-tcp {}: {}", peer_, error_) : "the queue is full");
-  // Bounded: a command past its timeout fails the queue, which completes it.
-  while (!wait.done) {
-    if (poll() == 0 && !wait.done) {
+void HostQueue::Waiter::on_done(void* arg, const Completion& c) {
+  auto* w = static_cast<Waiter*>(arg);
+  w->c = c;
+  w->done = true;
+}
+
+// Bounded: a command past its timeout (or a setup past its deadline) fails the queue, which
+// completes it.
+void HostQueue::wait_for(const Waiter& w) {
+  while (!w.done) {
+    if (poll() == 0 && !w.done && fd_ >= 0) {
       pollfd p{fd_, POLLIN, 0};
-      if (fd_ >= 0) (void)::poll(&p, 1, 1);
+      (void)::poll(&p, 1, 1);
     }
   }
-  if (wait.c.reset_aborted) return Status(Errc::io_error, fmt::format("nvme-tcp {}: {}", peer_, error_));
-  return wait.c;
+}
+
+Result<Completion> HostQueue::execute(const spec::Sqe& sqe, void* data, size_t len) {
+  Waiter w;
+  iovec iov{data, len};
+  const Errc e = submit(sqe, &iov, len != 0 ? 1 : 0, Waiter::on_done, &w);
+  if (e != Errc::ok) return Status(e, failed() ? fmt::format("nvme-tcp {}: {}", peer_, error_) : "the queue is full");
+  wait_for(w);
+  if (w.c.reset_aborted) return Status(Errc::io_error, fmt::format("nvme-tcp {}: {}", peer_, error_));
+  return w.c;
 }
 
 Errc HostQueue::submit_connect(uint16_t qid, std::string_view subnqn, std::string_view hostnqn, uint16_t cntlid,
@@ -320,25 +320,13 @@ Status HostQueue::connect_status(const Completion& c, uint16_t qid, std::string_
 
 Result<uint16_t> HostQueue::connect(uint16_t qid, std::string_view subnqn, std::string_view hostnqn, uint16_t cntlid,
                                     uint32_t kato_ms) {
-  struct Wait {
-    bool done = false;
-    Completion c;
-  } wait;
-  const Errc e = submit_connect(qid, subnqn, hostnqn, cntlid, kato_ms, [](void* arg, const Completion& c) {
-    auto* w = static_cast<Wait*>(arg);
-    w->c = c;
-    w->done = true;
-  }, &wait);
+  Waiter w;
+  const Errc e = submit_connect(qid, subnqn, hostnqn, cntlid, kato_ms, Waiter::on_done, &w);
   if (e == Errc::invalid_argument) return Status(e, "an NQN is at most 255 bytes");
   if (e != Errc::ok) return Status(e, failed() ? fmt::format("nvme-tcp {}: {}", peer_, error_) : "the queue is full");
-  while (!wait.done) {  // bounded: a command past its timeout (or a setup past its deadline) fails the queue
-    if (poll() == 0 && !wait.done && fd_ >= 0) {
-      pollfd p{fd_, POLLIN, 0};
-      (void)::poll(&p, 1, 1);
-    }
-  }
-  SLUICE_RETURN_IF_ERROR(connect_status(wait.c, qid, subnqn, hostnqn));
-  return static_cast<uint16_t>(wait.c.dw0);
+  wait_for(w);
+  SLUICE_RETURN_IF_ERROR(connect_status(w.c, qid, subnqn, hostnqn));
+  return static_cast<uint16_t>(w.c.dw0);
 }
 
 }  // namespace sluice::nvme::tcp

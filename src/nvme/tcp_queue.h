@@ -123,6 +123,13 @@ class HostQueue {
     spec::Sqe sqe{};  // kept until its capsule is built (after the IC exchange)
   };
   enum class Phase : uint8_t { connecting, ic, ready };
+  // One command run to completion by execute() or connect().
+  struct Waiter {
+    bool done = false;
+    Completion c;
+    static void on_done(void* arg, const Completion& c);
+  };
+  void wait_for(const Waiter& w);
 
   HostQueue(int fd, std::string peer, uint32_t entries, const QueueOptions& options);
   // Setup steps, from poll(): the TCP handshake done, then the ICResp in.
@@ -151,8 +158,8 @@ class HostQueue {
   Phase phase_ = Phase::connecting;
   uint64_t setup_deadline_ns_ = 0;
   uint8_t ic_req_[kMaxBuiltSize]{};
-  std::vector<uint16_t> unsent_;        // commands submitted before the IC exchange ended
-  std::vector<uint8_t> connect_data_;   // submit_connect()'s 1024 bytes
+  std::vector<uint16_t> unsent_;       // commands submitted before the IC exchange ended
+  std::vector<uint8_t> connect_data_;  // submit_connect()'s 1024 bytes
   iovec connect_iov_{};
   IcResp ic_resp_;
   TxParams tx_;
