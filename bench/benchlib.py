@@ -60,6 +60,18 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK  # fields 14 and 15 of stat(5)
 
 
+
+def stop_process(proc, grace=10):
+    """SIGTERM, `grace` seconds to exit cleanly, then SIGKILL: a server never outlives its bench."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 def progress(msg):
     print(f"bench: {msg}", file=sys.stderr, flush=True)
 

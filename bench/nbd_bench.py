@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -29,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import RESULTS, ROOT, cpu_seconds, die_with_parent, free_port, machine_busy, progress  # noqa: E402
+from benchlib import RESULTS, ROOT, cpu_seconds, die_with_parent, free_port, machine_busy, progress, stop_process  # noqa: E402
 
 SERVERS = ["sluice", "nbdkit", "qsd"]
 CELLS = [("randread", 1), ("randread", 32), ("randwrite", 1), ("randwrite", 32)]
@@ -86,13 +85,7 @@ class Server:
             time.sleep(0.1)
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc, 10)
         self.log.close()
         if self.shm:
             self.shm.unlink(missing_ok=True)

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import RESULTS, ROOT, cpu_seconds, die_with_parent, free_port, machine_busy, progress  # noqa: E402
+from benchlib import RESULTS, ROOT, cpu_seconds, die_with_parent, free_port, machine_busy, progress, stop_process  # noqa: E402
 from nbd_bench import fio  # noqa: E402
 
 CELLS = [("randread", 1), ("randread", 32), ("randwrite", 1), ("randwrite", 32)]
@@ -68,13 +67,7 @@ class Daemon:
             time.sleep(0.1)
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc, 20)
         self.log.close()
 
 
