@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "loopback_socket.h"
 #include "target/iscsi/chap.h"
 #include "target/iscsi/pdu.h"
 #include "target/iscsi/pdu_reader.h"
@@ -51,33 +52,15 @@ class Initiator {
   Initiator& operator=(const Initiator&) = delete;
 
   bool connect(uint16_t port) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval tv{10, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    int one = 1;
-    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    fd_ = sluice::testing::connect_loopback(port);
+    return fd_ >= 0;
   }
   void close() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
   }
 
-  bool send_raw(const void* p, size_t n) {
-    auto* b = static_cast<const uint8_t*>(p);
-    while (n > 0) {
-      ssize_t k = ::send(fd_, b, n, MSG_NOSIGNAL);
-      if (k <= 0) return false;
-      b += k;
-      n -= size_t(k);
-    }
-    return true;
-  }
+  bool send_raw(const void* p, size_t n) { return sluice::testing::send_all(fd_, p, n); }
   bool send(const Header& h, std::span<const uint8_t> data = {}, const Ahs* ahs = nullptr) {
     std::vector<uint8_t> out;
     append_pdu(out, tx_, h, data, ahs);

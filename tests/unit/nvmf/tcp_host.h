@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "loopback_socket.h"
 #include "nvme/nvme_spec.h"
 #include "nvme/tcp_pdu.h"
 #include "nvme/tcp_pdu_reader.h"
@@ -34,32 +35,15 @@ class TcpHost {
   TcpHost& operator=(const TcpHost&) = delete;
 
   bool connect(uint16_t port) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return false;
-    timeval tv{10, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    fd_ = sluice::testing::connect_loopback(port);
+    return fd_ >= 0;
   }
   void close() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
   }
 
-  bool send_all(const void* data, size_t len) {
-    auto* p = static_cast<const uint8_t*>(data);
-    while (len > 0) {
-      ssize_t n = ::send(fd_, p, len, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      p += n;
-      len -= static_cast<size_t>(n);
-    }
-    return true;
-  }
+  bool send_all(const void* data, size_t len) { return sluice::testing::send_all(fd_, data, len); }
   // True when the target closed the connection within the timeout.
   bool sees_eof() {
     uint8_t b[256];
