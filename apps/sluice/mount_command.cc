@@ -21,7 +21,7 @@
 namespace sluice::cli {
 namespace {
 
-constexpr std::string_view kCmd = "mount";
+constexpr std::string_view kMountCmd = "mount";
 
 struct MountArgs {
   std::string device;
@@ -34,19 +34,19 @@ struct MountArgs {
 int run_mount(const MountArgs& a) {
   struct stat mp = {};
   if (::stat(a.mountpoint.c_str(), &mp) != 0)
-    return fail(kCmd, kExitFailure, fmt::format("{}: {}", a.mountpoint, std::strerror(errno)));
-  if (!S_ISDIR(mp.st_mode)) return fail(kCmd, kExitFailure, fmt::format("{}: not a directory", a.mountpoint));
+    return fail(kMountCmd, kExitFailure, fmt::format("{}: {}", a.mountpoint, std::strerror(errno)));
+  if (!S_ISDIR(mp.st_mode)) return fail(kMountCmd, kExitFailure, fmt::format("{}: not a directory", a.mountpoint));
   if (::access("/dev/fuse", R_OK | W_OK) != 0)
-    return fail(kCmd, kExitFailure, fmt::format("/dev/fuse: {} (is the fuse module loaded?)", std::strerror(errno)));
+    return fail(kMountCmd, kExitFailure, fmt::format("/dev/fuse: {} (is the fuse module loaded?)", std::strerror(errno)));
 
   auto dev = blobtool::Device::create(a.device);
-  if (!dev.ok()) return fail(kCmd, exit_code_for(dev.status()), dev.status().message());
+  if (!dev.ok()) return fail(kMountCmd, exit_code_for(dev.status()), dev.status().message());
   fs::MountOptions mo;
   mo.read_only = !a.rw;
   // SluiceFS refuses a device another process (or mount) holds for writing, and a read-write
   // mount refuses any other holder (Bdev::lock_backing).
   auto mounted = fs::FileSystem::mount((*dev)->bdev_name(), mo);
-  if (!mounted.ok()) return fail(kCmd, kExitFailure, mounted.status().message());
+  if (!mounted.ok()) return fail(kMountCmd, kExitFailure, mounted.status().message());
 
   fuse::FuseOptions fo;
   fo.read_only = !a.rw;
@@ -59,9 +59,9 @@ int run_mount(const MountArgs& a) {
   Status st = (*mounted)->unmount();
   if (!st.ok()) {
     (*mounted)->abandon();
-    return fail(kCmd, kExitFailure, fmt::format("unmount {}: {}", (*dev)->spec(), st.message()));
+    return fail(kMountCmd, kExitFailure, fmt::format("unmount {}: {}", (*dev)->spec(), st.message()));
   }
-  if (!served.ok()) return fail(kCmd, kExitFailure, served.message());
+  if (!served.ok()) return fail(kMountCmd, kExitFailure, served.message());
   return kExitOk;
 }
 

@@ -26,7 +26,7 @@
 namespace sluice::cli {
 namespace {
 
-constexpr std::string_view kCmd = "nvme";
+constexpr std::string_view kNvmeCmd = "nvme";
 
 struct NvmeArgs {
   std::string target;
@@ -75,7 +75,7 @@ int run_list(const NvmeArgs& args) {
 
 int run_identify(const NvmeArgs& args) {
   auto ctrl = open_controller(args, args.target);
-  if (!ctrl.ok()) return fail(kCmd, exit_code_for(ctrl.status()), ctrl.status().message());
+  if (!ctrl.ok()) return fail(kNvmeCmd, exit_code_for(ctrl.status()), ctrl.status().message());
   const nvme::ControllerInfo& i = (*ctrl)->info();
   auto namespaces = (*ctrl)->namespaces();
   if (args.json) {
@@ -125,9 +125,9 @@ int run_identify(const NvmeArgs& args) {
 
 int run_smart_log(const NvmeArgs& args) {
   auto ctrl = open_controller(args, args.target);
-  if (!ctrl.ok()) return fail(kCmd, exit_code_for(ctrl.status()), ctrl.status().message());
+  if (!ctrl.ok()) return fail(kNvmeCmd, exit_code_for(ctrl.status()), ctrl.status().message());
   auto smart = (*ctrl)->smart_log(args.nsid);
-  if (!smart.ok()) return fail(kCmd, exit_code_for(smart.status()), smart.status().message());
+  if (!smart.ok()) return fail(kNvmeCmd, exit_code_for(smart.status()), smart.status().message());
   auto errors = (*ctrl)->error_log(16);
   const nvme::SmartLog& s = *smart;
   if (args.json) {
@@ -179,19 +179,19 @@ int run_perf(NvmeArgs& args) {
   if (auto slash = bdf.find('/'); slash != std::string::npos) {
     auto nsid = parse_uint(std::string_view(bdf).substr(slash + 1), 1, 0xfffffffe);
     if (!nsid.ok())
-      return fail(kCmd, kExitUsage, fmt::format("'{}' names no namespace: {}", args.target, nsid.status().message()));
+      return fail(kNvmeCmd, kExitUsage, fmt::format("'{}' names no namespace: {}", args.target, nsid.status().message()));
     args.perf.nsid = static_cast<uint32_t>(*nsid);
     bdf.resize(slash);
   }
   auto size = parse_size(args.io_size);
   if (!size.ok() || *size == 0 || *size > (1u << 30))
-    return fail(kCmd, kExitUsage, fmt::format("--io-size: '{}' is not a size up to 1G", args.io_size));
+    return fail(kNvmeCmd, kExitUsage, fmt::format("--io-size: '{}' is not a size up to 1G", args.io_size));
   args.perf.io_bytes = static_cast<uint32_t>(*size);
   auto ctrl = open_controller(args, bdf);
-  if (!ctrl.ok()) return fail(kCmd, exit_code_for(ctrl.status()), ctrl.status().message());
+  if (!ctrl.ok()) return fail(kNvmeCmd, exit_code_for(ctrl.status()), ctrl.status().message());
   perf::StopSignalGuard on_ctrl_c;
   auto r = run_nvme_perf(**ctrl, args.perf);
-  if (!r.ok()) return fail(kCmd, exit_code_for(r.status()), r.status().message());
+  if (!r.ok()) return fail(kNvmeCmd, exit_code_for(r.status()), r.status().message());
   const NvmePerfResult& p = *r;
   if (args.json) {
     print_json({{"bdf", bdf}, {"nsid", args.perf.nsid}, {"workload", args.perf.workload},
@@ -208,15 +208,15 @@ int run_perf(NvmeArgs& args) {
                p.lat_p99_us, p.lat_p999_us, p.lat_max_us);
     fmt::print("  CPU {:.0f} ns per I/O; {} doorbells for {} I/Os\n", p.cpu_ns_per_io, p.doorbells, p.ios + p.errors);
   }
-  if (p.errors != 0) return fail(kCmd, kExitFailure, fmt::format("{} I/O errors; first: {}", p.errors, p.first_error));
+  if (p.errors != 0) return fail(kNvmeCmd, kExitFailure, fmt::format("{} I/O errors; first: {}", p.errors, p.first_error));
   return perf::stop_requested() ? kExitInterrupted : kExitOk;
 }
 
 int run_discover(const NvmeArgs& args) {
   auto address = nvme::parse_tcp_address(args.target);
-  if (!address.ok()) return fail(kCmd, kExitUsage, address.status().message());
+  if (!address.ok()) return fail(kNvmeCmd, kExitUsage, address.status().message());
   auto entries = nvme::discover(*address, args.hostnqn);
-  if (!entries.ok()) return fail(kCmd, exit_code_for(entries.status()), entries.status().message());
+  if (!entries.ok()) return fail(kNvmeCmd, exit_code_for(entries.status()), entries.status().message());
   auto trtype = [](uint8_t t) { return t == nvme::spec::discovery::kTrtypeTcp ? "tcp" : "other"; };
   auto adrfam = [](uint8_t a) { return a == nvme::spec::discovery::kAdrfamIpv6 ? "ipv6" : "ipv4"; };
   auto subtype = [](uint8_t s) { return s == nvme::spec::discovery::kSubtypeDiscovery ? "discovery" : "nvme"; };

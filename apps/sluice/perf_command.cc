@@ -34,7 +34,7 @@ struct PerfArgs {
   uint32_t spin_us = perf::kDefaultSpinUs;
 };
 
-constexpr std::string_view kCmd = "perf";
+constexpr std::string_view kPerfCmd = "perf";
 
 int run_perf(const PerfArgs& args) {
   using namespace sluice::perf;
@@ -43,31 +43,31 @@ int run_perf(const PerfArgs& args) {
   opts.workload = *parse_workload(args.workload);  // CLI11 checked the name
   opts.verify_only = args.verify_only;
   if (opts.verify_only && opts.workload != Workload::verify)
-    return fail(kCmd, kExitUsage, "--verify-only needs -w verify");
+    return fail(kPerfCmd, kExitUsage, "--verify-only needs -w verify");
   auto io_size = parse_size(args.io_size);
-  if (!io_size.ok()) return fail(kCmd, kExitUsage, fmt::format("--io-size: {}", io_size.status().message()));
+  if (!io_size.ok()) return fail(kPerfCmd, kExitUsage, fmt::format("--io-size: {}", io_size.status().message()));
   if (*io_size == 0 || *io_size > (1u << 30) || *io_size % 512 != 0)
-    return fail(kCmd, kExitUsage, fmt::format("--io-size: {} is not a multiple of 512 in [512, 1G]", args.io_size));
+    return fail(kPerfCmd, kExitUsage, fmt::format("--io-size: {} is not a multiple of 512 in [512, 1G]", args.io_size));
   opts.io_size = static_cast<uint32_t>(*io_size);
   if (uint64_t bytes = uint64_t{opts.io_size} * args.queue_depth; bytes > (uint64_t{4} << 30))
-    return fail(kCmd, kExitUsage, fmt::format("queue depth {} of {} I/Os needs {} of buffers per job; the limit is 4G",
+    return fail(kPerfCmd, kExitUsage, fmt::format("queue depth {} of {} I/Os needs {} of buffers per job; the limit is 4G",
                                               args.queue_depth, format_size(opts.io_size), format_size(bytes)));
   opts.queue_depth = args.queue_depth;
   opts.seconds = args.seconds;
   auto cores = thread::parse_core_list(args.cores);
-  if (!cores.ok()) return fail(kCmd, kExitUsage, fmt::format("--cores: {}", cores.status().message()));
-  if (Status st = check_cores_available(*cores); !st.ok()) return fail(kCmd, exit_code_for(st), st.message());
+  if (!cores.ok()) return fail(kPerfCmd, kExitUsage, fmt::format("--cores: {}", cores.status().message()));
+  if (Status st = check_cores_available(*cores); !st.ok()) return fail(kPerfCmd, exit_code_for(st), st.message());
   opts.cores = *cores;
   opts.rwmixread = args.rwmixread;
   opts.seed = args.seed ? *args.seed : std::random_device{}() | uint64_t{std::random_device{}()} << 32;
 
   RunPlan plan;
-  if (Status st = plan.build(opts); !st.ok()) return fail(kCmd, exit_code_for(st), st.message());
+  if (Status st = plan.build(opts); !st.ok()) return fail(kPerfCmd, exit_code_for(st), st.message());
   StopSignalGuard on_ctrl_c;
   const PollPolicy poll{*parse_poll_mode(args.poll), args.spin_us};  // CLI11 checked the name
   auto run = args.threads ? run_on_threads(plan.cores(), opts.seconds, poll)
                           : run_on_reactors(plan.cores(), opts.seconds, poll);
-  if (!run.ok()) return fail(kCmd, exit_code_for(run.status()), run.status().message());
+  if (!run.ok()) return fail(kPerfCmd, exit_code_for(run.status()), run.status().message());
 
   RunInfo info{opts.targets, opts.workload, opts.verify_only, opts.io_size, opts.queue_depth,
                opts.cores,   opts.seed,     run->interrupted};
@@ -80,7 +80,7 @@ int run_perf(const PerfArgs& args) {
   uint64_t errors = 0;
   for (const auto& r : run->results) {
     errors += r.stats.errors;
-    if (!r.stats.first_error.empty()) fail(kCmd, 0, fmt::format("core {}: {}", r.core, r.stats.first_error));
+    if (!r.stats.first_error.empty()) fail(kPerfCmd, 0, fmt::format("core {}: {}", r.core, r.stats.first_error));
   }
   if (errors > 0) return kExitFailure;
   return run->interrupted ? kExitInterrupted : kExitOk;

@@ -32,8 +32,8 @@
 namespace sluice::cli {
 namespace {
 
-namespace fs = std::filesystem;
-constexpr std::string_view kCmd = "setup";
+namespace stdfs = std::filesystem;
+constexpr std::string_view kSetupCmd = "setup";
 
 struct SetupArgs {
   std::vector<std::string> bdfs;
@@ -43,7 +43,7 @@ struct SetupArgs {
   uint64_t hugepages = 0;
 };
 
-Status write_file(const fs::path& p, std::string_view text) {
+Status write_file(const stdfs::path& p, std::string_view text) {
   std::ofstream out(p);
   if (!out) return errno_status(errno, fmt::format("open {}", p.string()));
   out << text;
@@ -52,7 +52,7 @@ Status write_file(const fs::path& p, std::string_view text) {
   return Status::Ok();
 }
 
-std::string read_line(const fs::path& p) {
+std::string read_line(const stdfs::path& p) {
   std::ifstream in(p);
   std::string s;
   std::getline(in, s);
@@ -61,20 +61,20 @@ std::string read_line(const fs::path& p) {
 
 // The entries of `dir`, none if it cannot be read. The iterators' operator++ throws on an error
 // in the middle of a walk, and sysfs entries come and go while we look.
-std::vector<fs::path> entries(const fs::path& dir) {
-  std::vector<fs::path> out;
+std::vector<stdfs::path> entries(const stdfs::path& dir) {
+  std::vector<stdfs::path> out;
   std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) out.push_back(it->path());
+  for (stdfs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) out.push_back(it->path());
   return out;
 }
 
-fs::path device_dir(const SetupArgs& a, const std::string& bdf) { return fs::path(a.sysfs_root) / "bus/pci/devices" / bdf; }
+stdfs::path device_dir(const SetupArgs& a, const std::string& bdf) { return stdfs::path(a.sysfs_root) / "bus/pci/devices" / bdf; }
 
 // Block device names (nvme0n1, nvme0n1p2) that belong to the controller at `bdf`.
 std::set<std::string> block_devices_of(const SetupArgs& a, const std::string& bdf) {
   std::set<std::string> names;
-  for (const fs::path& ctrl : entries(device_dir(a, bdf) / "nvme")) {
-    for (const fs::path& ns : entries(ctrl)) {
+  for (const stdfs::path& ctrl : entries(device_dir(a, bdf) / "nvme")) {
+    for (const stdfs::path& ns : entries(ctrl)) {
       std::string n = ns.filename().string();
       if (n.rfind("nvme", 0) != 0 || n.find('n', 4) == std::string::npos) continue;
       // Native multipath shows nvme0c0n1 here; the block device is the head, nvme0n1.
@@ -85,8 +85,8 @@ std::set<std::string> block_devices_of(const SetupArgs& a, const std::string& bd
       names.insert(n);
       // Partitions sit under the namespace's block device: here without multipath, under
       // the head (/sys/class/block/nvme0n1) with it.
-      for (const fs::path& dir : {ns, fs::path(a.sysfs_root) / "class/block" / n}) {
-        for (const fs::path& part : entries(dir)) {
+      for (const stdfs::path& dir : {ns, stdfs::path(a.sysfs_root) / "class/block" / n}) {
+        for (const stdfs::path& part : entries(dir)) {
           std::string p = part.filename().string();
           if (p.rfind(n + "p", 0) == 0) names.insert(p);
         }
@@ -101,7 +101,7 @@ std::string in_use(const SetupArgs& a, const std::string& bdf) {
   const std::set<std::string> devs = block_devices_of(a, bdf);
   if (devs.empty()) return "";
   for (const char* table : {"mounts", "swaps"}) {
-    std::ifstream in(fs::path(a.proc_root) / table);
+    std::ifstream in(stdfs::path(a.proc_root) / table);
     std::string line;
     while (std::getline(in, line)) {
       std::istringstream fields(line);
@@ -114,7 +114,7 @@ std::string in_use(const SetupArgs& a, const std::string& bdf) {
     }
   }
   for (const auto& d : devs) {
-    const std::vector<fs::path> holders = entries(fs::path(a.sysfs_root) / "class/block" / d / "holders");
+    const std::vector<stdfs::path> holders = entries(stdfs::path(a.sysfs_root) / "class/block" / d / "holders");
     if (!holders.empty()) return fmt::format("/dev/{} is held by {}", d, holders.front().filename().string());
   }
   return "";
@@ -122,26 +122,26 @@ std::string in_use(const SetupArgs& a, const std::string& bdf) {
 
 std::string current_driver(const SetupArgs& a, const std::string& bdf) {
   std::error_code ec;
-  fs::path drv = fs::read_symlink(device_dir(a, bdf) / "driver", ec);
+  stdfs::path drv = stdfs::read_symlink(device_dir(a, bdf) / "driver", ec);
   return ec ? std::string() : drv.filename().string();
 }
 
 Status ensure_driver_loaded(const SetupArgs& a, const std::string& driver) {
   std::error_code ec;
-  if (fs::exists(fs::path(a.sysfs_root) / "bus/pci/drivers" / driver, ec)) return Status::Ok();
+  if (stdfs::exists(stdfs::path(a.sysfs_root) / "bus/pci/drivers" / driver, ec)) return Status::Ok();
   if (a.sysfs_root != "/sys") return Status(Errc::not_found, fmt::format("driver {} is not loaded", driver));
   std::string cmd = fmt::format("modprobe {} >/dev/null 2>&1", driver);
-  if (std::system(cmd.c_str()) != 0 || !fs::exists(fs::path("/sys/bus/pci/drivers") / driver, ec))
+  if (std::system(cmd.c_str()) != 0 || !stdfs::exists(stdfs::path("/sys/bus/pci/drivers") / driver, ec))
     return Status(Errc::not_found, fmt::format("cannot load driver {} (modprobe {} failed)", driver, driver));
   return Status::Ok();
 }
 
 // Rebinds `bdf` to `driver` ("" = whatever the kernel picks, i.e. nvme).
 Status rebind(const SetupArgs& a, const std::string& bdf, const std::string& driver) {
-  const fs::path dir = device_dir(a, bdf);
+  const stdfs::path dir = device_dir(a, bdf);
   SLUICE_RETURN_IF_ERROR(write_file(dir / "driver_override", driver.empty() ? "\n" : driver));
   if (!current_driver(a, bdf).empty()) SLUICE_RETURN_IF_ERROR(write_file(dir / "driver" / "unbind", bdf));
-  SLUICE_RETURN_IF_ERROR(write_file(fs::path(a.sysfs_root) / "bus/pci/drivers_probe", bdf));
+  SLUICE_RETURN_IF_ERROR(write_file(stdfs::path(a.sysfs_root) / "bus/pci/drivers_probe", bdf));
   if (a.sysfs_root != "/sys") return Status::Ok();  // a fake tree has no kernel behind it
   for (int i = 0; i < 50; ++i) {
     const std::string now = current_driver(a, bdf);
@@ -169,14 +169,14 @@ Result<std::vector<std::string>> targets(const SetupArgs& a) {
 
 int run_bind(const SetupArgs& a, bool to_user) {
   auto list = targets(a);
-  if (!list.ok()) return fail(kCmd, exit_code_for(list.status()), list.status().message());
+  if (!list.ok()) return fail(kSetupCmd, exit_code_for(list.status()), list.status().message());
   if (list->empty()) {
     fmt::print("no NVMe controllers found\n");
     return kExitOk;
   }
   if (to_user) {
     Status st = ensure_driver_loaded(a, a.driver);
-    if (!st.ok()) return fail(kCmd, kExitFailure, st.message());
+    if (!st.ok()) return fail(kSetupCmd, kExitFailure, st.message());
   }
   int rc = kExitOk;
   for (const auto& bdf : *list) {
@@ -193,13 +193,13 @@ int run_bind(const SetupArgs& a, bool to_user) {
     }
     if (to_user) {
       if (std::string why = in_use(a, bdf); !why.empty()) {
-        rc = fail(kCmd, kExitFailure, fmt::format("{}: refusing to unbind it: {}", bdf, why));
+        rc = fail(kSetupCmd, kExitFailure, fmt::format("{}: refusing to unbind it: {}", bdf, why));
         continue;
       }
     }
     Status st = rebind(a, bdf, want);
     if (!st.ok()) {
-      rc = fail(kCmd, kExitFailure, fmt::format("{}: {}", bdf, st.message()));
+      rc = fail(kSetupCmd, kExitFailure, fmt::format("{}: {}", bdf, st.message()));
       continue;
     }
     fmt::print("{}: {} -> {}\n", bdf, now.empty() ? "(none)" : now, want.empty() ? "kernel driver" : want);
@@ -208,21 +208,21 @@ int run_bind(const SetupArgs& a, bool to_user) {
 }
 
 int run_hugepages(const SetupArgs& a) {
-  const fs::path p = fs::path(a.proc_root) / "sys/vm/nr_hugepages";
+  const stdfs::path p = stdfs::path(a.proc_root) / "sys/vm/nr_hugepages";
   Status st = write_file(p, std::to_string(a.hugepages));
-  if (!st.ok()) return fail(kCmd, kExitFailure, st.message());
+  if (!st.ok()) return fail(kSetupCmd, kExitFailure, st.message());
   const std::string got = read_line(p);
   fmt::print("hugepages: {} of 2 MiB reserved (asked for {})\n", got, a.hugepages);
   auto reserved = parse_uint(got);
-  if (!reserved.ok()) return fail(kCmd, kExitFailure, fmt::format("{} reads '{}', not a number", p.string(), got));
+  if (!reserved.ok()) return fail(kSetupCmd, kExitFailure, fmt::format("{} reads '{}', not a number", p.string(), got));
   if (*reserved < a.hugepages)
-    return fail(kCmd, kExitFailure, "the kernel reserved fewer hugepages than asked (memory fragmented?)");
+    return fail(kSetupCmd, kExitFailure, "the kernel reserved fewer hugepages than asked (memory fragmented?)");
   return kExitOk;
 }
 
 int run_status(const SetupArgs& a) {
-  fmt::print("hugepages: {} of 2 MiB reserved, {} free\n", read_line(fs::path(a.proc_root) / "sys/vm/nr_hugepages"),
-             read_line(fs::path(a.sysfs_root) / "kernel/mm/hugepages/hugepages-2048kB/free_hugepages"));
+  fmt::print("hugepages: {} of 2 MiB reserved, {} free\n", read_line(stdfs::path(a.proc_root) / "sys/vm/nr_hugepages"),
+             read_line(stdfs::path(a.sysfs_root) / "kernel/mm/hugepages/hugepages-2048kB/free_hugepages"));
   for (const auto& f : nvme::list_nvme_functions(a.sysfs_root)) {
     std::string why = in_use(a, f.bdf);
     fmt::print("{} {:04x}:{:04x} driver {}{}\n", f.bdf, f.vendor, f.device, f.driver.empty() ? "(none)" : f.driver,

@@ -17,7 +17,7 @@
 namespace sluice::cli {
 namespace {
 
-constexpr std::string_view kCmd = "top";
+constexpr std::string_view kTopCmd = "top";
 
 struct TopArgs {
   std::string socket = "/var/tmp/sluice.sock";
@@ -119,13 +119,13 @@ int run_top(const TopArgs& args) {
   top::SortKey sort = *sort_key(args.sort[0]);
   perf::StopSignalGuard stop_guard;
   auto before = take(args.socket);
-  if (!before.ok()) return fail(kCmd, kExitFailure, before.status().message());
+  if (!before.ok()) return fail(kTopCmd, kExitFailure, before.status().message());
   KeyboardMode keys;
   const bool screen = isatty(STDOUT_FILENO) && !args.json;
   for (uint64_t i = 0; args.iterations == 0 || i < args.iterations; ++i) {
     if (!wait_interval(args.interval, keys, sort)) break;
     auto after = take(args.socket);
-    if (!after.ok()) return fail(kCmd, kExitFailure, after.status().message());
+    if (!after.ok()) return fail(kTopCmd, kExitFailure, after.status().message());
     const top::View view = top::make_view(*before, *after, sort);
     if (args.json) {
       print_json(top::view_json(view));

@@ -9,6 +9,10 @@
 
 namespace sluice {
 
+inline constexpr uint64_t kKiB = uint64_t{1} << 10;
+inline constexpr uint64_t kMiB = uint64_t{1} << 20;
+inline constexpr uint64_t kGiB = uint64_t{1} << 30;
+
 // Binary units (k = 1024). Rejects empty strings, unknown suffixes and overflow.
 Result<uint64_t> parse_size(std::string_view text);
 // 1536 -> "1.5K", 67108864 -> "64M".

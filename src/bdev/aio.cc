@@ -34,7 +34,7 @@ namespace sluice::bdev {
 namespace {
 
 constexpr uint32_t kMaxQueueDepth = 65536;  // fs.aio-max-nr's default for the whole system
-constexpr int kReapBatch = 64;
+constexpr int kAioReapBatch = 64;
 
 // The completion ring the kernel maps at an io_context's address (fs/aio.c).
 struct AioRing {
@@ -208,16 +208,16 @@ int AioQueue::reap_ring() {
 }
 
 int AioQueue::reap_syscall() {
-  io_event events[kReapBatch];
+  io_event events[kAioReapBatch];
   timespec zero = {0, 0};
   int reaped = 0;
   for (;;) {
-    int n = io_getevents(ctx_, 0, kReapBatch, events, &zero);
+    int n = io_getevents(ctx_, 0, kAioReapBatch, events, &zero);
     if (n <= 0) break;
     for (int i = 0; i < n; ++i) complete(events[i]);
     in_flight_ -= static_cast<uint32_t>(n);
     reaped += n;
-    if (n < kReapBatch) break;
+    if (n < kAioReapBatch) break;
   }
   return reaped;
 }

@@ -5,6 +5,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/size.h"
 #include "bdev/bdev.h"
 #include "bdev/error_inject.h"
 #include "daemon/created_bdevs.h"
@@ -110,8 +111,6 @@ Json io_types(const bdev::Geometry& g) {
   }
   return t;
 }
-
-constexpr uint64_t kMiB = 1u << 20;
 
 // SPDK's units: I/Os per second, and MB (MiB) per second for the byte limits.
 Json rate_limits(const bdev::QosLimits& l) {

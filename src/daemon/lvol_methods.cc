@@ -3,6 +3,7 @@
 // device, the store on it is found and loaded (the examine step, as in SPDK).
 #include <fmt/format.h>
 
+#include "base/size.h"
 #include "blob/probe.h"
 #include "daemon/daemon.h"
 #include "lvol/lvol.h"
@@ -12,8 +13,6 @@ namespace {
 
 using rpc::Json;
 using rpc::Params;
-
-constexpr uint64_t kMiB = 1u << 20;
 
 std::shared_ptr<lvol::LvolStore> store_param(const Params& p) {
   const std::string uuid = p.str("uuid", ""), name = p.str("lvs_name", "");
@@ -126,7 +125,7 @@ void add_lvol_methods(rpc::Registry& r) {
 }
 
 // A device the daemon just made may hold an lvol store: load it, as SPDK's examine does.
-void examine(const std::string& bdev_name) {
+void examine_lvol_store(const std::string& bdev_name) {
   lvol::register_probe_owner();
   auto probe = blob::probe_device(bdev_name);
   if (!probe.ok() || probe->content != blob::Content::blobstore || probe->owner != lvol::kProbeOwner) return;
@@ -148,7 +147,7 @@ Module lvol_module() {
   return Module{"lvol",
                 [](rpc::Registry& r) {
                   add_lvol_methods(r);
-                  add_examiner(examine);
+                  add_examiner(examine_lvol_store);
                 },
                 unload_stores};
 }

@@ -16,7 +16,7 @@
 namespace sluice::nvme {
 namespace {
 
-constexpr uint32_t kPage = 4096;
+using spec::kPage;
 
 std::string trimmed(const uint8_t* p, size_t n) {
   std::string s(reinterpret_cast<const char*>(p), n);

@@ -18,7 +18,7 @@
 namespace sluice::nvme {
 namespace {
 
-constexpr uint32_t kPage = 4096;
+using spec::kPage;
 constexpr uint32_t kPrpPerPage = kPage / 8;  // 512; the last one chains when more follow
 constexpr uint32_t kMaxDsmRanges = 256;
 constexpr uint64_t kTimeoutCheckMs = 1;  // how often poll() looks for expired commands

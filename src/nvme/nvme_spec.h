@@ -22,6 +22,8 @@ inline constexpr uint32_t kRegAqa = 0x24;    // admin queue attributes
 inline constexpr uint32_t kRegAsq = 0x28;    // 64-bit admin SQ base
 inline constexpr uint32_t kRegAcq = 0x30;    // 64-bit admin CQ base
 inline constexpr uint32_t kRegDoorbells = 0x1000;
+// The memory page size the driver programs (CC.MPS = 0): PRP entries and admin buffers use it.
+inline constexpr uint32_t kPage = 4096;
 
 inline uint32_t cap_mqes(uint64_t cap) { return static_cast<uint32_t>(cap & 0xffff) + 1; }  // entries
 inline bool cap_cqr(uint64_t cap) { return (cap >> 16) & 1; }

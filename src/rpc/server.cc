@@ -24,14 +24,6 @@ namespace {
 // being read until they drain: back-pressure instead of unbounded memory.
 constexpr size_t kMaxPendingOutput = 16u << 20;
 
-struct Connection {
-  explicit Connection(int fd_, size_t max_frame) : fd(fd_), splitter(max_frame) {}
-  int fd;
-  FrameSplitter splitter;
-  std::string out;
-  bool closing = false;  // answer what is queued, then close: the stream cannot be resynchronized
-};
-
 std::string to_wire(const Json& response) {
   return response.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
@@ -39,6 +31,14 @@ std::string to_wire(const Json& response) {
 }  // namespace
 
 struct Server::Impl {
+  struct Connection {
+    explicit Connection(int fd_, size_t max_frame) : fd(fd_), splitter(max_frame) {}
+    int fd;
+    FrameSplitter splitter;
+    std::string out;
+    bool closing = false;  // answer what is queued, then close: the stream cannot be resynchronized
+  };
+
   const Registry& registry;
   ServerOptions options;
   int listen_fd = -1;
@@ -179,7 +179,7 @@ void Server::stop() {
   const uint64_t one = 1;
   if (::write(impl_->stop_fd, &one, sizeof(one)) < 0) log::error("rpc: cannot signal the server to stop");
   impl_->thread.join();
-  for (Connection& c : impl_->connections) ::close(c.fd);
+  for (Impl::Connection& c : impl_->connections) ::close(c.fd);
   impl_->connections.clear();
   ::close(impl_->listen_fd);
   ::close(impl_->stop_fd);

@@ -15,7 +15,7 @@
 namespace sluice::scsi {
 namespace {
 
-enum Step : uint32_t { kData, kFlush, kVerify };
+enum IoStep : uint32_t { kIoData, kIoFlush, kIoVerify };
 constexpr size_t kVerifyChunkBytes = 1 << 20;
 
 enum class Kind { read, write, write_verify, verify, sync };
@@ -48,11 +48,11 @@ Status submit_step(Task* t) {
   LunChannel& lc = *t->state.lc;
   bdev::BdevDesc& d = *lc.lun->desc;
   switch (t->state.step) {
-    case kData:
+    case kIoData:
       if (kind_of(t->cdb[0]) == Kind::read)
         return d.readv(lc.ch, t->state.iov, t->state.iovcnt, t->state.lba, t->state.end - t->state.lba, bdev_done, t);
       return d.writev(lc.ch, t->state.iov, t->state.iovcnt, t->state.lba, t->state.end - t->state.lba, bdev_done, t);
-    case kFlush: return d.flush(lc.ch, bdev_done, t);
+    case kIoFlush: return d.flush(lc.ch, bdev_done, t);
     default: return d.read(lc.ch, t->state.buf, t->state.lba, t->state.chunk, bdev_done, t);
   }
 }
@@ -60,7 +60,7 @@ Status submit_step(Task* t) {
 void start_verify(Task* t) {
   const uint32_t bs = t->state.lc->lun->block_size();
   const BlockCdb b = decode_block(t->cdb.data());
-  t->state.step = kVerify;
+  t->state.step = kIoVerify;
   t->state.lba = b.lba;
   t->state.end = b.lba + b.blocks;
   const uint64_t chunk = std::min<uint64_t>(b.blocks, std::max<size_t>(kVerifyChunkBytes / bs, 1));
@@ -104,23 +104,23 @@ void bdev_done(void* arg, Errc e) {
   auto* t = static_cast<Task*>(arg);
   const Kind kind = kind_of(t->cdb[0]);
   if (e != Errc::ok) {
-    SenseData s = sense_of(e, t->state.step == kFlush || (is_write(kind) && t->state.step != kVerify));
-    if (t->state.step != kFlush) {
+    SenseData s = sense_of(e, t->state.step == kIoFlush || (is_write(kind) && t->state.step != kIoVerify));
+    if (t->state.step != kIoFlush) {
       s.has_information = true;
       s.information = t->state.lba;
     }
     return complete_check(t, s);
   }
   switch (t->state.step) {
-    case kData:
+    case kIoData:
       if (kind == Kind::read) return complete_good(t);
       if (t->state.fua) {
-        t->state.step = kFlush;
+        t->state.step = kIoFlush;
         return submit_with_retry(t, submit_step, true);
       }
       if (kind == Kind::write_verify) return start_verify(t);
       return complete_good(t);
-    case kFlush:
+    case kIoFlush:
       if (kind == Kind::write_verify) return start_verify(t);
       return complete_good(t);
     default:
@@ -169,7 +169,7 @@ void block_io(Task* t, Lun& lun) {
     if (b.lba > g.num_blocks || (b.blocks != 0 && b.blocks > g.num_blocks - b.lba))
       return complete_check(t, illegal(asc::kLbaOutOfRange));
     if (!g.supports(bdev::IoType::flush)) return complete_good(t);  // nothing volatile
-    t->state.step = kFlush;
+    t->state.step = kIoFlush;
     return submit_with_retry(t, submit_step, true);
   }
   // No protection information here: any RDPROTECT/WRPROTECT/VRPROTECT is refused (SBC-3 4.18).
@@ -203,7 +203,7 @@ void block_io(Task* t, Lun& lun) {
   if (!cut_buffers(t, bytes)) return complete_check(t, invalid_cdb_field(7));
   t->state.lba = b.lba;
   t->state.end = b.lba + b.blocks;
-  t->state.step = kData;
+  t->state.step = kIoData;
   if (kind == Kind::read) return submit_with_retry(t, submit_step, false);
   const bool volatile_cache = g.supports(bdev::IoType::flush);
   // WRITE AND VERIFY verifies what is on the medium, so it flushes before reading back.

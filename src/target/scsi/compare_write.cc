@@ -93,7 +93,7 @@ void retire_write(Task* t) {
 
 namespace {
 
-enum Step : uint32_t { kRead, kWrite, kFlush };
+enum CawStep : uint32_t { kCawRead, kCawWrite, kCawFlush };
 
 void caw_done(void* arg, Errc e);
 
@@ -103,8 +103,8 @@ Status caw_submit(Task* t) {
   const uint32_t n = t->state.chunk;
   auto* buf = static_cast<uint8_t*>(t->state.buf);
   switch (t->state.step) {
-    case kRead: return d.read(lc.ch, buf, t->state.lba, n, caw_done, t);
-    case kWrite: return d.write(lc.ch, buf + size_t{n} * lc.lun->block_size(), t->state.lba, n, caw_done, t);
+    case kCawRead: return d.read(lc.ch, buf, t->state.lba, n, caw_done, t);
+    case kCawWrite: return d.write(lc.ch, buf + size_t{n} * lc.lun->block_size(), t->state.lba, n, caw_done, t);
     default: return d.flush(lc.ch, caw_done, t);
   }
 }
@@ -112,15 +112,15 @@ Status caw_submit(Task* t) {
 void caw_done(void* arg, Errc e) {
   auto* t = static_cast<Task*>(arg);
   if (e != Errc::ok) {
-    SenseData s = sense_of(e, t->state.step != kRead);
-    s.has_information = t->state.step != kFlush;
+    SenseData s = sense_of(e, t->state.step != kCawRead);
+    s.has_information = t->state.step != kCawFlush;
     s.information = t->state.lba;
     return complete_check(t, s);
   }
   const size_t bytes = size_t{t->state.chunk} * t->state.lc->lun->block_size();
   const auto* buf = static_cast<const uint8_t*>(t->state.buf);
   switch (t->state.step) {
-    case kRead: {
+    case kCawRead: {
       // The verify half of the data-out buffer against the medium.
       uint8_t want[4096];
       for (size_t off = 0; off < bytes; off += sizeof(want)) {
@@ -134,12 +134,12 @@ void caw_done(void* arg, Errc e) {
                                   .has_information = true,
                                   .information = off + j});
       }
-      t->state.step = kWrite;
+      t->state.step = kCawWrite;
       return submit_with_retry(t, caw_submit, true);
     }
-    case kWrite:
+    case kCawWrite:
       if (t->state.fua) {
-        t->state.step = kFlush;
+        t->state.step = kCawFlush;
         return submit_with_retry(t, caw_submit, true);
       }
       return complete_good(t);
@@ -178,7 +178,7 @@ void compare_and_write(Task* t, Lun& lun) {
   t->transferred = static_cast<uint32_t>(2 * half);
   t->state.lba = b.lba;
   t->state.chunk = b.blocks;
-  t->state.step = kRead;
+  t->state.step = kCawRead;
   t->state.fua = g.supports(bdev::IoType::flush) && (b.fua() || !lun.write_cache.load(std::memory_order_relaxed));
   if (admit_write(t, b.lba, b.lba + b.blocks, true, caw_start)) caw_start(t);
 }

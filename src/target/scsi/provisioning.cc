@@ -50,7 +50,7 @@ void unmap_done(void* arg, Errc e) {
   unmap_next(t);
 }
 
-enum WsStep : uint32_t { kUnmap, kZeroes, kPattern, kFlush };
+enum WsStep : uint32_t { kWsUnmap, kWsZeroes, kWsPattern, kWsFlush };
 
 void ws_done(void* arg, Errc e);
 
@@ -59,9 +59,9 @@ Status ws_submit(Task* t) {
   bdev::BdevDesc& d = *lc.lun->desc;
   const uint64_t n = t->state.end - t->state.lba;
   switch (t->state.step) {
-    case kUnmap: return d.unmap(lc.ch, t->state.lba, n, ws_done, t);
-    case kZeroes: return d.write_zeroes(lc.ch, t->state.lba, n, ws_done, t);
-    case kPattern:
+    case kWsUnmap: return d.unmap(lc.ch, t->state.lba, n, ws_done, t);
+    case kWsZeroes: return d.write_zeroes(lc.ch, t->state.lba, n, ws_done, t);
+    case kWsPattern:
       t->state.chunk = static_cast<uint32_t>(std::min<uint64_t>(t->state.chunk, n));
       return d.write(lc.ch, t->state.buf, t->state.lba, t->state.chunk, ws_done, t);
     default: return d.flush(lc.ch, ws_done, t);
@@ -72,16 +72,16 @@ void ws_done(void* arg, Errc e) {
   auto* t = static_cast<Task*>(arg);
   if (e != Errc::ok) {
     SenseData s = sense_of(e, true);
-    s.has_information = t->state.step != kFlush;
+    s.has_information = t->state.step != kWsFlush;
     s.information = t->state.lba;
     return complete_check(t, s);
   }
-  if (t->state.step == kPattern) {
+  if (t->state.step == kWsPattern) {
     t->state.lba += t->state.chunk;
     if (t->state.lba < t->state.end) return submit_with_retry(t, ws_submit, true);
   }
-  if (t->state.step != kFlush && t->state.fua) {
-    t->state.step = kFlush;
+  if (t->state.step != kWsFlush && t->state.fua) {
+    t->state.step = kWsFlush;
     return submit_with_retry(t, ws_submit, true);
   }
   complete_good(t);
@@ -166,11 +166,11 @@ void write_same(Task* t, Lun& lun) {
   t->state.lba = lba;
   t->state.end = lba + blocks;
   if (unmap_bit && zero && g.supports(bdev::IoType::unmap) && g.unmap_zeroes) {
-    t->state.step = kUnmap;
+    t->state.step = kWsUnmap;
   } else if (zero && g.supports(bdev::IoType::write_zeroes)) {
-    t->state.step = kZeroes;
+    t->state.step = kWsZeroes;
   } else {
-    t->state.step = kPattern;
+    t->state.step = kWsPattern;
     t->state.chunk = static_cast<uint32_t>(chunk);
     for (size_t i = 1; i < chunk; ++i) std::memcpy(buf + i * bs, buf, bs);
   }

@@ -24,7 +24,6 @@
 namespace sluice::bdev {
 namespace {
 
-constexpr uint64_t kTimeoutMs = 10000;
 constexpr uint64_t kGarbage = ~uint64_t{0};
 
 using Handle = sluice::testing::BdevHandle;  // a device opened with this thread's channel

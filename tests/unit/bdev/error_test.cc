@@ -18,7 +18,6 @@
 namespace sluice::bdev {
 namespace {
 
-constexpr uint64_t kTimeoutMs = 10000;
 
 using Handle = sluice::testing::BdevHandle;  // a device opened with this thread's channel
 using sluice::testing::unique_name;

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/size.h"
 #include "env/env.h"
 #include "dma_test_util.h"
 
@@ -17,8 +18,6 @@ namespace {
 
 using testing::DmaTest;
 using DmaAlloc = DmaTest;
-
-constexpr size_t kMiB = size_t{1} << 20;
 
 bool inside_some_region(const void* p, size_t size, const std::vector<iovec>& regions) {
   auto a = reinterpret_cast<uintptr_t>(p);

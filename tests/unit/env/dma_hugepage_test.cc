@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "dma_test_util.h"
+#include "base/size.h"
 #include "env/env.h"
 
 namespace sluice::env {
@@ -16,8 +17,6 @@ namespace {
 
 using testing::HugepageTest;
 using DmaHugepages = HugepageTest;
-
-constexpr size_t kMiB = size_t{1} << 20;
 
 // True when /proc/self/smaps says the mapping holding `p` is hugetlb-backed.
 bool smaps_says_hugetlb(const void* p) {

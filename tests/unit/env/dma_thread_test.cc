@@ -10,14 +10,13 @@
 #include <gtest/gtest.h>
 
 #include "dma_test_util.h"
+#include "base/size.h"
 #include "env/env.h"
 
 namespace sluice::env {
 namespace {
 
 using DmaThreads = testing::DmaTest;
-
-constexpr size_t kMiB = size_t{1} << 20;
 
 struct Buf {
   unsigned char* p;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "dma_test_util.h"
+#include "base/size.h"
 #include "env/env.h"
 
 namespace sluice::env {
@@ -12,8 +13,6 @@ namespace {
 
 using Vtophys = testing::DmaTest;
 using VtophysHugepages = testing::HugepageTest;
-
-constexpr size_t kMiB = size_t{1} << 20;
 
 TEST_F(Vtophys, VaModeIsIdentity) {
   EXPECT_EQ(dma_iova_mode(), IovaMode::va);

@@ -1,14 +1,13 @@
 // The free-space reserve (src/fs/reserve.h): a file system that file growth filled can still
 // be remounted read-write, take the few small files a database creates when it opens, and
 // give space back by deletes and truncates.
+#include "base/size.h"
 #include "fs/reserve.h"
 
 #include "fs_test_support.h"
 
 namespace sluice::fs::testing {
 namespace {
-
-constexpr uint64_t kMiB = 1u << 20;
 
 TEST(ReserveSize, OneThirtySecondOfTheDeviceWithinBounds) {
   EXPECT_EQ(default_reserve_clusters(1024, kMiB), 32u);        // 1 GiB: 32 MiB

@@ -230,9 +230,7 @@ TEST(App, StopBeforeRunMakesRunReturnAtOnce) {
 }
 
 TEST(App, BadCoreListFailsToStart) {
-  AppOptions options;
-  options.cores = "0-";
-  App app(options);
+  App app(AppOptions{.cores = "0-"});
   Status st = app.run([] { ADD_FAILURE() << "started"; });
   EXPECT_EQ(st.code(), Errc::invalid_argument);
   EXPECT_NE(st.message().find("invalid core list \"0-\""), std::string::npos) << st.message();
