@@ -2,12 +2,9 @@
 // socket call is bounded by a receive/send timeout, so a server that hangs fails the test.
 #pragma once
 
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#include <arpa/inet.h>
 
 #include <cstdint>
 #include <cstring>
@@ -15,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "loopback_socket.h"
 #include "target/nbd/protocol.h"
 
 namespace sluice::nbd::testing {
@@ -33,15 +31,13 @@ class Client {
     sockaddr_un a{};
     a.sun_family = AF_UNIX;
     std::strncpy(a.sun_path, path.c_str(), sizeof(a.sun_path) - 1);
-    return finish_connect(reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    if (fd_ < 0) return false;
+    sluice::testing::bound_socket_calls(fd_);
+    return ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
   }
   bool connect_tcp(uint16_t port) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return finish_connect(reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    fd_ = sluice::testing::connect_loopback(port);
+    return fd_ >= 0;
   }
   void close() {
     if (fd_ >= 0) ::close(fd_);
@@ -49,35 +45,10 @@ class Client {
   }
   int fd() const { return fd_; }
 
-  bool send_all(const void* data, size_t len) {
-    auto* p8 = static_cast<const uint8_t*>(data);
-    while (len > 0) {
-      ssize_t n = ::send(fd_, p8, len, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      p8 += n;
-      len -= static_cast<size_t>(n);
-    }
-    return true;
-  }
-  bool recv_all(void* data, size_t len) {
-    auto* p8 = static_cast<uint8_t*>(data);
-    while (len > 0) {
-      ssize_t n = ::recv(fd_, p8, len, 0);
-      if (n <= 0) return false;
-      p8 += n;
-      len -= static_cast<size_t>(n);
-    }
-    return true;
-  }
+  bool send_all(const void* data, size_t len) { return sluice::testing::send_all(fd_, data, len); }
+  bool recv_all(void* data, size_t len) { return sluice::testing::recv_all(fd_, data, len); }
   // True when the server closed the connection (EOF) within the receive timeout.
-  bool sees_eof() {
-    uint8_t b;
-    for (;;) {
-      ssize_t n = ::recv(fd_, &b, 1, 0);
-      if (n == 0) return true;
-      if (n < 0) return errno == ECONNRESET;
-    }
-  }
+  bool sees_eof() { return sluice::testing::sees_eof(fd_); }
 
   // Greeting and client flags.
   bool greet(uint32_t client_flags = p::kClientFixedNewstyle | p::kClientNoZeroes) {
@@ -239,13 +210,6 @@ class Client {
   bool structured = false;
 
  private:
-  bool finish_connect(sockaddr* a, socklen_t len) {
-    if (fd_ < 0) return false;
-    timeval tv{10, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    return ::connect(fd_, a, len) == 0;
-  }
   int fd_ = -1;
   uint64_t cookie_ = 0;
 };

@@ -45,14 +45,7 @@ class TcpHost {
 
   bool send_all(const void* data, size_t len) { return sluice::testing::send_all(fd_, data, len); }
   // True when the target closed the connection within the timeout.
-  bool sees_eof() {
-    uint8_t b[256];
-    for (;;) {
-      ssize_t n = ::recv(fd_, b, sizeof(b), 0);
-      if (n == 0) return true;
-      if (n < 0) return errno == ECONNRESET;
-    }
-  }
+  bool sees_eof() { return sluice::testing::sees_eof(fd_); }
 
   // The IC exchange; false if the target's ICResp is missing or does not agree.
   bool ic(bool header_digest, bool data_digest, uint8_t hpda = 0) {
