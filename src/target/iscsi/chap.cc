@@ -205,6 +205,11 @@ Status ChapTarget::handle(const std::vector<KeyValue>& keys, std::string& respon
       if (a != nullptr) return fail("CHAP_A sent twice");
       if (n == nullptr || r == nullptr) return fail("expected CHAP_N and CHAP_R");
       if ((i == nullptr) != (c == nullptr)) return fail("CHAP_I and CHAP_C go together");
+      if (lookup_) {
+        auto found = lookup_(n->value);
+        if (!found) return fail("unknown CHAP name '" + n->value + "'");
+        creds_ = std::move(*found);
+      }
       if (n->value != creds_.initiator_name) return fail("unknown CHAP name '" + n->value + "'");
       const auto got = decode_binary(r->value, kChapDigestSize);
       if (!got || got->size() != kChapDigestSize) return fail("CHAP_R is not a 16-byte binary value");

@@ -60,7 +60,13 @@ class ChapTarget {
   // Fills a buffer with random bytes: getrandom() unless a test gives its own.
   using RandomSource = std::function<void(uint8_t*, size_t)>;
 
+  // The credentials for the CHAP_N the initiator sends; nullopt: an unknown name.
+  using Lookup = std::function<std::optional<ChapCredentials>(std::string_view chap_name)>;
+
   explicit ChapTarget(ChapCredentials credentials, RandomSource random = {});
+  // Set: the credentials come from `lookup` by CHAP_N (a group of secrets) instead of the
+  // constructor's.
+  void set_lookup(Lookup lookup) { lookup_ = std::move(lookup); }
 
   // The CHAP_* keys of one Login Request in, the target's CHAP keys appended to `response`.
   // An error means the authentication failed (status class 2, detail 1).
@@ -74,6 +80,7 @@ class ChapTarget {
   Status fail(std::string message);
 
   ChapCredentials creds_;
+  Lookup lookup_;
   RandomSource random_;
   State state_ = State::want_algorithm;
   uint8_t id_ = 0;

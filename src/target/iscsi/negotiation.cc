@@ -147,9 +147,11 @@ LoginStatus Negotiator::security_key(const KeyValue& kv, std::string& response) 
     const auto& m = options_.auth_methods;
     if (v == "None" && std::find(m.begin(), m.end(), AuthMethod::none) != m.end()) {
       params_.auth_method = AuthMethod::none;
-    } else if (v == "CHAP" && options_.chap && std::find(m.begin(), m.end(), AuthMethod::chap) != m.end()) {
+    } else if (v == "CHAP" && (options_.chap || options_.chap_lookup) &&
+               std::find(m.begin(), m.end(), AuthMethod::chap) != m.end()) {
       params_.auth_method = AuthMethod::chap;
-      chap_.emplace(*options_.chap, random_);
+      chap_.emplace(options_.chap.value_or(ChapCredentials{}), random_);
+      if (options_.chap_lookup) chap_->set_lookup(options_.chap_lookup);
     } else {
       continue;
     }

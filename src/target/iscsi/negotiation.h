@@ -55,6 +55,7 @@ struct TargetOptions {
   // Authentication the target accepts; CHAP needs `chap`.
   std::vector<AuthMethod> auth_methods = {AuthMethod::none};
   std::optional<ChapCredentials> chap;
+  ChapTarget::Lookup chap_lookup;  // set: CHAP's credentials by CHAP_N (then `chap` may be unset)
   bool discovery_allowed = true;
   // Digests the target accepts (it takes the first of the initiator's list it accepts).
   bool accept_crc32c = true;
