@@ -27,12 +27,22 @@ thread_local std::vector<Connection*> t_connections;
 
 RxParams login_rx() { return RxParams{}; }
 
+// "192.0.2.1:3260" -> "192.0.2.1", "[::1]:3260" -> "::1".
+std::string host_of(const std::string& peer) {
+  if (!peer.empty() && peer[0] == '[') return peer.substr(1, peer.find(']') - 1);
+  return peer.substr(0, peer.rfind(':'));
+}
+
 }  // namespace
 
-Connection::Connection(std::shared_ptr<Target::State> state, std::string peer)
+Connection::Connection(std::shared_ptr<Target::State> state, std::string peer, uint16_t pg_tag, std::string portal)
     : state_(std::move(state)),
       peer_(std::move(peer)),
-      reader_(Role::target, login_rx(), std::max<size_t>(state_->config.max_recv_data_segment_length, 8192)) {}
+      reader_(Role::target, login_rx(), std::max<size_t>(state_->options.max_recv_data_segment_length, 8192)),
+      pg_tag_(pg_tag),
+      portal_(std::move(portal)),
+      peer_address_(host_of(peer_)),
+      queue_depth_(state_->options.default_queue_depth) {}
 
 Connection::~Connection() { std::free(staging_); }
 
@@ -58,7 +68,7 @@ void Connection::open(int fd) {
         if (timer != nullptr) (void)thread::unregister_poller(timer);
         return thread::PollStatus::busy;
       },
-      std::chrono::duration_cast<std::chrono::microseconds>(state_->config.login_timeout).count(), "iscsi_login");
+      std::chrono::duration_cast<std::chrono::microseconds>(state_->options.login_timeout).count(), "iscsi_login");
   if (p.ok()) login_timer_ = p.value();
 }
 
@@ -165,7 +175,7 @@ bool Connection::pdu_ready() {
 }
 
 uint32_t Connection::max_cmd_sn() const {
-  const uint32_t depth = state_->config.queue_depth;
+  const uint32_t depth = queue_depth_;
   const uint32_t busy = std::min<uint32_t>(uint32_t(commands_.size()), depth - 1);
   return exp_cmd_sn_ + depth - 1 - busy;
 }
@@ -253,22 +263,36 @@ void Connection::destroy() {
   commands_.clear();
   channel_.reset();
   if (nexus_ != 0) device_->remove_nexus(nexus_);
+  if (attached_) {
+    std::lock_guard lock(node_rt_->mu);
+    --node_rt_->sessions;
+  }
+  if (counted_) state_->sessions.fetch_sub(1);
   auto state = state_;
   delete this;
   state->live.fetch_sub(1);
 }
 
-void start_connection(std::shared_ptr<Target::State> state, int fd, const std::string& peer) {
+void start_connection(std::shared_ptr<Target::State> state, int fd, const std::string& peer, uint16_t pg_tag,
+                      const std::string& portal) {
   state->live.fetch_add(1);
-  auto* c = new Connection(std::move(state), peer);
+  auto* c = new Connection(std::move(state), peer, pg_tag, portal);
   t_connections.push_back(c);
   c->open(fd);
 }
 
-void close_connections(Target::State* state) {
+void close_connections(Target::State* state, const NodeRuntime* node) {
   std::vector<Connection*> v = t_connections;  // close() reshapes the list
   for (Connection* c : v)
-    if (c->state() == state) c->close("the target stops");
+    if (c->state() == state && (node == nullptr || c->node() == node))
+      c->close(node == nullptr ? "the target stops" : "its target node is deleted");
+}
+
+std::vector<ConnectionInfo> list_connections(Target::State* state) {
+  std::vector<ConnectionInfo> out;
+  for (Connection* c : t_connections)
+    if (c->state() == state) out.push_back(c->info());
+  return out;
 }
 
 }  // namespace sluice::iscsi::detail

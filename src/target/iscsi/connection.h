@@ -6,13 +6,16 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "net/net.h"
+#include "target/iscsi/config.h"
 #include "target/iscsi/iscsi.h"
 #include "target/iscsi/negotiation.h"
 #include "target/iscsi/pdu_reader.h"
@@ -25,14 +28,27 @@ namespace sluice::iscsi {
 
 // What the connections share with the Target that made them; outlives them all.
 struct Target::State {
-  TargetConfig config;
-  std::vector<std::unique_ptr<scsi::Device>> devices;  // one per node, same order
-  std::vector<std::unique_ptr<net::Listener>> listeners;
-  std::vector<net::ListenAddress> bound;
-  std::vector<TargetRecord> records;  // the SendTargets answer
+  GlobalOptions options;
+  std::mutex control;  // one Target call at a time (held while it waits for reactors)
+  std::map<uint16_t, std::vector<std::unique_ptr<net::Listener>>> listeners;  // under control
   std::atomic<bool> stopped{false};
   std::atomic<uint64_t> live{0};
+  std::atomic<uint32_t> sessions{0};  // logins that hold one of max_sessions
   std::atomic<uint16_t> next_tsih{1};
+
+  // The configuration, read once per login.
+  std::shared_ptr<const detail::Snapshot> snapshot() const {
+    std::lock_guard lock(snap_mu);
+    return snap;
+  }
+  void publish(std::shared_ptr<const detail::Snapshot> s) {
+    std::lock_guard lock(snap_mu);
+    snap = std::move(s);
+  }
+
+ private:
+  mutable std::mutex snap_mu;
+  std::shared_ptr<const detail::Snapshot> snap = std::make_shared<detail::Snapshot>();
 };
 
 namespace detail {
@@ -82,12 +98,15 @@ struct OutPdu {
 
 class Connection final : public net::Connection::Handler {
  public:
-  Connection(std::shared_ptr<Target::State> state, std::string peer);
+  // `pg_tag` and `portal`: the portal group and the address the connection arrived at.
+  Connection(std::shared_ptr<Target::State> state, std::string peer, uint16_t pg_tag, std::string portal);
   ~Connection() override;
   void open(int fd);
   // Closes the socket now; tasks at the SCSI layer finish first, then the connection goes.
   void close(const char* why);
   Target::State* state() const { return state_.get(); }
+  const NodeRuntime* node() const { return node_rt_.get(); }
+  ConnectionInfo info() const;
 
  private:
   // ---- connection.cc ----
@@ -111,6 +130,11 @@ class Connection final : public net::Connection::Handler {
   // ---- login.cc ----
   bool login_request(const Pdu& pdu, std::span<const uint8_t> data);
   bool fail_login(const LoginRequest& req, const LoginStatus& st);
+  // The first request's checks and the Negotiator's options: which node, who may log in, CHAP.
+  LoginStatus begin_login(const LoginRequest& req, const std::vector<KeyValue>& keys);
+  // Before the last login response: digests the node requires, a place among max_sessions,
+  // and the node's device (refused once the node is deleted).
+  LoginStatus attach_session();
   bool enter_full_feature();
   void text_request(const Pdu& pdu, std::span<const uint8_t> data);
   void send_text_chunk(uint32_t itt);
@@ -151,8 +175,18 @@ class Connection final : public net::Connection::Handler {
   std::optional<Negotiator> neg_;
   TextAccumulator login_text_;
   uint8_t isid_[6] = {};
-  int node_ = -1;  // index into state_->config.nodes (Normal sessions)
   SessionParams params_;
+  uint16_t pg_tag_ = 0;
+  std::string portal_;
+  std::string peer_address_;  // peer_ without the port, for netmasks
+  uint16_t cid_ = 0, tsih_ = 0;
+  std::shared_ptr<const Snapshot> snap_;  // during login only
+  std::string node_name_;                 // Normal sessions
+  NodeConfig node_config_;                // the node's settings when the login began
+  std::shared_ptr<NodeRuntime> node_rt_;  // set once attached: the device lives as long
+  bool counted_ = false;                  // holds one of max_sessions
+  bool attached_ = false;                 // counted in node_rt_->sessions
+  uint32_t queue_depth_ = 0;
 
   // Sequence numbers.
   uint32_t stat_sn_ = 1;
@@ -174,9 +208,12 @@ class Connection final : public net::Connection::Handler {
 };
 
 // Adopts an accepted descriptor on the calling reactor.
-void start_connection(std::shared_ptr<Target::State> state, int fd, const std::string& peer);
-// On the calling reactor: closes the connections of `state`.
-void close_connections(Target::State* state);
+void start_connection(std::shared_ptr<Target::State> state, int fd, const std::string& peer, uint16_t pg_tag,
+                      const std::string& portal);
+// On the calling reactor: closes the connections of `state` (of `node` only, if set).
+void close_connections(Target::State* state, const NodeRuntime* node = nullptr);
+// On the calling reactor: what its connections of `state` are.
+std::vector<ConnectionInfo> list_connections(Target::State* state);
 
 }  // namespace detail
 }  // namespace sluice::iscsi

@@ -1,6 +1,8 @@
 // The login phase (RFC 7143 sections 6 and 11.12-11.13) and the other non-SCSI requests of
 // the full feature phase: Text (SendTargets), NOP-Out, Logout. Keys are the Negotiator's;
 // the session matters (ISID/TSIH, versions, StatSN and CmdSN, which node) are here.
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "base/log.h"
@@ -12,11 +14,80 @@ namespace {
 // The most key=value text one Login Response carries before the login-phase C-bit rules.
 constexpr size_t kLoginSegment = kDefaultMaxRecvDataSegmentLength;
 
+constexpr uint16_t kLoginOutOfResources = 0x0302;
+
 std::string isid_hex(const uint8_t* isid) {
   return fmt::format("{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}", isid[0], isid[1], isid[2], isid[3], isid[4], isid[5]);
 }
 
 }  // namespace
+
+LoginStatus Connection::begin_login(const LoginRequest& req, const std::vector<KeyValue>& keys) {
+  snap_ = state_->snapshot();
+  cid_ = req.cid;
+  const GlobalOptions& g = state_->options;
+  TargetOptions o;
+  o.target_portal_group_tag = pg_tag_;
+  o.initial_r2t = g.initial_r2t;
+  o.immediate_data = g.immediate_data;
+  o.max_recv_data_segment_length = g.max_recv_data_segment_length;
+  o.max_burst_length = g.max_burst_length;
+  o.first_burst_length = g.first_burst_length;
+  o.max_connections = g.max_connections_per_session;
+  o.default_time2wait = g.default_time2wait;
+  o.default_time2retain = g.default_time2retain;
+  o.error_recovery_level = g.error_recovery_level;
+  if (!snap_->portal_groups.contains(pg_tag_))
+    return login_status(kLoginNotFound, fmt::format("portal group {} was deleted", pg_tag_));
+  const KeyValue* initiator = find_key(keys, "InitiatorName");
+  if (initiator == nullptr) return login_status(kLoginMissingParameter, "no InitiatorName");
+  const KeyValue* type = find_key(keys, "SessionType");
+  if (type != nullptr && type->value == "Discovery") {
+    snap_->apply_chap(snap_->discovery_auth, o);
+  } else {
+    const KeyValue* tn = find_key(keys, "TargetName");
+    if (tn == nullptr) return login_status(kLoginMissingParameter, "a Normal session without TargetName");
+    auto it = snap_->nodes.find(tn->value);
+    if (it == snap_->nodes.end()) return login_status(kLoginNotFound, fmt::format("no target node '{}'", tn->value));
+    const Node& n = it->second;
+    // A node its portal groups do not offer here is not found here, as SendTargets says.
+    const auto& maps = n.config.pg_ig_maps;
+    if (std::none_of(maps.begin(), maps.end(), [&](const PgIgMap& m) { return m.pg_tag == pg_tag_; }))
+      return login_status(kLoginNotFound, fmt::format("'{}' is not reached through portal group {}", tn->value, pg_tag_));
+    if (!snap_->allowed(n, pg_tag_, initiator->value, peer_address_))
+      return login_status(kLoginAuthorizationFailure, fmt::format("'{}' at {} may not log in to '{}'", initiator->value,
+                                                                  peer_address_, tn->value));
+    node_name_ = n.config.name;
+    node_config_ = n.config;
+    node_rt_ = n.rt;
+    queue_depth_ = n.config.queue_depth;
+    o.target_names = {n.config.name};
+    o.target_alias = n.config.alias;
+    snap_->apply_chap(n.config.chap, o);
+  }
+  neg_.emplace(std::move(o));
+  return {};
+}
+
+LoginStatus Connection::attach_session() {
+  const SessionParams& p = neg_->params();
+  const bool normal = p.session_type == SessionType::normal;
+  if (normal && node_config_.header_digest && !p.header_digest)
+    return login_status(kLoginInitiatorError, "the target node requires HeaderDigest=CRC32C");
+  if (normal && node_config_.data_digest && !p.data_digest)
+    return login_status(kLoginInitiatorError, "the target node requires DataDigest=CRC32C");
+  if (state_->sessions.fetch_add(1) >= state_->options.max_sessions) {
+    state_->sessions.fetch_sub(1);
+    return login_status(kLoginOutOfResources, fmt::format("{} sessions already", state_->options.max_sessions));
+  }
+  counted_ = true;
+  if (!normal) return {};
+  std::lock_guard lock(node_rt_->mu);
+  if (node_rt_->deleted) return login_status(kLoginNotFound, fmt::format("'{}' was deleted", node_name_));
+  ++node_rt_->sessions;
+  attached_ = true;
+  return {};
+}
 
 bool Connection::fail_login(const LoginRequest& req, const LoginStatus& st) {
   log::info("iscsi: {}: login failed ({:02x}{:02x}): {}", peer_, st.status_class, st.status_detail, st.message);
@@ -64,28 +135,8 @@ bool Connection::login_request(const Pdu& pdu, std::span<const uint8_t> data) {
   auto keys = login_text_.take();
   if (!keys.ok()) return fail_login(req, login_status(kLoginInitiatorError, keys.status().to_string()));
   if (first) {
-    // The node decides the alias the target declares and the LUNs behind the session.
-    TargetOptions o;
-    const TargetConfig& cfg = state_->config;
-    for (const TargetNode& n : cfg.nodes) o.target_names.push_back(n.name);
-    if (const KeyValue* tn = find_key(keys.value(), "TargetName")) {
-      for (size_t i = 0; i < cfg.nodes.size(); ++i)
-        if (cfg.nodes[i].name == tn->value) node_ = int(i);
-      if (node_ >= 0) {
-        o.target_alias = cfg.nodes[node_].alias;
-        if (cfg.nodes[node_].chap) {
-          o.auth_methods = {AuthMethod::chap};
-          o.chap = cfg.nodes[node_].chap;
-        }
-      }
-    }
-    o.target_portal_group_tag = cfg.portal_group.tag;
-    o.initial_r2t = cfg.initial_r2t;
-    o.immediate_data = cfg.immediate_data;
-    o.max_recv_data_segment_length = cfg.max_recv_data_segment_length;
-    o.max_burst_length = cfg.max_burst_length;
-    o.first_burst_length = cfg.first_burst_length;
-    neg_.emplace(std::move(o));
+    LoginStatus st = begin_login(req, keys.value());
+    if (!st.ok()) return fail_login(req, st);
   }
   std::string text;
   Negotiator::Step step = neg_->respond(keys.value(), Stage(req.csg), req.transit, Stage(req.nsg), text);
@@ -95,9 +146,12 @@ bool Connection::login_request(const Pdu& pdu, std::span<const uint8_t> data) {
   r.transit = step.transit;
   r.nsg = step.transit ? uint8_t(step.nsg) : 0;
   if (neg_->complete()) {
+    LoginStatus st = attach_session();
+    if (!st.ok()) return fail_login(req, st);
     uint16_t tsih = state_->next_tsih.fetch_add(1);
     if (tsih == 0) tsih = state_->next_tsih.fetch_add(1);
     r.tsih = tsih;
+    tsih_ = tsih;
   }
   r.stat_sn = next_stat_sn();
   r.exp_cmd_sn = exp_cmd_sn_;
@@ -110,15 +164,11 @@ bool Connection::login_request(const Pdu& pdu, std::span<const uint8_t> data) {
 bool Connection::enter_full_feature() {
   params_ = neg_->params();
   if (params_.session_type == SessionType::normal) {
-    if (node_ < 0) {
-      close("no target node for the session");
-      return false;
-    }
-    device_ = state_->devices[node_].get();
+    device_ = &node_rt_->device;
     channel_ = std::make_unique<scsi::Channel>(*device_);
-    nexus_ = device_->add_nexus(fmt::format("{},i,0x{}", params_.initiator_name, isid_hex(isid_)),
-                                state_->config.portal_group.tag);
+    nexus_ = device_->add_nexus(fmt::format("{},i,0x{}", params_.initiator_name, isid_hex(isid_)), pg_tag_);
   }
+  snap_.reset();
   full_feature_ = true;
   // Digests and the target's MaxRecvDataSegmentLength hold from the next PDU either way.
   RxParams rx = reader_.params();
@@ -148,14 +198,28 @@ void Connection::text_request(const Pdu& pdu, std::span<const uint8_t> data) {
   text_off_ = 0;
   for (const KeyValue& kv : keys.value()) {
     if (kv.key == "SendTargets") {
-      const TargetConfig& cfg = state_->config;
-      std::string_view own = node_ >= 0 ? std::string_view(cfg.nodes[node_].name) : std::string_view();
-      text_out_ += answer_send_targets(kv.value, state_->records, params_.session_type, own);
+      // Read now: nodes and groups added since the login show.
+      const auto records = state_->snapshot()->visible(params_.initiator_name, peer_address_);
+      text_out_ += answer_send_targets(kv.value, records, params_.session_type, node_name_);
     } else {
       append_key(text_out_, kv.key, "NotUnderstood");
     }
   }
   send_text_chunk(req.itt);
+}
+
+ConnectionInfo Connection::info() const {
+  ConnectionInfo i;
+  i.initiator_name = params_.initiator_name;
+  i.target_node = node_name_;
+  i.session_type = !full_feature_ ? "login" : params_.session_type == SessionType::normal ? "normal" : "discovery";
+  i.portal = portal_;
+  i.pg_tag = pg_tag_;
+  i.initiator_address = peer_;
+  i.isid = isid_hex(isid_);
+  i.tsih = tsih_;
+  i.cid = cid_;
+  return i;
 }
 
 void Connection::send_text_chunk(uint32_t itt) {

@@ -26,11 +26,9 @@ TEST_F(IscsiServerTest, DiscoverySessionAnswersSendTargets) {
 // An answer longer than the initiator's MaxRecvDataSegmentLength continues over Text
 // Responses (C bit, a target transfer tag) as the initiator asks for more.
 TEST_F(IscsiServerTest, LongSendTargetsAnswerContinues) {
-  TargetConfig cfg;
-  cfg.nodes.push_back(TargetNode{.name = kNode, .luns = {{0, bdev_}}});
-  for (int n = 0; n < 40; ++n)
-    cfg.nodes.push_back(TargetNode{.name = "iqn.2026-12.io.sluice:spare" + std::to_string(n)});
-  serve(cfg);
+  start_target();
+  add_node(NodeConfig{.name = kNode, .luns = {{0, bdev_}}});
+  for (int n = 0; n < 40; ++n) add_node(NodeConfig{.name = "iqn.2026-12.io.sluice:spare" + std::to_string(n)});
   Initiator i;
   ASSERT_TRUE(i.connect(port_));
   ASSERT_TRUE(i.login({.max_recv = 512}));
@@ -65,10 +63,9 @@ TEST_F(IscsiServerTest, LoginToAnUnknownTargetFails) {
 }
 
 TEST_F(IscsiServerTest, ChapNodeNeedsTheSecret) {
-  TargetConfig cfg;
-  ChapCredentials creds{.initiator_name = "alice", .initiator_secret = "twelve-bytes-or-more"};
-  cfg.nodes = {TargetNode{.name = kNode, .luns = {{0, bdev_}}, .chap = creds}};
-  serve(cfg);
+  start_target();
+  ASSERT_TRUE(target_->add_auth_group(1, {{.user = "alice", .secret = "twelve-bytes-or-more"}}).ok());
+  add_node(NodeConfig{.name = kNode, .luns = {{0, bdev_}}, .chap = {.require_chap = true, .chap_group = 1}});
   Initiator none;
   ASSERT_TRUE(none.connect(port_));
   EXPECT_FALSE(none.login({.target = kNode}));
@@ -85,9 +82,7 @@ TEST_F(IscsiServerTest, ChapNodeNeedsTheSecret) {
 }
 
 TEST_F(IscsiServerTest, StalledLoginTimesOut) {
-  TargetConfig cfg;
-  cfg.login_timeout = 200ms;
-  serve(cfg);
+  serve({.login_timeout = 200ms});
   Initiator i;
   ASSERT_TRUE(i.connect(port_));
   EXPECT_TRUE(i.closed_by_peer());

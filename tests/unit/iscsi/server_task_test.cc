@@ -24,9 +24,7 @@ TEST_F(IscsiServerTest, TaskManagement) {
 // A write waiting for its R2T data is aborted: Function Complete, no response for the task,
 // and a late Data-Out for it is rejected without harm.
 TEST_F(IscsiServerTest, AbortTaskWaitingForData) {
-  TargetConfig cfg;
-  cfg.initial_r2t = true;
-  serve(cfg);
+  serve({.initial_r2t = true});
   auto i = session({.immediate_data = false});
   auto w = rw10(0x2a, 0, 8);
   ScsiCommand c;

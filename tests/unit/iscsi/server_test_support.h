@@ -1,5 +1,5 @@
 // The iSCSI server tests' fixture: an App with two reactors, a 16 MiB malloc bdev behind LUN
-// 0 of one target node, and a Target on 127.0.0.1 at an ephemeral port.
+// 0 of one target node, and a Target on 127.0.0.1 at an ephemeral port, open to any initiator.
 #pragma once
 
 #include <chrono>
@@ -54,13 +54,28 @@ class IscsiServerTest : public ::testing::Test {
     EXPECT_TRUE(st.ok()) << st.to_string();
   }
 
-  void serve(TargetConfig cfg = {}) {
-    cfg.portal_group.portals = {net::ListenAddress::tcp_address("127.0.0.1", 0)};
-    if (cfg.nodes.empty()) cfg.nodes = {TargetNode{.name = kNode, .alias = "disk zero", .luns = {{0, bdev_}}}};
-    auto t = Target::start(std::move(cfg));
+  // A target with portal group 1 (127.0.0.1, an ephemeral port) and initiator group 1 (ANY
+  // from ANY), no node yet.
+  void start_target(GlobalOptions o = {}) {
+    auto t = Target::start(std::move(o));
     ASSERT_TRUE(t.ok()) << t.status().to_string();
     target_ = std::move(t.value());
-    port_ = target_->addresses().at(0).port;
+    Status st = target_->add_portal_group(1, {net::ListenAddress::tcp_address("127.0.0.1", 0)});
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    port_ = target_->portal_groups().at(0).portals.at(0).port;
+    st = target_->add_initiator_group(1, {"ANY"}, {"ANY"});
+    ASSERT_TRUE(st.ok()) << st.to_string();
+  }
+  // Adds `n`, reached through portal group 1 by initiator group 1 unless it maps others.
+  void add_node(NodeConfig n) {
+    if (n.pg_ig_maps.empty()) n.pg_ig_maps = {{1, 1}};
+    Status st = target_->add_node(std::move(n));
+    ASSERT_TRUE(st.ok()) << st.to_string();
+  }
+  // start_target() and kNode over the bdev at LUN 0.
+  void serve(GlobalOptions o = {}) {
+    start_target(std::move(o));
+    add_node(NodeConfig{.name = kNode, .alias = "disk zero", .luns = {{0, bdev_}}});
   }
 
   // A Normal session logged in with `o` (the target filled in).
