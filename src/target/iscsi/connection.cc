@@ -288,6 +288,14 @@ void close_connections(Target::State* state, const NodeRuntime* node) {
       c->close(node == nullptr ? "the target stops" : "its target node is deleted");
 }
 
+void close_port(Target::State* state, const NodeRuntime* node, const std::string& initiator,
+                const std::array<uint8_t, 6>& isid, uint16_t tsih) {
+  std::vector<Connection*> v = t_connections;  // close() reshapes the list
+  for (Connection* c : v)
+    if (c->state() == state && c->same_port(node, initiator, isid.data(), tsih))
+      c->close("reinstated by a new login with its ISID");
+}
+
 std::vector<ConnectionInfo> list_connections(Target::State* state) {
   std::vector<ConnectionInfo> out;
   for (Connection* c : t_connections)

@@ -4,6 +4,7 @@
 // Data-Out, R2T, Data-In and task management.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -107,6 +108,9 @@ class Connection final : public net::Connection::Handler {
   Target::State* state() const { return state_.get(); }
   const NodeRuntime* node() const { return node_rt_.get(); }
   ConnectionInfo info() const;
+  // Whether this is a session of `node` from initiator port (`initiator`, `isid`) other than
+  // session `tsih`.
+  bool same_port(const NodeRuntime* node, const std::string& initiator, const uint8_t* isid, uint16_t tsih) const;
 
  private:
   // ---- connection.cc ----
@@ -212,6 +216,9 @@ void start_connection(std::shared_ptr<Target::State> state, int fd, const std::s
                       const std::string& portal);
 // On the calling reactor: closes the connections of `state` (of `node` only, if set).
 void close_connections(Target::State* state, const NodeRuntime* node = nullptr);
+// On the calling reactor: closes the sessions same_port() names (a reinstated session).
+void close_port(Target::State* state, const NodeRuntime* node, const std::string& initiator,
+                const std::array<uint8_t, 6>& isid, uint16_t tsih);
 // On the calling reactor: what its connections of `state` are.
 std::vector<ConnectionInfo> list_connections(Target::State* state);
 

@@ -12,6 +12,7 @@ Result<std::unique_ptr<Target>> Target::start(TargetConfig config) {
                                .max_recv_data_segment_length = config.max_recv_data_segment_length,
                                .initial_r2t = config.initial_r2t,
                                .immediate_data = config.immediate_data,
+                               .allow_duplicated_isid = true,  // as it was
                                .default_queue_depth = config.queue_depth,
                                .login_timeout = config.login_timeout,
                                .stop_timeout = config.stop_timeout,

@@ -1,6 +1,7 @@
 // A whole configuration given at once (the target's first form, kept for programs that serve
 // a fixed set of nodes, e.g. tests/integration/iscsi_test_target.cc): one portal group, open
-// to any initiator, and nodes with optional one-way or mutual CHAP credentials.
+// to any initiator, and nodes with optional one-way or mutual CHAP credentials; sessions with
+// the same ISID do not replace each other.
 // Target::start(TargetConfig) turns it into the runtime calls of iscsi.h.
 #pragma once
 

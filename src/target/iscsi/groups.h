@@ -29,6 +29,9 @@ struct GlobalOptions {
   bool initial_r2t = false;
   bool immediate_data = true;
   uint32_t error_recovery_level = 0;  // only 0
+  // False: a Normal login with the InitiatorName and ISID of a session of the same node
+  // replaces that session (reinstatement, RFC 7143 6.3.5: the old one is closed). True: both stay.
+  bool allow_duplicated_isid = false;
   uint32_t default_queue_depth = 64;  // a node's queue_depth when it sets none
   // A connection that has not reached full feature phase by then is closed.
   std::chrono::milliseconds login_timeout{15000};

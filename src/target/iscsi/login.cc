@@ -170,6 +170,15 @@ bool Connection::enter_full_feature() {
   }
   snap_.reset();
   full_feature_ = true;
+  if (params_.session_type == SessionType::normal && !state_->options.allow_duplicated_isid) {
+    // The old session may be on any reactor; it closes soon after this one starts.
+    std::array<uint8_t, 6> isid;
+    std::copy(std::begin(isid_), std::end(isid_), isid.begin());
+    for (uint32_t r = 0; r < thread::reactor_count(); ++r)
+      (void)thread::send_message(r, [s = state_, rt = node_rt_, name = params_.initiator_name, isid, tsih = tsih_] {
+        close_port(s.get(), rt.get(), name, isid, tsih);
+      });
+  }
   // Digests and the target's MaxRecvDataSegmentLength hold from the next PDU either way.
   RxParams rx = reader_.params();
   rx.header_digest = params_.header_digest;
@@ -206,6 +215,12 @@ void Connection::text_request(const Pdu& pdu, std::span<const uint8_t> data) {
     }
   }
   send_text_chunk(req.itt);
+}
+
+bool Connection::same_port(const NodeRuntime* node, const std::string& initiator, const uint8_t* isid,
+                           uint16_t tsih) const {
+  return full_feature_ && node_rt_.get() == node && tsih_ != tsih && params_.initiator_name == initiator &&
+         std::equal(std::begin(isid_), std::end(isid_), isid);
 }
 
 ConnectionInfo Connection::info() const {

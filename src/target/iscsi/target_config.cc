@@ -290,9 +290,9 @@ Status Target::delete_node(std::string_view name) {
     rt->deleted = true;  // a login that read the old snapshot fails to attach from now on
   }
   // Its connections, logged in or logging in, are on any reactor.
-  const detail::NodeRuntime* key = rt.get();
+  // Each message holds the node, so that no other node can take its address meanwhile.
   for (uint32_t r = 0; r < thread::reactor_count(); ++r)
-    SLUICE_RETURN_IF_ERROR(thread::send_message(r, [s, key] { detail::close_connections(s, key); }));
+    SLUICE_RETURN_IF_ERROR(thread::send_message(r, [s, rt] { detail::close_connections(s, rt.get()); }));
   const auto deadline = std::chrono::steady_clock::now() + s->options.stop_timeout;
   while (true) {
     {

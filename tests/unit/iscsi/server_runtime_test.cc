@@ -97,6 +97,29 @@ TEST_F(IscsiServerTest, ConnectionsAreListed) {
   EXPECT_TRUE(discovery->target_node.empty());
 }
 
+// RFC 7143 6.3.5: a login from the same initiator port (name and ISID) to the same node
+// replaces the old session. connections() asks every reactor after the close was sent to
+// them, so a session it spared answers afterwards.
+TEST_F(IscsiServerTest, SameIsidReinstatesTheSession) {
+  serve();
+  auto old = session({.isid_last = 9});
+  auto fresh = session({.isid_last = 9});
+  EXPECT_TRUE(old->closed_by_peer());
+  auto other = session({.initiator = "iqn.2026-12.io.sluice:other-host", .isid_last = 9});
+  ASSERT_TRUE(target_->connections().ok());
+  EXPECT_TRUE(fresh->nop(3, {}).has_value());
+  EXPECT_TRUE(other->nop(3, {}).has_value());
+}
+
+TEST_F(IscsiServerTest, DuplicatedIsidAllowed) {
+  serve(GlobalOptions{.allow_duplicated_isid = true});
+  auto a = session({.isid_last = 9});
+  auto b = session({.isid_last = 9});
+  ASSERT_TRUE(target_->connections().ok());
+  EXPECT_TRUE(a->nop(3, {}).has_value());
+  EXPECT_TRUE(b->nop(3, {}).has_value());
+}
+
 // Logins race with changes from this thread; every login either succeeds or fails cleanly,
 // and the target stops with nothing left.
 TEST_F(IscsiServerTest, ChangesDuringLogins) {
