@@ -5,8 +5,7 @@
 
 namespace sluice::iscsi::detail {
 
-bool Snapshot::allowed(const Node& node, uint16_t pg_tag, std::string_view initiator,
-                       std::string_view address) const {
+bool Snapshot::allowed(const Node& node, uint16_t pg_tag, std::string_view initiator, std::string_view address) const {
   bool ok = false;
   for (const PgIgMap& m : node.config.pg_ig_maps) {
     if (pg_tag != 0 && m.pg_tag != pg_tag) continue;

@@ -18,10 +18,10 @@ namespace sluice::iscsi {
 struct GlobalOptions {
   // A node name without an "iqn.", "eui." or "naa." prefix becomes "<node_base>:<name>".
   std::string node_base = "iqn.2026-12.io.sluice";
-  uint32_t max_sessions = 128;                // Normal and Discovery sessions at once
-  uint32_t max_connections_per_session = 1;   // only 1: no multi-connection sessions
-  uint32_t default_time2wait = 2;             // seconds
-  uint32_t default_time2retain = 20;          // seconds
+  uint32_t max_sessions = 128;               // Normal and Discovery sessions at once
+  uint32_t max_connections_per_session = 1;  // only 1: no multi-connection sessions
+  uint32_t default_time2wait = 2;            // seconds
+  uint32_t default_time2retain = 20;         // seconds
   uint32_t first_burst_length = 256 * 1024;
   uint32_t max_burst_length = 1024 * 1024;
   uint32_t max_recv_data_segment_length = 256 * 1024;
@@ -36,7 +36,7 @@ struct GlobalOptions {
   // A connection that has not reached full feature phase by then is closed.
   std::chrono::milliseconds login_timeout{15000};
   std::chrono::milliseconds stop_timeout{5000};  // bounds every wait for the reactors
-  uint32_t accept_reactor = 0;                    // where the listeners are watched
+  uint32_t accept_reactor = 0;                   // where the listeners are watched
 };
 
 // iscsi_create_portal_group: the addresses a set of target nodes is reached at, under one
@@ -98,7 +98,7 @@ struct NodeConfig {
 // iscsi_get_connections: one row per connection.
 struct ConnectionInfo {
   std::string initiator_name;
-  std::string target_node;  // empty for Discovery
+  std::string target_node;   // empty for Discovery
   std::string session_type;  // "normal", "discovery", or "login" before full feature phase
   std::string portal;        // the local address it arrived at
   uint16_t pg_tag = 0;

@@ -53,10 +53,11 @@ LoginStatus Connection::begin_login(const LoginRequest& req, const std::vector<K
     // A node its portal groups do not offer here is not found here, as SendTargets says.
     const auto& maps = n.config.pg_ig_maps;
     if (std::none_of(maps.begin(), maps.end(), [&](const PgIgMap& m) { return m.pg_tag == pg_tag_; }))
-      return login_status(kLoginNotFound, fmt::format("'{}' is not reached through portal group {}", tn->value, pg_tag_));
+      return login_status(kLoginNotFound,
+                          fmt::format("'{}' is not reached through portal group {}", tn->value, pg_tag_));
     if (!snap_->allowed(n, pg_tag_, initiator->value, peer_address_))
-      return login_status(kLoginAuthorizationFailure, fmt::format("'{}' at {} may not log in to '{}'", initiator->value,
-                                                                  peer_address_, tn->value));
+      return login_status(kLoginAuthorizationFailure,
+                          fmt::format("'{}' at {} may not log in to '{}'", initiator->value, peer_address_, tn->value));
     node_name_ = n.config.name;
     node_config_ = n.config;
     node_rt_ = n.rt;

@@ -25,8 +25,8 @@ Status check_options(const GlobalOptions& o) {
   if (o.accept_reactor >= thread::reactor_count())
     return Status(Errc::invalid_argument, fmt::format("iscsi: no reactor {}", o.accept_reactor));
   if (o.error_recovery_level != 0)
-    return Status(Errc::not_supported, fmt::format("iscsi: ErrorRecoveryLevel {}: only 0 is supported",
-                                                   o.error_recovery_level));
+    return Status(Errc::not_supported,
+                  fmt::format("iscsi: ErrorRecoveryLevel {}: only 0 is supported", o.error_recovery_level));
   if (o.max_connections_per_session != 1)
     return Status(Errc::not_supported, "iscsi: max_connections_per_session must be 1 (one connection per session)");
   if (o.max_sessions == 0) return Status(Errc::invalid_argument, "iscsi: max_sessions must be at least 1");
@@ -66,8 +66,7 @@ Status Target::add_portal_group(uint16_t tag, std::vector<net::ListenAddress> po
   if (s->stopped.load()) return Status(Errc::aborted, "iscsi: the target is stopped");
   if (tag == 0) return Status(Errc::invalid_argument, "iscsi: portal group tag 0: tags are 1..65535");
   auto snap = s->snapshot();
-  if (snap->portal_groups.contains(tag))
-    return Status(Errc::exists, fmt::format("iscsi: portal group {} exists", tag));
+  if (snap->portal_groups.contains(tag)) return Status(Errc::exists, fmt::format("iscsi: portal group {} exists", tag));
   if (portals.empty()) return Status(Errc::invalid_argument, fmt::format("iscsi: portal group {} has no portal", tag));
   // Bound here, so that an address in use fails the call; not yet watched, so dropping them
   // on an error leaves nothing behind.

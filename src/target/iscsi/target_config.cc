@@ -19,12 +19,12 @@ Status config_not_on_reactor(const char* what) {
   return Status(Errc::invalid_argument, fmt::format("iscsi::{}: call it from a control thread", what));
 }
 
-Status bad(std::string message) { return Status(Errc::invalid_argument, "iscsi: " + std::move(message)); }
+Status config_error(std::string message) { return Status(Errc::invalid_argument, "iscsi: " + std::move(message)); }
 
 Status check_names(uint16_t tag, const std::vector<std::string>& names) {
   for (const std::string& n : names)
     if (Status st = check_group_name(n); !st.ok())
-      return bad(fmt::format("initiator group {}: {}", tag, st.message()));
+      return config_error(fmt::format("initiator group {}: {}", tag, st.message()));
   return Status::Ok();
 }
 
@@ -32,16 +32,16 @@ Result<std::vector<Netmask>> parse_masks(uint16_t tag, const std::vector<std::st
   std::vector<Netmask> out;
   for (const std::string& m : masks) {
     auto p = parse_netmask(m);
-    if (!p.ok()) return bad(fmt::format("initiator group {}: {}", tag, p.status().message()));
+    if (!p.ok()) return config_error(fmt::format("initiator group {}: {}", tag, p.status().message()));
     out.push_back(p.value());
   }
   return out;
 }
 
 Status check_policy(const Snapshot& snap, const ChapPolicy& p, const std::string& who) {
-  if (p.disable_chap && p.require_chap) return bad(who + ": disable_chap and require_chap together");
-  if (p.mutual_chap && !p.require_chap) return bad(who + ": mutual_chap needs require_chap");
-  if (p.require_chap && p.chap_group == 0) return bad(who + ": require_chap needs a chap_group");
+  if (p.disable_chap && p.require_chap) return config_error(who + ": disable_chap and require_chap together");
+  if (p.mutual_chap && !p.require_chap) return config_error(who + ": mutual_chap needs require_chap");
+  if (p.require_chap && p.chap_group == 0) return config_error(who + ": require_chap needs a chap_group");
   if (p.chap_group != 0 && !snap.auth_groups.contains(p.chap_group))
     return Status(Errc::not_found, fmt::format("iscsi: {}: no auth group {}", who, p.chap_group));
   return Status::Ok();
@@ -71,10 +71,11 @@ Status Target::add_initiator_group(uint16_t tag, std::vector<std::string> names,
   SLUICE_RETURN_IF_ERROR(config_not_on_reactor("Target::add_initiator_group"));
   std::lock_guard lock(state_->control);
   auto snap = state_->snapshot();
-  if (tag == 0) return bad("initiator group tag 0: tags are 1..65535");
+  if (tag == 0) return config_error("initiator group tag 0: tags are 1..65535");
   if (snap->initiator_groups.contains(tag))
     return Status(Errc::exists, fmt::format("iscsi: initiator group {} exists", tag));
-  if (names.empty() || netmasks.empty()) return bad(fmt::format("initiator group {} needs names and netmasks", tag));
+  if (names.empty() || netmasks.empty())
+    return config_error(fmt::format("initiator group {} needs names and netmasks", tag));
   SLUICE_RETURN_IF_ERROR(check_names(tag, names));
   auto masks = parse_masks(tag, netmasks);
   if (!masks.ok()) return masks.status();
@@ -89,7 +90,8 @@ Status Target::initiator_group_add(uint16_t tag, std::vector<std::string> names,
   std::lock_guard lock(state_->control);
   auto snap = state_->snapshot();
   auto it = snap->initiator_groups.find(tag);
-  if (it == snap->initiator_groups.end()) return Status(Errc::not_found, fmt::format("iscsi: no initiator group {}", tag));
+  if (it == snap->initiator_groups.end())
+    return Status(Errc::not_found, fmt::format("iscsi: no initiator group {}", tag));
   SLUICE_RETURN_IF_ERROR(check_names(tag, names));
   auto masks = parse_masks(tag, netmasks);
   if (!masks.ok()) return masks.status();
@@ -102,13 +104,13 @@ Status Target::initiator_group_add(uint16_t tag, std::vector<std::string> names,
   return Status::Ok();
 }
 
-Status Target::initiator_group_remove(uint16_t tag, std::vector<std::string> names,
-                                      std::vector<std::string> netmasks) {
+Status Target::initiator_group_remove(uint16_t tag, std::vector<std::string> names, std::vector<std::string> netmasks) {
   SLUICE_RETURN_IF_ERROR(config_not_on_reactor("Target::initiator_group_remove"));
   std::lock_guard lock(state_->control);
   auto snap = state_->snapshot();
   auto it = snap->initiator_groups.find(tag);
-  if (it == snap->initiator_groups.end()) return Status(Errc::not_found, fmt::format("iscsi: no initiator group {}", tag));
+  if (it == snap->initiator_groups.end())
+    return Status(Errc::not_found, fmt::format("iscsi: no initiator group {}", tag));
   auto next = std::make_shared<Snapshot>(*snap);
   detail::InitiatorGroup& g = next->initiator_groups[tag];
   for (const std::string& n : names)
@@ -146,17 +148,17 @@ Status Target::add_auth_group(uint16_t tag, std::vector<ChapSecret> secrets) {
   SLUICE_RETURN_IF_ERROR(config_not_on_reactor("Target::add_auth_group"));
   std::lock_guard lock(state_->control);
   auto snap = state_->snapshot();
-  if (tag == 0) return bad("auth group tag 0: tags are 1..65535");
+  if (tag == 0) return config_error("auth group tag 0: tags are 1..65535");
   if (snap->auth_groups.contains(tag)) return Status(Errc::exists, fmt::format("iscsi: auth group {} exists", tag));
   for (size_t i = 0; i < secrets.size(); ++i) {
     const ChapSecret& c = secrets[i];
-    if (c.user.empty()) return bad(fmt::format("auth group {}: a secret without a user", tag));
+    if (c.user.empty()) return config_error(fmt::format("auth group {}: a secret without a user", tag));
     if (c.muser.empty() != c.msecret.empty())
-      return bad(fmt::format("auth group {}: user '{}': muser and msecret go together", tag, c.user));
+      return config_error(fmt::format("auth group {}: user '{}': muser and msecret go together", tag, c.user));
     Status st = check_credentials({c.user, c.secret, c.muser, c.msecret});
-    if (!st.ok()) return bad(fmt::format("auth group {}: user '{}': {}", tag, c.user, st.message()));
+    if (!st.ok()) return config_error(fmt::format("auth group {}: user '{}': {}", tag, c.user, st.message()));
     for (size_t j = 0; j < i; ++j)
-      if (secrets[j].user == c.user) return bad(fmt::format("auth group {}: user '{}' twice", tag, c.user));
+      if (secrets[j].user == c.user) return config_error(fmt::format("auth group {}: user '{}' twice", tag, c.user));
   }
   auto next = std::make_shared<Snapshot>(*snap);
   next->auth_groups[tag] = {tag, std::move(secrets)};
@@ -195,15 +197,14 @@ Status Target::add_node(NodeConfig node) {
   SLUICE_RETURN_IF_ERROR(config_not_on_reactor("Target::add_node"));
   std::lock_guard lock(state_->control);
   auto snap = state_->snapshot();
-  if (node.name.empty()) return bad("a target node without a name");
+  if (node.name.empty()) return config_error("a target node without a name");
   const std::string prefix = node.name.substr(0, 4);
-  if (prefix != "iqn." && prefix != "eui." && prefix != "naa.")
-    node.name = state_->options.node_base + ":" + node.name;
+  if (prefix != "iqn." && prefix != "eui." && prefix != "naa.") node.name = state_->options.node_base + ":" + node.name;
   SLUICE_RETURN_IF_ERROR(check_iscsi_name(node.name));
   if (snap->nodes.contains(node.name))
     return Status(Errc::exists, fmt::format("iscsi: target node '{}' exists", node.name));
   if (node.queue_depth == 0) node.queue_depth = state_->options.default_queue_depth;
-  if (node.queue_depth < 2) return bad(fmt::format("target node '{}': queue_depth below 2", node.name));
+  if (node.queue_depth < 2) return config_error(fmt::format("target node '{}': queue_depth below 2", node.name));
   SLUICE_RETURN_IF_ERROR(check_policy(*snap, node.chap, "target node '" + node.name + "'"));
   SLUICE_RETURN_IF_ERROR(check_maps(*snap, node.pg_ig_maps, "target node '" + node.name + "'"));
   auto rt = std::make_shared<detail::NodeRuntime>(node.name);
@@ -300,8 +301,9 @@ Status Target::delete_node(std::string_view name) {
       if (rt->sessions == 0) return Status::Ok();
     }
     if (std::chrono::steady_clock::now() >= deadline)
-      return Status(Errc::aborted, fmt::format("iscsi: target node '{}' deleted, its sessions still closing after {} ms",
-                                               name, s->options.stop_timeout.count()));
+      return Status(Errc::aborted,
+                    fmt::format("iscsi: target node '{}' deleted, its sessions still closing after {} ms", name,
+                                s->options.stop_timeout.count()));
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }

@@ -62,15 +62,15 @@ TEST(IscsiAcl, Netmasks) {
   EXPECT_FALSE(acl_mask_matches("[::1]/128", "::2"));
   EXPECT_TRUE(acl_mask_matches("[2001:db8::]/32", "2001:db8:1::5"));
   EXPECT_FALSE(acl_mask_matches("[2001:db8::]/32", "2001:db9::5"));
-  EXPECT_FALSE(acl_mask_matches("[::1]/128", "127.0.0.1"));   // families do not mix
+  EXPECT_FALSE(acl_mask_matches("[::1]/128", "127.0.0.1"));  // families do not mix
   EXPECT_FALSE(acl_mask_matches("127.0.0.1/32", "::1"));
   EXPECT_TRUE(acl_mask_matches("127.0.0.1/32", "::ffff:127.0.0.1"));  // IPv4-mapped
   EXPECT_FALSE(acl_mask_matches("127.0.0.1", "not an address"));
 }
 
 TEST(IscsiAcl, BadNetmasks) {
-  for (const char* bad : {"", "127.0.0.1/", "127.0.0.1/33", "127.0.0.1/x", "127.0.0.1/8x", "127.0.0", "::1",
-                          "[::1", "[::1]/129", "[::1]x", "[127.0.0.1]", "[::1]/", "host.example", "ANYWHERE"}) {
+  for (const char* bad : {"", "127.0.0.1/", "127.0.0.1/33", "127.0.0.1/x", "127.0.0.1/8x", "127.0.0", "::1", "[::1",
+                          "[::1]/129", "[::1]x", "[127.0.0.1]", "[::1]/", "host.example", "ANYWHERE"}) {
     auto m = parse_netmask(bad);
     ASSERT_FALSE(m.ok()) << bad;
     EXPECT_EQ(m.status().code(), Errc::invalid_argument);

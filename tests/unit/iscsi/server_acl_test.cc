@@ -91,11 +91,12 @@ TEST_F(IscsiServerTest, NetmasksAllowAndDeny) {
 
 TEST_F(IscsiServerTest, ChapSecretIsFoundByName) {
   start_target();
-  ASSERT_TRUE(target_->add_auth_group(1, {{.user = "alice", .secret = kAclSecret},
-                                          {.user = "bob", .secret = "bobs-secret-12345"}})
-                  .ok());
+  ASSERT_TRUE(
+      target_
+          ->add_auth_group(1, {{.user = "alice", .secret = kAclSecret}, {.user = "bob", .secret = "bobs-secret-12345"}})
+          .ok());
   add_node(NodeConfig{.name = kNode, .luns = {{0, bdev_}}, .chap = {.require_chap = true, .chap_group = 1}});
-  add_node(NodeConfig{.name = kAclOther, .chap = {.chap_group = 1}});           // None or CHAP
+  add_node(NodeConfig{.name = kAclOther, .chap = {.chap_group = 1}});  // None or CHAP
   add_node(NodeConfig{.name = "iqn.2026-12.io.sluice:open", .chap = {.disable_chap = true}});
   EXPECT_EQ(acl_login_status(port_, {.target = kNode}) >> 8, 2);
   EXPECT_EQ(acl_login_status(port_, {.target = kNode, .chap_name = "alice", .chap_secret = kAclSecret}), 0);
@@ -136,7 +137,8 @@ bool acl_mutual_login(uint16_t port, const std::string& target, const std::strin
   const std::vector<uint8_t> mine(16, 0x42);
   text.clear();
   append_key(text, "CHAP_N", "alice");
-  append_key(text, "CHAP_R", encode_hex(chap_response(uint8_t(std::stoul(i.agreed["CHAP_I"])), kAclSecret, *challenge)));
+  append_key(text, "CHAP_R",
+             encode_hex(chap_response(uint8_t(std::stoul(i.agreed["CHAP_I"])), kAclSecret, *challenge)));
   append_key(text, "CHAP_I", "7");
   append_key(text, "CHAP_C", encode_hex(mine));
   if (!i.login_step(0, 1, text, true)) return false;
@@ -157,12 +159,12 @@ bool acl_mutual_login(uint16_t port, const std::string& target, const std::strin
 
 TEST_F(IscsiServerTest, MutualChap) {
   start_target();
-  ASSERT_TRUE(target_->add_auth_group(
-                         1, {{.user = "alice", .secret = kAclSecret, .muser = "tgt", .msecret = kAclTargetSecret}})
-                  .ok());
+  ASSERT_TRUE(
+      target_->add_auth_group(1, {{.user = "alice", .secret = kAclSecret, .muser = "tgt", .msecret = kAclTargetSecret}})
+          .ok());
   ASSERT_TRUE(target_->add_auth_group(2, {{.user = "alice", .secret = kAclSecret}}).ok());
-  add_node(NodeConfig{.name = kNode, .luns = {{0, bdev_}},
-                      .chap = {.require_chap = true, .mutual_chap = true, .chap_group = 1}});
+  add_node(NodeConfig{
+      .name = kNode, .luns = {{0, bdev_}}, .chap = {.require_chap = true, .mutual_chap = true, .chap_group = 1}});
   add_node(NodeConfig{.name = kAclOther, .chap = {.require_chap = true, .mutual_chap = true, .chap_group = 2}});
   EXPECT_TRUE(acl_mutual_login(port_, kNode, kAclTargetSecret));
   // One-way where mutual is required fails, and so does a group without the target's secret.

@@ -30,13 +30,14 @@ TEST_F(IscsiServerTest, PortalGroups) {
   EXPECT_EQ(target_->add_portal_group(2, {net::ListenAddress::unix_socket("/tmp/x.sock")}).code(),
             Errc::invalid_argument);
   // The second portal's address is taken: the call fails and the first is not kept.
-  Status in_use = target_->add_portal_group(2, {net::ListenAddress::tcp_address("127.0.0.1", 0),
-                                                net::ListenAddress::tcp_address("127.0.0.1", port_)});
+  Status in_use = target_->add_portal_group(
+      2, {net::ListenAddress::tcp_address("127.0.0.1", 0), net::ListenAddress::tcp_address("127.0.0.1", port_)});
   EXPECT_FALSE(in_use.ok());
   EXPECT_NE(in_use.message().find("portal group 2"), std::string::npos) << in_use.message();
   ASSERT_EQ(target_->portal_groups().size(), 1u);
-  ASSERT_TRUE(target_->add_portal_group(2, {net::ListenAddress::tcp_address("127.0.0.1", 0),
-                                            net::ListenAddress::tcp_address("127.0.0.1", 0)})
+  ASSERT_TRUE(target_
+                  ->add_portal_group(2, {net::ListenAddress::tcp_address("127.0.0.1", 0),
+                                         net::ListenAddress::tcp_address("127.0.0.1", 0)})
                   .ok());
   auto pgs = target_->portal_groups();
   ASSERT_EQ(pgs.size(), 2u);
@@ -63,7 +64,8 @@ TEST_F(IscsiServerTest, InitiatorGroups) {
   Status mask = target_->add_initiator_group(2, {"ANY"}, {"127.0.0.1/40"});
   EXPECT_EQ(mask.code(), Errc::invalid_argument);
   EXPECT_NE(mask.message().find("127.0.0.1/40"), std::string::npos) << mask.message();
-  ASSERT_TRUE(target_->add_initiator_group(2, {"!" + std::string(kCfgHost), "ANY"}, {"127.0.0.1/32", "[::1]/128"}).ok());
+  ASSERT_TRUE(
+      target_->add_initiator_group(2, {"!" + std::string(kCfgHost), "ANY"}, {"127.0.0.1/32", "[::1]/128"}).ok());
   ASSERT_TRUE(target_->initiator_group_add(2, {"iqn.2026-12.io.sluice:host2"}, {"10.0.0.0/8"}).ok());
   EXPECT_EQ(target_->initiator_group_add(3, {"ANY"}, {}).code(), Errc::not_found);
   EXPECT_EQ(target_->initiator_group_add(2, {}, {"10.0.0.0/33"}).code(), Errc::invalid_argument);
@@ -85,12 +87,12 @@ TEST_F(IscsiServerTest, AuthGroupsAndDiscoveryAuth) {
   EXPECT_EQ(target_->add_auth_group(1, {{.user = "", .secret = kCfgSecret}}).code(), Errc::invalid_argument);
   EXPECT_EQ(target_->add_auth_group(1, {{.user = "u", .secret = kCfgSecret, .muser = "t"}}).code(),
             Errc::invalid_argument);
-  EXPECT_EQ(target_->add_auth_group(1, {{.user = "u", .secret = kCfgSecret, .muser = "t", .msecret = kCfgSecret}})
-                .code(),
-            Errc::invalid_argument);  // both directions with one secret
-  EXPECT_EQ(target_->add_auth_group(1, {{.user = "u", .secret = kCfgSecret}, {.user = "u", .secret = kCfgSecret}})
-                .code(),
-            Errc::invalid_argument);
+  EXPECT_EQ(
+      target_->add_auth_group(1, {{.user = "u", .secret = kCfgSecret, .muser = "t", .msecret = kCfgSecret}}).code(),
+      Errc::invalid_argument);  // both directions with one secret
+  EXPECT_EQ(
+      target_->add_auth_group(1, {{.user = "u", .secret = kCfgSecret}, {.user = "u", .secret = kCfgSecret}}).code(),
+      Errc::invalid_argument);
   ASSERT_TRUE(target_->add_auth_group(1, {{.user = "u", .secret = kCfgSecret}}).ok());
   EXPECT_EQ(target_->add_auth_group(1, {}).code(), Errc::exists);
   ASSERT_EQ(target_->auth_groups().size(), 1u);
@@ -112,8 +114,13 @@ TEST_F(IscsiServerTest, AuthGroupsAndDiscoveryAuth) {
 TEST_F(IscsiServerTest, Nodes) {
   start_target();
   ASSERT_TRUE(target_->add_auth_group(3, {{.user = "u", .secret = kCfgSecret}}).ok());
-  NodeConfig n{.name = "disk0", .alias = "zero", .luns = {{0, bdev_}}, .pg_ig_maps = {{1, 1}}, .queue_depth = 8,
-               .chap = {.require_chap = true, .chap_group = 3}, .header_digest = true};
+  NodeConfig n{.name = "disk0",
+               .alias = "zero",
+               .luns = {{0, bdev_}},
+               .pg_ig_maps = {{1, 1}},
+               .queue_depth = 8,
+               .chap = {.require_chap = true, .chap_group = 3},
+               .header_digest = true};
   ASSERT_TRUE(target_->add_node(n).ok());  // named under node_base
   EXPECT_EQ(target_->add_node(n).code(), Errc::exists);
   auto nodes = target_->nodes();
