@@ -1,5 +1,5 @@
-// READ, WRITE, WRITE AND VERIFY and VERIFY in every size, and SYNCHRONIZE CACHE 10/16
-// (SBC-3 5.7-5.30).
+// READ, WRITE, WRITE AND VERIFY and VERIFY in every size, SYNCHRONIZE CACHE 10/16 and
+// PRE-FETCH 10/16 (SBC-3 5.7-5.30).
 //
 // Each is a short sequence of bdev requests on the task's channel, its progress in
 // state.step: the data (straight between the task's buffers and the bdev), then a FLUSH when
@@ -18,7 +18,7 @@ namespace {
 enum IoStep : uint32_t { kIoData, kIoFlush, kIoVerify };
 constexpr size_t kVerifyChunkBytes = 1 << 20;
 
-enum class Kind { read, write, write_verify, verify, sync };
+enum class Kind { read, write, write_verify, verify, sync, prefetch };
 
 Kind kind_of(uint8_t opcode) {
   switch (opcode) {
@@ -36,6 +36,8 @@ Kind kind_of(uint8_t opcode) {
     case op::kVerify10:
     case op::kVerify12:
     case op::kVerify16: return Kind::verify;
+    case op::kPrefetch10:
+    case op::kPrefetch16: return Kind::prefetch;
     default: return Kind::sync;
   }
 }
@@ -49,6 +51,8 @@ Status submit_step(Task* t) {
   bdev::BdevDesc& d = *lc.lun->desc;
   switch (t->state.step) {
     case kIoData:
+      if (t->state.buf != nullptr)  // a READ cut short inside a block
+        return d.read(lc.ch, t->state.buf, t->state.lba, t->state.end - t->state.lba, bdev_done, t);
       if (kind_of(t->cdb[0]) == Kind::read)
         return d.readv(lc.ch, t->state.iov, t->state.iovcnt, t->state.lba, t->state.end - t->state.lba, bdev_done, t);
       return d.writev(lc.ch, t->state.iov, t->state.iovcnt, t->state.lba, t->state.end - t->state.lba, bdev_done, t);
@@ -57,13 +61,12 @@ Status submit_step(Task* t) {
   }
 }
 
+// Reads back [state.lba, state.end), the blocks the command wrote or verifies.
 void start_verify(Task* t) {
   const uint32_t bs = t->state.lc->lun->block_size();
-  const BlockCdb b = decode_block(t->cdb.data());
   t->state.step = kIoVerify;
-  t->state.lba = b.lba;
-  t->state.end = b.lba + b.blocks;
-  const uint64_t chunk = std::min<uint64_t>(b.blocks, std::max<size_t>(kVerifyChunkBytes / bs, 1));
+  const uint64_t chunk =
+      std::min<uint64_t>(t->state.end - t->state.lba, std::max<size_t>(kVerifyChunkBytes / bs, 1));
   t->state.chunk = static_cast<uint32_t>(chunk);
   t->state.buf = env::dma_alloc(chunk * bs);
   if (t->state.buf == nullptr) return complete_no_memory(t);
@@ -113,7 +116,10 @@ void bdev_done(void* arg, Errc e) {
   }
   switch (t->state.step) {
     case kIoData:
-      if (kind == Kind::read) return complete_good(t);
+      if (kind == Kind::read) {
+        if (t->state.buf != nullptr) copy_to_iov(t, t->state.buf, t->transferred);
+        return complete_good(t);
+      }
       if (t->state.fua) {
         t->state.step = kIoFlush;
         return submit_with_retry(t, submit_step, true);
@@ -164,10 +170,13 @@ void block_io(Task* t, Lun& lun) {
   const Kind kind = kind_of(cdb[0]);
   const BlockCdb b = decode_block(cdb);
   const bdev::Geometry& g = lun.geometry();
-  if (kind == Kind::sync) {
+  if (kind == Kind::sync || kind == Kind::prefetch) {
     // NUMBER OF LOGICAL BLOCKS 0: to the end of the medium.
     if (b.lba > g.num_blocks || (b.blocks != 0 && b.blocks > g.num_blocks - b.lba))
       return complete_check(t, illegal(asc::kLbaOutOfRange));
+    // No cache of ours to load: GOOD (SBC-3 5.9: CONDITION MET only when the blocks fit in
+    // one), and the bdev's own caches are its business.
+    if (kind == Kind::prefetch) return complete_good(t);
     if (!g.supports(bdev::IoType::flush)) return complete_good(t);  // nothing volatile
     t->state.step = kIoFlush;
     return submit_with_retry(t, submit_step, true);
@@ -186,30 +195,45 @@ void block_io(Task* t, Lun& lun) {
     return complete_check(t, {.key = sense_key::kDataProtect, .asc = asc::kWriteProtected});
   uint64_t bytes = uint64_t{b.blocks} * g.block_size;
   if (kind == Kind::verify) bytes = bytchk == 0 || b.blocks == 0 ? 0 : bytchk == 3 ? g.block_size : bytes;
+  uint64_t blocks = b.blocks;
   if (bytes > t->expected_length) {
     // The initiator did not send (or has no room for) all the command moves.
     t->residual_kind = Residual::overflow;
     t->residual = static_cast<uint32_t>(std::min<uint64_t>(bytes - t->expected_length, 0xffffffff));
-    return complete_check(t, invalid_cdb_field(cdb[0] == op::kRead6 || cdb[0] == op::kWrite6 ? 4 : 7));
-  }
-  if (t->expected_length > bytes) {
+    // VERIFY's data-out is compared with the medium: half of it proves nothing.
+    if (kind == Kind::verify)
+      return complete_check(t, invalid_cdb_field(cdb[0] == op::kRead6 || cdb[0] == op::kWrite6 ? 4 : 7));
+    // RFC 7143 11.4.5.1: the target moves what the initiator expects and reports the rest as
+    // an overflow, as LIO and libiscsi's tests expect: a READ fills the expected length, a
+    // WRITE writes the whole blocks it was sent.
+    bytes = t->expected_length;
+    blocks = bytes / g.block_size;
+    if (kind == Kind::read && bytes % g.block_size != 0) ++blocks;
+    else bytes = blocks * g.block_size;
+  } else if (t->expected_length > bytes) {
     t->residual_kind = Residual::underflow;
     t->residual = static_cast<uint32_t>(t->expected_length - bytes);
   }
-  if (b.blocks == 0) return complete_good(t);
+  if (blocks == 0) return complete_good(t);
   t->transferred = static_cast<uint32_t>(bytes);
   t->state.mode = kind == Kind::write_verify ? (bytchk != 0 ? 1 : 0) : bytchk;
-  if (kind == Kind::verify) return start_verify(t);
-  if (!cut_buffers(t, bytes)) return complete_check(t, invalid_cdb_field(7));
   t->state.lba = b.lba;
-  t->state.end = b.lba + b.blocks;
+  t->state.end = b.lba + blocks;
+  if (kind == Kind::verify) return start_verify(t);
   t->state.step = kIoData;
+  if (kind == Kind::read && bytes % g.block_size != 0) {
+    // Part of a block: the blocks go to a bounce buffer, the expected bytes on from there.
+    t->state.buf = env::dma_alloc(blocks * g.block_size);
+    if (t->state.buf == nullptr) return complete_no_memory(t);
+    return submit_with_retry(t, submit_step, false);
+  }
+  if (!cut_buffers(t, bytes)) return complete_check(t, invalid_cdb_field(7));
   if (kind == Kind::read) return submit_with_retry(t, submit_step, false);
   const bool volatile_cache = g.supports(bdev::IoType::flush);
   // WRITE AND VERIFY verifies what is on the medium, so it flushes before reading back.
   t->state.fua =
       volatile_cache && (b.fua() || !lun.write_cache.load(std::memory_order_relaxed) || kind == Kind::write_verify);
-  if (admit_write(t, b.lba, b.lba + b.blocks, false, resume_write)) resume_write(t);
+  if (admit_write(t, b.lba, b.lba + blocks, false, resume_write)) resume_write(t);
 }
 
 }  // namespace sluice::scsi

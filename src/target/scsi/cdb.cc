@@ -52,7 +52,9 @@ uint32_t allocation_length(const uint8_t* cdb) {
     case op::kServiceActionIn16: return get32(cdb + 10);
     case op::kReportLuns:
     case op::kMaintenanceIn: return get32(cdb + 6);
-    case op::kPersistentReserveIn: return get16(cdb + 7);
+    case op::kPersistentReserveIn:
+    case op::kReadDefectData10: return get16(cdb + 7);
+    case op::kReadDefectData12: return get32(cdb + 6);
     default: return 0;
   }
 }

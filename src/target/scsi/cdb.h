@@ -41,7 +41,9 @@ inline constexpr uint8_t kRead10 = 0x28;
 inline constexpr uint8_t kWrite10 = 0x2a;
 inline constexpr uint8_t kWriteVerify10 = 0x2e;
 inline constexpr uint8_t kVerify10 = 0x2f;
+inline constexpr uint8_t kPrefetch10 = 0x34;
 inline constexpr uint8_t kSyncCache10 = 0x35;
+inline constexpr uint8_t kReadDefectData10 = 0x37;
 inline constexpr uint8_t kWriteSame10 = 0x41;
 inline constexpr uint8_t kUnmap = 0x42;
 inline constexpr uint8_t kModeSelect10 = 0x55;
@@ -55,6 +57,7 @@ inline constexpr uint8_t kCompareAndWrite = 0x89;
 inline constexpr uint8_t kWrite16 = 0x8a;
 inline constexpr uint8_t kWriteVerify16 = 0x8e;
 inline constexpr uint8_t kVerify16 = 0x8f;
+inline constexpr uint8_t kPrefetch16 = 0x90;
 inline constexpr uint8_t kSyncCache16 = 0x91;
 inline constexpr uint8_t kWriteSame16 = 0x93;
 inline constexpr uint8_t kServiceActionIn16 = 0x9e;
@@ -64,6 +67,7 @@ inline constexpr uint8_t kRead12 = 0xa8;
 inline constexpr uint8_t kWrite12 = 0xaa;
 inline constexpr uint8_t kWriteVerify12 = 0xae;
 inline constexpr uint8_t kVerify12 = 0xaf;
+inline constexpr uint8_t kReadDefectData12 = 0xb7;
 
 // Service actions.
 inline constexpr uint8_t kSaReadCapacity16 = 0x10;
@@ -76,7 +80,7 @@ inline constexpr uint8_t kSaReportSupportedOpcodes = 0x0c;
 size_t cdb_length(uint8_t opcode);
 
 // The addressing fields of a block command (READ, WRITE, VERIFY, WRITE AND VERIFY, WRITE SAME,
-// SYNCHRONIZE CACHE, COMPARE AND WRITE, in every size).
+// SYNCHRONIZE CACHE, PRE-FETCH, COMPARE AND WRITE, in every size).
 struct BlockCdb {
   uint64_t lba = 0;
   uint32_t blocks = 0;

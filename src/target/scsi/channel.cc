@@ -72,6 +72,8 @@ bool medium_access(uint8_t opcode) {
     case op::kVerify16:
     case op::kSyncCache10:
     case op::kSyncCache16:
+    case op::kPrefetch10:
+    case op::kPrefetch16:
     case op::kWriteSame10:
     case op::kWriteSame16:
     case op::kUnmap:
@@ -114,7 +116,11 @@ void dispatch(Task* t, Lun& lun) {
     case op::kVerify12:
     case op::kVerify16:
     case op::kSyncCache10:
-    case op::kSyncCache16: return block_io(t, lun);
+    case op::kSyncCache16:
+    case op::kPrefetch10:
+    case op::kPrefetch16: return block_io(t, lun);
+    case op::kReadDefectData10:
+    case op::kReadDefectData12: return read_defect_data(t);
     case op::kUnmap: return unmap(t, lun);
     case op::kWriteSame10:
     case op::kWriteSame16: return write_same(t, lun);

@@ -167,8 +167,11 @@ void compare_and_write(Task* t, Lun& lun) {
     return complete_check(t, invalid_cdb_field(13));
   }
   if (t->expected_length > 2 * half) {
+    // More data than the blocks take: the NUMBER OF LOGICAL BLOCKS is not what the
+    // initiator meant (a count of 256 sent as 0, say), and guessing would write wrong data.
     t->residual_kind = Residual::underflow;
     t->residual = static_cast<uint32_t>(t->expected_length - 2 * half);
+    return complete_check(t, invalid_cdb_field(13));
   }
   if (b.blocks == 0) return complete_good(t);
   t->state.buf = env::dma_alloc(2 * half);

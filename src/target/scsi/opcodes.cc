@@ -37,7 +37,9 @@ constexpr OpcodeInfo kOps[] = {
     {op::kWrite10, 0, false, 10, {op::kWrite10, kRw, F, F, F, F, 0x1f, F, F, 0}},
     {op::kWriteVerify10, 0, false, 10, {op::kWriteVerify10, 0x12, F, F, F, F, 0x1f, F, F, 0}},
     {op::kVerify10, 0, false, 10, {op::kVerify10, 0x16, F, F, F, F, 0x1f, F, F, 0}},
+    {op::kPrefetch10, 0, false, 10, {op::kPrefetch10, 0x02, F, F, F, F, 0x1f, F, F, 0}},
     {op::kSyncCache10, 0, false, 10, {op::kSyncCache10, 0x02, F, F, F, F, 0x1f, F, F, 0}},
+    {op::kReadDefectData10, 0, false, 10, {op::kReadDefectData10, 0, 0x1f, 0, 0, 0, 0, F, F, 0}},
     {op::kWriteSame10, 0, false, 10, {op::kWriteSame10, 0x08, F, F, F, F, 0x1f, F, F, 0}},
     {op::kUnmap, 0, false, 10, {op::kUnmap, 0, 0, 0, 0, 0, 0x1f, F, F, 0}},
     {op::kModeSelect10, 0, false, 10, {op::kModeSelect10, 0x11, 0, 0, 0, 0, 0, F, F, 0}},
@@ -59,6 +61,7 @@ constexpr OpcodeInfo kOps[] = {
     {op::kWrite16, 0, false, 16, {op::kWrite16, kRw, F, F, F, F, F, F, F, F, F, F, F, F, 0x1f, 0}},
     {op::kWriteVerify16, 0, false, 16, {op::kWriteVerify16, 0x12, F, F, F, F, F, F, F, F, F, F, F, F, 0x1f, 0}},
     {op::kVerify16, 0, false, 16, {op::kVerify16, 0x16, F, F, F, F, F, F, F, F, F, F, F, F, 0x1f, 0}},
+    {op::kPrefetch16, 0, false, 16, {op::kPrefetch16, 0x02, F, F, F, F, F, F, F, F, F, F, F, F, 0x1f, 0}},
     {op::kSyncCache16, 0, false, 16, {op::kSyncCache16, 0x02, F, F, F, F, F, F, F, F, F, F, F, F, 0x1f, 0}},
     {op::kWriteSame16, 0, false, 16, {op::kWriteSame16, 0x09, F, F, F, F, F, F, F, F, F, F, F, F, 0x1f, 0}},
     {op::kServiceActionIn16,
@@ -81,6 +84,7 @@ constexpr OpcodeInfo kOps[] = {
     {op::kWrite12, 0, false, 12, {op::kWrite12, kRw, F, F, F, F, F, F, F, F, 0x1f, 0}},
     {op::kWriteVerify12, 0, false, 12, {op::kWriteVerify12, 0x12, F, F, F, F, F, F, F, F, 0x1f, 0}},
     {op::kVerify12, 0, false, 12, {op::kVerify12, 0x16, F, F, F, F, F, F, F, F, 0x1f, 0}},
+    {op::kReadDefectData12, 0, false, 12, {op::kReadDefectData12, 0x1f, F, F, F, F, F, F, F, F, 0, 0}},
 };
 
 // The command timeouts descriptor (SPC-4 6.35.4): we state no timeouts, only its length.
@@ -150,6 +154,8 @@ DataDirection data_direction(const uint8_t* cdb) {
     case op::kServiceActionIn16:
     case op::kReportLuns:
     case op::kMaintenanceIn:
+    case op::kReadDefectData10:
+    case op::kReadDefectData12:
     case op::kPersistentReserveIn: return DataDirection::read;
     case op::kWrite6:
     case op::kWrite10:

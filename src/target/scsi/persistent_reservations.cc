@@ -49,6 +49,10 @@ Access access_of(const uint8_t* cdb) {
     case op::kVerify10:
     case op::kVerify12:
     case op::kVerify16:
+    case op::kPrefetch10:
+    case op::kPrefetch16:
+    case op::kReadDefectData10:
+    case op::kReadDefectData12:
     case op::kModeSense6:
     case op::kModeSense10: return Access::read;
     default: return Access::write;

@@ -24,9 +24,11 @@
 // Data: zero copy. For READ the bdev reads straight into the task's iovecs, for WRITE it writes
 // straight from them, so they must meet the bdev's alignment (env::dma_alloc memory does).
 // Small responses (INQUIRY, MODE SENSE, ...) are copied into the iovecs, cut to the CDB's
-// allocation length and to `expected_length`. A command that needs more data than
-// `expected_length` fails (INVALID FIELD IN CDB, Residual::overflow); one that needs less moves
-// what it needs (Residual::underflow). When the iovecs hold more than a READ or WRITE moves,
+// allocation length and to `expected_length`. A READ, WRITE or WRITE AND VERIFY that needs more
+// than `expected_length` moves what fits (READ: those bytes; the writes: the whole blocks sent)
+// and reports the rest as Residual::overflow; VERIFY with BYTCHK and COMPARE AND WRITE refuse
+// (INVALID FIELD IN CDB). One that needs less moves what it needs (Residual::underflow), except
+// COMPARE AND WRITE, which refuses that too. When the iovecs hold more than a READ or WRITE moves,
 // the first bytes are used, and the part used must fit in four segments.
 //
 // Atomicity: COMPARE AND WRITE excludes overlapping writes submitted on the same thread, by

@@ -120,6 +120,8 @@ inline void complete_no_memory(Task* t) { complete_status(t, kStatusBusy); }
 // Copies a response of n bytes into the data-in buffers, cut to `alloc` and to what the
 // transport expects, and completes GOOD with the residual set.
 void complete_data_in(Task* t, const void* data, size_t n, uint32_t alloc);
+// The first n bytes of the data-in buffers filled from data (as far as they reach).
+void copy_to_iov(Task* t, const void* data, size_t n);
 // The data-out bytes [offset, offset + n) gathered into dst; false if the iovecs are short.
 bool copy_from_iov(const Task* t, size_t offset, void* dst, size_t n);
 // The sense for a bdev error: reads and writes fail differently.
@@ -138,6 +140,7 @@ void unmap(Task* t, Lun& lun);              // provisioning.cc
 void write_same(Task* t, Lun& lun);         // provisioning.cc
 void compare_and_write(Task* t, Lun& lun);  // compare_write.cc
 void report_luns(Task* t);                  // lun_commands.cc
+void read_defect_data(Task* t);             // defect_data.cc
 void request_sense(Task* t);                // lun_commands.cc
 void report_supported_opcodes(Task* t);     // opcodes.cc
 void start_stop_unit(Task* t, Lun& lun);    // lun_commands.cc

@@ -44,13 +44,7 @@ void complete_data_in(Task* t, const void* data, size_t n, uint32_t alloc) {
   room = std::min<size_t>(room, t->expected_length);
   const size_t want = std::min<size_t>(n, alloc);
   const size_t len = std::min(want, room);
-  const auto* src = static_cast<const uint8_t*>(data);
-  size_t done = 0;
-  for (int i = 0; i < t->iovcnt && done < len; ++i) {
-    const size_t k = std::min(t->iov[i].iov_len, len - done);
-    std::memcpy(t->iov[i].iov_base, src + done, k);
-    done += k;
-  }
+  copy_to_iov(t, data, len);
   t->transferred = static_cast<uint32_t>(len);
   if (want > t->expected_length) {
     t->residual_kind = Residual::overflow;
@@ -60,6 +54,16 @@ void complete_data_in(Task* t, const void* data, size_t n, uint32_t alloc) {
     t->residual = static_cast<uint32_t>(t->expected_length - len);
   }
   complete_good(t);
+}
+
+void copy_to_iov(Task* t, const void* data, size_t n) {
+  const auto* src = static_cast<const uint8_t*>(data);
+  size_t done = 0;
+  for (int i = 0; i < t->iovcnt && done < n; ++i) {
+    const size_t k = std::min(t->iov[i].iov_len, n - done);
+    std::memcpy(t->iov[i].iov_base, src + done, k);
+    done += k;
+  }
 }
 
 bool copy_from_iov(const Task* t, size_t offset, void* dst, size_t n) {

@@ -58,14 +58,6 @@ TEST_F(ScsiTest, ReadIntoSeveralBuffersAndALongerExpectedLength) {
   EXPECT_EQ(std::memcmp(c->data(), want.data(), 2 * kBlockSize), 0);
 }
 
-TEST_F(ScsiTest, TransferLongerThanExpectedIsRefusedAsOverflow) {
-  auto c = make(rw16(op::kRead16, 0, 4), 2 * kBlockSize);
-  ASSERT_EQ(exec(*c), kStatusCheckCondition);
-  EXPECT_EQ(c->asc(), 0x2400);
-  EXPECT_EQ(c->task.residual_kind, Residual::overflow);
-  EXPECT_EQ(c->task.residual, 2 * kBlockSize);
-}
-
 TEST_F(ScsiTest, RangeProtectionAndZeroLengthChecks) {
   auto past = make(rw16(op::kRead16, kBlocks - 1, 2), 2 * kBlockSize);
   ASSERT_EQ(exec(*past), kStatusCheckCondition);
@@ -105,6 +97,23 @@ TEST_F(ScsiTest, FuaAndSynchronizeCacheFlush) {
   auto s16_past = make(rw16(op::kSyncCache16, kBlocks, 10), 0);
   ASSERT_EQ(exec(*s16_past), kStatusCheckCondition);
   EXPECT_EQ(s16_past->asc(), 0x2100);
+}
+
+// PRE-FETCH: range checked (0 blocks: to the end), then GOOD with nothing moved or flushed.
+TEST_F(ScsiTest, PrefetchChecksItsRangeOnly) {
+  const uint64_t before = flushes();
+  Cmd p10({op::kPrefetch10, 0x02, 0, 0, 0, 0, 0, 0, 8, 0}, 0);  // IMMED
+  ASSERT_EQ(exec(p10), kStatusGood);
+  auto p16 = make(rw16(op::kPrefetch16, kBlocks - 256, 256), 0);
+  ASSERT_EQ(exec(*p16), kStatusGood);
+  auto to_end = make(rw16(op::kPrefetch16, 5, 0), 0);
+  ASSERT_EQ(exec(*to_end), kStatusGood);
+  for (auto [lba, blocks] : {std::pair<uint64_t, uint32_t>{kBlocks - 1, 2}, {kBlocks + 1, 0}, {~uint64_t{0}, 1}}) {
+    auto past = make(rw16(op::kPrefetch16, lba, blocks), 0);
+    ASSERT_EQ(exec(*past), kStatusCheckCondition);
+    EXPECT_EQ(past->asc(), 0x2100) << lba;
+  }
+  EXPECT_EQ(flushes(), before);
 }
 
 TEST_F(ScsiTest, VerifyComparesAndReportsTheMiscompareOffset) {

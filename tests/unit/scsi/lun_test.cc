@@ -1,5 +1,6 @@
 // The LUN's state seen by several nexuses: unit attentions, REQUEST SENSE, MODE SENSE and
-// MODE SELECT, START STOP UNIT, PREVENT ALLOW MEDIUM REMOVAL, RESERVE and RELEASE.
+// MODE SELECT, START STOP UNIT, PREVENT ALLOW MEDIUM REMOVAL, RESERVE and RELEASE, READ DEFECT
+// DATA.
 #include "scsi_test_support.h"
 
 namespace sluice::scsi::testing {
@@ -9,6 +10,20 @@ TEST_F(ScsiTest, TestUnitReadyIsGood) {
   Cmd c({op::kTestUnitReady, 0, 0, 0, 0, 0}, 0);
   EXPECT_EQ(exec(c), kStatusGood);
   EXPECT_EQ(c.task.sense_length, 0);
+}
+
+// READ DEFECT DATA: the header of an empty list in the format asked for, PLISTV and GLISTV
+// as requested; cut to the allocation length.
+TEST_F(ScsiTest, ReadDefectDataIsAnEmptyList) {
+  Cmd d10({op::kReadDefectData10, 0, 0x1d, 0, 0, 0, 0, 0, 32, 0}, 32);  // P and G lists, format 5
+  ASSERT_EQ(exec(d10), kStatusGood);
+  EXPECT_EQ(d10.task.transferred, 4u);
+  EXPECT_EQ(d10[1], 0x1d);
+  EXPECT_EQ(get16(d10.data() + 2), 0);
+  Cmd d12({op::kReadDefectData12, 0x04, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0}, 32);
+  ASSERT_EQ(exec(d12), kStatusGood);
+  EXPECT_EQ(d12.task.transferred, 6u);
+  EXPECT_EQ(d12[1], 0x04);
 }
 
 TEST_F(ScsiTest, UnitAttentionAfterResetIsReportedOnceToEachOtherNexus) {
