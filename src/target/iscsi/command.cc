@@ -17,6 +17,31 @@ namespace {
 // The largest expected data transfer length a command may announce (its buffer is pinned).
 constexpr uint32_t kMaxTransfer = 16u << 20;
 
+// RFC 7143 11.7.5: Data-Out PDUs are numbered from 0 within each sequence (the unsolicited
+// one, then one per R2T). A gap, a repeat or a reordering means a PDU was lost (7.1.4.2); at
+// ErrorRecoveryLevel 0 the target takes the rest of the data and then ends the task with
+// CHECK CONDITION, PROTOCOL SERVICE CRC ERROR (7.8.2 b), keeping the connection. Until then
+// the command's data_sn holds kBrokenSequence (no sequence is 2^32 PDUs long).
+constexpr uint32_t kBrokenSequence = 0xffffffff;
+
+void check_data_sn(Command& c, const DataOut& d) {
+  if (c.data_sn == kBrokenSequence) return;
+  c.data_sn = d.data_sn == c.data_sn ? c.data_sn + 1 : kBrokenSequence;
+}
+
+// ABORTED COMMAND, PROTOCOL SERVICE CRC ERROR (47h/05h), fixed format.
+void fail_data_sequence(scsi::Task& t) {
+  t.status = scsi::kStatusCheckCondition;
+  t.sense.fill(0);
+  t.sense[0] = 0x70;
+  t.sense[2] = 0x0b;
+  t.sense[7] = 10;
+  t.sense[12] = 0x47;
+  t.sense[13] = 0x05;
+  t.sense_length = 18;
+  t.transferred = 0;
+}
+
 }  // namespace
 
 Command* Connection::find_command(uint32_t itt) {
@@ -113,6 +138,7 @@ bool Connection::data_out_buffer(const Pdu& pdu) {
     close("Data-Out outside what the target asked for");
     return false;
   }
+  check_data_sn(*c, d);
   cur_ = c;
   reader_.set_data_buffer({c->buf + d.buffer_offset, pdu.data_length});
   return true;
@@ -127,6 +153,7 @@ bool Connection::data_out_done(const Pdu& pdu) {
       Command* known = find_command(d.itt);
       if (known != nullptr && !known->executing && known->write) {
         c = known;  // an empty Data-Out that only ends a sequence
+        check_data_sn(*c, d);
       }
     }
     if (c == nullptr) {
@@ -165,6 +192,7 @@ void Connection::advance(Command* c) {
   r.exp_cmd_sn = exp_cmd_sn_;
   r.max_cmd_sn = max_cmd_sn();
   r.r2t_sn = c->r2t_sn++;
+  if (c->data_sn != kBrokenSequence) c->data_sn = 0;  // the R2T's Data-Out sequence
   r.buffer_offset = c->r2t_offset = c->received;
   r.desired_length = c->r2t_length = std::min(c->edtl - c->received, params_.max_burst_length);
   c->r2t_received = 0;
@@ -172,6 +200,12 @@ void Connection::advance(Command* c) {
 }
 
 void Connection::execute(Command* c) {
+  if (c->data_sn == kBrokenSequence) {  // all its data is in: answer without running it
+    fail_data_sequence(c->task);
+    respond(c);
+    return finish(c);
+  }
+  c->data_sn = 0;  // counted Data-Out until now; from here the Data-In sent
   c->executing = true;
   ++executing_;
   channel_->execute(&c->task);

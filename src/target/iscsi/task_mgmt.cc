@@ -52,11 +52,13 @@ void Connection::task_mgmt(const TaskMgmtRequest& req) {
         break;
       }
       abort_if([&](const Command* x) { return lun_of(x) == req.lun; });
-      device_->reset_lun(*lun, nexus_);
+      // SAM-5 6.3.3: a unit attention for every I_T nexus, the one that asked included
+      // (multipath initiators look for it on each path: libiscsi's MultipathIO.Reset).
+      device_->reset_lun(*lun);
       break;
     case 6:  // TARGET WARM RESET
       abort_if([](const Command*) { return true; });
-      if (device_ != nullptr) device_->reset(nexus_);
+      if (device_ != nullptr) device_->reset();
       break;
     default: response = kNotSupported; break;
   }

@@ -56,6 +56,75 @@ TEST_F(IscsiServerTest, OutOfRangeReadIsCheckConditionWithSense) {
   EXPECT_EQ(r.status, 0);
 }
 
+// Data-Out PDUs out of DataSN order (libiscsi's iSCSIDataSnInvalid): at ErrorRecoveryLevel 0
+// the task ends in CHECK CONDITION, PROTOCOL SERVICE CRC ERROR, nothing is written, and the
+// session goes on (RFC 7143 7.8.2).
+TEST_F(IscsiServerTest, DataOutOutOfOrderFailsTheTaskNotTheSession) {
+  serve();
+  auto i = session({.immediate_data = false});
+  for (const std::vector<uint32_t>& sns : {std::vector<uint32_t>{1, 0}, {0, 0}, {27}}) {
+    const uint32_t blocks = uint32_t(sns.size());
+    std::vector<uint8_t> data(blocks * 512, 0xa6);
+    ScsiCommand c;
+    c.itt = i->next_itt();
+    c.cmd_sn = i->take_cmd_sn();
+    c.exp_stat_sn = i->exp_stat_sn();
+    c.expected_data_length = uint32_t(data.size());
+    c.write = c.final = true;
+    auto cdb = rw10(0x2a, 100, uint16_t(blocks));
+    std::memcpy(c.cdb, cdb.data(), kCdbSize);
+    ASSERT_TRUE(i->send(c));
+    auto r2t = i->recv();
+    ASSERT_TRUE(r2t && std::holds_alternative<R2t>(r2t->pdu.header));
+    for (uint32_t k = 0; k < blocks; ++k) {
+      DataOut d;
+      d.itt = c.itt;
+      d.ttt = std::get<R2t>(r2t->pdu.header).ttt;
+      d.exp_stat_sn = i->exp_stat_sn();
+      d.data_sn = sns[k];
+      d.buffer_offset = k * 512;
+      d.final = k + 1 == blocks;
+      ASSERT_TRUE(i->send(d, std::span<const uint8_t>(data.data() + k * 512, 512)));
+    }
+    auto resp = i->recv();
+    ASSERT_TRUE(resp && std::holds_alternative<ScsiResponse>(resp->pdu.header)) << sns.size();
+    EXPECT_EQ(std::get<ScsiResponse>(resp->pdu.header).status, 0x02);
+    ASSERT_GE(resp->data.size(), 2u);
+    const std::vector<uint8_t> sense(resp->data.begin() + 2, resp->data.end());
+    EXPECT_EQ(sense_key(sense), 0x0b);  // ABORTED COMMAND
+    EXPECT_EQ(sense_asc(sense), 0x47);  // PROTOCOL SERVICE CRC ERROR (47h/05h)
+  }
+  auto rd = rw10(0x28, 100, 2);
+  auto back = run_command(*i, rd.data(), 1024, nullptr);
+  ASSERT_TRUE(back.ok);
+  EXPECT_EQ(back.status, 0);
+  EXPECT_EQ(back.data, std::vector<uint8_t>(1024, 0));  // nothing was written
+}
+
+// LUN RESET and TARGET WARM RESET: every session's next command, the asking one's too, is
+// CHECK CONDITION, UNIT ATTENTION (29h), once.
+TEST_F(IscsiServerTest, ResetsRaiseAUnitAttentionOnEverySession) {
+  serve();
+  auto a = session({.isid_last = 1});
+  auto b = session({.isid_last = 2});
+  uint8_t tur[16] = {};
+  for (uint8_t function : {uint8_t(5), uint8_t(6)}) {
+    auto tm = a->task_mgmt(function, 0, kReservedTag);
+    ASSERT_TRUE(tm.has_value());
+    EXPECT_EQ(tm->response, 0);
+    for (Initiator* s : {a.get(), b.get()}) {
+      auto r = run_command(*s, tur, 0, nullptr);
+      ASSERT_TRUE(r.ok);
+      EXPECT_EQ(r.status, 0x02) << int(function);
+      EXPECT_EQ(sense_key(r.sense), 0x06);
+      EXPECT_EQ(sense_asc(r.sense), 0x29);
+      r = run_command(*s, tur, 0, nullptr);
+      ASSERT_TRUE(r.ok);
+      EXPECT_EQ(r.status, 0) << int(function);
+    }
+  }
+}
+
 struct IoMode {
   const char* name;
   LoginOptions login;
