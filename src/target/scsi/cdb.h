@@ -55,6 +55,7 @@ inline constexpr uint8_t kPersistentReserveOut = 0x5f;
 inline constexpr uint8_t kRead16 = 0x88;
 inline constexpr uint8_t kCompareAndWrite = 0x89;
 inline constexpr uint8_t kWrite16 = 0x8a;
+inline constexpr uint8_t kOrWrite16 = 0x8b;
 inline constexpr uint8_t kWriteVerify16 = 0x8e;
 inline constexpr uint8_t kVerify16 = 0x8f;
 inline constexpr uint8_t kPrefetch16 = 0x90;
@@ -80,7 +81,7 @@ inline constexpr uint8_t kSaReportSupportedOpcodes = 0x0c;
 size_t cdb_length(uint8_t opcode);
 
 // The addressing fields of a block command (READ, WRITE, VERIFY, WRITE AND VERIFY, WRITE SAME,
-// SYNCHRONIZE CACHE, PRE-FETCH, COMPARE AND WRITE, in every size).
+// SYNCHRONIZE CACHE, PRE-FETCH, COMPARE AND WRITE, ORWRITE, in every size).
 struct BlockCdb {
   uint64_t lba = 0;
   uint32_t blocks = 0;

@@ -77,7 +77,8 @@ bool medium_access(uint8_t opcode) {
     case op::kWriteSame10:
     case op::kWriteSame16:
     case op::kUnmap:
-    case op::kCompareAndWrite: return true;
+    case op::kCompareAndWrite:
+    case op::kOrWrite16: return true;
     default: return false;
   }
 }
@@ -125,6 +126,7 @@ void dispatch(Task* t, Lun& lun) {
     case op::kWriteSame10:
     case op::kWriteSame16: return write_same(t, lun);
     case op::kCompareAndWrite: return compare_and_write(t, lun);
+    case op::kOrWrite16: return or_write(t, lun);
     case op::kStartStopUnit: return start_stop_unit(t, lun);
     case op::kPreventAllow: return prevent_allow(t, lun);
     case op::kPersistentReserveIn: return persistent_reserve_in(t, lun);

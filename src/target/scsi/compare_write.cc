@@ -1,6 +1,8 @@
-// COMPARE AND WRITE (SBC-3 5.2) and the exclusion that makes it atomic: a LunChannel keeps
-// its writes in flight; a COMPARE AND WRITE waits for the overlapping ones to finish, and
-// overlapping writes that arrive meanwhile wait for it, in arrival order.
+// COMPARE AND WRITE (SBC-3 5.2), ORWRITE(16) (SBC-3 5.8: the blocks ORed with the data-out
+// buffer), and the exclusion that makes them atomic: a LunChannel keeps its writes in flight;
+// a COMPARE AND WRITE or ORWRITE waits for the overlapping ones to finish, and overlapping
+// writes that arrive meanwhile wait for it, in arrival order. Both read the blocks into the
+// first half of a bounce buffer and write its second half.
 #include <algorithm>
 
 #include "env/env.h"
@@ -94,6 +96,7 @@ void retire_write(Task* t) {
 namespace {
 
 enum CawStep : uint32_t { kCawRead, kCawWrite, kCawFlush };
+constexpr uint8_t kOrWrite = 1;  // state.mode: ORWRITE, not COMPARE AND WRITE
 
 void caw_done(void* arg, Errc e);
 
@@ -121,6 +124,12 @@ void caw_done(void* arg, Errc e) {
   const auto* buf = static_cast<const uint8_t*>(t->state.buf);
   switch (t->state.step) {
     case kCawRead: {
+      if (t->state.mode == kOrWrite) {
+        auto* out = static_cast<uint8_t*>(t->state.buf) + bytes;
+        for (size_t i = 0; i < bytes; ++i) out[i] |= buf[i];
+        t->state.step = kCawWrite;
+        return submit_with_retry(t, caw_submit, true);
+      }
       // The verify half of the data-out buffer against the medium.
       uint8_t want[4096];
       for (size_t off = 0; off < bytes; off += sizeof(want)) {
@@ -179,6 +188,39 @@ void compare_and_write(Task* t, Lun& lun) {
   if (!copy_from_iov(t, half, static_cast<uint8_t*>(t->state.buf) + half, half))
     return complete_check(t, invalid_cdb_field(13));
   t->transferred = static_cast<uint32_t>(2 * half);
+  t->state.lba = b.lba;
+  t->state.chunk = b.blocks;
+  t->state.step = kCawRead;
+  t->state.fua = g.supports(bdev::IoType::flush) && (b.fua() || !lun.write_cache.load(std::memory_order_relaxed));
+  if (admit_write(t, b.lba, b.lba + b.blocks, true, caw_start)) caw_start(t);
+}
+
+void or_write(Task* t, Lun& lun) {
+  const BlockCdb b = decode_block(t->cdb.data());
+  const bdev::Geometry& g = lun.geometry();
+  const uint32_t max_blocks = t->state.channel->device().options().max_transfer_blocks;
+  if (b.protect()) return complete_check(t, invalid_cdb_field(1, 7));
+  if (b.lba > g.num_blocks || b.blocks > g.num_blocks - b.lba) return complete_check(t, illegal(asc::kLbaOutOfRange));
+  if (max_blocks != 0 && b.blocks > max_blocks) return complete_check(t, invalid_cdb_field(10));
+  if (lun.read_only) return complete_check(t, {.key = sense_key::kDataProtect, .asc = asc::kWriteProtected});
+  const size_t half = size_t{b.blocks} * g.block_size;
+  // Each block is read, ORed and written whole: a short data-out is refused, not cut.
+  if (half > t->expected_length) {
+    t->residual_kind = Residual::overflow;
+    t->residual = static_cast<uint32_t>(half - t->expected_length);
+    return complete_check(t, invalid_cdb_field(10));
+  }
+  if (t->expected_length > half) {
+    t->residual_kind = Residual::underflow;
+    t->residual = static_cast<uint32_t>(t->expected_length - half);
+  }
+  if (b.blocks == 0) return complete_good(t);
+  t->state.buf = env::dma_alloc(2 * half);
+  if (t->state.buf == nullptr) return complete_no_memory(t);
+  if (!copy_from_iov(t, 0, static_cast<uint8_t*>(t->state.buf) + half, half))
+    return complete_check(t, invalid_cdb_field(10));
+  t->transferred = static_cast<uint32_t>(half);
+  t->state.mode = kOrWrite;
   t->state.lba = b.lba;
   t->state.chunk = b.blocks;
   t->state.step = kCawRead;

@@ -59,6 +59,7 @@ constexpr OpcodeInfo kOps[] = {
     {op::kRead16, 0, false, 16, {op::kRead16, kRw, F, F, F, F, F, F, F, F, F, F, F, F, 0x1f, 0}},
     {op::kCompareAndWrite, 0, false, 16, {op::kCompareAndWrite, kRw, F, F, F, F, F, F, F, F, 0, 0, 0, F, 0x1f, 0}},
     {op::kWrite16, 0, false, 16, {op::kWrite16, kRw, F, F, F, F, F, F, F, F, F, F, F, F, 0x1f, 0}},
+    {op::kOrWrite16, 0, false, 16, {op::kOrWrite16, kRw, F, F, F, F, F, F, F, F, F, F, F, F, 0x1f, 0}},
     {op::kWriteVerify16, 0, false, 16, {op::kWriteVerify16, 0x12, F, F, F, F, F, F, F, F, F, F, F, F, 0x1f, 0}},
     {op::kVerify16, 0, false, 16, {op::kVerify16, 0x16, F, F, F, F, F, F, F, F, F, F, F, F, 0x1f, 0}},
     {op::kPrefetch16, 0, false, 16, {op::kPrefetch16, 0x02, F, F, F, F, F, F, F, F, F, F, F, F, 0x1f, 0}},
@@ -168,6 +169,7 @@ DataDirection data_direction(const uint8_t* cdb) {
     case op::kModeSelect10:
     case op::kUnmap:
     case op::kCompareAndWrite:
+    case op::kOrWrite16:
     case op::kWriteSame10:
     case op::kPersistentReserveOut: return DataDirection::write;
     case op::kWriteSame16: return cdb[1] & 0x01 ? DataDirection::none : DataDirection::write;  // NDOB

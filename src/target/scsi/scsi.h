@@ -106,7 +106,7 @@ struct TaskState {
   Task* next = nullptr;              // LunChannel lists
   Task* prev = nullptr;
   Task* ready = nullptr;  // compare_write.cc: the order blocked writes resume in
-  uint8_t mode = 0;       // VERIFY / WRITE AND VERIFY: BYTCHK
+  uint8_t mode = 0;       // VERIFY / WRITE AND VERIFY: BYTCHK; 1 in compare_write.cc: ORWRITE
   // The data buffers cut to the command's transfer length, when the transport's are longer.
   const iovec* iov = nullptr;
   int iovcnt = 0;

@@ -139,6 +139,7 @@ void block_io(Task* t, Lun& lun);           // block_io.cc: READ, WRITE, VERIFY,
 void unmap(Task* t, Lun& lun);              // provisioning.cc
 void write_same(Task* t, Lun& lun);         // provisioning.cc
 void compare_and_write(Task* t, Lun& lun);  // compare_write.cc
+void or_write(Task* t, Lun& lun);           // compare_write.cc
 void report_luns(Task* t);                  // lun_commands.cc
 void read_defect_data(Task* t);             // defect_data.cc
 void request_sense(Task* t);                // lun_commands.cc

@@ -276,6 +276,36 @@ TEST_F(ScsiTest, CompareAndWriteMiscompareLeavesTheBlocksAndNamesTheOffset) {
   EXPECT_EQ(big->asc(), 0x2400);
 }
 
+// ORWRITE: each block becomes itself ORed with the data-out; ORPROTECT refused; 0 blocks is
+// GOOD; a write-protected LUN refuses it (lun_test has the read-only LUN).
+TEST_F(ScsiTest, OrWriteOrsTheDataIntoTheBlocks) {
+  std::vector<uint8_t> old_data(3 * kBlockSize, 0xa5);
+  write(900, old_data);
+  std::vector<uint8_t> cdb = rw16(op::kOrWrite16, 900, 2, 0x08);  // FUA
+  auto c = make(cdb, 2 * kBlockSize, DataDirection::write);
+  std::memset(c->data(), 0x5a, 2 * kBlockSize);
+  c->data()[kBlockSize + 1] = 0x02;
+  const uint64_t before = flushes();
+  ASSERT_EQ(exec(*c), kStatusGood);
+  EXPECT_EQ(flushes(), before + 1);
+  std::vector<uint8_t> want(3 * kBlockSize, 0xff);
+  want[kBlockSize + 1] = 0xa7;
+  want.resize(2 * kBlockSize);
+  want.insert(want.end(), kBlockSize, 0xa5);  // the third block untouched
+  EXPECT_EQ(read(900, 3), want);
+  auto prot = make(rw16(op::kOrWrite16, 900, 1, 0x20), kBlockSize, DataDirection::write);
+  ASSERT_EQ(exec(*prot), kStatusCheckCondition);
+  EXPECT_EQ(prot->asc(), 0x2400);
+  auto none = make(rw16(op::kOrWrite16, 0, 0), 0, DataDirection::write);
+  ASSERT_EQ(exec(*none), kStatusGood);
+  auto past = make(rw16(op::kOrWrite16, kBlocks + 1, 0), 0, DataDirection::write);
+  ASSERT_EQ(exec(*past), kStatusCheckCondition);
+  EXPECT_EQ(past->asc(), 0x2100);
+  auto short_data = make(rw16(op::kOrWrite16, 900, 2), kBlockSize, DataDirection::write);
+  ASSERT_EQ(exec(*short_data), kStatusCheckCondition);
+  EXPECT_EQ(short_data->task.residual_kind, Residual::overflow);
+}
+
 TEST_F(ScsiTest, CompareAndWriteExcludesOverlappingWrites) {
   // A COMPARE AND WRITE, then a WRITE to the same block submitted before it completes: the
   // write waits, so the compare sees the old data and the write lands last.
