@@ -359,6 +359,10 @@ Negotiator::Step Negotiator::transition(Stage csg, bool transit, Stage nsg) {
   if (!transit) return s;
   if (csg == Stage::security) {
     if (!authenticated()) {
+      // CHAP agreed in this very request (libiscsi asks to transit in the PDU that offers
+      // AuthMethod=CHAP,None): stay in the security stage, T clear, as RFC 7143 6.2 lets a
+      // target; the CHAP exchange follows. Once CHAP keys came, leaving early fails.
+      if (auth_chosen_ && params_.auth_method == AuthMethod::chap && chap_ && !chap_started_) return s;
       s.status = fail(kLoginAuthFailure, "the initiator leaves the security stage unauthenticated");
       return s;
     }
@@ -461,6 +465,7 @@ Negotiator::Step Negotiator::respond(const std::vector<KeyValue>& keys, Stage cs
       s.status = fail(kLoginInitiatorError, "CHAP keys without AuthMethod=CHAP agreed in the security stage");
       return s;
     }
+    chap_started_ = true;
     if (Status st = chap_->handle(keys, response); !st.ok()) {
       s.status = fail(kLoginAuthFailure, st.message());
       return s;

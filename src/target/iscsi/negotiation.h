@@ -144,6 +144,7 @@ class Negotiator {
   TargetOptions options_;
   SessionParams params_;
   std::optional<ChapTarget> chap_;
+  bool chap_started_ = false;  // CHAP keys arrived (CHAP_A on)
   ChapTarget::RandomSource random_;
   bool started_ = false;
   Stage stage_ = Stage::security;  // where the login is: each request's CSG must be this

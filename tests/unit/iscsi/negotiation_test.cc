@@ -428,6 +428,17 @@ TEST(IscsiNegotiation, AuthenticationRequired) {
     r = login(n, {{"CHAP_A", "5"}}, Stage::security, true, Stage::operational);
     EXPECT_EQ(code(r.step.status), kLoginAuthFailure);
   }
+  {  // libiscsi offers AuthMethod=CHAP,None with T set: the target picks CHAP and stays (T clear)
+    Negotiator n(o);
+    Reply r = login(n, {kInit, kTarget, {"AuthMethod", "CHAP,None"}}, Stage::security, true, Stage::operational);
+    ASSERT_TRUE(r.step.status.ok()) << r.step.status.message;
+    EXPECT_EQ(r.answers.at("AuthMethod"), "CHAP");
+    EXPECT_FALSE(r.step.transit);
+    EXPECT_EQ(r.step.nsg, Stage::security);
+    r = login(n, {{"CHAP_A", "5"}}, Stage::security);
+    EXPECT_TRUE(r.step.status.ok()) << r.step.status.message;
+    EXPECT_FALSE(n.authenticated());
+  }
   {  // CHAP chosen, then a request in the operational stage without any transit
     Negotiator n(o);
     login(n, {kInit, kTarget, {"AuthMethod", "CHAP"}}, Stage::security);
