@@ -97,11 +97,28 @@ if [[ $tools -eq 1 ]]; then
   else
     fail "iscsi-readcapacity16: $(cat "$TMP/out" "$TMP/err")"
   fi
-  if rpc iscsi_get_connections && [[ $(json 'len(d)') == 0 ]]; then
-    pass "iscsi_get_connections: none once the tools logged out"
+  # A session held open by iscsi-perf (reading until stopped): listed, and it blocks add_lun.
+  bg_start timeout 30 iscsi-perf -i "$ini" "iscsi://127.0.0.1:$port/$node/0" >"$TMP/perf.out" 2>&1
+  perf=$BG_PID
+  listed=0
+  for _ in $(seq 1 100); do
+    rpc iscsi_get_connections && [[ $(json '[(c["target_node_name"], c["initiator_name"], c["session_type"]) for c in d]') == "[('$node', '$ini', 'normal')]" ]] && { listed=1; break; }
+    sleep 0.1
+  done
+  if [[ $listed -eq 1 ]]; then pass "iscsi_get_connections: iscsi-perf's session"; else fail "iscsi_get_connections: $(cat "$TMP/out" "$TMP/err" "$TMP/perf.out")"; fi
+  if ! rpc iscsi_target_node_add_lun '{"name": "'$node'", "bdev_name": "Malloc1", "lun_id": 5}' && grep -q "session" "$TMP/err"; then
+    pass "refused: iscsi_target_node_add_lun while a session is open (says so)"
   else
-    fail "iscsi_get_connections: $(cat "$TMP/out" "$TMP/err")"
+    fail "add_lun with a session: $(cat "$TMP/out" "$TMP/err")"
   fi
+  kill -INT "$perf" 2>/dev/null
+  wait_or_kill "$perf" 10
+  gone=0
+  for _ in $(seq 1 100); do
+    rpc iscsi_get_connections && [[ $(json 'len(d)') == 0 ]] && { gone=1; break; }
+    sleep 0.1
+  done
+  if [[ $gone -eq 1 ]]; then pass "iscsi_get_connections: none once iscsi-perf stops"; else fail "connections left: $(cat "$TMP/out")"; fi
 fi
 
 # CHAP: an auth group, a node requiring CHAP, discovery requiring it too.
