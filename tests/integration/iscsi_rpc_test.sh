@@ -41,6 +41,11 @@ pass "sluice serve up with two malloc bdevs"
 step() {  # NAME METHOD PARAMS: one call that must succeed
   if rpc "$2" "$3"; then pass "$1"; else fail "$1: $(cat "$TMP/out" "$TMP/err")"; fi
 }
+bad() {  # NAME METHOD PARAMS PATTERN
+  if ! rpc "$2" "$3" && grep -q -- "$4" "$TMP/err"; then pass "refused: $1"; else fail "$1: $(cat "$TMP/out" "$TMP/err")"; fi
+}
+# A call that fails before any configuration starts nothing: iscsi_set_options still comes first.
+bad "deleting a portal group before any exists" iscsi_delete_portal_group '{"tag": 9}' "9"
 step "iscsi_set_options before anything else" iscsi_set_options \
   '{"node_base": "'$base'", "max_sessions": 16, "max_queue_depth": 32, "nop_timeout": 30}'
 if rpc iscsi_get_options && [[ $(json 'd["node_base"], d["max_sessions"], d["max_queue_depth"], d["require_chap"]') == "$base 16 32 False" ]]; then
@@ -160,9 +165,6 @@ if [[ $tools -eq 1 ]]; then
   fi
 fi
 
-bad() {  # NAME METHOD PARAMS PATTERN
-  if ! rpc "$2" "$3" && grep -q -- "$4" "$TMP/err"; then pass "refused: $1"; else fail "$1: $(cat "$TMP/out" "$TMP/err")"; fi
-}
 bad "iscsi_set_options once the target runs" iscsi_set_options '{"max_sessions": 8}' "before any other"
 bad "a portal group tag 0" iscsi_create_portal_group '{"tag": 0, "portals": [{"host": "127.0.0.1", "port": "0"}]}' "tag"
 bad "a portal group twice" iscsi_create_portal_group '{"tag": 1, "portals": [{"host": "127.0.0.1", "port": "0"}]}' "exists"

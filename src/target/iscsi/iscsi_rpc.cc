@@ -19,13 +19,16 @@ Service& the_service() {
   return *s;
 }
 
-Target& target_or_start(Service& s) {
-  if (!s.target) {
+void call_target(Service& s, const std::function<Status(Target&)>& fn) {
+  const bool fresh = !s.target;
+  if (fresh) {
     auto t = Target::start(GlobalOptions{});
     rpc::throw_if_error(t.status());
     s.target = std::move(t.value());
   }
-  return *s.target;
+  Status st = fn(*s.target);
+  if (!st.ok() && fresh) s.target.reset();  // a failed call changed nothing: empty, nothing bound
+  rpc::throw_if_error(st);
 }
 
 void add_locked(rpc::Registry& r, const char* name, std::function<Json(const Params&, Service&)> fn) {

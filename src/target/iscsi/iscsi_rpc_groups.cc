@@ -97,13 +97,13 @@ void add_group_methods(rpc::Registry& r) {
     if (p.flag("wait", false))
       bad_param("wait: a portal group accepts as soon as it is made (no iscsi_start_portal_group)");
     p.done();
-    rpc::throw_if_error(target_or_start(s).add_portal_group(tag, std::move(portals)));
+    call_target(s, [&](Target& t) { return t.add_portal_group(tag, std::move(portals)); });
     return Json(true);
   });
   add_locked(r, "iscsi_delete_portal_group", [](const Params& p, Service& s) {
     const uint16_t tag = tag_param(p, "tag");
     p.done();
-    rpc::throw_if_error(target_or_start(s).delete_portal_group(tag));
+    call_target(s, [&](Target& t) { return t.delete_portal_group(tag); });
     return Json(true);
   });
   add_locked(r, "iscsi_get_portal_groups", [](const Params& p, Service& s) {
@@ -116,23 +116,24 @@ void add_group_methods(rpc::Registry& r) {
 
   add_locked(r, "iscsi_create_initiator_group", [](const Params& p, Service& s) {
     InitiatorArgs a = initiator_args(p, true);
-    rpc::throw_if_error(target_or_start(s).add_initiator_group(a.tag, std::move(a.names), std::move(a.netmasks)));
+    call_target(s, [&](Target& t) { return t.add_initiator_group(a.tag, std::move(a.names), std::move(a.netmasks)); });
     return Json(true);
   });
   add_locked(r, "iscsi_delete_initiator_group", [](const Params& p, Service& s) {
     const uint16_t tag = tag_param(p, "tag");
     p.done();
-    rpc::throw_if_error(target_or_start(s).delete_initiator_group(tag));
+    call_target(s, [&](Target& t) { return t.delete_initiator_group(tag); });
     return Json(true);
   });
   add_locked(r, "iscsi_initiator_group_add_initiators", [](const Params& p, Service& s) {
     InitiatorArgs a = initiator_args(p, false);
-    rpc::throw_if_error(target_or_start(s).initiator_group_add(a.tag, std::move(a.names), std::move(a.netmasks)));
+    call_target(s, [&](Target& t) { return t.initiator_group_add(a.tag, std::move(a.names), std::move(a.netmasks)); });
     return Json(true);
   });
   add_locked(r, "iscsi_initiator_group_remove_initiators", [](const Params& p, Service& s) {
     InitiatorArgs a = initiator_args(p, false);
-    rpc::throw_if_error(target_or_start(s).initiator_group_remove(a.tag, std::move(a.names), std::move(a.netmasks)));
+    call_target(s,
+                [&](Target& t) { return t.initiator_group_remove(a.tag, std::move(a.names), std::move(a.netmasks)); });
     return Json(true);
   });
   add_locked(r, "iscsi_get_initiator_groups", [](const Params& p, Service& s) {
@@ -147,13 +148,13 @@ void add_group_methods(rpc::Registry& r) {
     const uint16_t tag = tag_param(p, "tag");
     std::vector<ChapSecret> secrets = secrets_param(p);
     p.done();
-    rpc::throw_if_error(target_or_start(s).add_auth_group(tag, std::move(secrets)));
+    call_target(s, [&](Target& t) { return t.add_auth_group(tag, std::move(secrets)); });
     return Json(true);
   });
   add_locked(r, "iscsi_delete_auth_group", [](const Params& p, Service& s) {
     const uint16_t tag = tag_param(p, "tag");
     p.done();
-    rpc::throw_if_error(target_or_start(s).delete_auth_group(tag));
+    call_target(s, [&](Target& t) { return t.delete_auth_group(tag); });
     return Json(true);
   });
   add_locked(r, "iscsi_get_auth_groups", [](const Params& p, Service& s) {
@@ -166,7 +167,7 @@ void add_group_methods(rpc::Registry& r) {
   add_locked(r, "iscsi_set_discovery_auth", [](const Params& p, Service& s) {
     const ChapPolicy c = chap_params(p);
     p.done();
-    rpc::throw_if_error(target_or_start(s).set_discovery_auth(c));
+    call_target(s, [&](Target& t) { return t.set_discovery_auth(c); });
     return Json(true);
   });
 }

@@ -27,14 +27,14 @@ std::string node_name_param(const Params& p, Service& s) {
 }
 
 // iscsi_target_node_add_lun without lun_id: the lowest LUN the node does not use (SPDK's -1).
-uint16_t free_lun(const Target& t, const std::string& full) {
+Result<uint16_t> free_lun(const Target& t, const std::string& full) {
   for (const NodeInfo& n : t.nodes()) {
     if (strcasecmp(n.name.c_str(), full.c_str()) != 0) continue;
     uint16_t lun = 0;
     while (n.luns.contains(lun)) ++lun;
     return lun;
   }
-  throw rpc::Error{-19, fmt::format("no target node {}", full)};
+  return Status(Errc::not_found, fmt::format("iscsi: no target node '{}'", full));
 }
 
 Json connection_json(size_t id, const ConnectionInfo& c) {
@@ -87,7 +87,7 @@ void add_node_methods(rpc::Registry& r) {
     n.header_digest = p.flag("header_digest", false);
     n.data_digest = p.flag("data_digest", false);
     p.done();
-    rpc::throw_if_error(target_or_start(s).add_node(std::move(n)));
+    call_target(s, [&](Target& t) { return t.add_node(std::move(n)); });
     return Json(true);
   });
   add_locked(r, "iscsi_target_node_add_lun", [](const Params& p, Service& s) {
@@ -96,28 +96,30 @@ void add_node_methods(rpc::Registry& r) {
     const bool auto_id = p.raw("lun_id") == nullptr;
     const uint16_t lun = auto_id ? 0 : lun_id_param(p);
     p.done();
-    Target& t = target_or_start(s);
-    rpc::throw_if_error(t.add_lun(name, auto_id ? free_lun(t, name) : lun, std::move(bdev)));
+    call_target(s, [&](Target& t) {
+      Result<uint16_t> id = auto_id ? free_lun(t, name) : Result<uint16_t>(lun);
+      return id.ok() ? t.add_lun(name, id.value(), std::move(bdev)) : id.status();
+    });
     return Json(true);
   });
   add_locked(r, "iscsi_target_node_add_pg_ig_maps", [](const Params& p, Service& s) {
     const std::string name = node_name_param(p, s);
     std::vector<PgIgMap> maps = maps_param(p, "pg_ig_maps");
     p.done();
-    rpc::throw_if_error(target_or_start(s).node_add_maps(name, std::move(maps)));
+    call_target(s, [&](Target& t) { return t.node_add_maps(name, std::move(maps)); });
     return Json(true);
   });
   add_locked(r, "iscsi_target_node_remove_pg_ig_maps", [](const Params& p, Service& s) {
     const std::string name = node_name_param(p, s);
     std::vector<PgIgMap> maps = maps_param(p, "pg_ig_maps");
     p.done();
-    rpc::throw_if_error(target_or_start(s).node_remove_maps(name, std::move(maps)));
+    call_target(s, [&](Target& t) { return t.node_remove_maps(name, std::move(maps)); });
     return Json(true);
   });
   add_locked(r, "iscsi_delete_target_node", [](const Params& p, Service& s) {
     const std::string name = node_name_param(p, s);
     p.done();
-    rpc::throw_if_error(target_or_start(s).delete_node(name));
+    call_target(s, [&](Target& t) { return t.delete_node(name); });
     return Json(true);
   });
   add_locked(r, "iscsi_get_target_nodes", [](const Params& p, Service& s) {

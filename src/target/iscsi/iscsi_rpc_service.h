@@ -29,8 +29,10 @@ struct Service {
 
 // Never destroyed: reactors may still run while the process exits.
 Service& the_service();
-// The target, started with the default options if no call made it yet (caller holds mu).
-Target& target_or_start(Service& s);
+// Runs one Target call (caller holds mu), the target started with the default options if no
+// call made it yet; a failed call leaves no target it started (a later iscsi_set_options
+// still works). Its Status becomes the RPC's error.
+void call_target(Service& s, const std::function<Status(Target&)>& fn);
 
 // Adds a method whose handler runs under the service mutex.
 void add_locked(rpc::Registry& r, const char* name, std::function<Json(const Params&, Service&)> fn);
