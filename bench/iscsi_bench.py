@@ -146,9 +146,11 @@ def main():
     ap.add_argument("--size-mb", type=int, default=256)
     ap.add_argument("--out", default=str(RESULTS / "iscsi.json"))
     a = ap.parse_args()
-    for tool in ["iscsi-perf", "iscsi-ls", "tgtd", "tgtadm", "taskset"]:
+    packages = {"iscsi-perf": "libiscsi-bin", "iscsi-ls": "libiscsi-bin", "tgtd": "tgt", "tgtadm": "tgt",
+                "taskset": "util-linux"}
+    for tool, package in packages.items():
         if not shutil.which(tool):
-            sys.exit(f"iscsi_bench: {tool} is not installed (scripts/deps.sh)")
+            sys.exit(f"iscsi_bench: {tool} is not installed (apt-get install {package})")
     if os.cpu_count() < 2:
         sys.exit("iscsi_bench: needs 2 cores (target on core 0, initiator on core 1)")
     busy_before = machine_busy()
