@@ -56,7 +56,7 @@ TEST(IscsiAcl, Netmasks) {
   EXPECT_FALSE(acl_mask_matches("127.0.0.0/8", "128.0.0.1"));
   EXPECT_TRUE(acl_mask_matches("192.0.2.128/25", "192.0.2.200"));
   EXPECT_FALSE(acl_mask_matches("192.0.2.128/25", "192.0.2.100"));
-  EXPECT_TRUE(acl_mask_matches("0.0.0.0/0", "10.0.0.1"));
+  EXPECT_TRUE(acl_mask_matches("127.0.0.0/0", "128.0.0.1"));
   EXPECT_TRUE(acl_mask_matches("[::1]/128", "::1"));
   EXPECT_TRUE(acl_mask_matches("[::1]", "::1"));
   EXPECT_FALSE(acl_mask_matches("[::1]/128", "::2"));

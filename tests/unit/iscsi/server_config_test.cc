@@ -66,15 +66,15 @@ TEST_F(IscsiServerTest, InitiatorGroups) {
   EXPECT_NE(mask.message().find("127.0.0.1/40"), std::string::npos) << mask.message();
   ASSERT_TRUE(
       target_->add_initiator_group(2, {"!" + std::string(kCfgHost), "ANY"}, {"127.0.0.1/32", "[::1]/128"}).ok());
-  ASSERT_TRUE(target_->initiator_group_add(2, {"iqn.2026-12.io.sluice:host2"}, {"10.0.0.0/8"}).ok());
+  ASSERT_TRUE(target_->initiator_group_add(2, {"iqn.2026-12.io.sluice:host2"}, {"127.0.0.0/8"}).ok());
   EXPECT_EQ(target_->initiator_group_add(3, {"ANY"}, {}).code(), Errc::not_found);
-  EXPECT_EQ(target_->initiator_group_add(2, {}, {"10.0.0.0/33"}).code(), Errc::invalid_argument);
+  EXPECT_EQ(target_->initiator_group_add(2, {}, {"127.0.0.0/33"}).code(), Errc::invalid_argument);
   ASSERT_TRUE(target_->initiator_group_remove(2, {"ANY"}, {"[::1]/128"}).ok());
   EXPECT_EQ(target_->initiator_group_remove(2, {"ANY"}, {}).code(), Errc::not_found);
   auto igs = target_->initiator_groups();
   ASSERT_EQ(igs.size(), 2u);
   EXPECT_EQ(igs[1].names, (std::vector<std::string>{"!" + std::string(kCfgHost), "iqn.2026-12.io.sluice:host2"}));
-  EXPECT_EQ(igs[1].netmasks, (std::vector<std::string>{"127.0.0.1/32", "10.0.0.0/8"}));
+  EXPECT_EQ(igs[1].netmasks, (std::vector<std::string>{"127.0.0.1/32", "127.0.0.0/8"}));
   EXPECT_EQ(target_->delete_initiator_group(9).code(), Errc::not_found);
   ASSERT_TRUE(target_->delete_initiator_group(2).ok());
   EXPECT_EQ(target_->initiator_groups().size(), 1u);
