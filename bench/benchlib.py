@@ -47,6 +47,22 @@ def machine_busy(seconds=5):
     return 1 - (i1 - i0) / max(1, t1 - t0)
 
 
+def machine_before_run():
+    """How busy the machine is just before a run, printed and returned for the results file:
+    (share of both cores busy over 5 s, the three load averages)."""
+    busy, load = machine_busy(), os.getloadavg()
+    progress(f"before the run: load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, machine {busy:.0%} busy over 5 s")
+    return busy, load
+
+
+def write_results(path, out):
+    """Writes a bench's results as JSON (bench/results/ by default) and says where."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    progress(f"wrote {path}")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -23,7 +23,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import RESULTS, ROOT, cpu_seconds, die_with_parent, free_port, machine_busy, progress, stop_process  # noqa: E402
+from benchlib import (  # noqa: E402
+    RESULTS, ROOT, cpu_seconds, die_with_parent, free_port,
+    machine_before_run, progress, scratch_file, stop_process, write_results)
 
 QDS = [1, 32]
 TARGETS = ["sluice", "tgt"]
@@ -81,11 +83,7 @@ class TgtTarget:
         while Path(f"/var/run/tgtd/socket.{n}").exists():
             n += 1
         self.control = str(n)
-        self.backing = Path(tempfile.mkstemp(prefix="sluice-iscsi-bench-", dir="/dev/shm")[1])
-        with open(self.backing, "wb") as f:  # real data: reads never hit holes
-            chunk = os.urandom(1 << 20)
-            for _ in range(args.size_mb):
-                f.write(chunk)
+        self.backing = scratch_file("/dev/shm", args.size_mb, prefix="sluice-iscsi-bench-")
         self.log = open(tmp / "tgtd.log", "w")
         self.proc = None
         try:
@@ -146,16 +144,14 @@ def main():
     ap.add_argument("--size-mb", type=int, default=256)
     ap.add_argument("--out", default=str(RESULTS / "iscsi.json"))
     a = ap.parse_args()
-    packages = {"iscsi-perf": "libiscsi-bin", "iscsi-ls": "libiscsi-bin", "tgtd": "tgt", "tgtadm": "tgt",
+    packages = {"fio": "fio", "iscsi-perf": "libiscsi-bin", "iscsi-ls": "libiscsi-bin", "tgtd": "tgt", "tgtadm": "tgt",
                 "taskset": "util-linux"}
     for tool, package in packages.items():
         if not shutil.which(tool):
             sys.exit(f"iscsi_bench: {tool} is not installed (apt-get install {package})")
     if os.cpu_count() < 2:
         sys.exit("iscsi_bench: needs 2 cores (target on core 0, initiator on core 1)")
-    busy_before = machine_busy()
-    load_before = os.getloadavg()
-    progress(f"before the run: load average {load_before[0]:.2f}, machine {busy_before:.0%} busy over 5 s")
+    busy_before, load_before = machine_before_run()
 
     runs = {}  # (target, qd) -> [run]
     with tempfile.TemporaryDirectory(prefix="sluice-iscsi-bench-") as d:
@@ -186,9 +182,7 @@ def main():
     out = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "repeat": a.repeat, "seconds": a.seconds,
            "size_mb": a.size_mb, "load_before": load_before, "busy_before": busy_before, "load_after": load_after,
            "target_core": TARGET_CORE, "initiator_core": INITIATOR_CORE, "cells": cells}
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
-    progress(f"wrote {a.out}")
+    write_results(a.out, out)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import RESULTS, ROOT, cpu_seconds, die_with_parent, free_port, machine_busy, progress, stop_process  # noqa: E402
+from benchlib import (  # noqa: E402
+    RESULTS, ROOT, cpu_seconds, die_with_parent, free_port,
+    machine_before_run, progress, stop_process, write_results)
 
 SERVERS = ["sluice", "nbdkit", "qsd"]
 CELLS = [("randread", 1), ("randread", 32), ("randwrite", 1), ("randwrite", 32)]
@@ -137,10 +139,7 @@ def main():
         sys.exit("nbd_bench: needs 2 cores (servers on core 0, fio on core 1)")
     servers = [s for s in SERVERS if s not in a.skip]
     transports = [t for t in TRANSPORTS if t not in a.skip]
-    busy_before = machine_busy()
-    load_before = os.getloadavg()
-    progress(f"before the run: load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
-             f"machine {busy_before:.0%} busy over 5 s")
+    busy_before, load_before = machine_before_run()
 
     runs = {}  # (transport, server, rw, qd) -> [run]
     with tempfile.TemporaryDirectory(prefix="sluice-nbd-bench-") as d:
@@ -198,9 +197,7 @@ def main():
                         "qemu-storage-daemon": subprocess.run(["qemu-storage-daemon", "--version"], capture_output=True,
                                                               text=True).stdout.splitlines()[0]},
            "cells": cells}
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
-    progress(f"wrote {a.out}")
+    write_results(a.out, out)
 
 
 if __name__ == "__main__":

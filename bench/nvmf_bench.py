@@ -24,7 +24,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import RESULTS, ROOT, cpu_seconds, die_with_parent, free_port, machine_busy, progress, stop_process  # noqa: E402
+from benchlib import (  # noqa: E402
+    RESULTS, ROOT, cpu_seconds, die_with_parent, free_port,
+    machine_before_run, progress, stop_process, write_results)
 from nbd_bench import fio  # noqa: E402
 
 CELLS = [("randread", 1), ("randread", 32), ("randwrite", 1), ("randwrite", 32)]
@@ -110,9 +112,7 @@ def main():
             sys.exit(f"nvmf_bench: {tool} is not installed (scripts/deps.sh)")
     if os.cpu_count() < 2:
         sys.exit("nvmf_bench: needs 2 cores (target on core 0, initiator on core 1)")
-    busy_before = machine_busy()
-    load_before = os.getloadavg()
-    progress(f"before the run: load average {load_before[0]:.2f}, machine {busy_before:.0%} busy over 5 s")
+    busy_before, load_before = machine_before_run()
 
     runs = {}  # (protocol, rw, qd) -> [run]
     with tempfile.TemporaryDirectory(prefix="sluice-nvmf-bench-") as d:
@@ -145,9 +145,7 @@ def main():
     out = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "repeat": a.repeat, "seconds": a.seconds,
            "size_mb": a.size_mb, "load_before": load_before, "busy_before": busy_before, "load_after": load_after,
            "target_core": TARGET_CORE, "initiator_core": INITIATOR_CORE, "cells": cells}
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
-    progress(f"wrote {a.out}")
+    write_results(a.out, out)
 
 
 if __name__ == "__main__":
