@@ -86,6 +86,7 @@ void Connection::close(const char* why) {
 }
 
 void Connection::on_readable() {
+  ++readable_calls_;  // bytes or an end: either way the initiator is not silent
   for (int round = 0; round < kRecvRounds && !closing_ && !draining_; ++round) {
     if (conn_.queued_bytes() > kMaxQueuedBytes) {
       paused_ = true;
@@ -259,6 +260,7 @@ void Connection::die() {
 
 void Connection::destroy() {
   if (login_timer_ != nullptr) (void)thread::unregister_poller(login_timer_);
+  if (ping_timer_ != nullptr) (void)thread::unregister_poller(ping_timer_);
   for (auto& [itt, c] : commands_) free_command(c);  // none executing by now
   commands_.clear();
   channel_.reset();

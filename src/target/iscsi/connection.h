@@ -6,7 +6,9 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -46,6 +48,11 @@ struct Target::State {
     std::lock_guard lock(snap_mu);
     snap = std::move(s);
   }
+  // One configuration change (target_config.cc): on a control thread, under `control`, `edit`
+  // checks the configuration `now` and changes `next`, a copy of it, which is published only
+  // when `edit` returns Ok: a failed call changes nothing.
+  using Edit = std::function<Status(const detail::Snapshot& now, detail::Snapshot& next)>;
+  Status change(const char* what, const Edit& edit);
 
  private:
   mutable std::mutex snap_mu;
@@ -145,6 +152,10 @@ class Connection final : public net::Connection::Handler {
   void logout_request(const LogoutRequest& req);
   void nop_out(const NopOut& req, std::span<const uint8_t> data);
 
+  // ---- keepalive.cc ----
+  void start_pings();
+  void ping_tick();
+
   // ---- command.cc ----
   bool begin_command(const Pdu& pdu);
   bool command_ready();
@@ -173,6 +184,12 @@ class Connection final : public net::Connection::Handler {
   bool draining_ = false;  // a final response is queued: read nothing more
   bool paused_ = false;    // too many bytes queued to a slow reader: reading stops until they drain
   thread::Poller* login_timer_ = nullptr;
+
+  // Keepalive: on_readable calls count activity; ping_tick compares them once per interval.
+  thread::Poller* ping_timer_ = nullptr;
+  uint64_t readable_calls_ = 0, readable_at_tick_ = 0;
+  bool ping_outstanding_ = false;
+  std::chrono::milliseconds ping_waited_{0};
 
   // Login.
   bool full_feature_ = false;
@@ -211,6 +228,9 @@ class Connection final : public net::Connection::Handler {
   std::vector<std::unique_ptr<PendingTmf>> tmfs_;
 };
 
+// Ok on a control thread; on a reactor, an error naming `what`: the Target's calls wait for
+// the reactors, which a reactor cannot do.
+Status control_thread_only(const char* what);
 // Adopts an accepted descriptor on the calling reactor.
 void start_connection(std::shared_ptr<Target::State> state, int fd, const std::string& peer, uint16_t pg_tag,
                       const std::string& portal);

@@ -35,6 +35,12 @@ struct GlobalOptions {
   uint32_t default_queue_depth = 64;  // a node's queue_depth when it sets none
   // A connection that has not reached full feature phase by then is closed.
   std::chrono::milliseconds login_timeout{15000};
+  // A connection in full feature phase from which nothing has come for nop_in_interval gets a
+  // NOP-In ping (RFC 7143 11.19); one that then sends nothing for nop_timeout is dead and is
+  // closed, its tasks ended. A zero interval sends no pings. Both are checked once per
+  // interval, so a dead initiator goes within interval + timeout + one interval.
+  std::chrono::milliseconds nop_in_interval{30000};
+  std::chrono::milliseconds nop_timeout{60000};
   std::chrono::milliseconds stop_timeout{5000};  // bounds every wait for the reactors
   uint32_t accept_reactor = 0;                   // where the listeners are watched
 };

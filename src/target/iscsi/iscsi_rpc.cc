@@ -114,7 +114,9 @@ Json options_json(const GlobalOptions& o) {
               {"initial_r2t", o.initial_r2t},
               {"immediate_data", o.immediate_data},
               {"error_recovery_level", o.error_recovery_level},
-              {"allow_duplicated_isid", o.allow_duplicated_isid}};
+              {"allow_duplicated_isid", o.allow_duplicated_isid},
+              {"nop_in_interval", std::chrono::duration_cast<std::chrono::seconds>(o.nop_in_interval).count()},
+              {"nop_timeout", std::chrono::duration_cast<std::chrono::seconds>(o.nop_timeout).count()}};
 }
 
 }  // namespace rpc_detail
@@ -144,10 +146,15 @@ GlobalOptions global_options_param(const Params& p) {
   o.immediate_data = p.flag("immediate_data", d.immediate_data);
   o.error_recovery_level = u32_param(p, "error_recovery_level", 0, 0, 0);
   o.allow_duplicated_isid = p.flag("allow_duplicated_isid", d.allow_duplicated_isid);
-  // SPDK's knobs for NOP-In pings, its memory pools and its deprecated auth file: accepted
-  // and ignored (docs/iscsi.md).
-  for (const char* k : {"auth_file", "nop_timeout", "nop_in_interval", "max_large_datain_per_connection",
-                        "max_r2t_per_connection", "pdu_pool_size", "immediate_data_pool_size", "data_out_pool_size"})
+  // Seconds; an interval of 0 turns the pings off.
+  o.nop_in_interval = std::chrono::seconds(
+      u32_param(p, "nop_in_interval",
+                uint32_t(std::chrono::duration_cast<std::chrono::seconds>(d.nop_in_interval).count()), 0, 3600));
+  o.nop_timeout = std::chrono::seconds(u32_param(
+      p, "nop_timeout", uint32_t(std::chrono::duration_cast<std::chrono::seconds>(d.nop_timeout).count()), 1, 3600));
+  // SPDK's memory pools and its deprecated auth file: accepted and ignored (docs/iscsi.md).
+  for (const char* k : {"auth_file", "max_large_datain_per_connection", "max_r2t_per_connection", "pdu_pool_size",
+                        "immediate_data_pool_size", "data_out_pool_size"})
     p.raw(k);
   return o;
 }

@@ -171,6 +171,7 @@ bool Connection::enter_full_feature() {
   }
   snap_.reset();
   full_feature_ = true;
+  start_pings();
   if (params_.session_type == SessionType::normal && !state_->options.allow_duplicated_isid) {
     // The old session may be on any reactor; it closes soon after this one starts.
     std::array<uint8_t, 6> isid;

@@ -14,12 +14,6 @@
 namespace sluice::iscsi {
 namespace {
 
-Status not_on_reactor(const char* what) {
-  if (thread::current_reactor() == nullptr) return Status::Ok();
-  return Status(Errc::invalid_argument,
-                fmt::format("iscsi::{} waits for the reactors: call it from a control thread", what));
-}
-
 Status check_options(const GlobalOptions& o) {
   if (thread::reactor_count() == 0) return Status(Errc::invalid_argument, "iscsi: no App is running");
   if (o.accept_reactor >= thread::reactor_count())
@@ -46,8 +40,14 @@ Status on_acceptor(Target::State* s, std::function<Status()> fn) {
 
 }  // namespace
 
+Status detail::control_thread_only(const char* what) {
+  if (thread::current_reactor() == nullptr) return Status::Ok();
+  return Status(Errc::invalid_argument,
+                fmt::format("iscsi::{} waits for the reactors: call it from a control thread", what));
+}
+
 Result<std::unique_ptr<Target>> Target::start(GlobalOptions options) {
-  SLUICE_RETURN_IF_ERROR(not_on_reactor("Target::start"));
+  SLUICE_RETURN_IF_ERROR(detail::control_thread_only("Target::start"));
   SLUICE_RETURN_IF_ERROR(check_options(options));
   auto state = std::make_shared<State>();
   state->options = std::move(options);
@@ -60,7 +60,7 @@ Target::~Target() {
 }
 
 Status Target::add_portal_group(uint16_t tag, std::vector<net::ListenAddress> portals) {
-  SLUICE_RETURN_IF_ERROR(not_on_reactor("Target::add_portal_group"));
+  SLUICE_RETURN_IF_ERROR(detail::control_thread_only("Target::add_portal_group"));
   State* s = state_.get();
   std::lock_guard lock(s->control);
   if (s->stopped.load()) return Status(Errc::aborted, "iscsi: the target is stopped");
@@ -116,7 +116,7 @@ Status Target::add_portal_group(uint16_t tag, std::vector<net::ListenAddress> po
 }
 
 Status Target::delete_portal_group(uint16_t tag) {
-  SLUICE_RETURN_IF_ERROR(not_on_reactor("Target::delete_portal_group"));
+  SLUICE_RETURN_IF_ERROR(detail::control_thread_only("Target::delete_portal_group"));
   State* s = state_.get();
   std::lock_guard lock(s->control);
   auto snap = s->snapshot();
@@ -141,7 +141,7 @@ Status Target::delete_portal_group(uint16_t tag) {
 }
 
 Status Target::stop() {
-  SLUICE_RETURN_IF_ERROR(not_on_reactor("Target::stop"));
+  SLUICE_RETURN_IF_ERROR(detail::control_thread_only("Target::stop"));
   State* s = state_.get();
   std::lock_guard lock(s->control);
   if (s->stopped.exchange(true)) return Status::Ok();

@@ -1,5 +1,5 @@
-// Target's configuration calls other than portal groups (iscsi.h): each checks its input
-// against the current snapshot, then publishes a changed copy, under the control mutex.
+// Target's configuration calls other than portal groups (iscsi.h): each is one State::change,
+// which checks its input against the current snapshot and publishes a changed copy.
 #include <algorithm>
 #include <chrono>
 #include <thread>
@@ -13,11 +13,6 @@ namespace sluice::iscsi {
 namespace {
 
 using detail::Snapshot;
-
-Status config_not_on_reactor(const char* what) {
-  if (thread::current_reactor() == nullptr) return Status::Ok();
-  return Status(Errc::invalid_argument, fmt::format("iscsi::{}: call it from a control thread", what));
-}
 
 Status config_error(std::string message) { return Status(Errc::invalid_argument, "iscsi: " + std::move(message)); }
 
@@ -67,216 +62,194 @@ void remove_all(std::vector<T>& list, const std::vector<T>& drop) {
 
 }  // namespace
 
-Status Target::add_initiator_group(uint16_t tag, std::vector<std::string> names, std::vector<std::string> netmasks) {
-  SLUICE_RETURN_IF_ERROR(config_not_on_reactor("Target::add_initiator_group"));
-  std::lock_guard lock(state_->control);
-  auto snap = state_->snapshot();
-  if (tag == 0) return config_error("initiator group tag 0: tags are 1..65535");
-  if (snap->initiator_groups.contains(tag))
-    return Status(Errc::exists, fmt::format("iscsi: initiator group {} exists", tag));
-  if (names.empty() || netmasks.empty())
-    return config_error(fmt::format("initiator group {} needs names and netmasks", tag));
-  SLUICE_RETURN_IF_ERROR(check_names(tag, names));
-  auto masks = parse_masks(tag, netmasks);
-  if (!masks.ok()) return masks.status();
-  auto next = std::make_shared<Snapshot>(*snap);
-  next->initiator_groups[tag] = {{tag, std::move(names), std::move(netmasks)}, std::move(masks.value())};
-  state_->publish(std::move(next));
+Status Target::State::change(const char* what, const Edit& edit) {
+  SLUICE_RETURN_IF_ERROR(detail::control_thread_only(what));
+  std::lock_guard lock(control);
+  std::shared_ptr<const Snapshot> now = snapshot();
+  auto next = std::make_shared<Snapshot>(*now);
+  SLUICE_RETURN_IF_ERROR(edit(*now, *next));
+  publish(std::move(next));
   return Status::Ok();
+}
+
+Status Target::add_initiator_group(uint16_t tag, std::vector<std::string> names, std::vector<std::string> netmasks) {
+  return state_->change("Target::add_initiator_group", [&](const Snapshot& now, Snapshot& next) -> Status {
+    if (tag == 0) return config_error("initiator group tag 0: tags are 1..65535");
+    if (now.initiator_groups.contains(tag))
+      return Status(Errc::exists, fmt::format("iscsi: initiator group {} exists", tag));
+    if (names.empty() || netmasks.empty())
+      return config_error(fmt::format("initiator group {} needs names and netmasks", tag));
+    SLUICE_RETURN_IF_ERROR(check_names(tag, names));
+    auto masks = parse_masks(tag, netmasks);
+    if (!masks.ok()) return masks.status();
+    next.initiator_groups[tag] = {{tag, std::move(names), std::move(netmasks)}, std::move(masks.value())};
+    return Status::Ok();
+  });
 }
 
 Status Target::initiator_group_add(uint16_t tag, std::vector<std::string> names, std::vector<std::string> netmasks) {
-  SLUICE_RETURN_IF_ERROR(config_not_on_reactor("Target::initiator_group_add"));
-  std::lock_guard lock(state_->control);
-  auto snap = state_->snapshot();
-  auto it = snap->initiator_groups.find(tag);
-  if (it == snap->initiator_groups.end())
-    return Status(Errc::not_found, fmt::format("iscsi: no initiator group {}", tag));
-  SLUICE_RETURN_IF_ERROR(check_names(tag, names));
-  auto masks = parse_masks(tag, netmasks);
-  if (!masks.ok()) return masks.status();
-  auto next = std::make_shared<Snapshot>(*snap);
-  detail::InitiatorGroup& g = next->initiator_groups[tag];
-  g.info.names.insert(g.info.names.end(), names.begin(), names.end());
-  g.info.netmasks.insert(g.info.netmasks.end(), netmasks.begin(), netmasks.end());
-  g.masks.insert(g.masks.end(), masks.value().begin(), masks.value().end());
-  state_->publish(std::move(next));
-  return Status::Ok();
+  return state_->change("Target::initiator_group_add", [&](const Snapshot& now, Snapshot& next) -> Status {
+    auto it = now.initiator_groups.find(tag);
+    if (it == now.initiator_groups.end())
+      return Status(Errc::not_found, fmt::format("iscsi: no initiator group {}", tag));
+    SLUICE_RETURN_IF_ERROR(check_names(tag, names));
+    auto masks = parse_masks(tag, netmasks);
+    if (!masks.ok()) return masks.status();
+    detail::InitiatorGroup& g = next.initiator_groups[tag];
+    g.info.names.insert(g.info.names.end(), names.begin(), names.end());
+    g.info.netmasks.insert(g.info.netmasks.end(), netmasks.begin(), netmasks.end());
+    g.masks.insert(g.masks.end(), masks.value().begin(), masks.value().end());
+    return Status::Ok();
+  });
 }
 
 Status Target::initiator_group_remove(uint16_t tag, std::vector<std::string> names, std::vector<std::string> netmasks) {
-  SLUICE_RETURN_IF_ERROR(config_not_on_reactor("Target::initiator_group_remove"));
-  std::lock_guard lock(state_->control);
-  auto snap = state_->snapshot();
-  auto it = snap->initiator_groups.find(tag);
-  if (it == snap->initiator_groups.end())
-    return Status(Errc::not_found, fmt::format("iscsi: no initiator group {}", tag));
-  auto next = std::make_shared<Snapshot>(*snap);
-  detail::InitiatorGroup& g = next->initiator_groups[tag];
-  for (const std::string& n : names)
-    if (std::find(g.info.names.begin(), g.info.names.end(), n) == g.info.names.end())
-      return Status(Errc::not_found, fmt::format("iscsi: initiator group {} has no name '{}'", tag, n));
-  for (const std::string& m : netmasks)
-    if (std::find(g.info.netmasks.begin(), g.info.netmasks.end(), m) == g.info.netmasks.end())
-      return Status(Errc::not_found, fmt::format("iscsi: initiator group {} has no netmask '{}'", tag, m));
-  remove_all(g.info.names, names);
-  remove_all(g.info.netmasks, netmasks);
-  auto masks = parse_masks(tag, g.info.netmasks);
-  if (!masks.ok()) return masks.status();
-  g.masks = std::move(masks.value());
-  state_->publish(std::move(next));
-  return Status::Ok();
+  return state_->change("Target::initiator_group_remove", [&](const Snapshot& now, Snapshot& next) -> Status {
+    auto it = now.initiator_groups.find(tag);
+    if (it == now.initiator_groups.end())
+      return Status(Errc::not_found, fmt::format("iscsi: no initiator group {}", tag));
+    detail::InitiatorGroup& g = next.initiator_groups[tag];
+    for (const std::string& n : names)
+      if (std::find(g.info.names.begin(), g.info.names.end(), n) == g.info.names.end())
+        return Status(Errc::not_found, fmt::format("iscsi: initiator group {} has no name '{}'", tag, n));
+    for (const std::string& m : netmasks)
+      if (std::find(g.info.netmasks.begin(), g.info.netmasks.end(), m) == g.info.netmasks.end())
+        return Status(Errc::not_found, fmt::format("iscsi: initiator group {} has no netmask '{}'", tag, m));
+    remove_all(g.info.names, names);
+    remove_all(g.info.netmasks, netmasks);
+    auto masks = parse_masks(tag, g.info.netmasks);
+    if (!masks.ok()) return masks.status();
+    g.masks = std::move(masks.value());
+    return Status::Ok();
+  });
 }
 
 Status Target::delete_initiator_group(uint16_t tag) {
-  SLUICE_RETURN_IF_ERROR(config_not_on_reactor("Target::delete_initiator_group"));
-  std::lock_guard lock(state_->control);
-  auto snap = state_->snapshot();
-  if (!snap->initiator_groups.contains(tag))
-    return Status(Errc::not_found, fmt::format("iscsi: no initiator group {}", tag));
-  for (const auto& [name, node] : snap->nodes)
-    for (const PgIgMap& m : node.config.pg_ig_maps)
-      if (m.ig_tag == tag)
-        return Status(Errc::busy, fmt::format("iscsi: initiator group {} is mapped by target node '{}'", tag, name));
-  auto next = std::make_shared<Snapshot>(*snap);
-  next->initiator_groups.erase(tag);
-  state_->publish(std::move(next));
-  return Status::Ok();
+  return state_->change("Target::delete_initiator_group", [&](const Snapshot& now, Snapshot& next) -> Status {
+    if (!now.initiator_groups.contains(tag))
+      return Status(Errc::not_found, fmt::format("iscsi: no initiator group {}", tag));
+    for (const auto& [name, node] : now.nodes)
+      for (const PgIgMap& m : node.config.pg_ig_maps)
+        if (m.ig_tag == tag)
+          return Status(Errc::busy, fmt::format("iscsi: initiator group {} is mapped by target node '{}'", tag, name));
+    next.initiator_groups.erase(tag);
+    return Status::Ok();
+  });
 }
 
 Status Target::add_auth_group(uint16_t tag, std::vector<ChapSecret> secrets) {
-  SLUICE_RETURN_IF_ERROR(config_not_on_reactor("Target::add_auth_group"));
-  std::lock_guard lock(state_->control);
-  auto snap = state_->snapshot();
-  if (tag == 0) return config_error("auth group tag 0: tags are 1..65535");
-  if (snap->auth_groups.contains(tag)) return Status(Errc::exists, fmt::format("iscsi: auth group {} exists", tag));
-  for (size_t i = 0; i < secrets.size(); ++i) {
-    const ChapSecret& c = secrets[i];
-    if (c.user.empty()) return config_error(fmt::format("auth group {}: a secret without a user", tag));
-    if (c.muser.empty() != c.msecret.empty())
-      return config_error(fmt::format("auth group {}: user '{}': muser and msecret go together", tag, c.user));
-    Status st = check_credentials({c.user, c.secret, c.muser, c.msecret});
-    if (!st.ok()) return config_error(fmt::format("auth group {}: user '{}': {}", tag, c.user, st.message()));
-    for (size_t j = 0; j < i; ++j)
-      if (secrets[j].user == c.user) return config_error(fmt::format("auth group {}: user '{}' twice", tag, c.user));
-  }
-  auto next = std::make_shared<Snapshot>(*snap);
-  next->auth_groups[tag] = {tag, std::move(secrets)};
-  state_->publish(std::move(next));
-  return Status::Ok();
+  return state_->change("Target::add_auth_group", [&](const Snapshot& now, Snapshot& next) -> Status {
+    if (tag == 0) return config_error("auth group tag 0: tags are 1..65535");
+    if (now.auth_groups.contains(tag)) return Status(Errc::exists, fmt::format("iscsi: auth group {} exists", tag));
+    for (size_t i = 0; i < secrets.size(); ++i) {
+      const ChapSecret& c = secrets[i];
+      if (c.user.empty()) return config_error(fmt::format("auth group {}: a secret without a user", tag));
+      if (c.muser.empty() != c.msecret.empty())
+        return config_error(fmt::format("auth group {}: user '{}': muser and msecret go together", tag, c.user));
+      Status st = check_credentials({c.user, c.secret, c.muser, c.msecret});
+      if (!st.ok()) return config_error(fmt::format("auth group {}: user '{}': {}", tag, c.user, st.message()));
+      for (size_t j = 0; j < i; ++j)
+        if (secrets[j].user == c.user) return config_error(fmt::format("auth group {}: user '{}' twice", tag, c.user));
+    }
+    next.auth_groups[tag] = {tag, std::move(secrets)};
+    return Status::Ok();
+  });
 }
 
 Status Target::delete_auth_group(uint16_t tag) {
-  SLUICE_RETURN_IF_ERROR(config_not_on_reactor("Target::delete_auth_group"));
-  std::lock_guard lock(state_->control);
-  auto snap = state_->snapshot();
-  if (!snap->auth_groups.contains(tag)) return Status(Errc::not_found, fmt::format("iscsi: no auth group {}", tag));
-  if (snap->discovery_auth.chap_group == tag)
-    return Status(Errc::busy, fmt::format("iscsi: auth group {} is discovery's", tag));
-  for (const auto& [name, node] : snap->nodes)
-    if (node.config.chap.chap_group == tag)
-      return Status(Errc::busy, fmt::format("iscsi: auth group {} is target node '{}''s", tag, name));
-  auto next = std::make_shared<Snapshot>(*snap);
-  next->auth_groups.erase(tag);
-  state_->publish(std::move(next));
-  return Status::Ok();
+  return state_->change("Target::delete_auth_group", [&](const Snapshot& now, Snapshot& next) -> Status {
+    if (!now.auth_groups.contains(tag)) return Status(Errc::not_found, fmt::format("iscsi: no auth group {}", tag));
+    if (now.discovery_auth.chap_group == tag)
+      return Status(Errc::busy, fmt::format("iscsi: auth group {} is discovery's", tag));
+    for (const auto& [name, node] : now.nodes)
+      if (node.config.chap.chap_group == tag)
+        return Status(Errc::busy, fmt::format("iscsi: auth group {} is target node '{}''s", tag, name));
+    next.auth_groups.erase(tag);
+    return Status::Ok();
+  });
 }
 
 Status Target::set_discovery_auth(ChapPolicy policy) {
-  SLUICE_RETURN_IF_ERROR(config_not_on_reactor("Target::set_discovery_auth"));
-  std::lock_guard lock(state_->control);
-  auto snap = state_->snapshot();
-  SLUICE_RETURN_IF_ERROR(check_policy(*snap, policy, "discovery"));
-  auto next = std::make_shared<Snapshot>(*snap);
-  next->discovery_auth = policy;
-  state_->publish(std::move(next));
-  return Status::Ok();
+  return state_->change("Target::set_discovery_auth", [&](const Snapshot& now, Snapshot& next) -> Status {
+    SLUICE_RETURN_IF_ERROR(check_policy(now, policy, "discovery"));
+    next.discovery_auth = policy;
+    return Status::Ok();
+  });
 }
 
 Status Target::add_node(NodeConfig node) {
-  SLUICE_RETURN_IF_ERROR(config_not_on_reactor("Target::add_node"));
-  std::lock_guard lock(state_->control);
-  auto snap = state_->snapshot();
-  if (node.name.empty()) return config_error("a target node without a name");
-  const std::string prefix = node.name.substr(0, 4);
-  if (prefix != "iqn." && prefix != "eui." && prefix != "naa.") node.name = state_->options.node_base + ":" + node.name;
-  SLUICE_RETURN_IF_ERROR(check_iscsi_name(node.name));
-  if (snap->nodes.contains(node.name))
-    return Status(Errc::exists, fmt::format("iscsi: target node '{}' exists", node.name));
-  if (node.queue_depth == 0) node.queue_depth = state_->options.default_queue_depth;
-  if (node.queue_depth < 2) return config_error(fmt::format("target node '{}': queue_depth below 2", node.name));
-  SLUICE_RETURN_IF_ERROR(check_policy(*snap, node.chap, "target node '" + node.name + "'"));
-  SLUICE_RETURN_IF_ERROR(check_maps(*snap, node.pg_ig_maps, "target node '" + node.name + "'"));
-  auto rt = std::make_shared<detail::NodeRuntime>(node.name);
-  for (const auto& [lun, bdev] : node.luns)
-    if (Status st = rt->device.add_lun(lun, bdev, node.read_only); !st.ok())
-      return Status(st.code(), fmt::format("iscsi: target node '{}' LUN {}: {}", node.name, lun, st.message()));
-  auto next = std::make_shared<Snapshot>(*snap);
-  const std::string name = node.name;
-  next->nodes[name] = {std::move(node), std::move(rt)};
-  state_->publish(std::move(next));
-  return Status::Ok();
+  return state_->change("Target::add_node", [&](const Snapshot& now, Snapshot& next) -> Status {
+    if (node.name.empty()) return config_error("a target node without a name");
+    const std::string prefix = node.name.substr(0, 4);
+    if (prefix != "iqn." && prefix != "eui." && prefix != "naa.")
+      node.name = state_->options.node_base + ":" + node.name;
+    SLUICE_RETURN_IF_ERROR(check_iscsi_name(node.name));
+    if (now.nodes.contains(node.name))
+      return Status(Errc::exists, fmt::format("iscsi: target node '{}' exists", node.name));
+    if (node.queue_depth == 0) node.queue_depth = state_->options.default_queue_depth;
+    if (node.queue_depth < 2) return config_error(fmt::format("target node '{}': queue_depth below 2", node.name));
+    SLUICE_RETURN_IF_ERROR(check_policy(now, node.chap, "target node '" + node.name + "'"));
+    SLUICE_RETURN_IF_ERROR(check_maps(now, node.pg_ig_maps, "target node '" + node.name + "'"));
+    auto rt = std::make_shared<detail::NodeRuntime>(node.name);
+    for (const auto& [lun, bdev] : node.luns)
+      if (Status st = rt->device.add_lun(lun, bdev, node.read_only); !st.ok())
+        return Status(st.code(), fmt::format("iscsi: target node '{}' LUN {}: {}", node.name, lun, st.message()));
+    const std::string name = node.name;
+    next.nodes[name] = {std::move(node), std::move(rt)};
+    return Status::Ok();
+  });
 }
 
 Status Target::add_lun(std::string_view name, uint16_t lun, std::string bdev) {
-  SLUICE_RETURN_IF_ERROR(config_not_on_reactor("Target::add_lun"));
-  std::lock_guard lock(state_->control);
-  auto snap = state_->snapshot();
-  auto it = snap->nodes.find(std::string(name));
-  if (it == snap->nodes.end()) return Status(Errc::not_found, fmt::format("iscsi: no target node '{}'", name));
-  if (it->second.config.luns.contains(lun))
-    return Status(Errc::exists, fmt::format("iscsi: target node '{}' has LUN {}", name, lun));
-  detail::NodeRuntime& rt = *it->second.rt;
-  {
-    // Held across add_lun: no login attaches to the device while its LUNs change.
-    std::lock_guard node_lock(rt.mu);
-    if (rt.sessions > 0)
-      return Status(Errc::busy, fmt::format("iscsi: target node '{}' has {} session(s): LUNs are added before "
-                                            "the first login",
-                                            name, rt.sessions));
-    if (Status st = rt.device.add_lun(lun, bdev, it->second.config.read_only); !st.ok())
-      return Status(st.code(), fmt::format("iscsi: target node '{}' LUN {}: {}", name, lun, st.message()));
-  }
-  auto next = std::make_shared<Snapshot>(*snap);
-  next->nodes[std::string(name)].config.luns[lun] = std::move(bdev);
-  state_->publish(std::move(next));
-  return Status::Ok();
+  return state_->change("Target::add_lun", [&](const Snapshot& now, Snapshot& next) -> Status {
+    auto it = now.nodes.find(std::string(name));
+    if (it == now.nodes.end()) return Status(Errc::not_found, fmt::format("iscsi: no target node '{}'", name));
+    if (it->second.config.luns.contains(lun))
+      return Status(Errc::exists, fmt::format("iscsi: target node '{}' has LUN {}", name, lun));
+    detail::NodeRuntime& rt = *it->second.rt;
+    {
+      // Held across add_lun: no login attaches to the device while its LUNs change.
+      std::lock_guard node_lock(rt.mu);
+      if (rt.sessions > 0)
+        return Status(Errc::busy, fmt::format("iscsi: target node '{}' has {} session(s): LUNs are added before "
+                                              "the first login",
+                                              name, rt.sessions));
+      if (Status st = rt.device.add_lun(lun, bdev, it->second.config.read_only); !st.ok())
+        return Status(st.code(), fmt::format("iscsi: target node '{}' LUN {}: {}", name, lun, st.message()));
+    }
+    next.nodes[std::string(name)].config.luns[lun] = std::move(bdev);
+    return Status::Ok();
+  });
 }
 
 Status Target::node_add_maps(std::string_view name, std::vector<PgIgMap> maps) {
-  SLUICE_RETURN_IF_ERROR(config_not_on_reactor("Target::node_add_maps"));
-  std::lock_guard lock(state_->control);
-  auto snap = state_->snapshot();
-  auto it = snap->nodes.find(std::string(name));
-  if (it == snap->nodes.end()) return Status(Errc::not_found, fmt::format("iscsi: no target node '{}'", name));
-  SLUICE_RETURN_IF_ERROR(check_maps(*snap, maps, "target node '" + std::string(name) + "'"));
-  auto next = std::make_shared<Snapshot>(*snap);
-  auto& have = next->nodes[std::string(name)].config.pg_ig_maps;
-  for (const PgIgMap& m : maps)
-    if (std::find(have.begin(), have.end(), m) == have.end()) have.push_back(m);
-  state_->publish(std::move(next));
-  return Status::Ok();
+  return state_->change("Target::node_add_maps", [&](const Snapshot& now, Snapshot& next) -> Status {
+    auto it = now.nodes.find(std::string(name));
+    if (it == now.nodes.end()) return Status(Errc::not_found, fmt::format("iscsi: no target node '{}'", name));
+    SLUICE_RETURN_IF_ERROR(check_maps(now, maps, "target node '" + std::string(name) + "'"));
+    auto& have = next.nodes[std::string(name)].config.pg_ig_maps;
+    for (const PgIgMap& m : maps)
+      if (std::find(have.begin(), have.end(), m) == have.end()) have.push_back(m);
+    return Status::Ok();
+  });
 }
 
 Status Target::node_remove_maps(std::string_view name, std::vector<PgIgMap> maps) {
-  SLUICE_RETURN_IF_ERROR(config_not_on_reactor("Target::node_remove_maps"));
-  std::lock_guard lock(state_->control);
-  auto snap = state_->snapshot();
-  auto it = snap->nodes.find(std::string(name));
-  if (it == snap->nodes.end()) return Status(Errc::not_found, fmt::format("iscsi: no target node '{}'", name));
-  auto next = std::make_shared<Snapshot>(*snap);
-  auto& have = next->nodes[std::string(name)].config.pg_ig_maps;
-  for (const PgIgMap& m : maps)
-    if (std::find(have.begin(), have.end(), m) == have.end())
-      return Status(Errc::not_found,
-                    fmt::format("iscsi: target node '{}' has no map ({}, {})", name, m.pg_tag, m.ig_tag));
-  remove_all(have, maps);
-  state_->publish(std::move(next));
-  return Status::Ok();
+  return state_->change("Target::node_remove_maps", [&](const Snapshot& now, Snapshot& next) -> Status {
+    auto it = now.nodes.find(std::string(name));
+    if (it == now.nodes.end()) return Status(Errc::not_found, fmt::format("iscsi: no target node '{}'", name));
+    auto& have = next.nodes[std::string(name)].config.pg_ig_maps;
+    for (const PgIgMap& m : maps)
+      if (std::find(have.begin(), have.end(), m) == have.end())
+        return Status(Errc::not_found,
+                      fmt::format("iscsi: target node '{}' has no map ({}, {})", name, m.pg_tag, m.ig_tag));
+    remove_all(have, maps);
+    return Status::Ok();
+  });
 }
 
 Status Target::delete_node(std::string_view name) {
-  SLUICE_RETURN_IF_ERROR(config_not_on_reactor("Target::delete_node"));
+  SLUICE_RETURN_IF_ERROR(detail::control_thread_only("Target::delete_node"));
   State* s = state_.get();
   std::lock_guard lock(s->control);
   auto snap = s->snapshot();
@@ -335,7 +308,7 @@ std::vector<AuthGroupInfo> Target::auth_groups() const {
 ChapPolicy Target::discovery_auth() const { return state_->snapshot()->discovery_auth; }
 
 Result<std::vector<ConnectionInfo>> Target::connections() const {
-  SLUICE_RETURN_IF_ERROR(config_not_on_reactor("Target::connections"));
+  SLUICE_RETURN_IF_ERROR(detail::control_thread_only("Target::connections"));
   State* s = state_.get();
   std::vector<ConnectionInfo> out;
   for (uint32_t r = 0; r < thread::reactor_count(); ++r) {

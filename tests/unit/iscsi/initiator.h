@@ -260,7 +260,8 @@ class Initiator {
  private:
   void note_stat(const Pdu& p) {
     if (auto* s = std::get_if<ScsiResponse>(&p.header)) exp_stat_sn_ = s->stat_sn + 1;
-    if (auto* n = std::get_if<NopIn>(&p.header)) exp_stat_sn_ = n->stat_sn + 1;
+    // A target's ping (ITT 0xffffffff) carries the current StatSN without taking it.
+    if (auto* n = std::get_if<NopIn>(&p.header); n != nullptr && n->itt != kReservedTag) exp_stat_sn_ = n->stat_sn + 1;
   }
 
   int fd_ = -1;

@@ -106,6 +106,54 @@ TEST_F(IscsiServerTest, NopOutIsAnsweredWithItsPingData) {
   EXPECT_EQ(r->data, ping);
 }
 
+// An idle initiator gets NOP-In pings; answering them keeps the session for longer than
+// nop_timeout, and an initiator that stops answering is dropped.
+TEST_F(IscsiServerTest, AnIdleInitiatorIsPingedAndASilentOneIsDropped) {
+  serve({.nop_in_interval = 100ms, .nop_timeout = 300ms});
+  auto i = session();
+  const auto start = std::chrono::steady_clock::now();
+  for (int round = 0; round < 4; ++round) {
+    const uint32_t stat_sn = i->exp_stat_sn();
+    auto r = i->recv();
+    ASSERT_TRUE(r.has_value()) << "round " << round;
+    auto* ping = std::get_if<NopIn>(&r->pdu.header);
+    ASSERT_NE(ping, nullptr) << "round " << round;
+    EXPECT_EQ(ping->itt, kReservedTag);
+    EXPECT_NE(ping->ttt, kReservedTag);  // an answer is asked for
+    EXPECT_EQ(ping->stat_sn, stat_sn);   // the current StatSN, not a new one
+    EXPECT_EQ(ping->exp_cmd_sn, i->cmd_sn());
+    EXPECT_TRUE(r->data.empty());
+    NopOut answer;
+    answer.immediate = true;
+    answer.ttt = ping->ttt;
+    answer.cmd_sn = i->cmd_sn();
+    answer.exp_stat_sn = i->exp_stat_sn();
+    ASSERT_TRUE(i->send(answer));
+  }
+  EXPECT_GT(std::chrono::steady_clock::now() - start, 300ms);  // longer than nop_timeout: the answers kept it
+  EXPECT_EQ(target_->live_connections(), 1u);
+  // Commands still work after the pings.
+  EXPECT_TRUE(i->nop(9, {}).has_value());
+  // Silence: one more ping, then the connection is closed.
+  auto r = i->recv();
+  ASSERT_TRUE(r.has_value());
+  ASSERT_NE(std::get_if<NopIn>(&r->pdu.header), nullptr);
+  EXPECT_TRUE(i->closed_by_peer());
+  EXPECT_TRUE(sluice::testing::wait_until([&] { return target_->live_connections() == 0; }));
+}
+
+TEST_F(IscsiServerTest, NoPingsWithAZeroInterval) {
+  serve({.nop_in_interval = 0ms, .nop_timeout = 100ms});
+  auto i = session();
+  std::this_thread::sleep_for(400ms);
+  auto r = i->nop(5, {});  // the first PDU back is the answer to this, not a ping
+  ASSERT_TRUE(r.has_value());
+  auto* in = std::get_if<NopIn>(&r->pdu.header);
+  ASSERT_NE(in, nullptr);
+  EXPECT_EQ(in->itt, 5u);
+  EXPECT_EQ(target_->live_connections(), 1u);
+}
+
 TEST_F(IscsiServerTest, UnsupportedOpcodeIsRejectedAndTheSessionGoesOn) {
   serve();
   auto i = session();
