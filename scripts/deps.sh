@@ -14,7 +14,7 @@ packages=(
   librocksdb-dev rocksdb-tools libfuse3-dev fuse3
   clang libclang-rt-dev
   qemu-system-x86 busybox-static cpio xz-utils kmod pciutils
-  libnbd-bin python3-libnbd qemu-utils nbdkit nvme-cli libiscsi-bin
+  libnbd-bin python3-libnbd qemu-utils nbdkit nvme-cli libiscsi-bin open-iscsi
   nettle-dev
 )
 

@@ -78,43 +78,8 @@ if [[ $("$SLUICE" perf -T nvme:none -t 0.001 2>&1) != *"unknown device type 'nvm
   want+=" vfio-verify vfio-randread-qd32 vfio-randread-qd1-ns2 uio-verify uio-randread-qd32 uio-randread-qd1-ns2"
 fi
 if grep -qE '^ +nvme +' <<<"$("$SLUICE" --help 2>/dev/null)"; then want+=" vfio-nvme-perf uio-nvme-perf"; fi
-python3 - "$log" "$want" <<'PY'
-import json, sys
-want = set(sys.argv[2].split())
-seen, bad = set(), []
-# The guest kernel's word counts too: an IOMMU fault means the device touched memory the driver
-# never mapped for it, even when the test above passed.
-KERNEL_TROUBLE = ("DMAR: [DMA", "BUG:", "Oops", "WARNING:", "Call Trace")
-for line in open(sys.argv[1], errors="replace").read().replace("\r", "").splitlines():
-    if any(k in line for k in KERNEL_TROUBLE) and "GUEST-JSON" not in line:
-        bad.append(f"guest kernel: {line.strip()}")
-    at = line.find("GUEST-JSON ")
-    if at < 0:
-        continue
-    _, name, text = line[at:].split(" ", 2)
-    try:
-        d = json.loads(text)
-        if "fio version" in d:
-            job = d["jobs"][0]
-            assert job["error"] == 0, f"fio error {job['error']}"
-            assert job["read"]["total_ios"] > 0, "no fio I/Os"
-            summary = f"{job['read']['iops']:.0f} IOPS"
-        else:
-            t = d.get("total", d)  # sluice perf's schema; `sluice nvme perf` reports flat
-            assert t["errors"] == 0, f"{t['errors']} errors"
-            assert t["ios"] > 0, "no I/Os"
-            summary = f"{t['iops']:.0f} IOPS, {t['cpu_ns_per_io']:.0f} CPU ns/IO"
-        print(f"ok   report {name}: {summary}")
-        seen.add(name)
-    except Exception as e:  # a malformed or failed report is a failure, whatever the reason
-        bad.append(f"report {name}: {e!r}")
-for b in bad:
-    print(f"FAIL {b}")
-missing = sorted(want - seen)
-if missing:
-    print(f"FAIL reports missing: {' '.join(missing)}")
-sys.exit(1 if bad or missing else 0)
-PY
+# shellcheck disable=SC2086
+python3 "$ROOT/tests/integration/guest_reports.py" "$log" $want
 reports_rc=$?
 
 echo "guest lane: guest exit $guest_rc, reports $([[ $reports_rc -eq 0 ]] && echo ok || echo FAILED), $((SECONDS - start)) s"

@@ -108,32 +108,7 @@ trap - TERM INT
 if [[ $guest_rc -eq 0 ]]; then pass "guest script passed"; else fail "guest script exit $guest_rc"; fi
 
 # The fio reports the guest printed: I/Os done, no errors, every one there. No kernel trouble.
-if python3 - "$log" <<'PY'
-import json, sys
-want = {"tcp-verify-4k", "tcp-verify-128k", "tcp-verify-digests"}
-seen, bad = set(), []
-for line in open(sys.argv[1], errors="replace").read().replace("\r", "").splitlines():
-    if any(k in line for k in ("BUG:", "Oops", "WARNING:", "Call Trace")):
-        bad.append(f"guest kernel: {line.strip()}")
-    at = line.find("GUEST-JSON ")
-    if at < 0:
-        continue
-    _, name, text = line[at:].split(" ", 2)
-    try:
-        job = json.loads(text)["jobs"][0]
-        assert job["error"] == 0, f"fio error {job['error']}"
-        assert job["write"]["total_ios"] > 0 and job["read"]["total_ios"] > 0, "no I/Os"
-        print(f"ok   report {name}: {job['write']['total_ios']} writes verified by {job['read']['total_ios']} reads")
-        seen.add(name)
-    except Exception as e:
-        bad.append(f"report {name}: {e!r}")
-for b in bad:
-    print(f"FAIL {b}")
-if want - seen:
-    print(f"FAIL reports missing: {' '.join(sorted(want - seen))}")
-sys.exit(1 if bad or want - seen else 0)
-PY
-then pass "fio reports"; else fail "fio reports"; fi
+if python3 "$here/guest_reports.py" "$log" tcp-verify-4k tcp-verify-128k tcp-verify-digests; then pass "fio reports"; else fail "fio reports"; fi
 
 serve_stop
 if [[ $KILLED -eq 0 && $RC -eq 0 ]]; then pass "sluice serve stops cleanly on SIGTERM"; else fail "server stop: rc $RC killed $KILLED: $(tail -5 "$TMP/server.err")"; fi
