@@ -92,12 +92,19 @@ Result<Session::Outcome> Session::stop_rings(std::vector<uint32_t> which, std::f
   waiting_ = true;
   for (uint32_t i : which) {
     rings_[i].started = false;
+    ++device_stops_;
     device_.stop_queue(i, [this, i, finish, alive] {
       if (*alive) {
         rings_[i].base = rings_[i].queue.last_avail();
         rings_[i].queue.detach();
+        --device_stops_;
       }
       finish();
+      if (*alive && device_stops_ == 0) {
+        auto waiters = std::move(idle_waiters_);
+        idle_waiters_.clear();
+        for (auto& w : waiters) w();
+      }
     });
   }
   finish();  // our own share: then() never runs before every stop was asked for
@@ -110,8 +117,13 @@ Result<Session::Outcome> Session::stop_rings(std::vector<uint32_t> which, std::f
 }
 
 void Session::stop_all(std::function<void()> done) {
-  (void)stop_rings(started_rings(), [done = std::move(done)] {
-    done();
+  // Also waits for stops begun earlier (a GET_VRING_BASE still draining), so that nothing of
+  // the device is in flight when done() runs.
+  (void)stop_rings(started_rings(), [this, done = std::move(done)] {
+    if (device_stops_ == 0)
+      done();
+    else
+      idle_waiters_.push_back(done);
     return Status::Ok();
   });
 }

@@ -55,7 +55,8 @@ class Session {
 
   // One whole message. An error means: close the connection.
   Result<Outcome> handle(Message& m);
-  // Stops every started ring (the connection is going); done() runs once all are drained.
+  // Stops every started ring (the connection is going); done() runs once all are drained,
+  // those stopped earlier included.
   void stop_all(std::function<void()> done);
 
   const std::string& name() const { return name_; }
@@ -104,6 +105,8 @@ class Session {
   InflightRegion inflight_;
   std::vector<Ring> rings_;
   bool waiting_ = false;
+  uint32_t device_stops_ = 0;  // stop_queue() calls whose done() has not run yet
+  std::vector<std::function<void()>> idle_waiters_;  // stop_all()s waiting for them
   // Shared with the continuations of a pending stop: they check it before touching *this.
   std::shared_ptr<bool> alive_;
 };

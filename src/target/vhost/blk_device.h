@@ -1,0 +1,75 @@
+// virtio-blk over any bdev (virtio 1.1, 5.2): IN, OUT, FLUSH, GET_ID, DISCARD and
+// WRITE_ZEROES, the guest's buffers handed to the bdev as iovecs, without a copy.
+//
+// One BlkDevice serves one vhost-user connection. Each started queue gets, on the reactor
+// that runs the session, a channel to the bdev, a pool of requests (no allocation per
+// request) and a poller that takes requests from the available ring while there is room in
+// the pool; a full pool leaves the rest in the ring (back-pressure). The kick descriptor is
+// watched only so that a sleeping reactor wakes; the poller finds the work.
+//
+// A request whose chain is malformed, whose header or status byte is missing, or that asks
+// for something out of range completes with VIRTIO_BLK_S_IOERR (or UNSUPP), the status byte
+// written last, when there is one; a chain the walker refuses is returned with nothing
+// written. A guest buffer that does not meet the bdev's alignment fails the request
+// (counted in unaligned_requests): no bounce buffer yet.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bdev/bdev.h"
+#include "target/vhost/device.h"
+
+namespace sluice::vhost {
+
+struct BlkOptions {
+  uint32_t num_queues = 1;
+  bool read_only = false;
+  std::string serial;  // GET_ID's answer (20 bytes at most); empty: the bdev's name
+};
+
+struct BlkStats {
+  uint64_t requests = 0;
+  uint64_t errors = 0;             // completed with a status other than OK
+  uint64_t bad_chains = 0;         // refused by the chain walker
+  uint64_t unaligned_requests = 0;
+};
+
+class BlkDevice final : public Device {
+ public:
+  // Data segments per request offered to the guest (VIRTIO_BLK_F_SEG_MAX).
+  static constexpr uint32_t kSegMax = 126;
+  // Requests in flight per queue at most, whatever the ring size.
+  static constexpr uint32_t kMaxRequestsPerQueue = 256;
+
+  // `desc` must outlive the device; channels come from it on the reactor of each queue.
+  BlkDevice(bdev::BdevDesc& desc, BlkOptions options);
+  // Every queue must have been stopped (stop_queue's done() has run).
+  ~BlkDevice() override;
+
+  uint64_t features() const override;
+  void set_features(uint64_t features) override { features_ = features; }
+  uint32_t num_queues() const override { return options_.num_queues; }
+  std::span<const uint8_t> config() const override { return config_; }
+  Status start_queue(const QueueContext& ctx) override;
+  void stop_queue(uint32_t index, std::function<void()> done) override;
+
+  const BlkStats& stats() const { return stats_; }
+
+  struct Queue;
+
+ private:
+  friend struct Queue;
+  void build_config();
+
+  bdev::BdevDesc& desc_;
+  BlkOptions options_;
+  uint64_t features_ = 0;
+  std::vector<uint8_t> config_;
+  std::vector<std::unique_ptr<Queue>> queues_;
+  BlkStats stats_;
+};
+
+}  // namespace sluice::vhost

@@ -1,0 +1,61 @@
+// One started virtio-blk queue (internal to src/target/vhost): its request pool, its poller
+// and its channel to the bdev, on the reactor that started it. blk_device.cc starts and
+// stops it; blk_request.cc turns a descriptor chain into bdev I/O and back.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "bdev/bdev.h"
+#include "net/net.h"
+#include "target/vhost/blk_device.h"
+#include "thread/thread.h"
+
+namespace sluice::vhost {
+
+struct BlkRequest {
+  BlkDevice::Queue* queue = nullptr;
+  uint16_t head = 0;
+  uint8_t* status = nullptr;  // the guest's status byte, written last
+  uint32_t written = 0;       // bytes written into the guest's buffers, the status byte included
+  int iovcnt = 0;
+  Segment segs[BlkDevice::kSegMax + 2];  // data plus the header's and the status byte's
+  iovec iov[BlkDevice::kSegMax + 2];
+  bdev::IoWaitEntry wait;  // back-pressure: resubmit when the channel has room
+  uint32_t type = 0;
+  uint64_t lba = 0;
+  uint64_t blocks = 0;
+  BlkRequest* next_free = nullptr;
+};
+
+struct BlkDevice::Queue {
+  BlkDevice* dev = nullptr;
+  QueueContext ctx;
+  bdev::BdevChannel* ch = nullptr;
+  thread::Poller* poller = nullptr;
+  net::Watch kick;
+  std::vector<BlkRequest> pool;
+  BlkRequest* free = nullptr;
+  uint32_t in_flight = 0;
+  bool completed = false;  // used entries added since the last signal check
+  bool stopping = false;
+  std::function<void()> on_stopped;
+
+  // The poller: takes what the ring has, while the pool has room, then signals.
+  static thread::PollStatus poll(void* arg);
+  void start_request(uint16_t head);
+  void submit(BlkRequest* r);
+  // Finishes a request: status byte, used ring, inflight mark, pool.
+  void complete(BlkRequest* r, uint8_t status);
+  void signal_if_needed();
+  // Once stopping and nothing is in flight: finish_stop() from a message, outside the
+  // channel's completion callback (which must not put the channel back).
+  void maybe_finish_stop();
+  // Signals what completed, returns the channel, runs on_stopped.
+  void finish_stop();
+};
+
+}  // namespace sluice::vhost

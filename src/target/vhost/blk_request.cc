@@ -1,0 +1,258 @@
+// virtio-blk requests (virtio 1.1, 5.2.6): a descriptor chain taken apart into header, data
+// and status byte, submitted to the bdev with the guest's buffers as iovecs, and returned
+// to the used ring (blk_queue.h).
+#include <linux/virtio_blk.h>
+#include <sys/eventfd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/log.h"
+#include "target/vhost/blk_queue.h"
+
+namespace sluice::vhost {
+namespace {
+
+constexpr uint32_t kHeaderBytes = sizeof(virtio_blk_outhdr);  // type, ioprio, sector
+constexpr uint32_t kIdBytes = VIRTIO_BLK_ID_BYTES;
+
+// Copies the first `len` device-readable bytes of the chain (the header may span buffers).
+bool gather(const Segment* segs, uint32_t n, void* out, uint32_t len) {
+  auto* dst = static_cast<uint8_t*>(out);
+  for (uint32_t i = 0; i < n && len > 0 && !segs[i].writable; ++i) {
+    const uint32_t take = std::min(len, segs[i].len);
+    std::memcpy(dst, segs[i].host, take);
+    dst += take;
+    len -= take;
+  }
+  return len == 0;
+}
+
+// The data between the header's `skip` bytes and the status byte, as iovecs; false if any
+// buffer misses `align` (address or length) or the data mixes directions wrongly.
+int data_iovecs(const Segment* segs, uint32_t n, uint32_t skip, iovec* iov) {
+  int count = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    uint8_t* p = segs[i].host;
+    uint32_t len = segs[i].len;
+    const uint32_t cut = std::min(skip, len);
+    p += cut, len -= cut, skip -= cut;
+    if (i == n - 1 && len > 0) --len;  // the status byte
+    if (len > 0) iov[count++] = iovec{p, len};
+  }
+  return count;
+}
+
+bool aligned(const iovec* iov, int n, uint32_t align) {
+  for (int i = 0; i < n; ++i)
+    if (reinterpret_cast<uintptr_t>(iov[i].iov_base) % align != 0 || iov[i].iov_len % align != 0) return false;
+  return true;
+}
+
+}  // namespace
+
+thread::PollStatus BlkDevice::Queue::poll(void* arg) {
+  auto* q = static_cast<Queue*>(arg);
+  bool work = false;
+  uint16_t head;
+  // Bounded by the pool: a request is taken only when there is a slot for it.
+  while (q->free != nullptr && q->ctx.queue->pop(&head)) {
+    q->start_request(head);
+    work = true;
+  }
+  if (work) q->ctx.queue->publish_avail_event();
+  if (q->completed) work = true;
+  q->signal_if_needed();
+  return work ? thread::PollStatus::busy : thread::PollStatus::idle;
+}
+
+void BlkDevice::Queue::signal_if_needed() {
+  if (!completed) return;
+  completed = false;
+  const int call = *ctx.call_fd;
+  if (ctx.queue->need_signal() && call >= 0) (void)eventfd_write(call, 1);
+}
+
+void BlkDevice::Queue::start_request(uint16_t head) {
+  BlkRequest* r = free;
+  free = r->next_free;
+  ++in_flight;
+  ++dev->stats_.requests;
+  r->head = head;
+  r->status = nullptr;
+  r->written = 0;
+  ctx.inflight.taken(head);
+  Chain chain;
+  const ChainError err = ctx.queue->walk(head, r->segs, &chain);
+  if (err != ChainError::none) {
+    // Nothing of the chain can be trusted, not even where its status byte is.
+    if (dev->stats_.bad_chains++ < 16)
+      log::warn("vhost-blk {}: queue {} head {}: {}", dev->desc_.name(), ctx.index, head, chain_error_name(err));
+    complete(r, VIRTIO_BLK_S_IOERR);
+    return;
+  }
+  const uint32_t n = chain.segments;
+  virtio_blk_outhdr hdr;
+  if (n == 0 || !r->segs[n - 1].writable || r->segs[n - 1].len == 0 || !gather(r->segs, n, &hdr, kHeaderBytes)) {
+    complete(r, VIRTIO_BLK_S_IOERR);  // no header or no status byte: status stays unwritten
+    return;
+  }
+  r->status = r->segs[n - 1].host + r->segs[n - 1].len - 1;
+  r->type = hdr.type;
+  r->iovcnt = data_iovecs(r->segs, n, kHeaderBytes, r->iov);
+  const uint64_t readable_data = chain.readable_bytes - kHeaderBytes;
+  const uint64_t writable_data = chain.writable_bytes - 1;
+  const bdev::Geometry& g = dev->desc_.geometry();
+  const uint64_t capacity = g.size_bytes() / 512;
+  const uint64_t data = readable_data + writable_data;
+  const bool writes = r->type == VIRTIO_BLK_T_OUT || r->type == VIRTIO_BLK_T_DISCARD || r->type == VIRTIO_BLK_T_WRITE_ZEROES;
+  if (writes && dev->options_.read_only) {
+    complete(r, VIRTIO_BLK_S_IOERR);
+    return;
+  }
+  switch (r->type) {
+    case VIRTIO_BLK_T_IN:
+    case VIRTIO_BLK_T_OUT: {
+      // IN fills device-writable buffers, OUT reads device-readable ones; whole blocks in range.
+      const bool in = r->type == VIRTIO_BLK_T_IN;
+      if ((in ? readable_data : writable_data) != 0 || data % g.block_size != 0 || (hdr.sector * 512) % g.block_size != 0 ||
+          hdr.sector > capacity || data / 512 > capacity - hdr.sector) {
+        complete(r, VIRTIO_BLK_S_IOERR);
+        return;
+      }
+      if (!aligned(r->iov, r->iovcnt, g.buf_align)) {
+        ++dev->stats_.unaligned_requests;
+        complete(r, VIRTIO_BLK_S_IOERR);
+        return;
+      }
+      r->lba = hdr.sector * 512 / g.block_size;
+      r->blocks = data / g.block_size;
+      if (in) r->written = static_cast<uint32_t>(data);
+      break;
+    }
+    case VIRTIO_BLK_T_FLUSH:
+      if (!g.supports(bdev::IoType::flush)) {
+        complete(r, VIRTIO_BLK_S_OK);  // no volatile cache: completed writes are durable
+        return;
+      }
+      break;
+    case VIRTIO_BLK_T_GET_ID: {
+      // The serial, NUL-padded, into the writable data (at most 20 bytes).
+      uint32_t left = std::min<uint64_t>(writable_data, kIdBytes);
+      const std::string& serial = dev->options_.serial;
+      for (int i = 0, at = 0; i < r->iovcnt && left > 0; ++i) {
+        const uint32_t take = std::min<uint32_t>(left, static_cast<uint32_t>(r->iov[i].iov_len));
+        for (uint32_t k = 0; k < take; ++k, ++at)
+          static_cast<uint8_t*>(r->iov[i].iov_base)[k] = at < static_cast<int>(serial.size()) ? serial[at] : 0;
+        left -= take;
+        r->written += take;
+      }
+      complete(r, readable_data == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR);
+      return;
+    }
+    case VIRTIO_BLK_T_DISCARD:
+    case VIRTIO_BLK_T_WRITE_ZEROES: {
+      const bool discard = r->type == VIRTIO_BLK_T_DISCARD;
+      if (!g.supports(discard ? bdev::IoType::unmap : bdev::IoType::write_zeroes)) {
+        complete(r, VIRTIO_BLK_S_UNSUPP);
+        return;
+      }
+      // One range (max_discard_seg = max_write_zeroes_seg = 1), readable, after the header.
+      virtio_blk_discard_write_zeroes range;
+      uint8_t raw[kHeaderBytes + sizeof range];
+      if (readable_data != sizeof range || writable_data != 0 || !gather(r->segs, n, raw, sizeof raw)) {
+        complete(r, VIRTIO_BLK_S_IOERR);
+        return;
+      }
+      std::memcpy(&range, raw + kHeaderBytes, sizeof range);
+      const uint32_t allowed = discard ? 0 : VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
+      if ((range.flags & ~allowed) != 0) {
+        complete(r, VIRTIO_BLK_S_UNSUPP);
+        return;
+      }
+      const uint64_t bytes = uint64_t{range.num_sectors} * 512;
+      if (range.sector > capacity || range.num_sectors > capacity - range.sector || bytes % g.block_size != 0 ||
+          (range.sector * 512) % g.block_size != 0) {
+        complete(r, VIRTIO_BLK_S_IOERR);
+        return;
+      }
+      r->lba = range.sector * 512 / g.block_size;
+      r->blocks = bytes / g.block_size;
+      break;
+    }
+    default:
+      complete(r, VIRTIO_BLK_S_UNSUPP);
+      return;
+  }
+  submit(r);
+}
+
+void BlkDevice::Queue::submit(BlkRequest* r) {
+  bdev::BdevDesc& d = dev->desc_;
+  auto done = [](void* arg, Errc st) {
+    auto* req = static_cast<BlkRequest*>(arg);
+    req->queue->complete(req, st == Errc::ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR);
+  };
+  Status st;
+  if (r->blocks == 0 && r->type != VIRTIO_BLK_T_FLUSH) {
+    complete(r, VIRTIO_BLK_S_OK);  // nothing to transfer
+    return;
+  }
+  switch (r->type) {
+    case VIRTIO_BLK_T_IN: st = d.readv(ch, r->iov, r->iovcnt, r->lba, r->blocks, done, r); break;
+    case VIRTIO_BLK_T_OUT: st = d.writev(ch, r->iov, r->iovcnt, r->lba, r->blocks, done, r); break;
+    case VIRTIO_BLK_T_FLUSH: st = d.flush(ch, done, r); break;
+    case VIRTIO_BLK_T_DISCARD: st = d.unmap(ch, r->lba, r->blocks, done, r); break;
+    case VIRTIO_BLK_T_WRITE_ZEROES: st = d.write_zeroes(ch, r->lba, r->blocks, done, r); break;
+    default: st = Status(Errc::not_supported, "request type"); break;
+  }
+  if (st.ok()) return;
+  if (st.code() == Errc::busy) {  // the channel's pool is full: resubmit when a slot frees
+    r->wait.fn = [](void* arg) {
+      auto* req = static_cast<BlkRequest*>(arg);
+      req->queue->submit(req);
+    };
+    r->wait.arg = r;
+    if (bdev::wait_for_room(ch, &r->wait).ok()) return;
+  }
+  complete(r, VIRTIO_BLK_S_IOERR);
+}
+
+void BlkDevice::Queue::complete(BlkRequest* r, uint8_t status) {
+  if (status != VIRTIO_BLK_S_OK) ++dev->stats_.errors;
+  if (r->status != nullptr) {
+    // The status byte last: the guest may look at the data as soon as it sees it.
+    __atomic_store_n(r->status, status, __ATOMIC_RELEASE);
+    ++r->written;
+  } else {
+    r->written = 0;
+  }
+  if (status != VIRTIO_BLK_S_OK && r->type == VIRTIO_BLK_T_IN && r->status != nullptr) r->written = 1;
+  ctx.queue->push_used(r->head, r->written);
+  ctx.inflight.returned(r->head);
+  completed = true;
+  r->next_free = free;
+  free = r;
+  --in_flight;
+  maybe_finish_stop();
+}
+
+void BlkDevice::Queue::maybe_finish_stop() {
+  if (!stopping || in_flight != 0 || on_stopped == nullptr) return;
+  thread::destroy_later([](void* arg) { static_cast<Queue*>(arg)->finish_stop(); }, this);
+}
+
+void BlkDevice::Queue::finish_stop() {
+  if (on_stopped == nullptr) return;
+  signal_if_needed();
+  if (ch != nullptr) {
+    if (Status st = dev->desc_.put_channel(ch); !st.ok())
+      log::error("vhost-blk {}: returning queue {}'s channel: {}", dev->desc_.name(), ctx.index, st.to_string());
+  }
+  ch = nullptr;
+  auto done = std::move(on_stopped);
+  on_stopped = nullptr;
+  done();
+}
+
+}  // namespace sluice::vhost

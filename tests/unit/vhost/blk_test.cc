@@ -1,0 +1,301 @@
+// virtio-blk through a real vhost-user connection on a reactor: a fake front end on this
+// thread sets the device up over a socketpair (memfd guest memory, eventfd kick and call)
+// and drives requests through a split ring, the bdev a malloc device.
+#include <linux/virtio_blk.h>
+#include <linux/virtio_config.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "bdev/bdev.h"
+#include "bdev_handle.h"
+#include "fake_front_end.h"
+#include "fake_guest.h"
+#include "target/vhost/blk_device.h"
+#include "target/vhost/connection.h"
+#include "target/vhost/session.h"
+#include "target/vhost/virtio_ring.h"
+#include "thread/thread.h"
+#include "wait.h"
+
+namespace sluice::vhost {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeFrontEnd;
+using testing::FakeGuest;
+
+thread::AppOptions one_reactor() {
+  thread::AppOptions o;
+  o.cores = "0";
+  o.shutdown_timeout = 5000ms;
+  return o;
+}
+
+class BlkTest : public ::testing::Test {
+ protected:
+  BlkTest() : app_(one_reactor()), guest_(4 << 20, 16) {}
+
+  void SetUp() override {
+    ASSERT_TRUE(app_.start().ok());
+    bdev_ = sluice::testing::unique_name("vhostmem");
+    auto created = bdev::create("malloc:4M", bdev_);
+    ASSERT_TRUE(created.ok()) << created.status().to_string();
+    auto d = bdev::open(bdev_);
+    ASSERT_TRUE(d.ok());
+    desc_ = std::move(d.value());
+    int sv[2];
+    // Blocking descriptors: the back end reads and writes with MSG_DONTWAIT, the front end's
+    // waits are bounded by FakeFrontEnd::recv.
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    front_ = std::make_unique<FakeFrontEnd>(sv[1]);
+    int back = sv[0];
+    Status st = thread::call_and_wait(0, [this, back]() -> Status {
+      auto dev = std::make_unique<BlkDevice>(*desc_, BlkOptions{1, false, "serial-42"});
+      device_ = dev.get();
+      auto c = start_connection(UniqueFd(back), std::move(dev), "blk-test", [this] { gone_ = true; });
+      return c.status();
+    }, 5000ms);
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    negotiate();
+  }
+
+  void TearDown() override {
+    front_.reset();  // the front end goes: the connection closes and frees itself
+    EXPECT_TRUE(sluice::testing::wait_until([this] { return gone_.load(); }));
+    desc_.reset();
+    EXPECT_TRUE(bdev::unregister(bdev_).ok());
+    Status st = app_.shutdown();
+    EXPECT_TRUE(st.ok()) << st.to_string();  // a leaked channel would fail here
+  }
+
+  void ack() {
+    Message m;
+    ASSERT_TRUE(front_->recv(&m));
+    ASSERT_EQ(m.u64(), 0u) << request_name(m.request);
+  }
+
+  // What QEMU does at start, each step acknowledged.
+  void negotiate() {
+    offered_ = front_->get_u64(Request::get_features);
+    ASSERT_NE(offered_ & (1ull << kFeatureProtocolFeatures), 0u);
+    ASSERT_EQ(front_->get_u64(Request::get_protocol_features), Session::kProtocolFeatures);
+    const uint32_t ack_flag = kVersion | kFlagNeedReply;
+    front_->send_u64(Request::set_protocol_features, 1ull << kProtocolReplyAck);
+    front_->send_u64(Request::set_features, offered_, {}, ack_flag);
+    ack();
+    MemTableWire t{};
+    t.num_regions = 1;
+    const RegionSpec r = guest_.region();
+    t.regions[0] = {r.guest_addr, r.size, r.user_addr, r.mmap_offset};
+    UniqueFd mem = guest_.dup_fd();
+    front_->send(Request::set_mem_table, &t, 8 + sizeof(MemRegionWire), {mem.get()}, ack_flag);
+    ack();
+    front_->send_state(Request::set_vring_num, 0, guest_.queue_size(), ack_flag);
+    ack();
+    front_->send_state(Request::set_vring_base, 0, 0, ack_flag);
+    ack();
+    const RingAddrs a = guest_.rings();
+    vhost_vring_addr addr{0, 0, a.desc, a.used, a.avail, 0};
+    front_->send(Request::set_vring_addr, &addr, sizeof addr, {}, ack_flag);
+    ack();
+    kick_ = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    call_ = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    front_->send_u64(Request::set_vring_call, 0, {call_.get()}, ack_flag);
+    ack();
+    front_->send_u64(Request::set_vring_kick, 0, {kick_.get()}, ack_flag);
+    ack();
+    front_->send_state(Request::set_vring_enable, 0, 1, ack_flag);
+    ack();
+  }
+
+  struct Done {
+    uint8_t status;
+    uint32_t used_len;
+  };
+  // Puts a chain in the ring, kicks, and waits for it in the used ring.
+  Done run(const std::vector<FakeGuest::Buf>& bufs) {
+    const uint16_t used_before = guest_.used_idx();
+    guest_.used_event() = used_before;  // an interrupt for this one
+    const uint16_t first = static_cast<uint16_t>((next_desc_ += 4) % 16);
+    guest_.add_chain(first, bufs);
+    (void)eventfd_write(kick_.get(), 1);
+    const bool used = sluice::testing::wait_until([&] { return guest_.used_idx() != used_before; });
+    EXPECT_TRUE(used);
+    if (!used) return {0xff, 0};
+    const vring_used_elem e = guest_.used()->ring[used_before % 16];
+    EXPECT_EQ(e.id, first);
+    const FakeGuest::Buf& last = bufs.back();
+    return {last.writable ? *guest_.at(last.gpa + last.len - 1) : uint8_t{0xff}, e.len};
+  }
+  uint64_t header(uint32_t type, uint64_t sector) {
+    const uint64_t gpa = guest_.alloc(16);
+    virtio_blk_outhdr h{type, 0, sector};
+    std::memcpy(guest_.at(gpa), &h, sizeof h);
+    return gpa;
+  }
+  uint64_t status_byte() {
+    const uint64_t gpa = guest_.alloc(1);
+    *guest_.at(gpa) = 0xee;  // neither OK nor an error: shows whether it was written
+    return gpa;
+  }
+  static uint64_t sectors_total() { return (4u << 20) / 512; }
+  bool signalled() {
+    pollfd p{call_.get(), POLLIN, 0};
+    if (poll(&p, 1, 5000) != 1) return false;
+    uint64_t v;
+    return eventfd_read(call_.get(), &v) == 0 && v > 0;
+  }
+
+  thread::App app_;
+  FakeGuest guest_;
+  std::string bdev_;
+  std::unique_ptr<bdev::BdevDesc> desc_;
+  std::unique_ptr<FakeFrontEnd> front_;
+  BlkDevice* device_ = nullptr;  // the connection owns it; read only for its config
+  std::atomic<bool> gone_{false};
+  UniqueFd kick_, call_;
+  uint64_t offered_ = 0;
+  uint16_t next_desc_ = 0;
+};
+
+TEST_F(BlkTest, OffersTheDevicesFeaturesAndConfig) {
+  EXPECT_NE(offered_ & (1ull << VIRTIO_F_VERSION_1), 0u);
+  EXPECT_NE(offered_ & (1ull << VIRTIO_BLK_F_FLUSH), 0u);
+  EXPECT_NE(offered_ & (1ull << VIRTIO_RING_F_EVENT_IDX), 0u);
+  EXPECT_EQ(offered_ & (1ull << VIRTIO_BLK_F_RO), 0u);
+  ConfigWire c{};
+  c.size = sizeof(virtio_blk_config);
+  front_->send(Request::get_config, &c, kConfigHeaderSize + c.size);
+  Message m;
+  ASSERT_TRUE(front_->recv(&m));
+  virtio_blk_config cfg;
+  std::memcpy(&cfg, m.payload + kConfigHeaderSize, sizeof cfg);
+  EXPECT_EQ(cfg.capacity, (4u << 20) / 512);
+  EXPECT_EQ(cfg.blk_size, desc_->geometry().block_size);
+  EXPECT_EQ(cfg.seg_max, BlkDevice::kSegMax);
+  EXPECT_EQ(cfg.num_queues, 1);
+}
+
+TEST_F(BlkTest, WritesAndReadsBackThroughTheGuestsBuffers) {
+  const uint64_t a = guest_.alloc(4096), b = guest_.alloc(4096);
+  for (uint32_t i = 0; i < 4096; ++i) guest_.at(a)[i] = static_cast<uint8_t>(i * 7), guest_.at(b)[i] = static_cast<uint8_t>(i * 13 + 1);
+  Done w = run({{header(VIRTIO_BLK_T_OUT, 8), 16, false}, {a, 4096, false}, {b, 4096, false}, {status_byte(), 1, true}});
+  EXPECT_EQ(w.status, VIRTIO_BLK_S_OK);
+  EXPECT_EQ(w.used_len, 1u);  // only the status byte was written
+  EXPECT_TRUE(signalled());
+  // The bytes are on the device at sector 8.
+  sluice::testing::BdevHandle h(bdev_);
+  std::vector<uint8_t> disk(8192);
+  ASSERT_TRUE(h.io().read(disk.data(), 4096 / h.bs(), 8192 / h.bs()).ok());
+  EXPECT_EQ(std::memcmp(disk.data(), guest_.at(a), 4096), 0);
+  EXPECT_EQ(std::memcmp(disk.data() + 4096, guest_.at(b), 4096), 0);
+  // Read back into other buffers, split differently.
+  const uint64_t c = guest_.alloc(8192);
+  Done r = run({{header(VIRTIO_BLK_T_IN, 8), 16, false}, {c, 512, true}, {c + 512, 7680, true}, {status_byte(), 1, true}});
+  EXPECT_EQ(r.status, VIRTIO_BLK_S_OK);
+  EXPECT_EQ(r.used_len, 8193u);
+  EXPECT_EQ(std::memcmp(guest_.at(c), disk.data(), 8192), 0);
+}
+
+TEST_F(BlkTest, FlushGetIdAndWriteZeroes) {
+  EXPECT_EQ(run({{header(VIRTIO_BLK_T_FLUSH, 0), 16, false}, {status_byte(), 1, true}}).status, VIRTIO_BLK_S_OK);
+  const uint64_t id = guest_.alloc(20);
+  std::memset(guest_.at(id), 'x', 20);
+  Done got = run({{header(VIRTIO_BLK_T_GET_ID, 0), 16, false}, {id, 20, true}, {status_byte(), 1, true}});
+  EXPECT_EQ(got.status, VIRTIO_BLK_S_OK);
+  EXPECT_EQ(got.used_len, 21u);
+  EXPECT_STREQ(reinterpret_cast<char*>(guest_.at(id)), "serial-42");
+  // Data, then zeroes over part of it.
+  const uint64_t a = guest_.alloc(4096);
+  std::memset(guest_.at(a), 0x5a, 4096);
+  ASSERT_EQ(run({{header(VIRTIO_BLK_T_OUT, 0), 16, false}, {a, 4096, false}, {status_byte(), 1, true}}).status,
+            VIRTIO_BLK_S_OK);
+  // A malloc device has 512-byte blocks and zeroes them.
+  ASSERT_NE(offered_ & (1ull << VIRTIO_BLK_F_WRITE_ZEROES), 0u);
+  ASSERT_EQ(desc_->geometry().block_size, 512u);
+  const uint64_t range = guest_.alloc(16);
+  virtio_blk_discard_write_zeroes z{2, 4, 0};  // sectors 2-5
+  std::memcpy(guest_.at(range), &z, sizeof z);
+  EXPECT_EQ(run({{header(VIRTIO_BLK_T_WRITE_ZEROES, 0), 16, false}, {range, 16, false}, {status_byte(), 1, true}}).status,
+            VIRTIO_BLK_S_OK);
+  const uint64_t back = guest_.alloc(4096);
+  ASSERT_EQ(run({{header(VIRTIO_BLK_T_IN, 0), 16, false}, {back, 4096, true}, {status_byte(), 1, true}}).status,
+            VIRTIO_BLK_S_OK);
+  const uint8_t* p = guest_.at(back);
+  EXPECT_EQ(p[1023], 0x5a);
+  EXPECT_EQ(p[1024], 0);
+  EXPECT_EQ(p[3071], 0);
+  EXPECT_EQ(p[3072], 0x5a);
+  // A range past the end, and flags DISCARD does not take.
+  z = {sectors_total() - 2, 4, 0};
+  std::memcpy(guest_.at(range), &z, sizeof z);
+  EXPECT_EQ(run({{header(VIRTIO_BLK_T_WRITE_ZEROES, 0), 16, false}, {range, 16, false}, {status_byte(), 1, true}}).status,
+            VIRTIO_BLK_S_IOERR);
+  ASSERT_NE(offered_ & (1ull << VIRTIO_BLK_F_DISCARD), 0u);
+  z = {0, 8, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP};
+  std::memcpy(guest_.at(range), &z, sizeof z);
+  EXPECT_EQ(run({{header(VIRTIO_BLK_T_DISCARD, 0), 16, false}, {range, 16, false}, {status_byte(), 1, true}}).status,
+            VIRTIO_BLK_S_UNSUPP);
+  z = {0, 8, 0};
+  std::memcpy(guest_.at(range), &z, sizeof z);
+  EXPECT_EQ(run({{header(VIRTIO_BLK_T_DISCARD, 0), 16, false}, {range, 16, false}, {status_byte(), 1, true}}).status,
+            VIRTIO_BLK_S_OK);
+}
+
+TEST_F(BlkTest, BadRequestsFailAloneAndTheQueueGoesOn) {
+  const uint64_t buf = guest_.alloc(4096);
+  const uint64_t sectors = (4u << 20) / 512;
+  // Beyond the end, half a block, a huge sector that would overflow, an unknown type, an IN
+  // whose data the device would have to read.
+  EXPECT_EQ(run({{header(VIRTIO_BLK_T_IN, sectors - 1), 16, false}, {buf, 1024, true}, {status_byte(), 1, true}}).status,
+            VIRTIO_BLK_S_IOERR);
+  EXPECT_EQ(run({{header(VIRTIO_BLK_T_IN, 0), 16, false}, {buf, 100, true}, {status_byte(), 1, true}}).status,
+            VIRTIO_BLK_S_IOERR);
+  EXPECT_EQ(run({{header(VIRTIO_BLK_T_OUT, UINT64_MAX / 256), 16, false}, {buf, 512, false}, {status_byte(), 1, true}}).status,
+            VIRTIO_BLK_S_IOERR);
+  EXPECT_EQ(run({{header(77, 0), 16, false}, {status_byte(), 1, true}}).status, VIRTIO_BLK_S_UNSUPP);
+  EXPECT_EQ(run({{header(VIRTIO_BLK_T_IN, 0), 16, false}, {buf, 512, false}, {status_byte(), 1, true}}).status,
+            VIRTIO_BLK_S_IOERR);
+  // A buffer outside guest memory: the chain is refused and nothing is written.
+  const uint64_t st = status_byte();
+  Done bad = run({{header(VIRTIO_BLK_T_IN, 0), 16, false}, {testing::kGuestBase + (4 << 20), 512, true}, {st, 1, true}});
+  EXPECT_EQ(bad.used_len, 0u);
+  EXPECT_EQ(*guest_.at(st), 0xee);
+  // The queue still serves.
+  EXPECT_EQ(run({{header(VIRTIO_BLK_T_IN, 0), 16, false}, {buf, 512, true}, {status_byte(), 1, true}}).status,
+            VIRTIO_BLK_S_OK);
+}
+
+TEST_F(BlkTest, GetVringBaseStopsAfterTheLastRequest) {
+  const uint64_t buf = guest_.alloc(512);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(run({{header(VIRTIO_BLK_T_IN, 0), 16, false}, {buf, 512, true}, {status_byte(), 1, true}}).status,
+              VIRTIO_BLK_S_OK);
+  front_->send_state(Request::get_vring_base, 0, 0);
+  Message m;
+  ASSERT_TRUE(front_->recv(&m));
+  EXPECT_EQ(m.as<vhost_vring_state>().num, 3u);
+  // A stopped ring takes nothing more.
+  const uint16_t used = guest_.used_idx();
+  guest_.add_chain(0, {{header(VIRTIO_BLK_T_IN, 0), 16, false}, {buf, 512, true}, {status_byte(), 1, true}});
+  (void)eventfd_write(kick_.get(), 1);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(guest_.used_idx(), used);
+}
+
+TEST_F(BlkTest, AMalformedMessageClosesTheConnection) {
+  front_->send_u64(Request::set_vring_kick, 5);  // no such ring, and no descriptor either
+  EXPECT_TRUE(front_->closed_by_peer());
+  EXPECT_TRUE(sluice::testing::wait_until([this] { return gone_.load(); }));
+}
+
+}  // namespace
+}  // namespace sluice::vhost
