@@ -3,6 +3,7 @@
 
 #include "commands.h"
 #include "daemon/daemon.h"
+#include "target/vhost/vhost.h"
 #include "thread/thread.h"
 
 namespace sluice::cli {
@@ -11,9 +12,11 @@ namespace {
 constexpr std::string_view kServe = "serve";
 constexpr std::string_view kRpc = "rpc";
 
-int run_serve(const daemon::ServeOptions& options) {
+int run_serve(const daemon::ServeOptions& options, const std::string& vhost_dir) {
   auto cores = thread::parse_core_list(options.cores);
   if (!cores.ok()) return fail(kServe, kExitUsage, cores.status().message());
+  if (!vhost_dir.empty())
+    if (Status st = vhost::set_socket_dir(vhost_dir); !st.ok()) return fail(kServe, kExitUsage, st.message());
   std::vector<daemon::Module> modules = {daemon::framework_module(*cores), daemon::bdev_module(), daemon::lvol_module()};
   for (daemon::Module& m : target_modules()) modules.push_back(std::move(m));
   Status st = daemon::serve(options, modules);
@@ -50,6 +53,7 @@ int run_rpc(const RpcArgs& args) {
 
 Subcommand add_serve(CLI::App& app) {
   auto options = std::make_shared<daemon::ServeOptions>();
+  auto vhost_dir = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand("serve", "Run the storage daemon: devices and exports managed over JSON-RPC");
   cmd->footer(
       "The config is SPDK's JSON config format ({\"subsystems\": [{\"subsystem\": \"bdev\", \"config\": [{\"method\": ...,\n"
@@ -60,7 +64,8 @@ Subcommand add_serve(CLI::App& app) {
   cmd->add_option("-m,--cores", options->cores, "Reactor cores: 0 | 0-1 | 0,2-3")->capture_default_str();
   cmd->add_option("-r,--rpc-socket", options->rpc_socket, "The JSON-RPC Unix socket (created mode 0600)")
       ->capture_default_str();
-  return {cmd, [options] { return run_serve(*options); }};
+  cmd->add_option("-S,--vhost-socket-dir", *vhost_dir, "Where vhost-user controllers' sockets go (default: the current directory)");
+  return {cmd, [options, vhost_dir] { return run_serve(*options, *vhost_dir); }};
 }
 
 Subcommand add_rpc(CLI::App& app) {

@@ -4,9 +4,12 @@
 #include "target/iscsi/iscsi_rpc.h"
 #include "target/nbd/nbd_rpc.h"
 #include "target/nvmf_tcp/nvmf_rpc.h"
+#include "target/vhost/vhost_rpc.h"
 
 namespace sluice::cli {
 
-std::vector<daemon::Module> target_modules() { return {nbd::rpc_module(), nvmf::rpc_module(), iscsi::rpc_module()}; }
+std::vector<daemon::Module> target_modules() {
+  return {nbd::rpc_module(), nvmf::rpc_module(), iscsi::rpc_module(), vhost::rpc_module()};
+}
 
 }  // namespace sluice::cli

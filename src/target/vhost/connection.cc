@@ -29,8 +29,6 @@ class Connection final : public Session::Transport {
     return net::watch(&watch_, EPOLLIN | EPOLLRDHUP);
   }
 
-  void forget_on_gone() { on_gone_ = nullptr; }
-
   void close(const std::string& why) {
     if (closing_) return;
     closing_ = true;
@@ -40,12 +38,15 @@ class Connection final : public Session::Transport {
     // The rings stop first (requests in flight complete into guest memory the session
     // still maps), then everything goes from a message, off this call stack.
     session_.stop_all([this] {
-      thread::destroy_later([](void* arg) { delete static_cast<Connection*>(arg); }, this);
+      thread::destroy_later(
+          [](void* arg) {
+            auto* c = static_cast<Connection*>(arg);
+            auto gone = std::move(c->on_gone_);
+            delete c;  // the session and the device with it
+            if (gone) gone();
+          },
+          this);
     });
-  }
-
-  ~Connection() override {
-    if (on_gone_) on_gone_();
   }
 
   Status send(Message& reply, int fd) override {
@@ -100,8 +101,7 @@ Result<Connection*> start_connection(UniqueFd fd, std::unique_ptr<Device> device
                                      std::function<void()> on_gone) {
   auto* c = new Connection(std::move(fd), std::move(device), std::move(name), std::move(on_gone));
   if (Status st = c->open(); !st.ok()) {
-    c->forget_on_gone();
-    delete c;  // nothing started yet
+    delete c;  // nothing started yet; on_gone is for connections that were served
     return st;
   }
   return c;

@@ -19,7 +19,8 @@ class Connection;
 
 // Adopts connected socket `fd` on the calling reactor and serves `device` over it. on_gone
 // runs on this reactor once the connection and its device have been freed. Returns a
-// handle for close_connection(), or an error (the descriptor is closed then).
+// handle for close_connection(), or an error (the descriptor is closed then, and on_gone
+// never runs).
 Result<Connection*> start_connection(UniqueFd fd, std::unique_ptr<Device> device, std::string name,
                                      std::function<void()> on_gone);
 // Closes it as if the peer had gone; on the connection's reactor. Idempotent until on_gone.

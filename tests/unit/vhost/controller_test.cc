@@ -1,0 +1,149 @@
+// vhost-user controllers: a socket per controller in the socket directory, one front end at a
+// time, deletion that disconnects it; and the SPDK-named RPC methods over them.
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "bdev/bdev.h"
+#include "bdev_handle.h"
+#include "daemon/daemon.h"
+#include "fake_front_end.h"
+#include "net/net.h"
+#include "target/vhost/vhost.h"
+#include "target/vhost/vhost_rpc.h"
+#include "temp_dir.h"
+#include "thread/thread.h"
+#include "wait.h"
+
+namespace sluice::vhost {
+namespace {
+
+using namespace std::chrono_literals;
+using rpc::Json;
+using testing::FakeFrontEnd;
+
+class ControllerTest : public ::testing::Test {
+ protected:
+  ControllerTest() : app_([] {
+      thread::AppOptions o;
+      o.cores = "0,1";
+      o.shutdown_timeout = 5000ms;
+      return o;
+    }()) {}
+
+  void SetUp() override {
+    ASSERT_TRUE(app_.start().ok());
+    bdev_ = sluice::testing::unique_name("vhostctl");
+    ASSERT_TRUE(bdev::create("malloc:1M", bdev_).ok());
+    ASSERT_FALSE(dir_.path().empty());
+    ASSERT_TRUE(set_socket_dir(dir_.path()).ok());
+    rpc_module().add_methods(registry_);
+  }
+  void TearDown() override {
+    rpc_module().shutdown();
+    EXPECT_TRUE(controllers().empty());
+    EXPECT_TRUE(bdev::unregister(bdev_).ok());
+    Status st = app_.shutdown();
+    EXPECT_TRUE(st.ok()) << st.to_string();
+  }
+  std::unique_ptr<FakeFrontEnd> connect(const std::string& name) {
+    auto fd = net::connect_stream(net::ListenAddress::unix_socket(dir_.file(name)), 5000);
+    EXPECT_TRUE(fd.ok()) << fd.status().to_string();
+    return fd.ok() ? std::make_unique<FakeFrontEnd>(*fd) : nullptr;
+  }
+  Json call(const std::string& method, const Json& params = nullptr) {
+    Json request{{"jsonrpc", "2.0"}, {"id", 1}, {"method", method}};
+    if (!params.is_null()) request["params"] = params;
+    return registry_.dispatch(request);
+  }
+  bool connected(const std::string& name) {
+    for (const ControllerInfo& c : controllers())
+      if (c.name == name) return c.connected;
+    return false;
+  }
+
+  thread::App app_;
+  std::string bdev_;
+  sluice::testing::TempDir dir_;
+  rpc::Registry registry_;
+};
+
+TEST_F(ControllerTest, ServesOneFrontEndAtATimeAndDisconnectsItOnDelete) {
+  ASSERT_TRUE(create_blk_controller({"vhost.0", bdev_}).ok());
+  struct stat st {};
+  ASSERT_EQ(stat(dir_.file("vhost.0").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto front = connect("vhost.0");
+  ASSERT_TRUE(front);
+  EXPECT_NE(front->get_u64(Request::get_features) & (1ull << kFeatureProtocolFeatures), 0u);
+  EXPECT_TRUE(connected("vhost.0"));
+  // A second front end is turned away; the first carries on.
+  auto second = connect("vhost.0");
+  ASSERT_TRUE(second);
+  EXPECT_TRUE(second->closed_by_peer());
+  EXPECT_EQ(front->get_u64(Request::get_queue_num), 16u);
+  // Deleting disconnects the front end and removes the socket.
+  ASSERT_TRUE(delete_controller("vhost.0").ok());
+  EXPECT_TRUE(front->closed_by_peer());
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("vhost.0")));
+  EXPECT_EQ(delete_controller("vhost.0").code(), Errc::not_found);
+}
+
+TEST_F(ControllerTest, AFrontEndThatLeavesCanComeBack) {
+  ASSERT_TRUE(create_blk_controller({"vhost.1", bdev_}).ok());
+  auto front = connect("vhost.1");
+  ASSERT_TRUE(front);
+  (void)front->get_u64(Request::get_features);
+  front.reset();
+  ASSERT_TRUE(sluice::testing::wait_until([this] { return !connected("vhost.1"); }));
+  front = connect("vhost.1");
+  ASSERT_TRUE(front);
+  EXPECT_NE(front->get_u64(Request::get_features), 0u);
+}
+
+TEST_F(ControllerTest, RefusesBadControllers) {
+  EXPECT_EQ(create_blk_controller({"", bdev_}).code(), Errc::invalid_argument);
+  EXPECT_EQ(create_blk_controller({"a/b", bdev_}).code(), Errc::invalid_argument);
+  EXPECT_EQ(create_blk_controller({"..", bdev_}).code(), Errc::invalid_argument);
+  EXPECT_EQ(create_blk_controller({"x", bdev_, 0}).code(), Errc::invalid_argument);
+  EXPECT_EQ(create_blk_controller({"x", "no-such-bdev"}).code(), Errc::not_found);
+  ASSERT_TRUE(create_blk_controller({"x", bdev_}).ok());
+  EXPECT_EQ(create_blk_controller({"x", bdev_}).code(), Errc::exists);
+  EXPECT_EQ(set_socket_dir(dir_.file("missing")).code(), Errc::not_found);
+}
+
+TEST_F(ControllerTest, RpcMethodsWithSpdksNames) {
+  Json made = call("vhost_create_blk_controller", {{"ctrlr", "vhost.2"}, {"dev_name", bdev_}, {"readonly", true}});
+  ASSERT_EQ(made["result"], true) << made.dump();
+  Json list = call("vhost_get_controllers")["result"];
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["ctrlr"], "vhost.2");
+  EXPECT_EQ(list[0]["socket"], dir_.file("vhost.2"));
+  EXPECT_EQ(list[0]["backend_specific"]["block"]["bdev"], bdev_);
+  EXPECT_EQ(list[0]["backend_specific"]["block"]["readonly"], true);
+  EXPECT_TRUE(call("vhost_get_controllers", {{"name", "nope"}}).contains("error"));
+  EXPECT_TRUE(call("vhost_create_blk_controller", {{"ctrlr", "y"}, {"dev_name", bdev_}, {"packed_ring", true}}).contains("error"));
+  EXPECT_TRUE(call("vhost_create_blk_controller", {{"ctrlr", "y"}, {"dev_name", bdev_}, {"bogus", 1}}).contains("error"));
+  // save_config recreates it.
+  Json saved = registry_.save_config();
+  bool found = false;
+  for (const Json& sub : saved["subsystems"])
+    if (sub["subsystem"] == "vhost_blk") {
+      ASSERT_EQ(sub["config"].size(), 1u);
+      EXPECT_EQ(sub["config"][0]["method"], "vhost_create_blk_controller");
+      EXPECT_EQ(sub["config"][0]["params"]["ctrlr"], "vhost.2");
+      EXPECT_EQ(sub["config"][0]["params"]["dev_name"], bdev_);
+      found = true;
+    }
+  EXPECT_TRUE(found) << saved.dump();
+  EXPECT_EQ(call("vhost_delete_controller", {{"ctrlr", "vhost.2"}})["result"], true);
+  EXPECT_TRUE(call("vhost_delete_controller", {{"ctrlr", "vhost.2"}}).contains("error"));
+}
+
+}  // namespace
+}  // namespace sluice::vhost
