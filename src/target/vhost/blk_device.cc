@@ -80,6 +80,7 @@ Status BlkDevice::start_queue(const QueueContext& ctx) {
     r.next_free = q->free;
     q->free = &r;
   }
+  q->recover_inflight();
   auto poller = thread::register_poller(Queue::poll, q.get(), 0, fmt::format("vhost-blk-{}-q{}", desc_.name(), ctx.index));
   if (!poller.ok()) {
     (void)desc_.put_channel(q->ch);
@@ -100,6 +101,18 @@ Status BlkDevice::start_queue(const QueueContext& ctx) {
   log::info("vhost-blk {}: queue {} started ({} entries, {} requests)", desc_.name(), ctx.index, ctx.queue->size(), q->pool.size());
   queues_[ctx.index] = std::move(q);
   return Status::Ok();
+}
+
+void BlkDevice::Queue::recover_inflight() {
+  if (!ctx.inflight.valid()) return;
+  for (uint32_t h = 0; h < ctx.queue->size(); ++h)
+    if (ctx.inflight.is_inflight(static_cast<uint16_t>(h))) resubmit.push_back(static_cast<uint16_t>(h));
+  if (resubmit.empty()) return;
+  std::sort(resubmit.begin(), resubmit.end(),
+            [this](uint16_t a, uint16_t b) { return ctx.inflight.counter(a) < ctx.inflight.counter(b); });
+  ctx.queue->resume_after_inflight(static_cast<uint16_t>(resubmit.size()));
+  log::notice("vhost-blk {}: queue {} resubmits {} request(s) a previous back end left in flight", dev->desc_.name(),
+              ctx.index, resubmit.size());
 }
 
 void BlkDevice::stop_queue(uint32_t index, std::function<void()> done) {

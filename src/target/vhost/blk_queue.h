@@ -43,7 +43,13 @@ struct BlkDevice::Queue {
   bool completed = false;  // used entries added since the last signal check
   bool stopping = false;
   std::function<void()> on_stopped;
+  // Heads a previous back end took and never returned (inflight region), oldest first;
+  // served before anything new from the ring.
+  std::vector<uint16_t> resubmit;
+  size_t resubmitted = 0;
 
+  // Fills `resubmit` from the inflight region and moves the ring past those heads.
+  void recover_inflight();
   // The poller: takes what the ring has, while the pool has room, then signals.
   static thread::PollStatus poll(void* arg);
   void start_request(uint16_t head);

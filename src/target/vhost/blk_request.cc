@@ -56,7 +56,11 @@ thread::PollStatus BlkDevice::Queue::poll(void* arg) {
   bool work = false;
   uint16_t head;
   // Bounded by the pool: a request is taken only when there is a slot for it.
-  while (q->free != nullptr && q->ctx.queue->pop(&head)) {
+  while (q->free != nullptr && q->resubmitted < q->resubmit.size()) {
+    q->start_request(q->resubmit[q->resubmitted++]);
+    work = true;
+  }
+  while (q->free != nullptr && q->resubmitted == q->resubmit.size() && q->ctx.queue->pop(&head)) {
     q->start_request(head);
     work = true;
   }

@@ -233,7 +233,7 @@ Result<Session::Outcome> Session::dispatch(Message& m) {
       (*r)->base = static_cast<uint16_t>(s.num);
       break;
     }
-    case Request::set_vring_kick:
+    case Request::set_vring_kick: return set_vring_kick(m);
     case Request::set_vring_call:
     case Request::set_vring_err: st = set_vring_fd(m); break;
     case Request::set_vring_enable: {
@@ -267,29 +267,48 @@ Result<Session::Outcome> Session::dispatch(Message& m) {
   return Outcome::done;
 }
 
-Status Session::set_vring_fd(Message& m) {
+Result<Session::Ring*> Session::vring_fd_ring(const Message& m) {
   const uint64_t v = m.u64();
   if ((v & ~(kVringIndexMask | kVringNoFd)) != 0)
     return Status(Errc::invalid_argument, fmt::format("{} with unknown bits {:#x}", request_name(m.request), v));
-  auto r = ring_of(static_cast<uint32_t>(v & kVringIndexMask));
+  return ring_of(static_cast<uint32_t>(v & kVringIndexMask));
+}
+
+Status Session::set_vring_fd(Message& m) {
+  auto r = vring_fd_ring(m);
   if (!r.ok()) return r.status();
   Ring& ring = **r;
-  UniqueFd fd = (v & kVringNoFd) != 0 ? UniqueFd() : std::move(m.fds[0]);
-  switch (static_cast<Request>(m.request)) {
-    case Request::set_vring_call:
-      ring.call = std::move(fd);
-      ring.call_fd = ring.call.get();  // the device reads it at its next signal
-      return Status::Ok();
-    case Request::set_vring_err: ring.err = std::move(fd); return Status::Ok();
-    default: break;
+  UniqueFd fd = (m.u64() & kVringNoFd) != 0 ? UniqueFd() : std::move(m.fds[0]);
+  if (m.request == static_cast<uint32_t>(Request::set_vring_err)) {
+    ring.err = std::move(fd);
+    return Status::Ok();
   }
-  // SET_VRING_KICK starts the ring (vhost-user.rst, "Ring states"); a new kick descriptor
-  // for a running ring is taken at its next start.
-  ring.kick = std::move(fd);
-  ring.kick_set = true;
-  // Without protocol features the ring starts enabled.
-  if ((features_ & (1ull << kFeatureProtocolFeatures)) == 0) ring.enabled = true;
-  return maybe_start(static_cast<uint32_t>(&ring - rings_.data()));
+  // The device reads call_fd at each signal, on this thread, so it may change while the
+  // ring runs (QEMU does so when the guest masks the queue's interrupt vector).
+  ring.call = std::move(fd);
+  ring.call_fd = ring.call.get();
+  return Status::Ok();
+}
+
+Result<Session::Outcome> Session::set_vring_kick(Message& m) {
+  auto r = vring_fd_ring(m);
+  if (!r.ok()) return r.status();
+  const auto index = static_cast<uint32_t>(*r - rings_.data());
+  auto fd = std::make_shared<UniqueFd>((m.u64() & kVringNoFd) != 0 ? UniqueFd() : std::move(m.fds[0]));
+  const bool need_reply = m.need_reply();
+  // A running ring's device watches the old descriptor: it stops before that one closes,
+  // and starts again with the new one. SET_VRING_KICK starts the ring (vhost-user.rst,
+  // "Ring states"); without protocol features it also enables it.
+  std::vector<uint32_t> which;
+  if ((*r)->started) which.push_back(index);
+  return stop_rings(std::move(which), [this, index, fd, need_reply] {
+    Ring& ring = rings_[index];
+    ring.kick = std::move(*fd);
+    ring.kick_set = true;
+    if ((features_ & (1ull << kFeatureProtocolFeatures)) == 0) ring.enabled = true;
+    SLUICE_RETURN_IF_ERROR(maybe_start(index));
+    return ack(static_cast<uint32_t>(Request::set_vring_kick), need_reply, true);
+  });
 }
 
 Result<Session::Outcome> Session::set_mem_table(Message& m) {

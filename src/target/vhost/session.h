@@ -81,7 +81,9 @@ class Session {
   Status reply_u64(Message& m, uint64_t value);
   Result<Ring*> ring_of(uint32_t index);
   Result<Outcome> set_mem_table(Message& m);
-  Status set_vring_fd(Message& m);
+  Result<Ring*> vring_fd_ring(const Message& m);
+  Status set_vring_fd(Message& m);  // CALL and ERR
+  Result<Outcome> set_vring_kick(Message& m);
   Status get_config(Message& m);
   Status get_inflight_fd(Message& m);
   Status set_inflight_fd(Message& m);

@@ -58,6 +58,10 @@ class SplitQueue {
   // With EVENT_IDX: asks the guest to kick once it adds past what we have taken.
   void publish_avail_event();
 
+  // A restarted back end that finds `taken` requests still in flight in the inflight region
+  // resumes after them: they were taken from the ring but never returned (used + taken).
+  void resume_after_inflight(uint16_t taken) { last_avail_ = static_cast<uint16_t>(used_idx_ + taken); }
+
   // Where the device resumes: the next available index it will read (GET_VRING_BASE).
   uint16_t last_avail() const { return last_avail_; }
   uint16_t used_idx() const { return used_idx_; }

@@ -51,25 +51,33 @@ class BlkTest : public ::testing::Test {
     auto d = bdev::open(bdev_);
     ASSERT_TRUE(d.ok());
     desc_ = std::move(d.value());
+    open_connection();
+    negotiate();
+  }
+
+  // A new connection on reactor 0, as if the front end (re)connected.
+  void open_connection() {
     int sv[2];
     // Blocking descriptors: the back end reads and writes with MSG_DONTWAIT, the front end's
     // waits are bounded by FakeFrontEnd::recv.
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     front_ = std::make_unique<FakeFrontEnd>(sv[1]);
+    gone_ = false;
     int back = sv[0];
     Status st = thread::call_and_wait(0, [this, back]() -> Status {
       auto dev = std::make_unique<BlkDevice>(*desc_, BlkOptions{1, false, "serial-42"});
-      device_ = dev.get();
       auto c = start_connection(UniqueFd(back), std::move(dev), "blk-test", [this] { gone_ = true; });
       return c.status();
     }, 5000ms);
     ASSERT_TRUE(st.ok()) << st.to_string();
-    negotiate();
+  }
+  void close_connection() {
+    front_.reset();
+    ASSERT_TRUE(sluice::testing::wait_until([this] { return gone_.load(); }));
   }
 
   void TearDown() override {
-    front_.reset();  // the front end goes: the connection closes and frees itself
-    EXPECT_TRUE(sluice::testing::wait_until([this] { return gone_.load(); }));
+    close_connection();  // the connection closes and frees itself
     desc_.reset();
     EXPECT_TRUE(bdev::unregister(bdev_).ok());
     Status st = app_.shutdown();
@@ -82,8 +90,9 @@ class BlkTest : public ::testing::Test {
     ASSERT_EQ(m.u64(), 0u) << request_name(m.request);
   }
 
-  // What QEMU does at start, each step acknowledged.
-  void negotiate() {
+  // What QEMU does at start, each step acknowledged; with an inflight region to hand back
+  // (SET_INFLIGHT_FD) and the ring's base, as after a reconnect.
+  void negotiate(int inflight_fd = -1, InflightWire inflight = {}, uint16_t base = 0) {
     offered_ = front_->get_u64(Request::get_features);
     ASSERT_NE(offered_ & (1ull << kFeatureProtocolFeatures), 0u);
     ASSERT_EQ(front_->get_u64(Request::get_protocol_features), Session::kProtocolFeatures);
@@ -100,7 +109,11 @@ class BlkTest : public ::testing::Test {
     ack();
     front_->send_state(Request::set_vring_num, 0, guest_.queue_size(), ack_flag);
     ack();
-    front_->send_state(Request::set_vring_base, 0, 0, ack_flag);
+    if (inflight_fd >= 0) {
+      front_->send(Request::set_inflight_fd, &inflight, sizeof inflight, {inflight_fd}, ack_flag);
+      ack();
+    }
+    front_->send_state(Request::set_vring_base, 0, base, ack_flag);
     ack();
     const RingAddrs a = guest_.rings();
     vhost_vring_addr addr{0, 0, a.desc, a.used, a.avail, 0};
@@ -159,7 +172,6 @@ class BlkTest : public ::testing::Test {
   std::string bdev_;
   std::unique_ptr<bdev::BdevDesc> desc_;
   std::unique_ptr<FakeFrontEnd> front_;
-  BlkDevice* device_ = nullptr;  // the connection owns it; read only for its config
   std::atomic<bool> gone_{false};
   UniqueFd kick_, call_;
   uint64_t offered_ = 0;
@@ -298,6 +310,54 @@ TEST_F(BlkTest, AMalformedMessageClosesTheConnection) {
   front_->send_u64(Request::set_vring_kick, 5);  // no such ring, and no descriptor either
   EXPECT_TRUE(front_->closed_by_peer());
   EXPECT_TRUE(sluice::testing::wait_until([this] { return gone_.load(); }));
+}
+
+TEST_F(BlkTest, ARestartedBackEndResubmitsWhatTheInflightRegionHolds) {
+  // A fresh connection asks for an inflight region, as QEMU does before starting the rings.
+  close_connection();
+  open_connection();
+  InflightWire w{0, 0, 1, 16};
+  front_->send(Request::get_inflight_fd, &w, sizeof w);
+  Message m;
+  int fd = -1;
+  ASSERT_TRUE(front_->recv(&m, &fd));
+  UniqueFd region(fd);
+  ASSERT_TRUE(region.valid());
+  const InflightWire got = m.as<InflightWire>();
+  close_connection();
+  // Known data on the device, and a read of it that a back end took and died with: in the
+  // ring, marked in flight in the region, never used.
+  std::vector<uint8_t> pattern(4096);
+  for (size_t i = 0; i < pattern.size(); ++i) pattern[i] = static_cast<uint8_t>(i * 31 + 7);
+  {
+    sluice::testing::BdevHandle h(bdev_);
+    ASSERT_TRUE(h.io().write(pattern.data(), 0, 4096 / h.bs()).ok());
+  }
+  // The dead back end had taken A (a read) and then B (a flush) and returned only B.
+  const uint64_t buf = guest_.alloc(4096), st = status_byte(), st_b = status_byte();
+  const uint16_t used = guest_.used_idx();
+  guest_.add_chain(4, {{header(VIRTIO_BLK_T_IN, 0), 16, false}, {buf, 4096, true}, {st, 1, true}});
+  guest_.add_chain(8, {{header(VIRTIO_BLK_T_FLUSH, 0), 16, false}, {st_b, 1, true}});
+  guest_.used()->ring[used % 16] = {8, 1};
+  __atomic_store_n(&guest_.used()->idx, static_cast<uint16_t>(used + 1), __ATOMIC_RELEASE);
+  auto taken = InflightRegion::map(UniqueFd(dup(region.get())), got.mmap_size, 0, 1, 16);
+  ASSERT_TRUE(taken.ok()) << taken.status().to_string();
+  InflightQueue iq = taken->queue(0, 16);
+  iq.taken(4);
+  // The restarted back end gets the region back and the used index as the ring's base (all
+  // QEMU knows after a crash): it serves A again, and not B.
+  open_connection();
+  negotiate(region.get(), got, static_cast<uint16_t>(used + 1));
+  ASSERT_TRUE(sluice::testing::wait_until([&] { return guest_.used_idx() == used + 2; }));
+  EXPECT_EQ(guest_.used()->ring[(used + 1) % 16].id, 4u);
+  EXPECT_EQ(*guest_.at(st), VIRTIO_BLK_S_OK);
+  ASSERT_TRUE(thread::call_and_wait(0, [] { return Status::Ok(); }, 5000ms).ok());  // see above
+  EXPECT_EQ(std::memcmp(guest_.at(buf), pattern.data(), 4096), 0);
+  EXPECT_FALSE(iq.is_inflight(4));  // returned, in the shared region
+  // The ring goes on after both, and B was not served again.
+  EXPECT_EQ(run({{header(VIRTIO_BLK_T_FLUSH, 0), 16, false}, {status_byte(), 1, true}}).status, VIRTIO_BLK_S_OK);
+  EXPECT_EQ(guest_.used_idx(), used + 3);
+  EXPECT_EQ(*guest_.at(st_b), 0xee);
 }
 
 }  // namespace

@@ -174,6 +174,14 @@ TEST_F(SessionTest, WithProtocolFeaturesTheRingWaitsForEnable) {
   front_->send_u64(Request::set_vring_call, 1 | kVringNoFd);
   pump_ok();
   EXPECT_EQ(*device_.started[0].call_fd, -1);
+  // A new kick descriptor for a running ring: the device lets go of the old one first.
+  UniqueFd kick2(eventfd(0, EFD_CLOEXEC));
+  front_->send_u64(Request::set_vring_kick, 1, {kick2.get()});
+  pump_ok();
+  EXPECT_EQ(device_.stopped, std::vector<uint32_t>{1});
+  ASSERT_EQ(device_.started.size(), 2u);
+  EXPECT_GE(device_.started[1].kick_fd, 0);
+  device_.stopped.clear();
   // Disabling stops it.
   front_->send_state(Request::set_vring_enable, 1, 0);
   pump_ok();
