@@ -81,6 +81,8 @@ Status BlkDevice::start_queue(const QueueContext& ctx) {
     q->free = &r;
   }
   q->recover_inflight();
+  // With EVENT_IDX the guest kicks only past avail_event: say where we are before we sleep.
+  ctx.queue->publish_avail_event();
   auto poller = thread::register_poller(Queue::poll, q.get(), 0, fmt::format("vhost-blk-{}-q{}", desc_.name(), ctx.index));
   if (!poller.ok()) {
     (void)desc_.put_channel(q->ch);

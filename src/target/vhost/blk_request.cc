@@ -67,6 +67,9 @@ thread::PollStatus BlkDevice::Queue::poll(void* arg) {
   if (work) q->ctx.queue->publish_avail_event();
   if (q->completed) work = true;
   q->signal_if_needed();
+  // A front end that never kicks (SET_VRING_KICK without a descriptor) relies on polling
+  // alone: the reactor must not sleep while such a queue runs.
+  if (q->ctx.kick_fd < 0) return thread::PollStatus::busy;
   return work ? thread::PollStatus::busy : thread::PollStatus::idle;
 }
 
