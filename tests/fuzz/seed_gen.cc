@@ -512,6 +512,62 @@ void scsi_cdb_seeds() {
   seed("report-opcodes", bytes({0xa3, 0x0c, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0}), 4096);
 }
 
+// vhost_chain_fuzz: ring size 16 (byte 0 = 4), EVENT_IDX on or off, start index 0, then the
+// guest's memory at 0x10000: descriptor table, available ring at 256, used ring at 296,
+// buffers from 1024.
+std::string vhost_desc(uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
+  return le64(addr) + le32(len) + le16(flags) + le16(next);
+}
+std::string vhost_guest(const std::vector<std::pair<uint16_t, std::string>>& descs, std::vector<uint16_t> heads,
+                        const std::vector<std::pair<uint32_t, std::string>>& extra = {}) {
+  std::string mem(4096, '\0');
+  for (const auto& [i, d] : descs) mem.replace(16u * i, d.size(), d);
+  mem.replace(256, 2, le16(0));
+  mem.replace(258, 2, le16(static_cast<uint16_t>(heads.size())));
+  for (size_t i = 0; i < heads.size(); ++i) mem.replace(260 + 2 * i, 2, le16(heads[i]));
+  for (const auto& [off, bytes] : extra) mem.replace(off, bytes.size(), bytes);
+  return mem;
+}
+void vhost_chain_seeds() {
+  const std::string t = "vhost_chain_fuzz";
+  constexpr uint64_t g = 0x10000;
+  constexpr uint16_t next = 1, dev_writes = 2, indirect = 4;
+  const std::string head = std::string(1, 4) + std::string(1, 1) + std::string(1, 0);
+  write(t, "blk-read", head + vhost_guest({{0, vhost_desc(g + 1024, 16, next, 1)}, {1, vhost_desc(g + 2048, 512, next | dev_writes, 2)},
+                                          {2, vhost_desc(g + 3072, 1, dev_writes, 0)}},
+                                         {0}));
+  write(t, "indirect", head + vhost_guest({{3, vhost_desc(g + 1024, 48, indirect, 0)}}, {3},
+                                         {{1024, vhost_desc(g + 2048, 16, next, 1) + vhost_desc(g + 2560, 512, next | dev_writes, 2) +
+                                                     vhost_desc(g + 3072, 1, dev_writes, 0)}}));
+  write(t, "loop", head + vhost_guest({{0, vhost_desc(g + 1024, 16, next, 1)}, {1, vhost_desc(g + 1024, 16, next, 0)}}, {0}));
+  write(t, "two-requests", std::string(1, 4) + std::string(1, 0) + std::string(1, 0) +
+                               vhost_guest({{0, vhost_desc(g + 1024, 16, next, 1)}, {1, vhost_desc(g + 3072, 1, dev_writes, 0)},
+                                            {5, vhost_desc(g + 2048, 16, 0, 0)}},
+                                           {0, 5}));
+}
+
+// vhost_session_fuzz: the messages QEMU sends to start a vhost-user-blk device, each record
+// [request, flags, descriptors, length, payload]; descriptor byte 1 attaches one memfd.
+std::string vhost_msg(uint8_t request, const std::string& payload, uint8_t fds = 0, uint8_t flags = 1) {
+  return std::string(1, static_cast<char>(request)) + std::string(1, static_cast<char>(flags)) +
+         std::string(1, static_cast<char>(fds)) + std::string(1, static_cast<char>(payload.size())) + payload;
+}
+void vhost_session_seeds() {
+  const std::string t = "vhost_session_fuzz";
+  constexpr uint64_t user = 0x7000000;
+  const std::string features = le64((1ull << 32) | (1ull << 30) | (1ull << 29) | (1ull << 28));
+  std::string start = vhost_msg(3, "") + vhost_msg(1, "") + vhost_msg(15, "") + vhost_msg(16, le64(0x1209)) +
+                      vhost_msg(2, features) + vhost_msg(17, "") +
+                      vhost_msg(5, le32(1) + le32(0) + le64(0x10000) + le64(64 << 10) + le64(user) + le64(0), 1);
+  std::string ring = vhost_msg(8, le32(0) + le32(16)) + vhost_msg(10, le32(0) + le32(0)) +
+                     vhost_msg(9, le32(0) + le32(0) + le64(user) + le64(user + 0x400) + le64(user + 0x200) + le64(0)) +
+                     vhost_msg(13, le64(0x100)) + vhost_msg(12, le64(0x100), 0, 9) + vhost_msg(18, le32(0) + le32(1));
+  write(t, "blk-start", start + ring + vhost_msg(24, le32(0) + le32(60) + le32(0) + std::string(60, '\0')) +
+                            vhost_msg(11, le32(0) + le32(0)));
+  write(t, "inflight", start + vhost_msg(31, le64(0) + le64(0) + le16(1) + le16(16)) + ring + vhost_msg(4, ""));
+  write(t, "bad-size", vhost_msg(2, le32(1)));
+}
+
 int main(int argc, char** argv) {
   if (argc < 2 || argc > 3) {
     std::fprintf(stderr, "usage: %s <corpus dir> [<reproducer dir>]\n", argv[0]);
@@ -526,6 +582,8 @@ int main(int argc, char** argv) {
   iscsi_pdu_seeds();
   iscsi_login_seeds();
   scsi_cdb_seeds();
+  vhost_chain_seeds();
+  vhost_session_seeds();
   rpc_seeds();
   if (argc == 3) repro_inputs(sluice::fuzz::base_image(), argv[2]);
   return 0;
