@@ -66,7 +66,7 @@ class BlkTest : public ::testing::Test {
     gone_ = false;
     int back = sv[0];
     Status st = thread::call_and_wait(0, [this, back]() -> Status {
-      auto dev = std::make_unique<BlkDevice>(*desc_, BlkOptions{1, false, "serial-42"});
+      auto dev = std::make_unique<BlkDevice>(*desc_, BlkOptions{2, false, "serial-42"});
       auto c = start_connection(UniqueFd(back), std::move(dev), "blk-test", [this] { gone_ = true; });
       return c.status();
     }, 5000ms);
@@ -80,7 +80,9 @@ class BlkTest : public ::testing::Test {
   void TearDown() override {
     close_connection();  // the connection closes and frees itself
     desc_.reset();
-    EXPECT_TRUE(bdev::unregister(bdev_).ok());
+    if (bdev::find(bdev_)) {
+      EXPECT_TRUE(bdev::unregister(bdev_).ok());
+    }
     Status st = app_.shutdown();
     EXPECT_TRUE(st.ok()) << st.to_string();  // a leaked channel would fail here
   }
@@ -200,7 +202,7 @@ TEST_F(BlkTest, OffersTheDevicesFeaturesAndConfig) {
   EXPECT_EQ(cfg.capacity, (4u << 20) / 512);
   EXPECT_EQ(cfg.blk_size, desc_->geometry().block_size);
   EXPECT_EQ(cfg.seg_max, BlkDevice::kSegMax);
-  EXPECT_EQ(cfg.num_queues, 1);
+  EXPECT_EQ(cfg.num_queues, 2);
 }
 
 TEST_F(BlkTest, WritesAndReadsBackThroughTheGuestsBuffers) {
@@ -315,6 +317,51 @@ TEST_F(BlkTest, GetVringBaseStopsAfterTheLastRequest) {
   (void)eventfd_write(kick_.get(), 1);
   std::this_thread::sleep_for(50ms);
   EXPECT_EQ(guest_.used_idx(), used);
+}
+
+TEST_F(BlkTest, AHotRemovedBdevFailsTheGuestsIoAndNothingElse) {
+  const uint64_t buf = guest_.alloc(4096);
+  ASSERT_EQ(run({{header(VIRTIO_BLK_T_IN, 0), 16, false}, {buf, 4096, true}, {status_byte(), 1, true}}).status,
+            VIRTIO_BLK_S_OK);
+  ASSERT_TRUE(bdev::unregister(bdev_).ok());
+  EXPECT_EQ(run({{header(VIRTIO_BLK_T_IN, 0), 16, false}, {buf, 4096, true}, {status_byte(), 1, true}}).status,
+            VIRTIO_BLK_S_IOERR);
+  EXPECT_EQ(run({{header(VIRTIO_BLK_T_OUT, 0), 16, false}, {buf, 4096, false}, {status_byte(), 1, true}}).status,
+            VIRTIO_BLK_S_IOERR);
+  // The connection still answers its front end.
+  EXPECT_EQ(front_->get_u64(Request::get_queue_num), 2u);
+}
+
+TEST_F(BlkTest, TwoQueuesServeRequestsSideBySide) {
+  // Queue 1 on its own rings, further into guest memory.
+  FakeGuest::Rings second = guest_.second_rings(0x200000);
+  const uint32_t ack_flag = kVersion | kFlagNeedReply;
+  front_->send_state(Request::set_vring_num, 1, 16, ack_flag);
+  ack();
+  vhost_vring_addr addr{1, 0, second.addrs.desc, second.addrs.used, second.addrs.avail, 0};
+  front_->send(Request::set_vring_addr, &addr, sizeof addr, {}, ack_flag);
+  ack();
+  front_->send_u64(Request::set_vring_kick, 1 | kVringNoFd, {}, ack_flag);  // polled, no kicks
+  ack();
+  front_->send_state(Request::set_vring_enable, 1, 1, ack_flag);
+  ack();
+  // A write on queue 1, read back on queue 0.
+  const uint64_t data = guest_.alloc(4096), hdr = header(VIRTIO_BLK_T_OUT, 16), st = status_byte();
+  std::memset(guest_.at(data), 0x3c, 4096);
+  auto* d = reinterpret_cast<vring_desc*>(guest_.at(second.desc_gpa));
+  d[0] = {hdr, 16, VRING_DESC_F_NEXT, 1};
+  d[1] = {data, 4096, VRING_DESC_F_NEXT, 2};
+  d[2] = {st, 1, VRING_DESC_F_WRITE, 0};
+  auto* avail = reinterpret_cast<vring_avail*>(guest_.at(second.avail_gpa));
+  auto* used = reinterpret_cast<vring_used*>(guest_.at(second.used_gpa));
+  avail->ring[0] = 0;
+  __atomic_store_n(&avail->idx, uint16_t{1}, __ATOMIC_RELEASE);
+  ASSERT_TRUE(sluice::testing::wait_until([&] { return __atomic_load_n(&used->idx, __ATOMIC_ACQUIRE) == 1; }));
+  EXPECT_EQ(*guest_.at(st), VIRTIO_BLK_S_OK);
+  const uint64_t back = guest_.alloc(4096);
+  ASSERT_EQ(run({{header(VIRTIO_BLK_T_IN, 16), 16, false}, {back, 4096, true}, {status_byte(), 1, true}}).status,
+            VIRTIO_BLK_S_OK);
+  EXPECT_EQ(std::memcmp(guest_.at(back), guest_.at(data), 4096), 0);
 }
 
 TEST_F(BlkTest, AMalformedMessageClosesTheConnection) {

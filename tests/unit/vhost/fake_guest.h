@@ -94,6 +94,18 @@ class FakeGuest {
   }
   uint16_t used_idx() { return __atomic_load_n(&used()->idx, __ATOMIC_ACQUIRE); }
 
+  // Another queue's rings at byte `offset` of RAM (zeroed), for multi-queue tests.
+  struct Rings {
+    RingAddrs addrs;
+    uint64_t desc_gpa, avail_gpa, used_gpa;
+  };
+  Rings second_rings(uint64_t offset) {
+    std::memset(ram_ + offset, 0, 3 * 4096);
+    const uint64_t desc = offset, avail = offset + 4096, used = offset + 8192;
+    return Rings{{kUserBase + desc, kUserBase + avail, kUserBase + used}, kGuestBase + desc, kGuestBase + avail,
+                 kGuestBase + used};
+  }
+
  private:
   size_t bytes_;
   uint16_t qsize_;
