@@ -21,6 +21,7 @@
 
 #include "bdev/bdev.h"
 #include "target/vhost/device.h"
+#include "target/vhost/vhost.h"  // BlkStats
 
 namespace sluice::vhost {
 
@@ -28,13 +29,6 @@ struct BlkOptions {
   uint32_t num_queues = 1;
   bool read_only = false;
   std::string serial;  // GET_ID's answer (20 bytes at most); empty: the bdev's name
-};
-
-struct BlkStats {
-  uint64_t requests = 0;
-  uint64_t errors = 0;             // completed with a status other than OK
-  uint64_t bad_chains = 0;         // refused by the chain walker
-  uint64_t unaligned_requests = 0;
 };
 
 class BlkDevice final : public Device {
@@ -56,6 +50,7 @@ class BlkDevice final : public Device {
   Status start_queue(const QueueContext& ctx) override;
   void stop_queue(uint32_t index, std::function<void()> done) override;
 
+  // The reactor that runs the connection only.
   const BlkStats& stats() const { return stats_; }
 
   struct Queue;

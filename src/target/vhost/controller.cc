@@ -35,6 +35,7 @@ struct Controller {
   // a reactor against the controller's deletion (control events, never the data path).
   std::mutex mu;
   Connection* connection = nullptr;
+  BlkDevice* device = nullptr;  // the connection's; read on its reactor only
   uint32_t connection_reactor = 0;
   bool deleting = false;
   std::atomic<bool> connected{false};
@@ -66,9 +67,11 @@ void adopt(const std::shared_ptr<Controller>& c, int fd) {
     return;
   }
   auto device = std::make_unique<BlkDevice>(*c->desc, BlkOptions{c->options.num_queues, c->options.read_only, {}});
+  BlkDevice* dev = device.get();
   auto conn = start_connection(std::move(owned), std::move(device), c->options.name, [c] {
     std::lock_guard gone_lock(c->mu);
     c->connection = nullptr;
+    c->device = nullptr;
     c->connected.store(false);
   });
   if (!conn.ok()) {
@@ -76,6 +79,7 @@ void adopt(const std::shared_ptr<Controller>& c, int fd) {
     return;
   }
   c->connection = conn.value();
+  c->device = dev;
   c->connection_reactor = thread::reactor_id(thread::current_reactor());
   c->connected.store(true);
   log::notice("vhost {}: front end connected", c->options.name);
@@ -184,9 +188,21 @@ std::vector<ControllerInfo> controllers() {
   Registry& r = registry();
   std::lock_guard lock(r.mu);
   std::vector<ControllerInfo> out;
-  for (const auto& c : r.controllers)
-    out.push_back(ControllerInfo{c->options.name, c->socket, c->options.bdev, c->options.num_queues,
-                                 c->options.read_only, c->connected.load()});
+  for (const auto& c : r.controllers) {
+    ControllerInfo info{c->options.name, c->socket, c->options.bdev, c->options.num_queues,
+                        c->options.read_only, c->connected.load(), {}};
+    // The counters belong to the connection's reactor: read them there (control path).
+    if (info.connected && thread::current_reactor() == nullptr) {
+      auto stats = std::make_shared<BlkStats>();  // outlives a reactor that answers too late
+      Status st = thread::call_and_wait(c->connection_reactor, [c, stats] {
+        std::lock_guard clock(c->mu);
+        if (c->device != nullptr) *stats = c->device->stats();
+        return Status::Ok();
+      }, kWaitForReactors);
+      if (st.ok()) info.stats = *stats;
+    }
+    out.push_back(std::move(info));
+  }
   return out;
 }
 

@@ -55,6 +55,14 @@ Status create_blk_controller(const BlkControllerOptions& options);
 // and closes the bdev. Errc::not_found for no such controller.
 Status delete_controller(std::string_view name);
 
+// A connection's virtio-blk counters (since the front end connected).
+struct BlkStats {
+  uint64_t requests = 0;
+  uint64_t errors = 0;              // completed with a status other than OK
+  uint64_t bad_chains = 0;          // refused by the descriptor-chain walker
+  uint64_t unaligned_requests = 0;  // failed: a buffer the bdev cannot take (no bounce yet)
+};
+
 struct ControllerInfo {
   std::string name;
   std::string socket;  // the socket's path
@@ -62,6 +70,7 @@ struct ControllerInfo {
   uint32_t num_queues = 0;
   bool read_only = false;
   bool connected = false;  // a front end is connected
+  BlkStats stats;          // its connection's, when connected
 };
 // In the order they were created.
 std::vector<ControllerInfo> controllers();

@@ -23,7 +23,10 @@ Json controller_json(const ControllerInfo& c) {
               {"iops_threshold", 0},
               {"socket", c.socket},
               {"sessions", c.connected ? Json::array({Json{{"vid", 0}}}) : Json::array()},
-              {"backend_specific", {{"block", {{"readonly", c.read_only}, {"bdev", c.bdev}, {"transport", "vhost_user_blk"}}}}}};
+              {"backend_specific", {{"block", {{"readonly", c.read_only}, {"bdev", c.bdev}, {"transport", "vhost_user_blk"}}}}},
+              // Sluice's own: the connected front end's counters.
+              {"stats", {{"requests", c.stats.requests}, {"errors", c.stats.errors}, {"bad_chains", c.stats.bad_chains},
+                         {"unaligned_requests", c.stats.unaligned_requests}}}};
 }
 
 void add_methods(rpc::Registry& r) {

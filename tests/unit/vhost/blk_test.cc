@@ -87,49 +87,13 @@ class BlkTest : public ::testing::Test {
     EXPECT_TRUE(st.ok()) << st.to_string();  // a leaked channel would fail here
   }
 
-  void ack() {
-    Message m;
-    ASSERT_TRUE(front_->recv(&m));
-    ASSERT_EQ(m.u64(), 0u) << request_name(m.request);
-  }
+  void ack() { front_->expect_ack(); }
 
-  // What QEMU does at start, each step acknowledged; with an inflight region to hand back
-  // (SET_INFLIGHT_FD) and the ring's base, as after a reconnect.
+  // What QEMU does at start (FakeFrontEnd::start_queue0), with fresh kick and call eventfds.
   void negotiate(int inflight_fd = -1, InflightWire inflight = {}, uint16_t base = 0) {
-    offered_ = front_->get_u64(Request::get_features);
-    ASSERT_NE(offered_ & (1ull << kFeatureProtocolFeatures), 0u);
-    ASSERT_EQ(front_->get_u64(Request::get_protocol_features), Session::kProtocolFeatures);
-    const uint32_t ack_flag = kVersion | kFlagNeedReply;
-    front_->send_u64(Request::set_protocol_features, 1ull << kProtocolReplyAck);
-    front_->send_u64(Request::set_features, offered_, {}, ack_flag);
-    ack();
-    MemTableWire t{};
-    t.num_regions = 1;
-    const RegionSpec r = guest_.region();
-    t.regions[0] = {r.guest_addr, r.size, r.user_addr, r.mmap_offset};
-    UniqueFd mem = guest_.dup_fd();
-    front_->send(Request::set_mem_table, &t, 8 + sizeof(MemRegionWire), {mem.get()}, ack_flag);
-    ack();
-    front_->send_state(Request::set_vring_num, 0, guest_.queue_size(), ack_flag);
-    ack();
-    if (inflight_fd >= 0) {
-      front_->send(Request::set_inflight_fd, &inflight, sizeof inflight, {inflight_fd}, ack_flag);
-      ack();
-    }
-    front_->send_state(Request::set_vring_base, 0, base, ack_flag);
-    ack();
-    const RingAddrs a = guest_.rings();
-    vhost_vring_addr addr{0, 0, a.desc, a.used, a.avail, 0};
-    front_->send(Request::set_vring_addr, &addr, sizeof addr, {}, ack_flag);
-    ack();
     kick_ = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     call_ = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    front_->send_u64(Request::set_vring_call, 0, {call_.get()}, ack_flag);
-    ack();
-    front_->send_u64(Request::set_vring_kick, 0, {kick_.get()}, ack_flag);
-    ack();
-    front_->send_state(Request::set_vring_enable, 0, 1, ack_flag);
-    ack();
+    offered_ = front_->start_queue0(guest_, kick_.get(), call_.get(), inflight_fd, inflight, base);
   }
 
   struct Done {

@@ -1,9 +1,11 @@
 // vhost-user controllers: a socket per controller in the socket directory, one front end at a
 // time, deletion that disconnects it; and the SPDK-named RPC methods over them.
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -104,6 +106,32 @@ TEST_F(ControllerTest, AFrontEndThatLeavesCanComeBack) {
   front = connect("vhost.1");
   ASSERT_TRUE(front);
   EXPECT_NE(front->get_u64(Request::get_features), 0u);
+}
+
+TEST_F(ControllerTest, ListsItsConnectionsCounters) {
+  ASSERT_TRUE(create_blk_controller({"vhost.3", bdev_}).ok());
+  auto front = connect("vhost.3");
+  ASSERT_TRUE(front);
+  testing::FakeGuest guest(1 << 20, 16);
+  UniqueFd kick(eventfd(0, EFD_CLOEXEC)), irq(eventfd(0, EFD_CLOEXEC));
+  front->start_queue0(guest, kick.get(), irq.get());
+  // A flush, then a chain with a buffer outside guest memory.
+  const uint64_t hdr = guest.alloc(16), bad_hdr = guest.alloc(16), st = guest.alloc(1);
+  const uint32_t flush_type = 4;  // VIRTIO_BLK_T_FLUSH
+  std::memcpy(guest.at(hdr), &flush_type, 4);
+  guest.add_chain(0, {{hdr, 16, false}, {st, 1, true}});
+  guest.add_chain(2, {{bad_hdr, 16, false}, {testing::kGuestBase + (2 << 20), 1, true}});
+  (void)eventfd_write(kick.get(), 1);
+  ASSERT_TRUE(sluice::testing::wait_until([&] { return guest.used_idx() == 2; }));
+  const auto list = controllers();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_TRUE(list[0].connected);
+  EXPECT_EQ(list[0].stats.requests, 2u);
+  EXPECT_EQ(list[0].stats.bad_chains, 1u);
+  EXPECT_EQ(list[0].stats.errors, 1u);
+  Json rpc = call("vhost_get_controllers", {{"name", "vhost.3"}})["result"];
+  EXPECT_EQ(rpc[0]["stats"]["requests"], 2);
+  EXPECT_EQ(rpc[0]["sessions"].size(), 1u);
 }
 
 TEST_F(ControllerTest, RefusesBadControllers) {

@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 
 #include "base/unique_fd.h"
+#include "fake_guest.h"
+#include "target/vhost/inflight.h"
 #include "target/vhost/message.h"
 
 namespace sluice::vhost::testing {
@@ -75,6 +77,54 @@ class FakeFrontEnd {
     EXPECT_NE(m.flags & kFlagReply, 0u);
     return m.u64();
   }
+  // Expects a REPLY_ACK of success.
+  void expect_ack() {
+    Message m;
+    ASSERT_TRUE(recv(&m));
+    ASSERT_EQ(m.u64(), 0u) << request_name(m.request);
+  }
+
+  // What QEMU does to start a device's queue 0 on `guest`'s ring, each step acknowledged:
+  // every offered feature, the memory table, the ring, its call and kick eventfds, enable.
+  // With an inflight region to hand back (SET_INFLIGHT_FD) and a ring base, as after a
+  // reconnect. Returns the features offered.
+  uint64_t start_queue0(FakeGuest& guest, int kick, int call, int inflight_fd = -1, InflightWire inflight = {},
+                        uint16_t base = 0) {
+    const uint64_t offered = get_u64(Request::get_features);
+    EXPECT_NE(offered & (1ull << kFeatureProtocolFeatures), 0u);
+    (void)get_u64(Request::get_protocol_features);
+    const uint32_t ack_flag = kVersion | kFlagNeedReply;
+    send_u64(Request::set_protocol_features, 1ull << kProtocolReplyAck);
+    send_u64(Request::set_features, offered, {}, ack_flag);
+    expect_ack();
+    MemTableWire t{};
+    t.num_regions = 1;
+    const RegionSpec r = guest.region();
+    t.regions[0] = {r.guest_addr, r.size, r.user_addr, r.mmap_offset};
+    UniqueFd mem = guest.dup_fd();
+    send(Request::set_mem_table, &t, 8 + sizeof(MemRegionWire), {mem.get()}, ack_flag);
+    expect_ack();
+    send_state(Request::set_vring_num, 0, guest.queue_size(), ack_flag);
+    expect_ack();
+    if (inflight_fd >= 0) {
+      send(Request::set_inflight_fd, &inflight, sizeof inflight, {inflight_fd}, ack_flag);
+      expect_ack();
+    }
+    send_state(Request::set_vring_base, 0, base, ack_flag);
+    expect_ack();
+    const RingAddrs a = guest.rings();
+    vhost_vring_addr addr{0, 0, a.desc, a.used, a.avail, 0};
+    send(Request::set_vring_addr, &addr, sizeof addr, {}, ack_flag);
+    expect_ack();
+    send_u64(Request::set_vring_call, 0, {call}, ack_flag);
+    expect_ack();
+    send_u64(Request::set_vring_kick, 0, {kick}, ack_flag);
+    expect_ack();
+    send_state(Request::set_vring_enable, 0, 1, ack_flag);
+    expect_ack();
+    return offered;
+  }
+
   // True when the back end closed its end (reads EOF within the bound).
   bool closed_by_peer() {
     pollfd p{fd_.get(), POLLIN, 0};
