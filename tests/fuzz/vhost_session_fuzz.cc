@@ -43,6 +43,7 @@ class EchoDevice final : public Device {
   Status start_queue(const QueueContext& ctx) override {
     Segment segs[32];
     InflightQueue inflight = ctx.inflight;
+    inflight.settle(ctx.queue->used_idx());
     uint16_t head;
     for (int i = 0; i < 64 && ctx.queue->pop(&head); ++i) {
       Chain c;
@@ -50,8 +51,9 @@ class EchoDevice final : public Device {
       for (uint32_t s = 0; s < c.segments; ++s)
         if (segs[s].writable && segs[s].len > 0) segs[s].host[segs[s].len - 1] = 0;
       inflight.taken(head);
+      inflight.returning(head);
       ctx.queue->push_used(head, err == ChainError::none ? 1 : 0);
-      inflight.returned(head);
+      inflight.returned(head, ctx.queue->used_idx());
     }
     (void)ctx.queue->need_signal();
     return Status::Ok();

@@ -107,6 +107,7 @@ Status BlkDevice::start_queue(const QueueContext& ctx) {
 
 void BlkDevice::Queue::recover_inflight() {
   if (!ctx.inflight.valid()) return;
+  ctx.inflight.settle(ctx.queue->used_idx());
   for (uint32_t h = 0; h < ctx.queue->size(); ++h)
     if (ctx.inflight.is_inflight(static_cast<uint16_t>(h))) resubmit.push_back(static_cast<uint16_t>(h));
   if (resubmit.empty()) return;

@@ -235,8 +235,9 @@ void BlkDevice::Queue::complete(BlkRequest* r, uint8_t status) {
     r->written = 0;
   }
   if (status != VIRTIO_BLK_S_OK && r->type == VIRTIO_BLK_T_IN && r->status != nullptr) r->written = 1;
+  ctx.inflight.returning(r->head);
   ctx.queue->push_used(r->head, r->written);
-  ctx.inflight.returned(r->head);
+  ctx.inflight.returned(r->head, ctx.queue->used_idx());
   completed = true;
   r->next_free = free;
   free = r;

@@ -19,9 +19,27 @@ void InflightQueue::taken(uint16_t head) {
   __atomic_store_n(&e->inflight, 1, __ATOMIC_RELEASE);
 }
 
-void InflightQueue::returned(uint16_t head) {
+void InflightQueue::returning(uint16_t head) {
+  if (base_ == nullptr || head >= size_) return;
+  __atomic_store_n(&header()->last_batch_head, head, __ATOMIC_RELEASE);
+}
+
+void InflightQueue::returned(uint16_t head, uint16_t used_idx) {
   if (base_ == nullptr || head >= size_) return;
   __atomic_store_n(&entry(head)->inflight, 0, __ATOMIC_RELEASE);
+  __atomic_store_n(&header()->used_idx, used_idx, __ATOMIC_RELEASE);
+}
+
+void InflightQueue::settle(uint16_t ring_used_idx) {
+  if (base_ == nullptr) return;
+  InflightQueueHeader* h = header();
+  // The ring is one ahead of the region: the back end died after putting last_batch_head
+  // in the used ring and before clearing its mark.
+  const uint16_t last = __atomic_load_n(&h->last_batch_head, __ATOMIC_ACQUIRE);
+  if (static_cast<uint16_t>(ring_used_idx - __atomic_load_n(&h->used_idx, __ATOMIC_ACQUIRE)) == 1 && last < size_)
+    __atomic_store_n(&entry(last)->inflight, 0, __ATOMIC_RELEASE);
+  __atomic_store_n(&h->used_idx, ring_used_idx, __ATOMIC_RELEASE);
+  h->desc_num = size_;
 }
 
 bool InflightQueue::is_inflight(uint16_t head) const {

@@ -6,7 +6,8 @@
 // it back after a reconnect); the layout is ours. Per queue, at a 64-byte aligned stride:
 // a 16-byte header (features, version, desc_num, last_batch_head, used_idx, as QEMU's
 // libvhost-user lays it out) and one 16-byte entry per descriptor (inflight flag, next,
-// counter).
+// counter). last_batch_head is the request being returned, used_idx the used ring's index
+// once it was.
 #pragma once
 
 #include <cstddef>
@@ -42,11 +43,20 @@ class InflightQueue {
   bool valid() const { return base_ != nullptr; }
   uint16_t size() const { return size_; }
   void taken(uint16_t head);
-  void returned(uint16_t head);
+  // Returning a request is two steps around the used-ring update, so that a back end that
+  // dies between them leaves enough to tell: returning(head) names it before the ring shows
+  // it used; returned(head, used_idx) clears its mark and records the ring's new index.
+  void returning(uint16_t head);
+  void returned(uint16_t head, uint16_t used_idx);
   bool is_inflight(uint16_t head) const;
   uint64_t counter(uint16_t head) const;
+  // At a restart, with the ring's used index: a request a previous back end had returned to
+  // the ring but not yet cleared here (it died in between) is cleared now, then the header
+  // is brought up to date. What is still marked afterwards was never returned.
+  void settle(uint16_t ring_used_idx);
 
  private:
+  InflightQueueHeader* header() const { return reinterpret_cast<InflightQueueHeader*>(base_); }
   InflightEntry* entry(uint16_t head) const {
     return reinterpret_cast<InflightEntry*>(base_ + sizeof(InflightQueueHeader)) + head;
   }

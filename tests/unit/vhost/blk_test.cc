@@ -283,6 +283,36 @@ TEST_F(BlkTest, GetVringBaseStopsAfterTheLastRequest) {
   EXPECT_EQ(guest_.used_idx(), used);
 }
 
+TEST_F(BlkTest, ARequestReturnedJustBeforeACrashIsNotServedAgain) {
+  close_connection();
+  open_connection();
+  InflightWire w{0, 0, 1, 16};
+  front_->send(Request::get_inflight_fd, &w, sizeof w);
+  Message m;
+  int fd = -1;
+  ASSERT_TRUE(front_->recv(&m, &fd));
+  UniqueFd region(fd);
+  const InflightWire got = m.as<InflightWire>();
+  close_connection();
+  // The dead back end had put A in the used ring and died before clearing its mark.
+  const uint64_t st = status_byte();
+  const uint16_t used = guest_.used_idx();
+  guest_.add_chain(4, {{header(VIRTIO_BLK_T_FLUSH, 0), 16, false}, {st, 1, true}});
+  auto mapped = InflightRegion::map(UniqueFd(dup(region.get())), got.mmap_size, 0, 1, 16);
+  ASSERT_TRUE(mapped.ok());
+  InflightQueue iq = mapped->queue(0, 16);
+  iq.taken(4);
+  iq.returning(4);
+  guest_.used()->ring[used % 16] = {4, 1};
+  __atomic_store_n(&guest_.used()->idx, static_cast<uint16_t>(used + 1), __ATOMIC_RELEASE);
+  open_connection();
+  negotiate(region.get(), got, static_cast<uint16_t>(used + 1));
+  EXPECT_FALSE(iq.is_inflight(4));  // settled: the ring shows it returned
+  EXPECT_EQ(*guest_.at(st), 0xee);   // and it was not run again
+  EXPECT_EQ(run({{header(VIRTIO_BLK_T_FLUSH, 0), 16, false}, {status_byte(), 1, true}}).status, VIRTIO_BLK_S_OK);
+  EXPECT_EQ(guest_.used_idx(), used + 2);
+}
+
 TEST_F(BlkTest, AHotRemovedBdevFailsTheGuestsIoAndNothingElse) {
   const uint64_t buf = guest_.alloc(4096);
   ASSERT_EQ(run({{header(VIRTIO_BLK_T_IN, 0), 16, false}, {buf, 4096, true}, {status_byte(), 1, true}}).status,
