@@ -96,6 +96,21 @@ class BlkTest : public ::testing::Test {
     offered_ = front_->start_queue0(guest_, kick_.get(), call_.get(), inflight_fd, inflight, base);
   }
 
+  // A fresh connection asks for an inflight region, as QEMU does before starting the rings,
+  // and goes; the region outlives it, as QEMU keeps it.
+  UniqueFd fresh_inflight_region(InflightWire* got) {
+    close_connection();
+    open_connection();
+    InflightWire w{0, 0, 1, 16};
+    front_->send(Request::get_inflight_fd, &w, sizeof w);
+    Message m;
+    int fd = -1;
+    EXPECT_TRUE(front_->recv(&m, &fd));
+    *got = m.as<InflightWire>();
+    close_connection();
+    return UniqueFd(fd);
+  }
+
   struct Done {
     uint8_t status;
     uint32_t used_len;
@@ -284,16 +299,9 @@ TEST_F(BlkTest, GetVringBaseStopsAfterTheLastRequest) {
 }
 
 TEST_F(BlkTest, ARequestReturnedJustBeforeACrashIsNotServedAgain) {
-  close_connection();
-  open_connection();
-  InflightWire w{0, 0, 1, 16};
-  front_->send(Request::get_inflight_fd, &w, sizeof w);
-  Message m;
-  int fd = -1;
-  ASSERT_TRUE(front_->recv(&m, &fd));
-  UniqueFd region(fd);
-  const InflightWire got = m.as<InflightWire>();
-  close_connection();
+  InflightWire got;
+  UniqueFd region = fresh_inflight_region(&got);
+  ASSERT_TRUE(region.valid());
   // The dead back end had put A in the used ring and died before clearing its mark.
   const uint64_t st = status_byte();
   const uint16_t used = guest_.used_idx();
@@ -365,18 +373,9 @@ TEST_F(BlkTest, AMalformedMessageClosesTheConnection) {
 }
 
 TEST_F(BlkTest, ARestartedBackEndResubmitsWhatTheInflightRegionHolds) {
-  // A fresh connection asks for an inflight region, as QEMU does before starting the rings.
-  close_connection();
-  open_connection();
-  InflightWire w{0, 0, 1, 16};
-  front_->send(Request::get_inflight_fd, &w, sizeof w);
-  Message m;
-  int fd = -1;
-  ASSERT_TRUE(front_->recv(&m, &fd));
-  UniqueFd region(fd);
+  InflightWire got;
+  UniqueFd region = fresh_inflight_region(&got);
   ASSERT_TRUE(region.valid());
-  const InflightWire got = m.as<InflightWire>();
-  close_connection();
   // Known data on the device, and a read of it that a back end took and died with: in the
   // ring, marked in flight in the region, never used.
   std::vector<uint8_t> pattern(4096);
