@@ -566,6 +566,15 @@ void vhost_session_seeds() {
                             vhost_msg(11, le32(0) + le32(0)));
   write(t, "inflight", start + vhost_msg(31, le64(0) + le64(0) + le16(1) + le16(16)) + ring + vhost_msg(4, ""));
   write(t, "bad-size", vhost_msg(2, le32(1)));
+  // Guest memory with a ring holding a virtio-blk flush (descriptors 0-1) at its start.
+  std::string page(4096, '\0');
+  page.replace(0, 16, le64(0x10800) + le32(16) + le16(1) + le16(1));
+  page.replace(16, 16, le64(0x10900) + le32(1) + le16(2) + le16(0));
+  page.replace(0x200, 6, le16(0) + le16(1) + le16(0));
+  page.replace(0x800, 4, le32(4));
+  const std::string table = le32(1) + le32(0) + le64(0x10000) + le64(64 << 10) + le64(user) + le64(0);
+  write(t, "blk-request", vhost_msg(2, features) + vhost_msg(5, table, 0x81) + page + ring +
+                              vhost_msg(5, table, 0x81) + page + vhost_msg(11, le32(0) + le32(0)));
 }
 
 int main(int argc, char** argv) {

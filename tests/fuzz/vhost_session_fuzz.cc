@@ -5,7 +5,8 @@
 // Input: records of [request byte, flags byte, descriptor byte, payload length byte, payload].
 // The request byte is taken modulo 40 (every defined request and some undefined ones); the
 // descriptor byte's low 2 bits attach that many descriptors (a 64 KiB memfd, usable as guest
-// memory or an inflight region, or an eventfd). Messages go over a socketpair, header and
+// memory or an inflight region, or an eventfd), and its top bit fills the first memfd with
+// the next 4 KiB of input (rings and requests). Messages go over a socketpair, header and
 // payload in one sendmsg as QEMU sends them, and the first failure ends the input, as it
 // closes a real connection. Besides "never crash, leak or hang" it checks:
 //   - a message the session handles was whole and passed check_message();
@@ -139,6 +140,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     int made = 0;
     for (; made < nfds; ++made)
       if ((fds[made] = make_fd(static_cast<uint8_t>(kinds >> (2 + made)))) < 0) break;
+    // The top bit fills the first descriptor (a memfd) with what follows, up to a page: a
+    // guest with rings and requests in it.
+    if ((kinds & 0x80) != 0 && made > 0) {
+      const size_t fill = std::min<size_t>(4096, size - at);
+      if (pwrite(fds[0], data + at, fill, 0) < 0) {
+        // an eventfd takes no page: nothing filled
+      }
+      at += fill;
+    }
     iovec iov{buf, 12 + len};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 3)]{};
     msghdr msg{};

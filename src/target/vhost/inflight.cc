@@ -97,6 +97,9 @@ Result<InflightRegion> InflightRegion::map(UniqueFd fd, uint64_t mmap_size, uint
                   fmt::format("inflight region of {} bytes, {} queues of {} need {}", mmap_size, num_queues, queue_size, need));
   if (mmap_offset > (1ull << 40) || mmap_size > (1ull << 40))
     return Status(Errc::out_of_range, "inflight region offset or size beyond 1 TiB");
+  // Its entries are read and written with aligned atomic accesses.
+  if (mmap_offset % 64 != 0)
+    return Status(Errc::invalid_argument, fmt::format("inflight region offset {} is not 64-byte aligned", mmap_offset));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return errno_status(errno, "fstat the inflight region");
   if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) < mmap_offset + mmap_size)

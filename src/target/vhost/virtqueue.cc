@@ -17,6 +17,10 @@ Result<uint8_t*> ring_at(const GuestMemory& mem, uint64_t addr, uint64_t len, ui
   if (addr % align != 0) return Status(Errc::invalid_argument, fmt::format("{} ring {:#x} is not {}-byte aligned", what, addr, align));
   auto r = mem.translate_user(addr, len);
   if (!r.ok()) return Status(Errc::out_of_range, fmt::format("{} ring: {}", what, r.status().message()));
+  // What we access is the host address: a region whose user address and file offset
+  // disagree in alignment would put an aligned ring at a misaligned host address.
+  if (reinterpret_cast<uintptr_t>(r->data()) % align != 0)
+    return Status(Errc::invalid_argument, fmt::format("{} ring {:#x} lands misaligned in its memory region", what, addr));
   return r->data();
 }
 

@@ -302,6 +302,10 @@ TEST_F(SessionTest, InflightRegionIsMadeAndHandedBack) {
   short_one.mmap_size = 64;
   front_->send(Request::set_inflight_fd, &short_one, sizeof short_one, {region.get()});
   EXPECT_EQ(pump().status().code(), Errc::invalid_argument);
+  InflightWire misaligned = got;
+  misaligned.mmap_offset = 8;  // the entries would be misaligned for their atomic accesses
+  front_->send(Request::set_inflight_fd, &misaligned, sizeof misaligned, {region.get()});
+  EXPECT_EQ(pump().status().code(), Errc::invalid_argument);
   front_->send(Request::set_inflight_fd, &got, sizeof got, {region.get()});
   pump_ok();
   send_mem_table();

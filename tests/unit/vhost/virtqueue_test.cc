@@ -163,6 +163,14 @@ TEST_F(VirtqueueTest, RefusesRingsOutsideMemoryOrMisaligned) {
   EXPECT_EQ(q_.attach(mem_, 16, a, 0, false).code(), Errc::invalid_argument);
   EXPECT_EQ(q_.attach(mem_, 12, guest_.rings(), 0, false).code(), Errc::invalid_argument);
   EXPECT_FALSE(q_.attached());
+  // Aligned front-end addresses in a region whose user address is odd: the host addresses
+  // would be misaligned (found by vhost_session_fuzz).
+  static uint8_t ram[64 << 10];
+  RegionSpec odd{0x0, sizeof ram - 8, 0x10001, 0};
+  uint8_t* host[1] = {ram + 8};
+  auto mem = GuestMemory::borrow({&odd, 1}, host);
+  ASSERT_TRUE(mem.ok());
+  EXPECT_EQ(q_.attach(*mem, 16, {0x10010, 0x10410, 0x10810}, 0, false).code(), Errc::invalid_argument);
 }
 
 TEST_F(VirtqueueTest, UsedRingAndResumeIndex) {
