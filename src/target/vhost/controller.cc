@@ -150,21 +150,25 @@ Status delete_controller(std::string_view name) {
   if (it == r.controllers.end()) return Status(Errc::not_found, fmt::format("no vhost controller {}", name));
   std::shared_ptr<Controller> c = *it;
   bool connected;
+  uint32_t reactor;
   {
     std::lock_guard clock(c->mu);
     c->deleting = true;  // from here no connection is adopted
     connected = c->connected.load();
+    reactor = c->connection_reactor;
   }
-  net::Listener* l = c->listener.get();
-  Status st = thread::call_and_wait(kAcceptReactor, [l] {
-    l->stop();
-    return Status::Ok();
-  }, kWaitForReactors);
-  if (!st.ok()) return st;
-  c->listener.reset();
+  // A second call after one that timed out finds the listener already gone.
+  Status st;
+  if (net::Listener* l = c->listener.get()) {
+    st = thread::call_and_wait(kAcceptReactor, [l] {
+      l->stop();
+      return Status::Ok();
+    }, kWaitForReactors);
+    if (!st.ok()) return st;
+    c->listener.reset();
+  }
   if (connected) {
     // The connection's reactor closes it; in-flight requests complete before it goes.
-    const uint32_t reactor = c->connection_reactor;
     st = thread::call_and_wait(reactor, [c] {
       std::lock_guard clock(c->mu);
       if (c->connection != nullptr) close_connection(c->connection, "controller deleted");
@@ -192,9 +196,14 @@ std::vector<ControllerInfo> controllers() {
     ControllerInfo info{c->options.name, c->socket, c->options.bdev, c->options.num_queues,
                         c->options.read_only, c->connected.load(), {}};
     // The counters belong to the connection's reactor: read them there (control path).
+    uint32_t reactor;
+    {
+      std::lock_guard clock(c->mu);
+      reactor = c->connection_reactor;
+    }
     if (info.connected && thread::current_reactor() == nullptr) {
       auto stats = std::make_shared<BlkStats>();  // outlives a reactor that answers too late
-      Status st = thread::call_and_wait(c->connection_reactor, [c, stats] {
+      Status st = thread::call_and_wait(reactor, [c, stats] {
         std::lock_guard clock(c->mu);
         if (c->device != nullptr) *stats = c->device->stats();
         return Status::Ok();
