@@ -29,6 +29,7 @@ struct BlkOptions {
   uint32_t num_queues = 1;
   bool read_only = false;
   std::string serial;  // GET_ID's answer (20 bytes at most); empty: the bdev's name
+  Coalescing coalescing;
 };
 
 class BlkDevice final : public Device {
@@ -52,6 +53,8 @@ class BlkDevice final : public Device {
 
   // The reactor that runs the connection only.
   const BlkStats& stats() const { return stats_; }
+  // Takes effect at each queue's next interrupt. The connection's reactor only.
+  void set_coalescing(const Coalescing& c) { options_.coalescing = c; }
 
   struct Queue;
 

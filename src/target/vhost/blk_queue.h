@@ -41,6 +41,12 @@ struct BlkDevice::Queue {
   BlkRequest* free = nullptr;
   uint32_t in_flight = 0;
   bool completed = false;  // used entries added since the last signal check
+  // Coalescing: the completion rate over the last window, and when the oldest interrupt
+  // still held back became due (0: none held).
+  uint64_t window_start_ns = 0;
+  uint64_t window_completions = 0;
+  bool above_threshold = false;
+  uint64_t held_since_ns = 0;
   bool stopping = false;
   std::function<void()> on_stopped;
   // Heads a previous back end took and never returned (inflight region), oldest first;
@@ -57,6 +63,8 @@ struct BlkDevice::Queue {
   // Finishes a request: status byte, used ring, inflight mark, pool.
   void complete(BlkRequest* r, uint8_t status);
   void signal_if_needed();
+  // Whether an interrupt may go now or is held back for more completions to share it.
+  bool interrupt_due();
   // Once stopping and nothing is in flight: finish_stop() from a message, outside the
   // channel's completion callback (which must not put the channel back).
   void maybe_finish_stop();

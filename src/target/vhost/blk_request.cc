@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "target/vhost/blk_queue.h"
 
@@ -73,8 +74,25 @@ thread::PollStatus BlkDevice::Queue::poll(void* arg) {
   return work ? thread::PollStatus::busy : thread::PollStatus::idle;
 }
 
+bool BlkDevice::Queue::interrupt_due() {
+  const Coalescing& c = dev->options_.coalescing;
+  if (c.delay_base_us == 0) return true;
+  const uint64_t now = clock::now_ns();
+  constexpr uint64_t kRateWindowNs = 1000000;  // the rate is measured over 1 ms windows
+  if (now - window_start_ns >= kRateWindowNs) {
+    above_threshold = window_completions * 1000000000ull / (now - window_start_ns) > c.iops_threshold;
+    window_start_ns = now;
+    window_completions = 0;
+  }
+  if (!above_threshold) return true;
+  if (held_since_ns == 0) held_since_ns = now;
+  return now - held_since_ns >= uint64_t{c.delay_base_us} * 1000;
+}
+
 void BlkDevice::Queue::signal_if_needed() {
   if (!completed) return;
+  if (!stopping && !interrupt_due()) return;  // held: the poller stays busy until it goes
+  held_since_ns = 0;
   completed = false;
   const int call = *ctx.call_fd;
   if (ctx.queue->need_signal() && call >= 0) (void)eventfd_write(call, 1);
@@ -239,6 +257,7 @@ void BlkDevice::Queue::complete(BlkRequest* r, uint8_t status) {
   ctx.queue->push_used(r->head, r->written);
   ctx.inflight.returned(r->head, ctx.queue->used_idx());
   completed = true;
+  ++window_completions;
   r->next_free = free;
   free = r;
   --in_flight;

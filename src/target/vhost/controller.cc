@@ -25,6 +25,7 @@ namespace {
 constexpr std::chrono::milliseconds kWaitForReactors{5000};
 constexpr uint32_t kAcceptReactor = 0;
 constexpr size_t kMaxNameLength = 64;
+constexpr uint32_t kMaxCoalescingUs = 1000000;
 
 struct Controller {
   BlkControllerOptions options;
@@ -38,6 +39,7 @@ struct Controller {
   BlkDevice* device = nullptr;  // the connection's; read on its reactor only
   uint32_t connection_reactor = 0;
   bool deleting = false;
+  Coalescing coalescing;  // under mu: adopt() reads it on a reactor
   std::atomic<bool> connected{false};
 };
 
@@ -50,6 +52,11 @@ struct Registry {
 Registry& registry() {
   static Registry* r = new Registry();  // never destroyed: reactors may run during exit
   return *r;
+}
+
+// The controller named `name`, or end(). Registry::mu held.
+std::vector<std::shared_ptr<Controller>>::iterator find_locked(Registry& r, std::string_view name) {
+  return std::find_if(r.controllers.begin(), r.controllers.end(), [&](const auto& c) { return c->options.name == name; });
 }
 
 Status not_on_reactor(const char* what) {
@@ -66,7 +73,8 @@ void adopt(const std::shared_ptr<Controller>& c, int fd) {
     log::warn("vhost {}: refused a second front end (one at a time)", c->options.name);
     return;
   }
-  auto device = std::make_unique<BlkDevice>(*c->desc, BlkOptions{c->options.num_queues, c->options.read_only, {}});
+  auto device = std::make_unique<BlkDevice>(
+      *c->desc, BlkOptions{c->options.num_queues, c->options.read_only, {}, c->coalescing});
   BlkDevice* dev = device.get();
   auto conn = start_connection(std::move(owned), std::move(device), c->options.name, [c] {
     std::lock_guard gone_lock(c->mu);
@@ -111,10 +119,13 @@ Status create_blk_controller(const BlkControllerOptions& options) {
     return Status(Errc::invalid_argument, fmt::format("vhost controller {}: {} queues (1 to 64)", name, options.num_queues));
   Registry& r = registry();
   std::lock_guard lock(r.mu);
-  for (const auto& c : r.controllers)
-    if (c->options.name == name) return Status(Errc::exists, fmt::format("vhost controller {} exists", name));
+  if (find_locked(r, name) != r.controllers.end()) return Status(Errc::exists, fmt::format("vhost controller {} exists", name));
+  if (options.coalescing.delay_base_us > kMaxCoalescingUs)
+    return Status(Errc::invalid_argument, fmt::format("vhost controller {}: delay_base_us {} (at most {})", name,
+                                                      options.coalescing.delay_base_us, kMaxCoalescingUs));
   auto c = std::make_shared<Controller>();
   c->options = options;
+  c->coalescing = options.coalescing;
   c->socket = r.socket_dir + "/" + name;
   auto desc = bdev::open(options.bdev, bdev::OpenOptions{!options.read_only, bdev::Claim::shared, {}});
   if (!desc.ok()) return desc.status();
@@ -146,7 +157,7 @@ Status delete_controller(std::string_view name) {
   SLUICE_RETURN_IF_ERROR(not_on_reactor("delete_controller"));
   Registry& r = registry();
   std::lock_guard lock(r.mu);
-  auto it = std::find_if(r.controllers.begin(), r.controllers.end(), [&](const auto& c) { return c->options.name == name; });
+  auto it = find_locked(r, name);
   if (it == r.controllers.end()) return Status(Errc::not_found, fmt::format("no vhost controller {}", name));
   std::shared_ptr<Controller> c = *it;
   bool connected;
@@ -188,18 +199,42 @@ Status delete_controller(std::string_view name) {
   return Status::Ok();
 }
 
+Status set_coalescing(std::string_view name, const Coalescing& coalescing) {
+  SLUICE_RETURN_IF_ERROR(not_on_reactor("set_coalescing"));
+  if (coalescing.delay_base_us > kMaxCoalescingUs)
+    return Status(Errc::invalid_argument, fmt::format("delay_base_us {} (at most {})", coalescing.delay_base_us, kMaxCoalescingUs));
+  Registry& r = registry();
+  std::lock_guard lock(r.mu);
+  auto it = find_locked(r, name);
+  if (it == r.controllers.end()) return Status(Errc::not_found, fmt::format("no vhost controller {}", name));
+  std::shared_ptr<Controller> c = *it;
+  std::unique_lock ctrl_lock(c->mu);
+  c->coalescing = coalescing;  // for connections to come
+  const uint32_t reactor = c->connection_reactor;
+  const bool connected = c->connected.load();
+  ctrl_lock.unlock();
+  if (!connected) return Status::Ok();
+  // The live connection's device belongs to its reactor.
+  return thread::call_and_wait(reactor, [c, coalescing] {
+    std::lock_guard clock(c->mu);
+    if (c->device != nullptr) c->device->set_coalescing(coalescing);
+    return Status::Ok();
+  }, kWaitForReactors);
+}
+
 std::vector<ControllerInfo> controllers() {
   Registry& r = registry();
   std::lock_guard lock(r.mu);
   std::vector<ControllerInfo> out;
   for (const auto& c : r.controllers) {
     ControllerInfo info{c->options.name, c->socket, c->options.bdev, c->options.num_queues,
-                        c->options.read_only, c->connected.load(), {}};
+                        c->options.read_only, {}, c->connected.load(), {}};
     // The counters belong to the connection's reactor: read them there (control path).
     uint32_t reactor;
     {
       std::lock_guard clock(c->mu);
       reactor = c->connection_reactor;
+      info.coalescing = c->coalescing;
     }
     if (info.connected && thread::current_reactor() == nullptr) {
       auto stats = std::make_shared<BlkStats>();  // outlives a reactor that answers too late

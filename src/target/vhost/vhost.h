@@ -39,6 +39,15 @@ namespace sluice::vhost {
 Status set_socket_dir(std::string_view dir);
 std::string socket_dir();
 
+// Interrupt coalescing (SPDK's vhost_controller_set_coalescing): while a queue completes
+// more than iops_threshold requests per second, its interrupt waits up to delay_base_us
+// for more completions to share it. delay_base_us 0 turns it off (the default).
+struct Coalescing {
+  uint32_t delay_base_us = 0;
+  uint32_t iops_threshold = 60000;
+  bool operator==(const Coalescing&) const = default;
+};
+
 struct BlkControllerOptions {
   std::string name;  // the socket's file name in socket_dir() (SPDK's "ctrlr")
   std::string bdev;  // SPDK's "dev_name"
@@ -46,11 +55,15 @@ struct BlkControllerOptions {
   // vCPU count) must not exceed it. Unused queues cost nothing.
   uint32_t num_queues = 16;
   bool read_only = false;
+  Coalescing coalescing;
 };
 
 // Opens the bdev and listens on socket_dir()/name. Errc::exists for a name in use,
 // Errc::not_found for no such bdev, Errc::invalid_argument for a bad name or queue count.
 Status create_blk_controller(const BlkControllerOptions& options);
+// Changes a controller's interrupt coalescing, for its live connection too. Errc::not_found
+// for no such controller, Errc::invalid_argument for a delay over 1 s.
+Status set_coalescing(std::string_view name, const Coalescing& coalescing);
 // Stops listening, closes the front end's connection (its requests in flight complete first)
 // and closes the bdev. Errc::not_found for no such controller.
 Status delete_controller(std::string_view name);
@@ -69,6 +82,7 @@ struct ControllerInfo {
   std::string bdev;
   uint32_t num_queues = 0;
   bool read_only = false;
+  Coalescing coalescing;
   bool connected = false;  // a front end is connected
   BlkStats stats;          // its connection's, when connected
 };

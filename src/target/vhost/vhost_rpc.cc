@@ -16,11 +16,11 @@ using rpc::Params;
 
 Json controller_json(const ControllerInfo& c) {
   // SPDK's shape; Sluice runs a controller's queues on the reactor its connection landed on,
-  // so cpumask is every reactor and coalescing is not configured yet.
+  // so cpumask means nothing yet.
   return Json{{"ctrlr", c.name},
               {"cpumask", "0x1"},
-              {"delay_base_us", 0},
-              {"iops_threshold", 0},
+              {"delay_base_us", c.coalescing.delay_base_us},
+              {"iops_threshold", c.coalescing.iops_threshold},
               {"socket", c.socket},
               {"sessions", c.connected ? Json::array({Json{{"vid", 0}}}) : Json::array()},
               {"backend_specific", {{"block", {{"readonly", c.read_only}, {"bdev", c.bdev}, {"transport", "vhost_user_blk"}}}}},
@@ -57,6 +57,15 @@ void add_methods(rpc::Registry& r) {
     if (!name.empty() && !found) throw rpc::Error{rpc::kInvalidParams, fmt::format("no vhost controller {}", name)};
     return out;
   });
+  add("vhost_controller_set_coalescing", [](const Params& p) {
+    const std::string name = p.str("ctrlr");
+    const uint64_t delay = p.u64("delay_base_us"), threshold = p.u64("iops_threshold");
+    p.done();
+    if (delay > UINT32_MAX || threshold > UINT32_MAX)
+      throw rpc::Error{rpc::kInvalidParams, "delay_base_us and iops_threshold must fit 32 bits"};
+    rpc::throw_if_error(set_coalescing(name, {static_cast<uint32_t>(delay), static_cast<uint32_t>(threshold)}));
+    return Json(true);
+  });
   add("vhost_delete_controller", [](const Params& p) {
     const std::string name = p.str("ctrlr");
     p.done();
@@ -71,6 +80,11 @@ Json save_config() {
     if (!bdev::find(c.bdev)) continue;  // its device was deleted: nothing to serve
     out.push_back({{"method", "vhost_create_blk_controller"},
                    {"params", {{"ctrlr", c.name}, {"dev_name", c.bdev}, {"readonly", c.read_only}}}});
+    if (c.coalescing != Coalescing{})
+      out.push_back({{"method", "vhost_controller_set_coalescing"},
+                     {"params", {{"ctrlr", c.name},
+                                 {"delay_base_us", c.coalescing.delay_base_us},
+                                 {"iops_threshold", c.coalescing.iops_threshold}}}});
   }
   return out;
 }

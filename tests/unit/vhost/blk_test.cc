@@ -66,7 +66,7 @@ class BlkTest : public ::testing::Test {
     gone_ = false;
     int back = sv[0];
     Status st = thread::call_and_wait(0, [this, back]() -> Status {
-      auto dev = std::make_unique<BlkDevice>(*desc_, BlkOptions{2, false, "serial-42"});
+      auto dev = std::make_unique<BlkDevice>(*desc_, BlkOptions{2, false, "serial-42", coalescing_});
       auto c = start_connection(UniqueFd(back), std::move(dev), "blk-test", [this] { gone_ = true; });
       return c.status();
     }, 5000ms);
@@ -163,6 +163,7 @@ class BlkTest : public ::testing::Test {
   std::atomic<bool> gone_{false};
   UniqueFd kick_, call_;
   uint64_t offered_ = 0;
+  Coalescing coalescing_;  // for the next open_connection()
   uint16_t next_desc_ = 0;
 };
 
@@ -319,6 +320,32 @@ TEST_F(BlkTest, ARequestReturnedJustBeforeACrashIsNotServedAgain) {
   EXPECT_EQ(*guest_.at(st), 0xee);   // and it was not run again
   EXPECT_EQ(run({{header(VIRTIO_BLK_T_FLUSH, 0), 16, false}, {status_byte(), 1, true}}).status, VIRTIO_BLK_S_OK);
   EXPECT_EQ(guest_.used_idx(), used + 2);
+}
+
+// Interrupts the guest asked for, as the call eventfd counted them; resets the count.
+uint64_t interrupts(int call) {
+  uint64_t v = 0;
+  return eventfd_read(call, &v) == 0 ? v : 0;
+}
+
+TEST_F(BlkTest, CoalescingHoldsInterruptsBackForMoreCompletions) {
+  const uint64_t buf = guest_.alloc(512);
+  auto read_one = [&] {
+    return run({{header(VIRTIO_BLK_T_IN, 0), 16, false}, {buf, 512, true}, {status_byte(), 1, true}}).status;
+  };
+  // Without coalescing every completion the guest asked about interrupts it.
+  (void)interrupts(call_.get());
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(read_one(), VIRTIO_BLK_S_OK);
+  EXPECT_EQ(interrupts(call_.get()), 5u);
+  // With it (any rate, up to 200 ms), the interrupts of a burst are shared...
+  close_connection();
+  coalescing_ = {200000, 0};
+  open_connection();
+  negotiate(-1, {}, guest_.used_idx());
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(read_one(), VIRTIO_BLK_S_OK);
+  EXPECT_LE(interrupts(call_.get()), 2u);
+  // ...and the one held back still comes.
+  EXPECT_TRUE(signalled());
 }
 
 TEST_F(BlkTest, AHotRemovedBdevFailsTheGuestsIoAndNothingElse) {

@@ -169,6 +169,23 @@ TEST_F(ControllerTest, RpcMethodsWithSpdksNames) {
       found = true;
     }
   EXPECT_TRUE(found) << saved.dump();
+  // Coalescing, shown in the listing and saved after the controller.
+  EXPECT_EQ(call("vhost_controller_set_coalescing", {{"ctrlr", "vhost.2"}, {"delay_base_us", 50}, {"iops_threshold", 1000}})["result"],
+            true);
+  EXPECT_TRUE(call("vhost_controller_set_coalescing", {{"ctrlr", "nope"}, {"delay_base_us", 50}, {"iops_threshold", 1}})
+                  .contains("error"));
+  EXPECT_TRUE(call("vhost_controller_set_coalescing", {{"ctrlr", "vhost.2"}, {"delay_base_us", 2000000}, {"iops_threshold", 1}})
+                  .contains("error"));
+  list = call("vhost_get_controllers")["result"];
+  EXPECT_EQ(list[0]["delay_base_us"], 50);
+  EXPECT_EQ(list[0]["iops_threshold"], 1000);
+  saved = registry_.save_config();
+  for (const Json& sub : saved["subsystems"])
+    if (sub["subsystem"] == "vhost_blk") {
+      ASSERT_EQ(sub["config"].size(), 2u);
+      EXPECT_EQ(sub["config"][1]["method"], "vhost_controller_set_coalescing");
+      EXPECT_EQ(sub["config"][1]["params"]["delay_base_us"], 50);
+    }
   EXPECT_EQ(call("vhost_delete_controller", {{"ctrlr", "vhost.2"}})["result"], true);
   EXPECT_TRUE(call("vhost_delete_controller", {{"ctrlr", "vhost.2"}}).contains("error"));
 }
