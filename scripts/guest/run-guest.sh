@@ -15,6 +15,11 @@
 #                     10.0.2.15/24 and reaches the host's 127.0.0.1 at 10.0.2.2
 #   --hostfwd H:G     with --net: the host's 127.0.0.1:H forwards to the guest's port G
 #                     (TCP; repeatable)
+#   --vhost-user-blk SOCK[,QUEUES]  a vhost-user-blk-pci disk served on the Unix socket SOCK
+#                     by another process (QUEUES virtqueues, default 1); repeatable. The
+#                     guest's RAM then lives in a shared memfd, which the serving process maps.
+#   --virtio-blk FILE[,QUEUES]      QEMU's own virtio-blk-pci disk on FILE (O_DIRECT,
+#                     io_uring): the peer vhost-user disks are measured against; repeatable
 #   --log FILE        keep the serial console log here (default: a scratch file, removed)
 #   --quiet           do not stream the console to stdout
 # Nothing outlives it: QEMU is killed on any exit of this script (trap, and a parent-death
@@ -22,7 +27,7 @@
 set -euo pipefail
 
 kernel="" initrd="" timeout=240 mem=1024 smp=2 append="" log="" quiet=0 net=() fwd=
-sizes=()
+sizes=() disks=() shared=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --kernel) kernel=$2; shift 2 ;;
@@ -34,6 +39,15 @@ while [[ $# -gt 0 ]]; do
     --append) append=$2; shift 2 ;;
     --net) net=(-device virtio-net-pci,netdev=net0,bus=pcie.0,addr=05.0,romfile=); shift ;;
     --hostfwd) fwd+=",hostfwd=tcp:127.0.0.1:${2%%:*}-:${2#*:}"; shift 2 ;;
+    --vhost-user-blk)
+      n=${#disks[@]} q=1; [[ $2 == *,* ]] && q=${2#*,}
+      disks+=(-chardev "socket,id=vhost$n,path=${2%%,*}" -device "vhost-user-blk-pci,chardev=vhost$n,num-queues=$q")
+      shared=1; shift 2 ;;
+    --virtio-blk)
+      n=${#disks[@]} q=1; [[ $2 == *,* ]] && q=${2#*,}
+      disks+=(-drive "file=${2%%,*},if=none,id=vblk$n,format=raw,cache=none,aio=io_uring"
+              -device "virtio-blk-pci,drive=vblk$n,num-queues=$q")
+      shift 2 ;;
     --log) log=$2; shift 2 ;;
     --quiet) quiet=1; shift ;;
     *) echo "run-guest: unknown argument $1" >&2; exit 2 ;;
@@ -73,9 +87,16 @@ start=$SECONDS
 : >"$log"  # before the tail below looks for it
 # stdin from /dev/null: QEMU must never wait for or steal a terminal. --pdeathsig: QEMU dies
 # with this script even when it is SIGKILLed and no trap runs.
-setpriv --pdeathsig KILL qemu-system-x86_64 -accel tcg -cpu max -machine q35,kernel-irqchip=split -m "$mem" -smp "$smp" \
+# A vhost-user back end reads the guest's rings and buffers in place: the guest's RAM must be
+# memory it can map (a memfd QEMU passes it in SET_MEM_TABLE).
+machine=q35,kernel-irqchip=split memory=()
+if [[ $shared -eq 1 ]]; then
+  machine+=,memory-backend=mem
+  memory=(-object "memory-backend-memfd,id=mem,size=${mem}M,share=on")
+fi
+setpriv --pdeathsig KILL qemu-system-x86_64 -accel tcg -cpu max -machine "$machine" -m "$mem" -smp "$smp" "${memory[@]}" \
   -device intel-iommu,caching-mode=on,aw-bits=48 -nodefaults -nographic -serial stdio -no-reboot \
-  -kernel "$kernel" -initrd "$initrd" -append "$cmdline" "${nvme[@]}" "${net[@]}" </dev/null >"$log" 2>&1 &
+  -kernel "$kernel" -initrd "$initrd" -append "$cmdline" "${nvme[@]}" "${net[@]}" "${disks[@]}" </dev/null >"$log" 2>&1 &
 qpid=$!
 if [[ $quiet -eq 0 ]]; then
   # JSON reports are for the caller's parser; show their names only.

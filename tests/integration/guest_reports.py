@@ -42,7 +42,8 @@ def main(log, want):
             continue
         _, name, text = line[at:].split(" ", 2)
         try:
-            print(f"ok   report {name}: {summary(json.loads(text))}")
+            # fio may print notes ("multiple writers may overwrite...") before its JSON.
+            print(f"ok   report {name}: {summary(json.loads(text[text.find('{'):]))}")
             seen.add(name)
         except Exception as e:  # a malformed or failed report is a failure, whatever the reason
             bad.append(f"report {name}: {e!r}")

@@ -16,17 +16,9 @@ here=$(dirname "$0")
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 SLUICE=${1:?usage: $0 path/to/sluice}
-ROOT=$(cd "$here/../.." && pwd)
-GUEST=$ROOT/scripts/guest
 start=$SECONDS
 
-for tool in qemu-system-x86_64 fio iscsiadm iscsid; do
-  command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed (scripts/deps.sh installs it)"; exit 77; }
-done
-kdir=$("$GUEST/fetch-kernel.sh")
-rc=$?
-if [[ $rc -eq 77 ]]; then echo "SKIP: the guest kernel package could not be downloaded (see above)"; exit 77; fi
-if [[ $rc -ne 0 ]]; then echo "FAIL: fetch-kernel.sh exit $rc"; exit 1; fi
+guest_kernel fio iscsiadm iscsid
 
 make_tmp iscsi-guest
 base=iqn.2026-12.io.sluice
@@ -61,8 +53,8 @@ if ! serve_start "$TMP/rpc.sock" "$TMP/config.json"; then
 fi
 pass "sluice serve exports $open_iqn and $chap_iqn on 127.0.0.1:$port"
 
-if ! "$GUEST/make-initramfs.sh" --kernel-dir "$kdir" --out "$TMP/initrd.cpio" \
-    --script "$ROOT/tests/integration/iscsi_guest_inside.sh" \
+if ! "$GUEST_DIR/make-initramfs.sh" --kernel-dir "$KDIR" --out "$TMP/initrd.cpio" \
+    --script "$here/iscsi_guest_inside.sh" \
     --module virtio_pci --module virtio_net --module iscsi_tcp --module sd_mod --module ext4 --module crc32c_generic \
     --bin "$(command -v iscsiadm)" --bin "$(command -v iscsid)" --bin "$(command -v fio)" \
     --bin "$(command -v mkfs.ext4)" --bin "$(command -v e2fsck)" \
@@ -74,16 +66,13 @@ if ! "$GUEST/make-initramfs.sh" --kernel-dir "$kdir" --out "$TMP/initrd.cpio" \
 fi
 
 log=${ISCSI_GUEST_LOG:-$TMP/console.log}
-setpriv --pdeathsig TERM "$GUEST/run-guest.sh" --kernel "$kdir/vmlinux" --initrd "$TMP/initrd.cpio" --net \
-  --log "$log" --timeout "${ISCSI_GUEST_TIMEOUT:-300}" --ns 16M &
-runner=$!
-trap 'kill -TERM $runner 2>/dev/null; wait $runner; exit 143' TERM
-trap 'kill -TERM $runner 2>/dev/null; wait $runner; exit 130' INT
+guest_start --initrd "$TMP/initrd.cpio" --net \
+  --log "$log" --timeout "${ISCSI_GUEST_TIMEOUT:-300}" --ns 16M
 
 # While the guest is logged in to the open node, the daemon lists its session.
 seen_session=0
 for _ in $(seq 1 "${ISCSI_GUEST_TIMEOUT:-300}"); do
-  kill -0 $runner 2>/dev/null || break
+  kill -0 $GUEST_PID 2>/dev/null || break
   if [[ $seen_session -eq 0 ]] && serve_rpc iscsi_get_connections &&
      python3 -c "import json,sys; c = json.load(open(sys.argv[1])); sys.exit(0 if any(x.get('target_node_name') == sys.argv[2] and x.get('initiator_name') == sys.argv[3] for x in c) else 1)" \
        "$TMP/out" "$open_iqn" "$initiator" 2>/dev/null; then
@@ -91,9 +80,8 @@ for _ in $(seq 1 "${ISCSI_GUEST_TIMEOUT:-300}"); do
   fi
   sleep 1
 done
-wait $runner
+guest_wait
 guest_rc=$?
-trap - TERM INT
 if [[ $guest_rc -eq 0 ]]; then pass "guest script passed"; else fail "guest script exit $guest_rc"; fi
 if [[ $seen_session -eq 1 ]]; then pass "iscsi_get_connections showed the guest's session to $open_iqn"
 else fail "iscsi_get_connections never showed the guest's session: $(cat "$TMP/out")"; fi

@@ -154,11 +154,13 @@ nbd_config() {
 JSON
 }
 # serve_start RPC_SOCKET CONFIG [CORES]: starts the daemon as a background job (stdout and
-# stderr in $TMP/server.out, $TMP/server.err) and waits (20 s at most) until RPC answers.
-# Sets $SERVER (its pid) and returns 1 when it did not come up.
+# stderr in $TMP/server.out, $TMP/server.err; more arguments in the array SERVE_ARGS) and
+# waits (20 s at most) until RPC answers. Sets $SERVER (its pid) and returns 1 when it did
+# not come up.
 serve_start() {
   SERVE_RPC=$1
-  bg_start "$SLUICE" serve -m "${3:-0-1}" -r "$1" -c "$2" >"$TMP/server.out" 2>"$TMP/server.err"
+  bg_start "$SLUICE" serve -m "${3:-0-1}" -r "$1" -c "$2" ${SERVE_ARGS[@]+"${SERVE_ARGS[@]}"} \
+    >"$TMP/server.out" 2>"$TMP/server.err"
   SERVER=$BG_PID
   local _
   for _ in $(seq 1 200); do
@@ -175,4 +177,36 @@ serve_rpc() { timeout 60 "$SLUICE" rpc -s "$SERVE_RPC" "$@" >"$TMP/out" 2>"$TMP/
 serve_stop() {
   kill -TERM "$SERVER" 2>/dev/null
   wait_or_kill "$SERVER" 20
+}
+
+# The QEMU guest lanes (scripts/guest/, docs/guest-lane.md).
+GUEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../scripts/guest" && pwd)
+# guest_kernel [TOOL...]: the guest kernel's cache directory in $KDIR. Exits 77 (skip) when
+# qemu or a TOOL is missing or the kernel package cannot be downloaded, 1 when fetching failed
+# otherwise.
+guest_kernel() {
+  local tool rc
+  for tool in qemu-system-x86_64 "$@"; do
+    command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed (scripts/deps.sh installs it)"; exit 77; }
+  done
+  KDIR=$("$GUEST_DIR/fetch-kernel.sh")
+  rc=$?
+  if [[ $rc -eq 77 ]]; then echo "SKIP: the guest kernel package could not be downloaded (see above)"; exit 77; fi
+  if [[ $rc -ne 0 ]]; then echo "FAIL: fetch-kernel.sh exit $rc"; exit 1; fi
+}
+# guest_start RUN_GUEST_ARGS...: boots the guest (run-guest.sh, --kernel $KDIR/vmlinux added)
+# as a background job that dies with this script, in $GUEST_PID; a TERM or INT stops it first.
+# guest_wait: waits for it; its exit code is the guest script's.
+guest_start() {
+  setpriv --pdeathsig TERM "$GUEST_DIR/run-guest.sh" --kernel "$KDIR/vmlinux" "$@" &
+  GUEST_PID=$!
+  trap 'kill -TERM $GUEST_PID 2>/dev/null; wait $GUEST_PID; exit 143' TERM
+  trap 'kill -TERM $GUEST_PID 2>/dev/null; wait $GUEST_PID; exit 130' INT
+}
+guest_wait() {
+  local rc
+  wait "$GUEST_PID"
+  rc=$?
+  trap - TERM INT
+  return $rc
 }

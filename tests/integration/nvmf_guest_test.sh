@@ -18,17 +18,9 @@ here=$(dirname "$0")
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 SLUICE=${1:?usage: $0 path/to/sluice}
-ROOT=$(cd "$here/../.." && pwd)
-GUEST=$ROOT/scripts/guest
 start=$SECONDS
 
-for tool in qemu-system-x86_64 nvme fio; do
-  command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed (scripts/deps.sh installs it)"; exit 77; }
-done
-kdir=$("$GUEST/fetch-kernel.sh")
-rc=$?
-if [[ $rc -eq 77 ]]; then echo "SKIP: the guest kernel package could not be downloaded (see above)"; exit 77; fi
-if [[ $rc -ne 0 ]]; then echo "FAIL: fetch-kernel.sh exit $rc"; exit 1; fi
+guest_kernel nvme fio
 
 make_tmp nvmf-guest
 nqn=nqn.2026-12.io.sluice:guest-disk
@@ -55,8 +47,8 @@ if ! serve_start "$TMP/rpc.sock" "$TMP/config.json"; then
 fi
 pass "sluice serve exports $nqn on 127.0.0.1:$port"
 
-if ! "$GUEST/make-initramfs.sh" --kernel-dir "$kdir" --out "$TMP/initrd.cpio" \
-    --script "$ROOT/tests/integration/nvmf_guest_inside.sh" \
+if ! "$GUEST_DIR/make-initramfs.sh" --kernel-dir "$KDIR" --out "$TMP/initrd.cpio" \
+    --script "$here/nvmf_guest_inside.sh" \
     --module virtio_pci --module virtio_net --module nvme-tcp --module ext4 --module crc32c_generic \
     --module nvmet-tcp --module brd \
     --bin "$(command -v nvme)" --bin "$(command -v fio)" --bin "$(command -v mkfs.ext4)" --bin "$(command -v e2fsck)" \
@@ -66,17 +58,14 @@ if ! "$GUEST/make-initramfs.sh" --kernel-dir "$kdir" --out "$TMP/initrd.cpio" \
 fi
 
 log=${NVMF_GUEST_LOG:-$TMP/console.log}
-setpriv --pdeathsig TERM "$GUEST/run-guest.sh" --kernel "$kdir/vmlinux" --initrd "$TMP/initrd.cpio" --net \
+guest_start --initrd "$TMP/initrd.cpio" --net \
   --hostfwd "$fwd_nvme:4420" --hostfwd "$fwd_done:4421" \
-  --log "$log" --timeout "${NVMF_GUEST_TIMEOUT:-300}" --ns 16M &
-runner=$!
-trap 'kill -TERM $runner 2>/dev/null; wait $runner; exit 143' TERM
-trap 'kill -TERM $runner 2>/dev/null; wait $runner; exit 130' INT
+  --log "$log" --timeout "${NVMF_GUEST_TIMEOUT:-300}" --ns 16M
 
 # Sluice's initiator against the kernel's target, once the guest says it serves.
 for _ in $(seq 1 "${NVMF_GUEST_TIMEOUT:-300}"); do
   grep -q "GUEST-READY nvmet" "$log" 2>/dev/null && break
-  kill -0 $runner 2>/dev/null || break
+  kill -0 $GUEST_PID 2>/dev/null || break
   sleep 1
 done
 if grep -q "GUEST-READY nvmet" "$log" 2>/dev/null; then
@@ -102,9 +91,8 @@ else
 fi
 python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10).close()" "$fwd_done" ||
   fail "could not tell the guest the initiator is done"
-wait $runner
+guest_wait
 guest_rc=$?
-trap - TERM INT
 if [[ $guest_rc -eq 0 ]]; then pass "guest script passed"; else fail "guest script exit $guest_rc"; fi
 
 # The fio reports the guest printed: I/Os done, no errors, every one there. No kernel trouble.
