@@ -92,10 +92,14 @@ def progress(msg):
     print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
+def median_runs(runs):
+    """The median of every field of a list of runs (dicts of numbers), plus the raw runs."""
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"runs": runs}
+
+
 def median_of(fn, repeat):
     """Runs fn() `repeat` times; the median of every numeric field, plus the raw runs."""
-    runs = [fn() for _ in range(repeat)]
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"runs": runs}
+    return median_runs([fn() for _ in range(repeat)])
 
 
 def fill(path, size_mb):

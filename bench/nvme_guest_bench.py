@@ -20,12 +20,14 @@ inside the guest (what each path costs the guest core) is the comparable figure.
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import median_runs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GUEST = ROOT / "scripts" / "guest"
@@ -73,10 +75,6 @@ def parse_console(text):
             continue
         cells.setdefault(int(qd[2:]), {}).setdefault(runner, []).append(m)
     return cells, failures
-
-
-def median(runs):
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"runs": runs}
 
 
 def fmt_iops(v):
@@ -134,7 +132,7 @@ def report(cells, args, kdir, wall):
     print("-" * len(hdr))
     rows = []
     for qd in sorted(cells):
-        by = {r: median(v) for r, v in cells[qd].items()}
+        by = {r: median_runs(v) for r, v in cells[qd].items()}
         base = by.get("fio-io_uring")
         for runner in sorted(by, key=lambda r: ORDER.index(r) if r in ORDER else len(ORDER)):
             m = by[runner]

@@ -18,8 +18,9 @@
 #   --vhost-user-blk SOCK[,QUEUES]  a vhost-user-blk-pci disk served on the Unix socket SOCK
 #                     by another process (QUEUES virtqueues, default 1); repeatable. The
 #                     guest's RAM then lives in a shared memfd, which the serving process maps.
-#   --virtio-blk FILE[,QUEUES]      QEMU's own virtio-blk-pci disk on FILE (O_DIRECT,
-#                     io_uring): the peer vhost-user disks are measured against; repeatable
+#   --virtio-blk FILE[,QUEUES]      QEMU's own virtio-blk-pci disk on FILE (io_uring through
+#                     the page cache, so FILE may be on tmpfs): the peer vhost-user disks are
+#                     measured against; repeatable
 #   --log FILE        keep the serial console log here (default: a scratch file, removed)
 #   --quiet           do not stream the console to stdout
 # Nothing outlives it: QEMU is killed on any exit of this script (trap, and a parent-death
@@ -45,7 +46,7 @@ while [[ $# -gt 0 ]]; do
       shared=1; shift 2 ;;
     --virtio-blk)
       n=${#disks[@]} q=1; [[ $2 == *,* ]] && q=${2#*,}
-      disks+=(-drive "file=${2%%,*},if=none,id=vblk$n,format=raw,cache=none,aio=io_uring"
+      disks+=(-drive "file=${2%%,*},if=none,id=vblk$n,format=raw,cache=writeback,aio=io_uring"
               -device "virtio-blk-pci,drive=vblk$n,num-queues=$q")
       shift 2 ;;
     --log) log=$2; shift 2 ;;
