@@ -21,12 +21,14 @@ namespace sluice::vhost {
 BlkDevice::BlkDevice(bdev::BdevDesc& desc, BlkOptions options) : desc_(desc), options_(std::move(options)) {
   if (options_.num_queues == 0) options_.num_queues = 1;
   if (options_.serial.empty()) options_.serial = desc_.name();
+  counters_ = std::make_unique<Counters[]>(options_.num_queues);
+  set_coalescing(options_.coalescing);
   build_config();
 }
 
 BlkDevice::~BlkDevice() {
   for (auto& q : queues_)
-    if (q && q->ch != nullptr) log::error("vhost-blk {}: queue {} destroyed while started", desc_.name(), q->ctx.index);
+    if (q && q->in_use) log::error("vhost-blk {}: queue {} destroyed while started", desc_.name(), q->ctx.index);
 }
 
 uint64_t BlkDevice::features() const {
@@ -61,18 +63,18 @@ void BlkDevice::build_config() {
 }
 
 Status BlkDevice::start_queue(const QueueContext& ctx) {
-  if (thread::current_reactor() == nullptr)
-    return Status(Errc::invalid_argument, "vhost-blk queues run on a reactor");
+  thread::Reactor* here = thread::current_reactor();
+  if (here == nullptr) return Status(Errc::invalid_argument, "vhost-blk queues run on a reactor");
   if (ctx.index >= options_.num_queues) return Status(Errc::out_of_range, fmt::format("queue {}", ctx.index));
   if (queues_.size() < options_.num_queues) queues_.resize(options_.num_queues);
-  if (queues_[ctx.index] && queues_[ctx.index]->ch != nullptr)
+  if (queues_[ctx.index] && queues_[ctx.index]->in_use)
     return Status(Errc::busy, fmt::format("vhost-blk {}: queue {} is still stopping", desc_.name(), ctx.index));
   auto q = std::make_unique<Queue>();
   q->dev = this;
   q->ctx = ctx;
-  auto ch = desc_.get_channel();
-  if (!ch.ok()) return ch.status();
-  q->ch = ch.value();
+  q->counters = &counters_[ctx.index];
+  q->home = thread::reactor_id(here);
+  q->reactor = (q->home + ctx.index) % std::max<uint32_t>(1, thread::reactor_count());
   const uint32_t n = std::min<uint32_t>({ctx.queue->size(), kMaxRequestsPerQueue, desc_.geometry().queue_depth});
   q->pool.resize(std::max<uint32_t>(n, 1));
   for (BlkRequest& r : q->pool) {
@@ -80,28 +82,52 @@ Status BlkDevice::start_queue(const QueueContext& ctx) {
     r.next_free = q->free;
     q->free = &r;
   }
-  q->recover_inflight();
+  Queue* raw = q.get();
+  queues_[ctx.index] = std::move(q);
+  raw->in_use = true;
+  if (raw->reactor == raw->home) {
+    Status st = raw->run_start();
+    if (!st.ok()) raw->in_use = false;
+    return st;
+  }
+  // Everything the queue reads was written before this message, which orders it.
+  send_step(raw->reactor, [](void* arg) {
+    auto* started = static_cast<Queue*>(arg);
+    if (Status st = started->run_start(); !st.ok())
+      log::error("vhost-blk {}: queue {} cannot start on reactor {}: {}", started->dev->desc_.name(),
+                 started->ctx.index, started->reactor, st.to_string());
+  }, raw);
+  return Status::Ok();
+}
+
+Status BlkDevice::Queue::run_start() {
+  const std::string& name = dev->desc_.name();
+  auto channel = dev->desc_.get_channel();
+  if (!channel.ok()) return channel.status();
+  ch = channel.value();
+  recover_inflight();
   // With EVENT_IDX the guest kicks only past avail_event: say where we are before we sleep.
   ctx.queue->publish_avail_event();
-  auto poller = thread::register_poller(Queue::poll, q.get(), 0, fmt::format("vhost-blk-{}-q{}", desc_.name(), ctx.index));
-  if (!poller.ok()) {
-    (void)desc_.put_channel(q->ch);
-    return poller.status();
+  auto p = thread::register_poller(Queue::poll, this, 0, fmt::format("vhost-blk-{}-q{}", name, ctx.index));
+  if (!p.ok()) {
+    (void)dev->desc_.put_channel(ch);
+    ch = nullptr;
+    return p.status();
   }
-  q->poller = poller.value();
+  poller = p.value();
   if (ctx.kick_fd >= 0) {
     // A kick only wakes the reactor; reading it keeps the level-triggered watch quiet.
-    q->kick.fd = ctx.kick_fd;
-    q->kick.arg = q.get();
-    q->kick.fn = [](void* arg, uint32_t) {
+    kick.fd = ctx.kick_fd;
+    kick.arg = this;
+    kick.fn = [](void* arg, uint32_t) {
       uint64_t v;
       (void)::read(static_cast<Queue*>(arg)->ctx.kick_fd, &v, sizeof v);
     };
-    if (Status st = net::watch(&q->kick, EPOLLIN); !st.ok())
-      log::warn("vhost-blk {}: queue {} polls without kicks: {}", desc_.name(), ctx.index, st.to_string());
+    if (Status st = net::watch(&kick, EPOLLIN); !st.ok())
+      log::warn("vhost-blk {}: queue {} polls without kicks: {}", name, ctx.index, st.to_string());
   }
-  log::info("vhost-blk {}: queue {} started ({} entries, {} requests)", desc_.name(), ctx.index, ctx.queue->size(), q->pool.size());
-  queues_[ctx.index] = std::move(q);
+  log::info("vhost-blk {}: queue {} started on reactor {} ({} entries, {} requests)", name, ctx.index, reactor,
+            ctx.queue->size(), pool.size());
   return Status::Ok();
 }
 
@@ -120,19 +146,66 @@ void BlkDevice::Queue::recover_inflight() {
 
 void BlkDevice::stop_queue(uint32_t index, std::function<void()> done) {
   Queue* q = index < queues_.size() ? queues_[index].get() : nullptr;
-  if (q == nullptr || q->ch == nullptr || q->stopping) {
+  if (q == nullptr || !q->in_use || q->stop_requested) {
     done();
     return;
   }
-  q->stopping = true;
+  q->stop_requested = true;
   q->on_stopped = std::move(done);
-  if (q->poller != nullptr) (void)thread::unregister_poller(q->poller);
-  q->poller = nullptr;
-  net::unwatch(&q->kick);
-  if (q->in_flight == 0)
-    q->finish_stop();  // not inside a completion: the channel may go back now
+  if (q->reactor == q->home) {
+    q->begin_stop();
+    return;
+  }
+  send_step(q->reactor, [](void* arg) { static_cast<Queue*>(arg)->begin_stop(); }, q);
+}
+
+void BlkDevice::Queue::begin_stop() {
+  stopping = true;
+  if (poller != nullptr) (void)thread::unregister_poller(poller);
+  poller = nullptr;
+  net::unwatch(&kick);
+  if (in_flight == 0)
+    finish_stop();  // not inside a completion: the channel may go back now
   else
-    q->maybe_finish_stop();
+    maybe_finish_stop();
+}
+
+void send_step(uint32_t reactor, thread::MsgFn fn, void* arg) {
+  Status st = thread::send_message(reactor, fn, arg);
+  if (st.code() != Errc::busy) {
+    if (!st.ok()) log::error("vhost-blk: a step for reactor {} is lost: {}", reactor, st.to_string());
+    return;
+  }
+  // The reactor's ring is full: retry from a poller here until it takes it.
+  auto self = std::make_shared<thread::Poller*>(nullptr);
+  auto p = thread::register_poller([reactor, fn, arg, self] {
+    Status again = thread::send_message(reactor, fn, arg);
+    if (again.code() == Errc::busy) return thread::PollStatus::busy;
+    if (!again.ok()) log::error("vhost-blk: a step for reactor {} is lost: {}", reactor, again.to_string());
+    (void)thread::unregister_poller(*self);
+    return thread::PollStatus::busy;
+  }, 0, "vhost-blk-retry");
+  if (p.ok())
+    *self = p.value();
+  else
+    log::error("vhost-blk: a step for reactor {} is lost: {}", reactor, p.status().to_string());
+}
+
+BlkStats BlkDevice::stats() const {
+  BlkStats out;
+  for (uint32_t i = 0; i < options_.num_queues; ++i) {
+    const Counters& c = counters_[i];
+    out.requests += c.requests.load(std::memory_order_relaxed);
+    out.errors += c.errors.load(std::memory_order_relaxed);
+    out.bad_chains += c.bad_chains.load(std::memory_order_relaxed);
+    out.unaligned_requests += c.unaligned.load(std::memory_order_relaxed);
+  }
+  return out;
+}
+
+void BlkDevice::set_coalescing(const Coalescing& c) {
+  coalesce_delay_us_.store(c.delay_base_us, std::memory_order_relaxed);
+  coalesce_threshold_.store(c.iops_threshold, std::memory_order_relaxed);
 }
 
 }  // namespace sluice::vhost

@@ -1,11 +1,13 @@
 // virtio-blk over any bdev (virtio 1.1, 5.2): IN, OUT, FLUSH, GET_ID, DISCARD and
 // WRITE_ZEROES, the guest's buffers handed to the bdev as iovecs, without a copy.
 //
-// One BlkDevice serves one vhost-user connection. Each started queue gets, on the reactor
-// that runs the session, a channel to the bdev, a pool of requests (no allocation per
-// request) and a poller that takes requests from the available ring while there is room in
-// the pool; a full pool leaves the rest in the ring (back-pressure). The kick descriptor is
-// watched only so that a sleeping reactor wakes; the poller finds the work.
+// One BlkDevice serves one vhost-user connection. Its queues are spread over the reactors:
+// queue i runs on reactor (session's + i) mod count, where it has a channel to the bdev, a
+// pool of requests (no allocation per request) and a poller that takes requests from the
+// available ring while there is room in the pool; a full pool leaves the rest in the ring
+// (back-pressure). The kick descriptor is watched only so that a sleeping reactor wakes;
+// the poller finds the work. Starting and stopping a queue go to its reactor by message,
+// and a stop's done() comes back to the session's reactor the same way.
 //
 // A request whose chain is malformed, whose header or status byte is missing, or that asks
 // for something out of range completes with VIRTIO_BLK_S_IOERR (or UNSUPP), the status byte
@@ -14,6 +16,7 @@
 // (counted in unaligned_requests): no bounce buffer yet.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -51,10 +54,16 @@ class BlkDevice final : public Device {
   Status start_queue(const QueueContext& ctx) override;
   void stop_queue(uint32_t index, std::function<void()> done) override;
 
-  // The reactor that runs the connection only.
-  const BlkStats& stats() const { return stats_; }
-  // Takes effect at each queue's next interrupt. The connection's reactor only.
-  void set_coalescing(const Coalescing& c) { options_.coalescing = c; }
+  // Sums every queue's counters (each written by its own reactor; read racily, by design).
+  BlkStats stats() const;
+  // Takes effect at each queue's next interrupt; any thread.
+  void set_coalescing(const Coalescing& c);
+
+  // Per queue index, kept across restarts of the queue. Written by the queue's reactor only.
+  struct Counters {
+    std::atomic<uint64_t> requests{0}, errors{0}, bad_chains{0}, unaligned{0};
+    static void bump(std::atomic<uint64_t>& c) { c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+  };
 
   struct Queue;
 
@@ -66,8 +75,10 @@ class BlkDevice final : public Device {
   BlkOptions options_;
   uint64_t features_ = 0;
   std::vector<uint8_t> config_;
-  std::vector<std::unique_ptr<Queue>> queues_;
-  BlkStats stats_;
+  std::vector<std::unique_ptr<Queue>> queues_;  // the session's reactor's
+  std::unique_ptr<Counters[]> counters_;
+  std::atomic<uint32_t> coalesce_delay_us_{0};
+  std::atomic<uint32_t> coalesce_threshold_{0};
 };
 
 }  // namespace sluice::vhost

@@ -31,9 +31,19 @@ struct BlkRequest {
   BlkRequest* next_free = nullptr;
 };
 
+// Runs fn(arg) on `reactor` by message; a full message ring is retried from a poller of the
+// calling reactor, since a queue's start and stop steps must not be lost. (The thread layer
+// keeps its own never-lost send internal.)
+void send_step(uint32_t reactor, thread::MsgFn fn, void* arg);
+
 struct BlkDevice::Queue {
   BlkDevice* dev = nullptr;
   QueueContext ctx;
+  Counters* counters = nullptr;
+  uint32_t reactor = 0;  // where it runs
+  uint32_t home = 0;     // the session's reactor, where on_stopped runs
+  bool in_use = false;   // the session's reactor's: from start until on_stopped ran
+  bool stop_requested = false;  // the session's reactor's
   bdev::BdevChannel* ch = nullptr;
   thread::Poller* poller = nullptr;
   net::Watch kick;
@@ -48,12 +58,17 @@ struct BlkDevice::Queue {
   bool above_threshold = false;
   uint64_t held_since_ns = 0;
   bool stopping = false;
+  bool finished = false;  // finish_stop ran (the queue's reactor's)
   std::function<void()> on_stopped;
   // Heads a previous back end took and never returned (inflight region), oldest first;
   // served before anything new from the ring.
   std::vector<uint16_t> resubmit;
   size_t resubmitted = 0;
 
+  // On the queue's reactor: channel, inflight recovery, poller, kick watch.
+  Status run_start();
+  // On the queue's reactor: stop taking requests; finish once none is in flight.
+  void begin_stop();
   // Fills `resubmit` from the inflight region and moves the ring past those heads.
   void recover_inflight();
   // The poller: takes what the ring has, while the pool has room, then signals.
@@ -68,7 +83,7 @@ struct BlkDevice::Queue {
   // Once stopping and nothing is in flight: finish_stop() from a message, outside the
   // channel's completion callback (which must not put the channel back).
   void maybe_finish_stop();
-  // Signals what completed, returns the channel, runs on_stopped.
+  // Signals what completed, returns the channel, runs on_stopped on the session's reactor.
   void finish_stop();
 };
 

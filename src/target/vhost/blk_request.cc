@@ -75,18 +75,19 @@ thread::PollStatus BlkDevice::Queue::poll(void* arg) {
 }
 
 bool BlkDevice::Queue::interrupt_due() {
-  const Coalescing& c = dev->options_.coalescing;
-  if (c.delay_base_us == 0) return true;
+  const uint32_t delay_us = dev->coalesce_delay_us_.load(std::memory_order_relaxed);
+  if (delay_us == 0) return true;
+  const uint64_t threshold = dev->coalesce_threshold_.load(std::memory_order_relaxed);
   const uint64_t now = clock::now_ns();
   constexpr uint64_t kRateWindowNs = 1000000;  // the rate is measured over 1 ms windows
   if (now - window_start_ns >= kRateWindowNs) {
-    above_threshold = window_completions * 1000000000ull / (now - window_start_ns) > c.iops_threshold;
+    above_threshold = window_completions * 1000000000ull / (now - window_start_ns) > threshold;
     window_start_ns = now;
     window_completions = 0;
   }
   if (!above_threshold) return true;
   if (held_since_ns == 0) held_since_ns = now;
-  return now - held_since_ns >= uint64_t{c.delay_base_us} * 1000;
+  return now - held_since_ns >= uint64_t{delay_us} * 1000;
 }
 
 void BlkDevice::Queue::signal_if_needed() {
@@ -102,7 +103,7 @@ void BlkDevice::Queue::start_request(uint16_t head) {
   BlkRequest* r = free;
   free = r->next_free;
   ++in_flight;
-  ++dev->stats_.requests;
+  Counters::bump(counters->requests);
   r->head = head;
   r->status = nullptr;
   r->written = 0;
@@ -111,7 +112,8 @@ void BlkDevice::Queue::start_request(uint16_t head) {
   const ChainError err = ctx.queue->walk(head, r->segs, &chain);
   if (err != ChainError::none) {
     // Nothing of the chain can be trusted, not even where its status byte is.
-    if (dev->stats_.bad_chains++ < 16)
+    Counters::bump(counters->bad_chains);
+    if (counters->bad_chains.load(std::memory_order_relaxed) <= 16)
       log::warn("vhost-blk {}: queue {} head {}: {}", dev->desc_.name(), ctx.index, head, chain_error_name(err));
     complete(r, VIRTIO_BLK_S_IOERR);
     return;
@@ -146,7 +148,7 @@ void BlkDevice::Queue::start_request(uint16_t head) {
         return;
       }
       if (!aligned(r->iov, r->iovcnt, g.buf_align)) {
-        ++dev->stats_.unaligned_requests;
+        Counters::bump(counters->unaligned);
         complete(r, VIRTIO_BLK_S_IOERR);
         return;
       }
@@ -244,7 +246,7 @@ void BlkDevice::Queue::submit(BlkRequest* r) {
 }
 
 void BlkDevice::Queue::complete(BlkRequest* r, uint8_t status) {
-  if (status != VIRTIO_BLK_S_OK) ++dev->stats_.errors;
+  if (status != VIRTIO_BLK_S_OK) Counters::bump(counters->errors);
   if (r->status != nullptr) {
     // The status byte last: the guest may look at the data as soon as it sees it.
     __atomic_store_n(r->status, status, __ATOMIC_RELEASE);
@@ -265,21 +267,31 @@ void BlkDevice::Queue::complete(BlkRequest* r, uint8_t status) {
 }
 
 void BlkDevice::Queue::maybe_finish_stop() {
-  if (!stopping || in_flight != 0 || on_stopped == nullptr) return;
+  if (!stopping || in_flight != 0 || finished) return;
   thread::destroy_later([](void* arg) { static_cast<Queue*>(arg)->finish_stop(); }, this);
 }
 
 void BlkDevice::Queue::finish_stop() {
-  if (on_stopped == nullptr) return;
+  if (finished) return;
+  finished = true;
   signal_if_needed();
   if (ch != nullptr) {
     if (Status st = dev->desc_.put_channel(ch); !st.ok())
       log::error("vhost-blk {}: returning queue {}'s channel: {}", dev->desc_.name(), ctx.index, st.to_string());
   }
   ch = nullptr;
-  auto done = std::move(on_stopped);
-  on_stopped = nullptr;
-  done();
+  // The last touch of this queue on its reactor: on_stopped runs on the session's.
+  auto report = [](void* arg) {
+    auto* q = static_cast<Queue*>(arg);
+    q->in_use = false;
+    auto done = std::move(q->on_stopped);
+    q->on_stopped = nullptr;
+    done();
+  };
+  if (reactor == home)
+    report(this);
+  else
+    send_step(home, report, this);
 }
 
 }  // namespace sluice::vhost

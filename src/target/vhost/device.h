@@ -14,9 +14,9 @@
 
 namespace sluice::vhost {
 
-// A started ring as the device sees it. Every pointer stays valid until the device's
-// stop_queue() has called its done(); the call descriptor may change meanwhile
-// (SET_VRING_CALL), so the device reads *call_fd each time it signals (-1: none).
+// A started ring as the device sees it. Every pointer, and what it points to, stays valid and
+// unchanged until the device's stop_queue() has called its done(): a new memory table, kick
+// or call descriptor stops the ring first. The device may run the ring on another reactor.
 struct QueueContext {
   uint32_t index = 0;
   SplitQueue* queue = nullptr;

@@ -233,8 +233,8 @@ Result<Session::Outcome> Session::dispatch(Message& m) {
       (*r)->base = static_cast<uint16_t>(s.num);
       break;
     }
-    case Request::set_vring_kick: return set_vring_kick(m);
-    case Request::set_vring_call:
+    case Request::set_vring_kick:
+    case Request::set_vring_call: return set_vring_kick_or_call(m);
     case Request::set_vring_err: st = set_vring_fd(m); break;
     case Request::set_vring_enable: {
       const auto s = m.as<vhost_vring_state>();
@@ -277,37 +277,36 @@ Result<Session::Ring*> Session::vring_fd_ring(const Message& m) {
 Status Session::set_vring_fd(Message& m) {
   auto r = vring_fd_ring(m);
   if (!r.ok()) return r.status();
-  Ring& ring = **r;
-  UniqueFd fd = (m.u64() & kVringNoFd) != 0 ? UniqueFd() : std::move(m.fds[0]);
-  if (m.request == static_cast<uint32_t>(Request::set_vring_err)) {
-    ring.err = std::move(fd);
-    return Status::Ok();
-  }
-  // The device reads call_fd at each signal, on this thread, so it may change while the
-  // ring runs (QEMU does so when the guest masks the queue's interrupt vector).
-  ring.call = std::move(fd);
-  ring.call_fd = ring.call.get();
+  (*r)->err = (m.u64() & kVringNoFd) != 0 ? UniqueFd() : std::move(m.fds[0]);
   return Status::Ok();
 }
 
-Result<Session::Outcome> Session::set_vring_kick(Message& m) {
+Result<Session::Outcome> Session::set_vring_kick_or_call(Message& m) {
   auto r = vring_fd_ring(m);
   if (!r.ok()) return r.status();
   const auto index = static_cast<uint32_t>(*r - rings_.data());
   auto fd = std::make_shared<UniqueFd>((m.u64() & kVringNoFd) != 0 ? UniqueFd() : std::move(m.fds[0]));
+  const uint32_t request = m.request;
   const bool need_reply = m.need_reply();
-  // A running ring's device watches the old descriptor: it stops before that one closes,
-  // and starts again with the new one. SET_VRING_KICK starts the ring (vhost-user.rst,
-  // "Ring states"); without protocol features it also enables it.
+  // A running ring's device may be watching the old kick descriptor or signalling the old
+  // call descriptor from another reactor (QEMU changes the call one when the guest masks the
+  // queue's vector): the ring stops before the old one closes, and starts with the new one.
   std::vector<uint32_t> which;
   if ((*r)->started) which.push_back(index);
-  return stop_rings(std::move(which), [this, index, fd, need_reply] {
+  return stop_rings(std::move(which), [this, index, fd, request, need_reply] {
     Ring& ring = rings_[index];
-    ring.kick = std::move(*fd);
-    ring.kick_set = true;
-    if ((features_ & (1ull << kFeatureProtocolFeatures)) == 0) ring.enabled = true;
+    if (request == static_cast<uint32_t>(Request::set_vring_call)) {
+      ring.call = std::move(*fd);
+      ring.call_fd = ring.call.get();
+    } else {
+      // SET_VRING_KICK starts the ring (vhost-user.rst, "Ring states"); without protocol
+      // features it also enables it.
+      ring.kick = std::move(*fd);
+      ring.kick_set = true;
+      if ((features_ & (1ull << kFeatureProtocolFeatures)) == 0) ring.enabled = true;
+    }
     SLUICE_RETURN_IF_ERROR(maybe_start(index));
-    return ack(static_cast<uint32_t>(Request::set_vring_kick), need_reply, true);
+    return ack(request, need_reply, true);
   });
 }
 

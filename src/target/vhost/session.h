@@ -82,8 +82,8 @@ class Session {
   Result<Ring*> ring_of(uint32_t index);
   Result<Outcome> set_mem_table(Message& m);
   Result<Ring*> vring_fd_ring(const Message& m);
-  Status set_vring_fd(Message& m);  // CALL and ERR
-  Result<Outcome> set_vring_kick(Message& m);
+  Status set_vring_fd(Message& m);  // ERR
+  Result<Outcome> set_vring_kick_or_call(Message& m);
   Status get_config(Message& m);
   Status get_inflight_fd(Message& m);
   Status set_inflight_fd(Message& m);
