@@ -29,10 +29,12 @@ class Connection final : public Session::Transport {
     return net::watch(&watch_, EPOLLIN | EPOLLRDHUP);
   }
 
-  void close(const std::string& why) {
+  // `error`: the front end misbehaved (a warning, shown by default); else it went away or
+  // was told to (a notice).
+  void close(const std::string& why, bool error = false) {
     if (closing_) return;
     closing_ = true;
-    log::notice("vhost {}: connection closed: {}", session_.name(), why);
+    log::emit(error ? log::Level::warn : log::Level::notice, "vhost {}: connection closed: {}", session_.name(), why);
     net::unwatch(&watch_);
     fd_.reset();
     // The rings stop first (requests in flight complete into guest memory the session
@@ -56,7 +58,7 @@ class Connection final : public Session::Transport {
 
   void resume(Status st) override {
     if (!st.ok()) {
-      close(st.to_string());
+      close(st.to_string(), true);
       return;
     }
     if (closing_) return;
@@ -69,13 +71,14 @@ class Connection final : public Session::Transport {
     for (int i = 0; i < kMessagesPerEvent && !waiting_ && !closing_; ++i) {
       auto got = reader_.read(fd_.get(), &msg_);
       if (!got.ok()) {
-        close(got.status().code() == Errc::aborted ? "the front end went away" : got.status().to_string());
+        const bool gone = got.status().code() == Errc::aborted;
+        close(gone ? "the front end went away" : got.status().to_string(), !gone);
         return;
       }
       if (!*got) return;
       auto r = session_.handle(msg_);
       if (!r.ok()) {
-        close(r.status().to_string());
+        close(r.status().to_string(), true);
         return;
       }
       if (*r == Session::Outcome::wait) {
