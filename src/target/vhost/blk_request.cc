@@ -79,6 +79,10 @@ bool BlkDevice::Queue::interrupt_due() {
   if (delay_us == 0) return true;
   const uint64_t threshold = dev->coalesce_threshold_.load(std::memory_order_relaxed);
   const uint64_t now = clock::now_ns();
+  // An interrupt held back waits out its delay: the rate was judged when it was held. Judged
+  // again on every poll meanwhile, a 1 ms window without completions would release it early
+  // and a queue whose completions come a few ms apart would never share an interrupt.
+  if (held_since_ns != 0) return now - held_since_ns >= uint64_t{delay_us} * 1000;
   constexpr uint64_t kRateWindowNs = 1000000;  // the rate is measured over 1 ms windows
   if (now - window_start_ns >= kRateWindowNs) {
     above_threshold = window_completions * 1000000000ull / (now - window_start_ns) > threshold;
@@ -86,8 +90,8 @@ bool BlkDevice::Queue::interrupt_due() {
     window_completions = 0;
   }
   if (!above_threshold) return true;
-  if (held_since_ns == 0) held_since_ns = now;
-  return now - held_since_ns >= uint64_t{delay_us} * 1000;
+  held_since_ns = now;
+  return false;
 }
 
 void BlkDevice::Queue::signal_if_needed() {
