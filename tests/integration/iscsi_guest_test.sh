@@ -70,20 +70,16 @@ guest_start --initrd "$TMP/initrd.cpio" --net \
   --log "$log" --timeout "${ISCSI_GUEST_TIMEOUT:-300}" --ns 16M
 
 # While the guest is logged in to the open node, the daemon lists its session.
-seen_session=0
-for _ in $(seq 1 "${ISCSI_GUEST_TIMEOUT:-300}"); do
-  kill -0 $GUEST_PID 2>/dev/null || break
-  if [[ $seen_session -eq 0 ]] && serve_rpc iscsi_get_connections &&
-     python3 -c "import json,sys; c = json.load(open(sys.argv[1])); sys.exit(0 if any(x.get('target_node_name') == sys.argv[2] and x.get('initiator_name') == sys.argv[3] for x in c) else 1)" \
-       "$TMP/out" "$open_iqn" "$initiator" 2>/dev/null; then
-    seen_session=1
-  fi
-  sleep 1
-done
+session_listed() {
+  serve_rpc iscsi_get_connections &&
+    python3 -c "import json,sys; c = json.load(open(sys.argv[1])); sys.exit(0 if any(x.get('target_node_name') == sys.argv[2] and x.get('initiator_name') == sys.argv[3] for x in c) else 1)" \
+      "$TMP/out" "$open_iqn" "$initiator" 2>/dev/null
+}
+guest_watch "${ISCSI_GUEST_TIMEOUT:-300}" session_listed
 guest_wait
 guest_rc=$?
 if [[ $guest_rc -eq 0 ]]; then pass "guest script passed"; else fail "guest script exit $guest_rc"; fi
-if [[ $seen_session -eq 1 ]]; then pass "iscsi_get_connections showed the guest's session to $open_iqn"
+if [[ $SEEN -eq 1 ]]; then pass "iscsi_get_connections showed the guest's session to $open_iqn"
 else fail "iscsi_get_connections never showed the guest's session: $(cat "$TMP/out")"; fi
 if serve_rpc iscsi_get_connections && [[ $(json 'len(d)') == 0 ]]; then pass "no connections left after the guest logged out"
 else fail "connections left: $(cat "$TMP/out" "$TMP/err")"; fi

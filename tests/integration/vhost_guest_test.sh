@@ -54,19 +54,14 @@ guest_start --initrd "$TMP/initrd.cpio" \
   --vhost-user-blk "$TMP/sockets/vhost.0,$queues" --log "$log" --timeout "${VHOST_GUEST_TIMEOUT:-300}" --ns 16M
 
 # While the guest runs, the daemon lists QEMU's connection.
-seen_session=0
-for _ in $(seq 1 $((${VHOST_GUEST_TIMEOUT:-300} * 2))); do
-  kill -0 $GUEST_PID 2>/dev/null || break
-  if [[ $seen_session -eq 0 ]] && serve_rpc vhost_get_controllers '{"name": "vhost.0"}' &&
-     [[ $(json 'len(d[0]["sessions"])') -gt 0 ]] 2>/dev/null; then
-    seen_session=1
-  fi
-  sleep 0.5
-done
+front_end_connected() {
+  serve_rpc vhost_get_controllers '{"name": "vhost.0"}' && [[ $(json 'len(d[0]["sessions"])') -gt 0 ]] 2>/dev/null
+}
+guest_watch "${VHOST_GUEST_TIMEOUT:-300}" front_end_connected
 guest_wait
 guest_rc=$?
 if [[ $guest_rc -eq 0 ]]; then pass "guest script passed"; else fail "guest script exit $guest_rc"; fi
-if [[ $seen_session -eq 1 ]]; then pass "vhost_get_controllers showed QEMU connected to vhost.0"
+if [[ $SEEN -eq 1 ]]; then pass "vhost_get_controllers showed QEMU connected to vhost.0"
 else fail "vhost_get_controllers never showed a session: $(cat "$TMP/out" "$TMP/err")"; fi
 
 # The fio reports the guest printed: I/Os done, no errors, every one there. No kernel trouble.
