@@ -4,8 +4,6 @@
 
 #include <linux/virtio_blk.h>
 #include <linux/virtio_config.h>
-#include <sys/epoll.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -28,7 +26,7 @@ BlkDevice::BlkDevice(bdev::BdevDesc& desc, BlkOptions options) : desc_(desc), op
 
 BlkDevice::~BlkDevice() {
   for (auto& q : queues_)
-    if (q && q->in_use) log::error("vhost-blk {}: queue {} destroyed while started", desc_.name(), q->ctx.index);
+    if (q && q->in_use()) log::error("vhost-blk {}: queue {} destroyed while started", desc_.name(), q->index());
 }
 
 uint64_t BlkDevice::features() const {
@@ -67,128 +65,46 @@ Status BlkDevice::start_queue(const QueueContext& ctx) {
   if (here == nullptr) return Status(Errc::invalid_argument, "vhost-blk queues run on a reactor");
   if (ctx.index >= options_.num_queues) return Status(Errc::out_of_range, fmt::format("queue {}", ctx.index));
   if (queues_.size() < options_.num_queues) queues_.resize(options_.num_queues);
-  if (queues_[ctx.index] && queues_[ctx.index]->in_use)
+  if (queues_[ctx.index] && queues_[ctx.index]->in_use())
     return Status(Errc::busy, fmt::format("vhost-blk {}: queue {} is still stopping", desc_.name(), ctx.index));
-  auto q = std::make_unique<Queue>();
-  q->dev = this;
-  q->ctx = ctx;
-  q->counters = &counters_[ctx.index];
-  q->home = thread::reactor_id(here);
-  q->reactor = (q->home + ctx.index) % std::max<uint32_t>(1, thread::reactor_count());
   const uint32_t n = std::min<uint32_t>({ctx.queue->size(), kMaxRequestsPerQueue, desc_.geometry().queue_depth});
-  q->pool.resize(std::max<uint32_t>(n, 1));
-  for (BlkRequest& r : q->pool) {
-    r.queue = q.get();
-    r.next_free = q->free;
-    q->free = &r;
-  }
-  Queue* raw = q.get();
-  queues_[ctx.index] = std::move(q);
-  raw->in_use = true;
-  if (raw->reactor == raw->home) {
-    Status st = raw->run_start();
-    if (!st.ok()) raw->in_use = false;
-    return st;
-  }
-  // Everything the queue reads was written before this message, which orders it.
-  send_step(raw->reactor, [](void* arg) {
-    auto* started = static_cast<Queue*>(arg);
-    if (Status st = started->run_start(); !st.ok())
-      log::error("vhost-blk {}: queue {} cannot start on reactor {}: {}", started->dev->desc_.name(),
-                 started->ctx.index, started->reactor, st.to_string());
-  }, raw);
-  return Status::Ok();
+  queues_[ctx.index] = std::make_unique<Queue>(this, std::max<uint32_t>(n, 1));
+  queues_[ctx.index]->counters = &counters_[ctx.index];
+  const uint32_t home = thread::reactor_id(here);
+  return queues_[ctx.index]->start(ctx, (home + ctx.index) % std::max<uint32_t>(1, thread::reactor_count()));
 }
 
-Status BlkDevice::Queue::run_start() {
-  const std::string& name = dev->desc_.name();
+BlkDevice::Queue::Queue(BlkDevice* device, uint32_t requests)
+    : RingQueue("vhost-blk " + device->desc_.name(), &device->coalescing_), dev(device), pool(requests) {
+  for (BlkRequest& r : pool) {
+    r.queue = this;
+    r.next_free = free;
+    free = &r;
+  }
+}
+
+Status BlkDevice::Queue::acquire() {
   auto channel = dev->desc_.get_channel();
   if (!channel.ok()) return channel.status();
   ch = channel.value();
-  recover_inflight();
-  // With EVENT_IDX the guest kicks only past avail_event: say where we are before we sleep.
-  ctx.queue->publish_avail_event();
-  auto p = thread::register_poller(Queue::poll, this, 0, fmt::format("vhost-blk-{}-q{}", name, ctx.index));
-  if (!p.ok()) {
-    (void)dev->desc_.put_channel(ch);
-    ch = nullptr;
-    return p.status();
-  }
-  poller = p.value();
-  if (ctx.kick_fd >= 0) {
-    // A kick only wakes the reactor; reading it keeps the level-triggered watch quiet.
-    kick.fd = ctx.kick_fd;
-    kick.arg = this;
-    kick.fn = [](void* arg, uint32_t) {
-      uint64_t v;
-      (void)::read(static_cast<Queue*>(arg)->ctx.kick_fd, &v, sizeof v);
-    };
-    if (Status st = net::watch(&kick, EPOLLIN); !st.ok())
-      log::warn("vhost-blk {}: queue {} polls without kicks: {}", name, ctx.index, st.to_string());
-  }
-  log::info("vhost-blk {}: queue {} started on reactor {} ({} entries, {} requests)", name, ctx.index, reactor,
-            ctx.queue->size(), pool.size());
   return Status::Ok();
 }
 
-void BlkDevice::Queue::recover_inflight() {
-  if (!ctx.inflight.valid()) return;
-  ctx.inflight.settle(ctx.queue->used_idx());
-  for (uint32_t h = 0; h < ctx.queue->size(); ++h)
-    if (ctx.inflight.is_inflight(static_cast<uint16_t>(h))) resubmit.push_back(static_cast<uint16_t>(h));
-  if (resubmit.empty()) return;
-  std::sort(resubmit.begin(), resubmit.end(),
-            [this](uint16_t a, uint16_t b) { return ctx.inflight.counter(a) < ctx.inflight.counter(b); });
-  ctx.queue->resume_after_inflight(static_cast<uint16_t>(resubmit.size()));
-  log::notice("vhost-blk {}: queue {} resubmits {} request(s) a previous back end left in flight", dev->desc_.name(),
-              ctx.index, resubmit.size());
+void BlkDevice::Queue::release() {
+  if (ch != nullptr) {
+    if (Status st = dev->desc_.put_channel(ch); !st.ok())
+      log::error("vhost-blk {}: returning queue {}'s channel: {}", dev->desc_.name(), ctx.index, st.to_string());
+  }
+  ch = nullptr;
 }
 
 void BlkDevice::stop_queue(uint32_t index, std::function<void()> done) {
   Queue* q = index < queues_.size() ? queues_[index].get() : nullptr;
-  if (q == nullptr || !q->in_use || q->stop_requested) {
+  if (q == nullptr) {
     done();
     return;
   }
-  q->stop_requested = true;
-  q->on_stopped = std::move(done);
-  if (q->reactor == q->home) {
-    q->begin_stop();
-    return;
-  }
-  send_step(q->reactor, [](void* arg) { static_cast<Queue*>(arg)->begin_stop(); }, q);
-}
-
-void BlkDevice::Queue::begin_stop() {
-  stopping = true;
-  if (poller != nullptr) (void)thread::unregister_poller(poller);
-  poller = nullptr;
-  net::unwatch(&kick);
-  if (in_flight == 0)
-    finish_stop();  // not inside a completion: the channel may go back now
-  else
-    maybe_finish_stop();
-}
-
-void send_step(uint32_t reactor, thread::MsgFn fn, void* arg) {
-  Status st = thread::send_message(reactor, fn, arg);
-  if (st.code() != Errc::busy) {
-    if (!st.ok()) log::error("vhost-blk: a step for reactor {} is lost: {}", reactor, st.to_string());
-    return;
-  }
-  // The reactor's ring is full: retry from a poller here until it takes it.
-  auto self = std::make_shared<thread::Poller*>(nullptr);
-  auto p = thread::register_poller([reactor, fn, arg, self] {
-    Status again = thread::send_message(reactor, fn, arg);
-    if (again.code() == Errc::busy) return thread::PollStatus::busy;
-    if (!again.ok()) log::error("vhost-blk: a step for reactor {} is lost: {}", reactor, again.to_string());
-    (void)thread::unregister_poller(*self);
-    return thread::PollStatus::busy;
-  }, 0, "vhost-blk-retry");
-  if (p.ok())
-    *self = p.value();
-  else
-    log::error("vhost-blk: a step for reactor {} is lost: {}", reactor, p.status().to_string());
+  q->stop(std::move(done));
 }
 
 BlkStats BlkDevice::stats() const {
@@ -203,9 +119,6 @@ BlkStats BlkDevice::stats() const {
   return out;
 }
 
-void BlkDevice::set_coalescing(const Coalescing& c) {
-  coalesce_delay_us_.store(c.delay_base_us, std::memory_order_relaxed);
-  coalesce_threshold_.store(c.iops_threshold, std::memory_order_relaxed);
-}
+void BlkDevice::set_coalescing(const Coalescing& c) { coalescing_.set(c); }
 
 }  // namespace sluice::vhost

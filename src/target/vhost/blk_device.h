@@ -24,6 +24,7 @@
 
 #include "bdev/bdev.h"
 #include "target/vhost/device.h"
+#include "target/vhost/ring_queue.h"
 #include "target/vhost/vhost.h"  // BlkStats
 
 namespace sluice::vhost {
@@ -59,11 +60,8 @@ class BlkDevice final : public Device {
   // Takes effect at each queue's next interrupt; any thread.
   void set_coalescing(const Coalescing& c);
 
-  // Per queue index, kept across restarts of the queue. Written by the queue's reactor only.
-  struct Counters {
-    std::atomic<uint64_t> requests{0}, errors{0}, bad_chains{0}, unaligned{0};
-    static void bump(std::atomic<uint64_t>& c) { c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
-  };
+  // Per queue index.
+  using Counters = QueueCounters;
 
   struct Queue;
 
@@ -77,8 +75,7 @@ class BlkDevice final : public Device {
   std::vector<uint8_t> config_;
   std::vector<std::unique_ptr<Queue>> queues_;  // the session's reactor's
   std::unique_ptr<Counters[]> counters_;
-  std::atomic<uint32_t> coalesce_delay_us_{0};
-  std::atomic<uint32_t> coalesce_threshold_{0};
+  CoalescingKnobs coalescing_;
 };
 
 }  // namespace sluice::vhost

@@ -2,14 +2,13 @@
 // and status byte, submitted to the bdev with the guest's buffers as iovecs, and returned
 // to the used ring (blk_queue.h).
 #include <linux/virtio_blk.h>
-#include <sys/eventfd.h>
 
 #include <algorithm>
 #include <cstring>
 
-#include "base/clock.h"
 #include "base/log.h"
 #include "target/vhost/blk_queue.h"
+#include "target/vhost/chain_buffers.h"
 
 namespace sluice::vhost {
 namespace {
@@ -17,101 +16,15 @@ namespace {
 constexpr uint32_t kHeaderBytes = sizeof(virtio_blk_outhdr);  // type, ioprio, sector
 constexpr uint32_t kIdBytes = VIRTIO_BLK_ID_BYTES;
 
-// Copies the first `len` device-readable bytes of the chain (the header may span buffers).
-bool gather(const Segment* segs, uint32_t n, void* out, uint32_t len) {
-  auto* dst = static_cast<uint8_t*>(out);
-  for (uint32_t i = 0; i < n && len > 0 && !segs[i].writable; ++i) {
-    const uint32_t take = std::min(len, segs[i].len);
-    std::memcpy(dst, segs[i].host, take);
-    dst += take;
-    len -= take;
-  }
-  return len == 0;
-}
-
-// The data between the header's `skip` bytes and the status byte, as iovecs; false if any
-// buffer misses `align` (address or length) or the data mixes directions wrongly.
-int data_iovecs(const Segment* segs, uint32_t n, uint32_t skip, iovec* iov) {
-  int count = 0;
-  for (uint32_t i = 0; i < n; ++i) {
-    uint8_t* p = segs[i].host;
-    uint32_t len = segs[i].len;
-    const uint32_t cut = std::min(skip, len);
-    p += cut, len -= cut, skip -= cut;
-    if (i == n - 1 && len > 0) --len;  // the status byte
-    if (len > 0) iov[count++] = iovec{p, len};
-  }
-  return count;
-}
-
-bool aligned(const iovec* iov, int n, uint32_t align) {
-  for (int i = 0; i < n; ++i)
-    if (reinterpret_cast<uintptr_t>(iov[i].iov_base) % align != 0 || iov[i].iov_len % align != 0) return false;
-  return true;
-}
-
 }  // namespace
-
-thread::PollStatus BlkDevice::Queue::poll(void* arg) {
-  auto* q = static_cast<Queue*>(arg);
-  bool work = false;
-  uint16_t head;
-  // Bounded by the pool: a request is taken only when there is a slot for it.
-  while (q->free != nullptr && q->resubmitted < q->resubmit.size()) {
-    q->start_request(q->resubmit[q->resubmitted++]);
-    work = true;
-  }
-  while (q->free != nullptr && q->resubmitted == q->resubmit.size() && q->ctx.queue->pop(&head)) {
-    q->start_request(head);
-    work = true;
-  }
-  if (work) q->ctx.queue->publish_avail_event();
-  if (q->completed) work = true;
-  q->signal_if_needed();
-  // A front end that never kicks (SET_VRING_KICK without a descriptor) relies on polling
-  // alone: the reactor must not sleep while such a queue runs.
-  if (q->ctx.kick_fd < 0) return thread::PollStatus::busy;
-  return work ? thread::PollStatus::busy : thread::PollStatus::idle;
-}
-
-bool BlkDevice::Queue::interrupt_due() {
-  const uint32_t delay_us = dev->coalesce_delay_us_.load(std::memory_order_relaxed);
-  if (delay_us == 0) return true;
-  const uint64_t threshold = dev->coalesce_threshold_.load(std::memory_order_relaxed);
-  const uint64_t now = clock::now_ns();
-  // An interrupt held back waits out its delay: the rate was judged when it was held. Judged
-  // again on every poll meanwhile, a 1 ms window without completions would release it early
-  // and a queue whose completions come a few ms apart would never share an interrupt.
-  if (held_since_ns != 0) return now - held_since_ns >= uint64_t{delay_us} * 1000;
-  constexpr uint64_t kRateWindowNs = 1000000;  // the rate is measured over 1 ms windows
-  if (now - window_start_ns >= kRateWindowNs) {
-    above_threshold = window_completions * 1000000000ull / (now - window_start_ns) > threshold;
-    window_start_ns = now;
-    window_completions = 0;
-  }
-  if (!above_threshold) return true;
-  held_since_ns = now;
-  return false;
-}
-
-void BlkDevice::Queue::signal_if_needed() {
-  if (!completed) return;
-  if (!stopping && !interrupt_due()) return;  // held: the poller stays busy until it goes
-  held_since_ns = 0;
-  completed = false;
-  const int call = *ctx.call_fd;
-  if (ctx.queue->need_signal() && call >= 0) (void)eventfd_write(call, 1);
-}
 
 void BlkDevice::Queue::start_request(uint16_t head) {
   BlkRequest* r = free;
   free = r->next_free;
-  ++in_flight;
   Counters::bump(counters->requests);
   r->head = head;
   r->status = nullptr;
   r->written = 0;
-  ctx.inflight.taken(head);
   Chain chain;
   const ChainError err = ctx.queue->walk(head, r->segs, &chain);
   if (err != ChainError::none) {
@@ -130,7 +43,7 @@ void BlkDevice::Queue::start_request(uint16_t head) {
   }
   r->status = r->segs[n - 1].host + r->segs[n - 1].len - 1;
   r->type = hdr.type;
-  r->iovcnt = data_iovecs(r->segs, n, kHeaderBytes, r->iov);
+  r->iovcnt = slice_iovecs(r->segs, n, kHeaderBytes, 1, r->iov);  // the status byte last
   const uint64_t readable_data = chain.readable_bytes - kHeaderBytes;
   const uint64_t writable_data = chain.writable_bytes - 1;
   const bdev::Geometry& g = dev->desc_.geometry();
@@ -259,43 +172,9 @@ void BlkDevice::Queue::complete(BlkRequest* r, uint8_t status) {
     r->written = 0;
   }
   if (status != VIRTIO_BLK_S_OK && r->type == VIRTIO_BLK_T_IN && r->status != nullptr) r->written = 1;
-  ctx.inflight.returning(r->head);
-  ctx.queue->push_used(r->head, r->written);
-  ctx.inflight.returned(r->head, ctx.queue->used_idx());
-  completed = true;
-  ++window_completions;
   r->next_free = free;
   free = r;
-  --in_flight;
-  maybe_finish_stop();
-}
-
-void BlkDevice::Queue::maybe_finish_stop() {
-  if (!stopping || in_flight != 0 || finished) return;
-  thread::destroy_later([](void* arg) { static_cast<Queue*>(arg)->finish_stop(); }, this);
-}
-
-void BlkDevice::Queue::finish_stop() {
-  if (finished) return;
-  finished = true;
-  signal_if_needed();
-  if (ch != nullptr) {
-    if (Status st = dev->desc_.put_channel(ch); !st.ok())
-      log::error("vhost-blk {}: returning queue {}'s channel: {}", dev->desc_.name(), ctx.index, st.to_string());
-  }
-  ch = nullptr;
-  // The last touch of this queue on its reactor: on_stopped runs on the session's.
-  auto report = [](void* arg) {
-    auto* q = static_cast<Queue*>(arg);
-    q->in_use = false;
-    auto done = std::move(q->on_stopped);
-    q->on_stopped = nullptr;
-    done();
-  };
-  if (reactor == home)
-    report(this);
-  else
-    send_step(home, report, this);
+  return_used(r->head, r->written);
 }
 
 }  // namespace sluice::vhost

@@ -1,0 +1,118 @@
+// A started virtqueue served on a reactor (internal to src/target/vhost): its poller, its kick
+// watch, the inflight region's bookkeeping, interrupts (coalesced or not) and the stop that
+// waits for the requests in flight. Each device's queue derives from it and turns descriptor
+// chains into work (blk_queue.h, scsi_queue.h); the start and stop steps travel between the
+// session's reactor and the queue's by message.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "net/net.h"
+#include "target/vhost/device.h"
+#include "target/vhost/vhost.h"  // Coalescing
+#include "thread/thread.h"
+
+namespace sluice::vhost {
+
+// Runs fn(arg) on `reactor` by message; a full message ring is retried from a poller of the
+// calling reactor, since a queue's start and stop steps must not be lost. (The thread layer
+// keeps its own never-lost send internal.)
+void send_step(uint32_t reactor, thread::MsgFn fn, void* arg);
+
+// Interrupt coalescing's settings, shared by a device's queues; any thread writes them.
+struct CoalescingKnobs {
+  std::atomic<uint32_t> delay_us{0};
+  std::atomic<uint32_t> threshold{0};
+  void set(const Coalescing& c) {
+    delay_us.store(c.delay_base_us, std::memory_order_relaxed);
+    threshold.store(c.iops_threshold, std::memory_order_relaxed);
+  }
+};
+
+// A queue's counters, kept across its restarts; written by the queue's reactor only, read
+// racily by anyone, by design.
+struct QueueCounters {
+  std::atomic<uint64_t> requests{0}, errors{0}, bad_chains{0}, unaligned{0};
+  static void bump(std::atomic<uint64_t>& c) { c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+};
+
+class RingQueue {
+ public:
+  virtual ~RingQueue() = default;
+
+  // On the session's reactor: starts the queue on `reactor` (here or by message).
+  Status start(const QueueContext& ctx, uint32_t reactor);
+  // On the session's reactor: done() runs there once the queue stopped and nothing is in flight.
+  void stop(std::function<void()> done);
+  bool in_use() const { return in_use_; }
+  uint32_t index() const { return ctx.index; }
+
+ protected:
+  RingQueue(std::string log_name, const CoalescingKnobs* coalescing)
+      : log_name_(std::move(log_name)), coalescing_(coalescing) {}
+
+  // ---- What a device's queue provides, on the queue's reactor ----
+  // Before the poller starts (a bdev channel, say) and once the last request finished.
+  virtual Status acquire() { return Status::Ok(); }
+  virtual void release() {}
+  // Whether a new request can be taken now (the pool has a free slot).
+  virtual bool has_room() const = 0;
+  // Serves the chain at `head`; every head taken ends in return_used() (at once or later).
+  virtual void start_request(uint16_t head) = 0;
+  // Per poll, before the ring is read; true if it did something.
+  virtual bool poll_extra() { return false; }
+  // Whether the queue still has work of its own that holds up the stop (besides in_flight).
+  virtual bool idle() const { return true; }
+
+  // Returns a chain to the guest: inflight marks, used ring, pool accounting.
+  void return_used(uint16_t head, uint32_t written);
+  // Called by the device's queue when work of its own (idle()) finished while stopping.
+  void maybe_finish_stop();
+  const std::string& log_name() const { return log_name_; }
+
+  QueueContext ctx;
+  uint32_t reactor = 0;  // where it runs
+  uint32_t home = 0;     // the session's reactor, where on_stopped runs
+  uint32_t in_flight = 0;
+  bool stopping = false;
+
+ private:
+  Status run_start();
+  void begin_stop();
+  // Fills `resubmit_` from the inflight region and moves the ring past those heads.
+  void recover_inflight();
+  static thread::PollStatus poll(void* arg);
+  void take(uint16_t head);
+  void signal_if_needed();
+  // Whether an interrupt may go now or is held back for more completions to share it.
+  bool interrupt_due();
+  // Signals what completed, releases, runs on_stopped on the session's reactor.
+  void finish_stop();
+
+  std::string log_name_;
+  const CoalescingKnobs* coalescing_;
+  bool in_use_ = false;          // the session's reactor's: from start until on_stopped ran
+  bool stop_requested_ = false;  // the session's reactor's
+  thread::Poller* poller_ = nullptr;
+  net::Watch kick_;
+  bool completed_ = false;  // used entries added since the last signal check
+  // Coalescing: the completion rate over the last window, and when the oldest interrupt
+  // still held back became due (0: none held).
+  uint64_t window_start_ns_ = 0;
+  uint64_t window_completions_ = 0;
+  bool above_threshold_ = false;
+  uint64_t held_since_ns_ = 0;
+  bool finish_scheduled_ = false;  // the queue's reactor's
+  bool finished_ = false;          // finish_stop ran
+  std::function<void()> on_stopped_;
+  // Heads a previous back end took and never returned (inflight region), oldest first;
+  // served before anything new from the ring.
+  std::vector<uint16_t> resubmit_;
+  size_t resubmitted_ = 0;
+};
+
+}  // namespace sluice::vhost
