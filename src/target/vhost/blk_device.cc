@@ -98,26 +98,9 @@ void BlkDevice::Queue::release() {
   ch = nullptr;
 }
 
-void BlkDevice::stop_queue(uint32_t index, std::function<void()> done) {
-  Queue* q = index < queues_.size() ? queues_[index].get() : nullptr;
-  if (q == nullptr) {
-    done();
-    return;
-  }
-  q->stop(std::move(done));
-}
+void BlkDevice::stop_queue(uint32_t index, std::function<void()> done) { stop_queue_in(queues_, index, std::move(done)); }
 
-BlkStats BlkDevice::stats() const {
-  BlkStats out;
-  for (uint32_t i = 0; i < options_.num_queues; ++i) {
-    const Counters& c = counters_[i];
-    out.requests += c.requests.load(std::memory_order_relaxed);
-    out.errors += c.errors.load(std::memory_order_relaxed);
-    out.bad_chains += c.bad_chains.load(std::memory_order_relaxed);
-    out.unaligned_requests += c.unaligned.load(std::memory_order_relaxed);
-  }
-  return out;
-}
+BlkStats BlkDevice::stats() const { return sum_counters(counters_.get(), options_.num_queues); }
 
 void BlkDevice::set_coalescing(const Coalescing& c) { coalescing_.set(c); }
 

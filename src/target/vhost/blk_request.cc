@@ -26,13 +26,8 @@ void BlkDevice::Queue::start_request(uint16_t head) {
   r->status = nullptr;
   r->written = 0;
   Chain chain;
-  const ChainError err = ctx.queue->walk(head, r->segs, &chain);
-  if (err != ChainError::none) {
-    // Nothing of the chain can be trusted, not even where its status byte is.
-    Counters::bump(counters->bad_chains);
-    if (counters->bad_chains.load(std::memory_order_relaxed) <= 16)
-      log::warn("vhost-blk {}: queue {} head {}: {}", dev->desc_.name(), ctx.index, head, chain_error_name(err));
-    complete(r, VIRTIO_BLK_S_IOERR);
+  if (!walk(head, r->segs, &chain, *counters)) {
+    complete(r, VIRTIO_BLK_S_IOERR);  // the status byte stays unwritten
     return;
   }
   const uint32_t n = chain.segments;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -16,6 +17,8 @@
 #include "net/net.h"
 #include "target/vhost/blk_device.h"
 #include "target/vhost/connection.h"
+#include "target/vhost/scsi_device.h"
+#include "target/vhost/scsi_targets.h"
 #include "target/vhost/vhost.h"
 #include "thread/thread.h"
 
@@ -28,15 +31,18 @@ constexpr size_t kMaxNameLength = 64;
 constexpr uint32_t kMaxCoalescingUs = 1000000;
 
 struct Controller {
-  BlkControllerOptions options;
+  BlkControllerOptions options;  // name, num_queues, coalescing; bdev and read_only for blk
+  ControllerType type = ControllerType::blk;
   std::string socket;
-  std::unique_ptr<bdev::BdevDesc> desc;
+  std::unique_ptr<bdev::BdevDesc> desc;     // blk
+  std::shared_ptr<ScsiTargets> targets;     // scsi; its live device shares them
   std::unique_ptr<net::Listener> listener;
   // The live connection (at most one) and its reactor. `mu` orders a connection arriving on
   // a reactor against the controller's deletion (control events, never the data path).
   std::mutex mu;
   Connection* connection = nullptr;
-  BlkDevice* device = nullptr;  // the connection's; read on its reactor only
+  BlkDevice* device = nullptr;  // the connection's (blk); read on its reactor only
+  ScsiDevice* scsi = nullptr;   // the connection's (scsi); read on its reactor only
   uint32_t connection_reactor = 0;
   bool deleting = false;
   Coalescing coalescing;  // under mu: adopt() reads it on a reactor
@@ -73,13 +79,23 @@ void adopt(const std::shared_ptr<Controller>& c, int fd) {
     log::warn("vhost {}: refused a second front end (one at a time)", c->options.name);
     return;
   }
-  auto device = std::make_unique<BlkDevice>(
-      *c->desc, BlkOptions{c->options.num_queues, c->options.read_only, {}, c->coalescing});
-  BlkDevice* dev = device.get();
+  std::unique_ptr<Device> device;
+  BlkDevice* blk = nullptr;
+  ScsiDevice* scsi = nullptr;
+  if (c->type == ControllerType::blk) {
+    auto d = std::make_unique<BlkDevice>(*c->desc, BlkOptions{c->options.num_queues, c->options.read_only, {}, c->coalescing});
+    blk = d.get();
+    device = std::move(d);
+  } else {
+    auto d = std::make_unique<ScsiDevice>(c->targets, ScsiOptions{c->options.num_queues, c->coalescing});
+    scsi = d.get();
+    device = std::move(d);
+  }
   auto conn = start_connection(std::move(owned), std::move(device), c->options.name, [c] {
     std::lock_guard gone_lock(c->mu);
     c->connection = nullptr;
     c->device = nullptr;
+    c->scsi = nullptr;
     c->connected.store(false);
   });
   if (!conn.ok()) {
@@ -87,7 +103,8 @@ void adopt(const std::shared_ptr<Controller>& c, int fd) {
     return;
   }
   c->connection = conn.value();
-  c->device = dev;
+  c->device = blk;
+  c->scsi = scsi;
   c->connection_reactor = thread::reactor_id(thread::current_reactor());
   c->connected.store(true);
   log::notice("vhost {}: front end connected", c->options.name);
@@ -109,27 +126,30 @@ std::string socket_dir() {
   return registry().socket_dir;
 }
 
-Status create_blk_controller(const BlkControllerOptions& options) {
-  SLUICE_RETURN_IF_ERROR(not_on_reactor("create_blk_controller"));
+namespace {
+
+// Checks a new controller's options and makes it listen; Registry::mu held. `open` opens
+// what it serves (the bdev, the target slots).
+Status create_controller(const BlkControllerOptions& options, ControllerType type,
+                         const std::function<Status(Controller&)>& open) {
   if (thread::reactor_count() == 0) return Status(Errc::invalid_argument, "vhost: no App is running");
   const std::string& name = options.name;
   if (name.empty() || name.size() > kMaxNameLength || name.find('/') != std::string::npos || name == "." || name == "..")
     return Status(Errc::invalid_argument, fmt::format("vhost controller name '{}': 1 to {} characters, no '/'", name, kMaxNameLength));
-  if (options.num_queues == 0 || options.num_queues > 64)
-    return Status(Errc::invalid_argument, fmt::format("vhost controller {}: {} queues (1 to 64)", name, options.num_queues));
+  const uint32_t max_queues = type == ControllerType::blk ? 64 : 64 - 2;  // scsi: control and event queues too
+  if (options.num_queues == 0 || options.num_queues > max_queues)
+    return Status(Errc::invalid_argument, fmt::format("vhost controller {}: {} queues (1 to {})", name, options.num_queues, max_queues));
   Registry& r = registry();
-  std::lock_guard lock(r.mu);
   if (find_locked(r, name) != r.controllers.end()) return Status(Errc::exists, fmt::format("vhost controller {} exists", name));
   if (options.coalescing.delay_base_us > kMaxCoalescingUs)
     return Status(Errc::invalid_argument, fmt::format("vhost controller {}: delay_base_us {} (at most {})", name,
                                                       options.coalescing.delay_base_us, kMaxCoalescingUs));
   auto c = std::make_shared<Controller>();
   c->options = options;
+  c->type = type;
   c->coalescing = options.coalescing;
   c->socket = r.socket_dir + "/" + name;
-  auto desc = bdev::open(options.bdev, bdev::OpenOptions{!options.read_only, bdev::Claim::shared, {}});
-  if (!desc.ok()) return desc.status();
-  c->desc = std::move(desc.value());
+  SLUICE_RETURN_IF_ERROR(open(*c));
   auto listener = net::Listener::bind(net::ListenAddress::unix_socket(c->socket));
   if (!listener.ok()) return listener.status();
   net::Listener* l = listener.value().get();
@@ -149,7 +169,84 @@ Status create_blk_controller(const BlkControllerOptions& options) {
   }
   c->listener = std::move(listener.value());
   r.controllers.push_back(c);
-  log::notice("vhost {}: serving bdev {} on {}", name, options.bdev, c->socket);
+  return Status::Ok();
+}
+
+// The scsi controller `name`; Registry::mu held.
+Result<std::shared_ptr<Controller>> find_scsi_locked(Registry& r, std::string_view name) {
+  auto it = find_locked(r, name);
+  if (it == r.controllers.end()) return Status(Errc::not_found, fmt::format("no vhost controller {}", name));
+  if ((*it)->type != ControllerType::scsi)
+    return Status(Errc::invalid_argument, fmt::format("vhost controller {} is not a vhost-scsi controller", name));
+  return *it;
+}
+
+// A sleeping reactor runs its pollers once a message wakes it: the queues then see a
+// changed target table.
+void wake_reactors() {
+  for (uint32_t i = 0; i < thread::reactor_count(); ++i) (void)thread::send_message(i, [](void*) {}, nullptr);
+}
+
+}  // namespace
+
+Status create_blk_controller(const BlkControllerOptions& options) {
+  SLUICE_RETURN_IF_ERROR(not_on_reactor("create_blk_controller"));
+  std::lock_guard lock(registry().mu);
+  SLUICE_RETURN_IF_ERROR(create_controller(options, ControllerType::blk, [&](Controller& c) -> Status {
+    auto desc = bdev::open(options.bdev, bdev::OpenOptions{!options.read_only, bdev::Claim::shared, {}});
+    if (!desc.ok()) return desc.status();
+    c.desc = std::move(desc.value());
+    return Status::Ok();
+  }));
+  log::notice("vhost {}: serving bdev {} on {}", options.name, options.bdev, registry().controllers.back()->socket);
+  return Status::Ok();
+}
+
+Status create_scsi_controller(const ScsiControllerOptions& options) {
+  SLUICE_RETURN_IF_ERROR(not_on_reactor("create_scsi_controller"));
+  std::lock_guard lock(registry().mu);
+  BlkControllerOptions o;
+  o.name = options.name;
+  o.num_queues = options.num_queues;
+  o.coalescing = options.coalescing;
+  SLUICE_RETURN_IF_ERROR(create_controller(o, ControllerType::scsi, [&](Controller& c) {
+    c.targets = std::make_shared<ScsiTargets>(options.name);
+    return Status::Ok();
+  }));
+  log::notice("vhost {}: a vhost-scsi controller on {}", options.name, registry().controllers.back()->socket);
+  return Status::Ok();
+}
+
+Result<uint32_t> scsi_controller_add_target(std::string_view name, int64_t target, std::string_view bdev) {
+  SLUICE_RETURN_IF_ERROR(not_on_reactor("scsi_controller_add_target"));
+  Registry& r = registry();
+  std::lock_guard lock(r.mu);
+  auto c = find_scsi_locked(r, name);
+  if (!c.ok()) return c.status();
+  auto slot = (*c)->targets->add(target, bdev);
+  if (!slot.ok()) return slot.status();
+  wake_reactors();
+  log::notice("vhost {}: target {} serves bdev {}", name, *slot, bdev);
+  return *slot;
+}
+
+Status scsi_controller_remove_target(std::string_view name, int64_t target) {
+  SLUICE_RETURN_IF_ERROR(not_on_reactor("scsi_controller_remove_target"));
+  Registry& r = registry();
+  std::lock_guard lock(r.mu);
+  auto c = find_scsi_locked(r, name);
+  if (!c.ok()) return c.status();
+  auto gone = (*c)->targets->remove(target);
+  if (!gone.ok()) return gone.status();
+  wake_reactors();
+  // The queues let go of it once its tasks there finished; the last one destroys it.
+  const auto deadline = std::chrono::steady_clock::now() + kWaitForReactors;
+  while (!gone->expired()) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return Status(Errc::aborted, fmt::format("vhost {}: target {} still has tasks in flight", name, target));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  log::notice("vhost {}: target {} removed", name, target);
   return Status::Ok();
 }
 
@@ -194,6 +291,7 @@ Status delete_controller(std::string_view name) {
     }
   }
   c->desc.reset();
+  c->targets.reset();
   r.controllers.erase(it);
   log::notice("vhost {}: deleted", name);
   return Status::Ok();
@@ -218,6 +316,7 @@ Status set_coalescing(std::string_view name, const Coalescing& coalescing) {
   return thread::call_and_wait(reactor, [c, coalescing] {
     std::lock_guard clock(c->mu);
     if (c->device != nullptr) c->device->set_coalescing(coalescing);
+    if (c->scsi != nullptr) c->scsi->set_coalescing(coalescing);
     return Status::Ok();
   }, kWaitForReactors);
 }
@@ -227,8 +326,18 @@ std::vector<ControllerInfo> controllers() {
   std::lock_guard lock(r.mu);
   std::vector<ControllerInfo> out;
   for (const auto& c : r.controllers) {
-    ControllerInfo info{c->options.name, c->socket, c->options.bdev, c->options.num_queues,
-                        c->options.read_only, {}, c->connected.load(), {}};
+    ControllerInfo info;
+    info.name = c->options.name;
+    info.socket = c->socket;
+    info.type = c->type;
+    info.num_queues = c->options.num_queues;
+    info.connected = c->connected.load();
+    if (c->type == ControllerType::blk) {
+      info.bdev = c->options.bdev;
+      info.read_only = c->options.read_only;
+    } else {
+      for (auto& [id, bdev] : c->targets->list()) info.targets.push_back({id, bdev});
+    }
     // The counters belong to the connection's reactor: read them there (control path).
     uint32_t reactor;
     {
@@ -241,6 +350,7 @@ std::vector<ControllerInfo> controllers() {
       Status st = thread::call_and_wait(reactor, [c, stats] {
         std::lock_guard clock(c->mu);
         if (c->device != nullptr) *stats = c->device->stats();
+        if (c->scsi != nullptr) *stats = c->scsi->stats();
         return Status::Ok();
       }, kWaitForReactors);
       if (st.ok()) info.stats = *stats;

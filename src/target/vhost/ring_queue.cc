@@ -102,6 +102,15 @@ void RingQueue::take(uint16_t head) {
   start_request(head);
 }
 
+bool RingQueue::walk(uint16_t head, std::span<Segment> segs, Chain* chain, QueueCounters& counters) {
+  const ChainError err = ctx.queue->walk(head, segs, chain);
+  if (err == ChainError::none) return true;
+  QueueCounters::bump(counters.bad_chains);
+  if (counters.bad_chains.load(std::memory_order_relaxed) <= 16)
+    log::warn("{}: queue {} head {}: {}", log_name_, ctx.index, head, chain_error_name(err));
+  return false;
+}
+
 void RingQueue::return_used(uint16_t head, uint32_t written) {
   ctx.inflight.returning(head);
   ctx.queue->push_used(head, written);
@@ -193,6 +202,18 @@ void RingQueue::finish_stop() {
     report(this);
   else
     send_step(home, report, this);
+}
+
+BlkStats sum_counters(const QueueCounters* counters, uint32_t n) {
+  BlkStats out;
+  for (uint32_t i = 0; i < n; ++i) {
+    const QueueCounters& c = counters[i];
+    out.requests += c.requests.load(std::memory_order_relaxed);
+    out.errors += c.errors.load(std::memory_order_relaxed);
+    out.bad_chains += c.bad_chains.load(std::memory_order_relaxed);
+    out.unaligned_requests += c.unaligned.load(std::memory_order_relaxed);
+  }
+  return out;
 }
 
 void send_step(uint32_t reactor, thread::MsgFn fn, void* arg) {

@@ -8,6 +8,8 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,6 +42,9 @@ struct QueueCounters {
   static void bump(std::atomic<uint64_t>& c) { c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
 };
 
+// The counters of `n` queues summed.
+BlkStats sum_counters(const QueueCounters* counters, uint32_t n);
+
 class RingQueue {
  public:
   virtual ~RingQueue() = default;
@@ -68,6 +73,10 @@ class RingQueue {
   // Whether the queue still has work of its own that holds up the stop (besides in_flight).
   virtual bool idle() const { return true; }
 
+  // Walks the chain at `head` into `segs`; a chain the walker refuses is counted in
+  // `counters` (and logged, the first few times) and false returned: nothing of it can be
+  // trusted, not even where its status or response goes.
+  bool walk(uint16_t head, std::span<Segment> segs, Chain* chain, QueueCounters& counters);
   // Returns a chain to the guest: inflight marks, used ring, pool accounting.
   void return_used(uint16_t head, uint32_t written);
   // Called by the device's queue when work of its own (idle()) finished while stopping.
@@ -114,5 +123,16 @@ class RingQueue {
   std::vector<uint16_t> resubmit_;
   size_t resubmitted_ = 0;
 };
+
+// A device's stop_queue(): stops queue `index` if it ever started, else done() at once.
+template <class Q>
+void stop_queue_in(std::vector<std::unique_ptr<Q>>& queues, uint32_t index, std::function<void()> done) {
+  Q* q = index < queues.size() ? queues[index].get() : nullptr;
+  if (q == nullptr) {
+    done();
+    return;
+  }
+  q->stop(std::move(done));
+}
 
 }  // namespace sluice::vhost

@@ -1,4 +1,5 @@
-// The vhost-user target: Sluice bdevs as virtio-blk disks of QEMU virtual machines. QEMU (the
+// The vhost-user target: Sluice bdevs as virtio-blk disks or virtio-scsi targets of QEMU
+// virtual machines. QEMU (the
 // front end) connects to one Unix socket per controller, shares the guest's memory, and the
 // guest's requests are read from its virtqueues and run on the reactors, without a copy and
 // without QEMU on the I/O path.
@@ -9,6 +10,10 @@
 //            -device vhost-user-blk-pci,chardev=c0,num-queues=1
 //            -object memory-backend-memfd,id=mem,size=1G,share=on -numa node,memdev=mem
 //   vhost::delete_controller("vhost.0");              // disconnects QEMU first
+//
+//   vhost::create_scsi_controller({"vhost.1"});       // 8 empty target slots
+//   vhost::scsi_controller_add_target("vhost.1", 0, "malloc1");   // LUN 0 of target 0
+//   qemu ... -device vhost-user-scsi-pci,chardev=c1,num_queues=1
 //
 // Threads: every function here is control path, called from a thread that is NOT a reactor
 // (the JSON-RPC daemon's control thread, a test's main thread) while the App's reactors run;
@@ -61,14 +66,36 @@ struct BlkControllerOptions {
 // Opens the bdev and listens on socket_dir()/name. Errc::exists for a name in use,
 // Errc::not_found for no such bdev, Errc::invalid_argument for a bad name or queue count.
 Status create_blk_controller(const BlkControllerOptions& options);
+struct ScsiControllerOptions {
+  std::string name;  // the socket's file name in socket_dir() (SPDK's "ctrlr")
+  // Request queues at most (virtio-scsi's num_queues; QEMU's num_queues must not exceed it);
+  // the control and event queues come on top.
+  uint32_t num_queues = 16;
+  Coalescing coalescing;
+};
+
+// A virtio-scsi controller with 8 empty target slots, listening on socket_dir()/name. Errors
+// as create_blk_controller's.
+Status create_scsi_controller(const ScsiControllerOptions& options);
+// Puts a SCSI target with LUN 0 over `bdev` in slot `target` (0 to 7; -1: the first free
+// one) and returns the slot; a connected guest that negotiated hot-plug is told (a rescan
+// event). Errc::not_found for no such controller or bdev, Errc::invalid_argument for a bad
+// slot or a blk controller, Errc::exists for a slot in use, Errc::no_space for none free.
+Result<uint32_t> scsi_controller_add_target(std::string_view name, int64_t target, std::string_view bdev);
+// Empties slot `target`: its new requests fail with BAD_TARGET, its tasks in flight finish,
+// then its device and bdev handle go; the guest is told (a removed event). Errc::not_found
+// for no such controller or an empty slot, Errc::aborted if its tasks did not finish in 5 s
+// (the slot is empty anyway; the target goes when they do).
+Status scsi_controller_remove_target(std::string_view name, int64_t target);
+
 // Changes a controller's interrupt coalescing, for its live connection too. Errc::not_found
 // for no such controller, Errc::invalid_argument for a delay over 1 s.
 Status set_coalescing(std::string_view name, const Coalescing& coalescing);
 // Stops listening, closes the front end's connection (its requests in flight complete first)
-// and closes the bdev. Errc::not_found for no such controller.
+// and closes the bdev (every target's, for vhost-scsi). Errc::not_found for no such controller.
 Status delete_controller(std::string_view name);
 
-// A connection's virtio-blk counters (since the front end connected).
+// A connection's counters (since the front end connected), virtio-blk's or virtio-scsi's.
 struct BlkStats {
   uint64_t requests = 0;
   uint64_t errors = 0;              // completed with a status other than OK
@@ -76,10 +103,19 @@ struct BlkStats {
   uint64_t unaligned_requests = 0;  // failed: a buffer the bdev cannot take (no bounce yet)
 };
 
+struct ScsiTargetInfo {
+  uint32_t id = 0;  // the slot
+  std::string bdev;  // LUN 0's
+};
+
+enum class ControllerType : uint8_t { blk, scsi };
+
 struct ControllerInfo {
   std::string name;
   std::string socket;  // the socket's path
-  std::string bdev;
+  std::string bdev;    // blk
+  ControllerType type = ControllerType::blk;
+  std::vector<ScsiTargetInfo> targets;  // scsi, in slot order
   uint32_t num_queues = 0;
   bool read_only = false;
   Coalescing coalescing;

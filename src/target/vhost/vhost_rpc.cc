@@ -1,4 +1,5 @@
-// vhost_create_blk_controller / vhost_get_controllers / vhost_delete_controller, with SPDK's
+// vhost_create_blk_controller, vhost_create_scsi_controller and its targets,
+// vhost_get_controllers, vhost_controller_set_coalescing, vhost_delete_controller, with SPDK's
 // parameter and result names (its rpc.py and config files work unchanged for these).
 #include "target/vhost/vhost_rpc.h"
 
@@ -14,6 +15,18 @@ namespace {
 using rpc::Json;
 using rpc::Params;
 
+Json backend_json(const ControllerInfo& c) {
+  if (c.type == ControllerType::blk)
+    return {{"block", {{"readonly", c.read_only}, {"bdev", c.bdev}, {"transport", "vhost_user_blk"}}}};
+  Json targets = Json::array();
+  for (const ScsiTargetInfo& t : c.targets)
+    targets.push_back({{"target_name", fmt::format("Target {}", t.id)},
+                       {"id", t.id},
+                       {"scsi_dev_num", t.id},
+                       {"luns", Json::array({Json{{"id", 0}, {"bdev_name", t.bdev}}})}});
+  return {{"scsi", targets}};
+}
+
 Json controller_json(const ControllerInfo& c) {
   // SPDK's shape; Sluice runs a controller's queues on the reactor its connection landed on,
   // so cpumask means nothing yet.
@@ -23,10 +36,18 @@ Json controller_json(const ControllerInfo& c) {
               {"iops_threshold", c.coalescing.iops_threshold},
               {"socket", c.socket},
               {"sessions", c.connected ? Json::array({Json{{"vid", 0}}}) : Json::array()},
-              {"backend_specific", {{"block", {{"readonly", c.read_only}, {"bdev", c.bdev}, {"transport", "vhost_user_blk"}}}}},
+              {"backend_specific", backend_json(c)},
               // Sluice's own: the connected front end's counters.
               {"stats", {{"requests", c.stats.requests}, {"errors", c.stats.errors}, {"bad_chains", c.stats.bad_chains},
                          {"unaligned_requests", c.stats.unaligned_requests}}}};
+}
+
+// SPDK's scsi_target_num: a slot, or -1 for the first free one.
+int64_t target_num(const Params& p) {
+  const Json* v = p.raw("scsi_target_num");
+  if (v == nullptr) throw rpc::Error{rpc::kInvalidParams, "missing 'scsi_target_num'"};
+  if (!v->is_number_integer()) throw rpc::Error{rpc::kInvalidParams, "'scsi_target_num' must be an integer"};
+  return v->get<int64_t>();
 }
 
 void add_methods(rpc::Registry& r) {
@@ -42,6 +63,30 @@ void add_methods(rpc::Registry& r) {
       throw rpc::Error{rpc::kInvalidParams, "packed_ring: only split virtqueues are served"};
     p.done();
     rpc::throw_if_error(create_blk_controller(o));
+    return Json(true);
+  });
+  add("vhost_create_scsi_controller", [](const Params& p) {
+    ScsiControllerOptions o;
+    o.name = p.str("ctrlr");
+    (void)p.str("cpumask", "");  // as for vhost_create_blk_controller
+    p.done();
+    rpc::throw_if_error(create_scsi_controller(o));
+    return Json(true);
+  });
+  add("vhost_scsi_controller_add_target", [](const Params& p) {
+    const std::string name = p.str("ctrlr");
+    const int64_t target = target_num(p);
+    const std::string bdev = p.str("bdev_name");
+    p.done();
+    auto slot = scsi_controller_add_target(name, target, bdev);
+    rpc::throw_if_error(slot.status());
+    return Json(*slot);
+  });
+  add("vhost_scsi_controller_remove_target", [](const Params& p) {
+    const std::string name = p.str("ctrlr");
+    const int64_t target = target_num(p);
+    p.done();
+    rpc::throw_if_error(scsi_controller_remove_target(name, target));
     return Json(true);
   });
   add("vhost_get_controllers", [](const Params& p) {
@@ -74,12 +119,22 @@ void add_methods(rpc::Registry& r) {
   });
 }
 
-Json save_config() {
+Json save_config(ControllerType type) {
   Json out = Json::array();
   for (const ControllerInfo& c : controllers()) {
-    if (!bdev::find(c.bdev)) continue;  // its device was deleted: nothing to serve
-    out.push_back({{"method", "vhost_create_blk_controller"},
-                   {"params", {{"ctrlr", c.name}, {"dev_name", c.bdev}, {"readonly", c.read_only}}}});
+    if (c.type != type) continue;
+    if (c.type == ControllerType::scsi) {
+      out.push_back({{"method", "vhost_create_scsi_controller"}, {"params", {{"ctrlr", c.name}}}});
+      for (const ScsiTargetInfo& t : c.targets) {
+        if (!bdev::find(t.bdev)) continue;  // its device was deleted
+        out.push_back({{"method", "vhost_scsi_controller_add_target"},
+                       {"params", {{"ctrlr", c.name}, {"scsi_target_num", t.id}, {"bdev_name", t.bdev}}}});
+      }
+    } else {
+      if (!bdev::find(c.bdev)) continue;  // its device was deleted: nothing to serve
+      out.push_back({{"method", "vhost_create_blk_controller"},
+                     {"params", {{"ctrlr", c.name}, {"dev_name", c.bdev}, {"readonly", c.read_only}}}});
+    }
     if (c.coalescing != Coalescing{})
       out.push_back({{"method", "vhost_controller_set_coalescing"},
                      {"params", {{"ctrlr", c.name},
@@ -100,7 +155,8 @@ daemon::Module rpc_module() {
   return daemon::Module{"vhost_blk",
                         [](rpc::Registry& r) {
                           add_methods(r);
-                          r.add_subsystem("vhost_blk", save_config);
+                          r.add_subsystem("vhost_blk", [] { return save_config(ControllerType::blk); });
+                          r.add_subsystem("vhost_scsi", [] { return save_config(ControllerType::scsi); });
                         },
                         shutdown};
 }

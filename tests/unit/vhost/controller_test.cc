@@ -190,5 +190,63 @@ TEST_F(ControllerTest, RpcMethodsWithSpdksNames) {
   EXPECT_TRUE(call("vhost_delete_controller", {{"ctrlr", "vhost.2"}}).contains("error"));
 }
 
+TEST_F(ControllerTest, ScsiControllersAndTheirTargetsWithSpdksMethods) {
+  ASSERT_EQ(call("vhost_create_scsi_controller", {{"ctrlr", "scsi.1"}, {"cpumask", "0x1"}})["result"], true);
+  EXPECT_EQ(call("vhost_scsi_controller_add_target", {{"ctrlr", "scsi.1"}, {"scsi_target_num", -1}, {"bdev_name", bdev_}})["result"], 0);
+  EXPECT_EQ(call("vhost_scsi_controller_add_target", {{"ctrlr", "scsi.1"}, {"scsi_target_num", 3}, {"bdev_name", bdev_}})["result"], 3);
+  // Errors: no such controller, a bad slot, a slot in use, no such bdev, a blk controller.
+  EXPECT_TRUE(call("vhost_scsi_controller_add_target", {{"ctrlr", "nope"}, {"scsi_target_num", 1}, {"bdev_name", bdev_}}).contains("error"));
+  EXPECT_TRUE(call("vhost_scsi_controller_add_target", {{"ctrlr", "scsi.1"}, {"scsi_target_num", 8}, {"bdev_name", bdev_}}).contains("error"));
+  EXPECT_TRUE(call("vhost_scsi_controller_add_target", {{"ctrlr", "scsi.1"}, {"scsi_target_num", -2}, {"bdev_name", bdev_}}).contains("error"));
+  EXPECT_TRUE(call("vhost_scsi_controller_add_target", {{"ctrlr", "scsi.1"}, {"scsi_target_num", 3}, {"bdev_name", bdev_}}).contains("error"));
+  EXPECT_TRUE(call("vhost_scsi_controller_add_target", {{"ctrlr", "scsi.1"}, {"scsi_target_num", 4}, {"bdev_name", "no-such"}}).contains("error"));
+  EXPECT_TRUE(call("vhost_scsi_controller_add_target", {{"ctrlr", "scsi.1"}, {"bdev_name", bdev_}}).contains("error"));
+  EXPECT_EQ(scsi_controller_add_target("nope", 0, bdev_).status().code(), Errc::not_found);
+  EXPECT_EQ(scsi_controller_add_target("scsi.1", 3, bdev_).status().code(), Errc::exists);
+  EXPECT_EQ(scsi_controller_add_target("scsi.1", 8, bdev_).status().code(), Errc::invalid_argument);
+  EXPECT_EQ(scsi_controller_add_target("scsi.1", 4, "no-such").status().code(), Errc::not_found);
+  ASSERT_TRUE(create_blk_controller({"blk.1", bdev_}).ok());
+  EXPECT_EQ(scsi_controller_add_target("blk.1", 0, bdev_).status().code(), Errc::invalid_argument);
+  EXPECT_EQ(create_scsi_controller({"blk.1"}).code(), Errc::exists);
+  EXPECT_EQ(create_scsi_controller({"s", 0}).code(), Errc::invalid_argument);
+  // The listing: SPDK's backend_specific.scsi.
+  Json list = call("vhost_get_controllers", {{"name", "scsi.1"}})["result"];
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["socket"], dir_.file("scsi.1"));
+  const Json scsi = list[0]["backend_specific"]["scsi"];
+  ASSERT_EQ(scsi.size(), 2u) << list.dump();
+  EXPECT_EQ(scsi[0]["target_name"], "Target 0");
+  EXPECT_EQ(scsi[0]["id"], 0);
+  EXPECT_EQ(scsi[0]["scsi_dev_num"], 0);
+  EXPECT_EQ(scsi[0]["luns"][0]["id"], 0);
+  EXPECT_EQ(scsi[0]["luns"][0]["bdev_name"], bdev_);
+  EXPECT_EQ(scsi[1]["scsi_dev_num"], 3);
+  // save_config recreates the controller and its targets, which load back as they were.
+  EXPECT_EQ(call("vhost_controller_set_coalescing", {{"ctrlr", "scsi.1"}, {"delay_base_us", 20}, {"iops_threshold", 100}})["result"], true);
+  Json saved = registry_.save_config();
+  Json config;
+  for (const Json& sub : saved["subsystems"])
+    if (sub["subsystem"] == "vhost_scsi") config = sub["config"];
+  ASSERT_EQ(config.size(), 4u) << saved.dump();
+  EXPECT_EQ(config[0]["method"], "vhost_create_scsi_controller");
+  EXPECT_EQ(config[1]["method"], "vhost_scsi_controller_add_target");
+  EXPECT_EQ(config[1]["params"]["scsi_target_num"], 0);
+  EXPECT_EQ(config[2]["params"]["scsi_target_num"], 3);
+  EXPECT_EQ(config[3]["method"], "vhost_controller_set_coalescing");
+  EXPECT_EQ(call("vhost_delete_controller", {{"ctrlr", "scsi.1"}})["result"], true);
+  for (const Json& c : config) ASSERT_TRUE(call(c["method"], c["params"]).contains("result")) << c.dump();
+  list = call("vhost_get_controllers", {{"name", "scsi.1"}})["result"];
+  EXPECT_EQ(list[0]["backend_specific"]["scsi"], scsi);
+  EXPECT_EQ(list[0]["delay_base_us"], 20);
+  // Removing targets.
+  EXPECT_EQ(call("vhost_scsi_controller_remove_target", {{"ctrlr", "scsi.1"}, {"scsi_target_num", 3}})["result"], true);
+  EXPECT_TRUE(call("vhost_scsi_controller_remove_target", {{"ctrlr", "scsi.1"}, {"scsi_target_num", 3}}).contains("error"));
+  EXPECT_TRUE(call("vhost_scsi_controller_remove_target", {{"ctrlr", "nope"}, {"scsi_target_num", 0}}).contains("error"));
+  EXPECT_EQ(scsi_controller_remove_target("scsi.1", 9).code(), Errc::invalid_argument);
+  EXPECT_EQ(call("vhost_get_controllers", {{"name", "scsi.1"}})["result"][0]["backend_specific"]["scsi"].size(), 1u);
+  EXPECT_EQ(call("vhost_delete_controller", {{"ctrlr", "scsi.1"}})["result"], true);
+  EXPECT_EQ(call("vhost_delete_controller", {{"ctrlr", "blk.1"}})["result"], true);
+}
+
 }  // namespace
 }  // namespace sluice::vhost

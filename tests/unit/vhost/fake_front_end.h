@@ -84,18 +84,15 @@ class FakeFrontEnd {
     ASSERT_EQ(m.u64(), 0u) << request_name(m.request);
   }
 
-  // What QEMU does to start a device's queue 0 on `guest`'s ring, each step acknowledged:
-  // every offered feature, the memory table, the ring, its call and kick eventfds, enable.
-  // With an inflight region to hand back (SET_INFLIGHT_FD) and a ring base, as after a
-  // reconnect. Returns the features offered.
-  uint64_t start_queue0(FakeGuest& guest, int kick, int call, int inflight_fd = -1, InflightWire inflight = {},
-                        uint16_t base = 0) {
+  // What QEMU does before starting rings, each step acknowledged: every offered feature
+  // (or `features`), REPLY_ACK, the memory table. Returns the features offered.
+  uint64_t negotiate(FakeGuest& guest, uint64_t features = ~0ull) {
     const uint64_t offered = get_u64(Request::get_features);
     EXPECT_NE(offered & (1ull << kFeatureProtocolFeatures), 0u);
     (void)get_u64(Request::get_protocol_features);
     const uint32_t ack_flag = kVersion | kFlagNeedReply;
     send_u64(Request::set_protocol_features, 1ull << kProtocolReplyAck);
-    send_u64(Request::set_features, offered, {}, ack_flag);
+    send_u64(Request::set_features, offered & features, {}, ack_flag);
     expect_ack();
     MemTableWire t{};
     t.num_regions = 1;
@@ -104,24 +101,39 @@ class FakeFrontEnd {
     UniqueFd mem = guest.dup_fd();
     send(Request::set_mem_table, &t, 8 + sizeof(MemRegionWire), {mem.get()}, ack_flag);
     expect_ack();
-    send_state(Request::set_vring_num, 0, guest.queue_size(), ack_flag);
+    return offered;
+  }
+
+  // Starts ring `index` of `num` entries at `rings`, with its call and kick eventfds.
+  void start_queue(uint32_t index, uint16_t num, const RingAddrs& rings, int kick, int call, int inflight_fd = -1,
+                   InflightWire inflight = {}, uint16_t base = 0) {
+    const uint32_t ack_flag = kVersion | kFlagNeedReply;
+    send_state(Request::set_vring_num, index, num, ack_flag);
     expect_ack();
     if (inflight_fd >= 0) {
       send(Request::set_inflight_fd, &inflight, sizeof inflight, {inflight_fd}, ack_flag);
       expect_ack();
     }
-    send_state(Request::set_vring_base, 0, base, ack_flag);
+    send_state(Request::set_vring_base, index, base, ack_flag);
     expect_ack();
-    const RingAddrs a = guest.rings();
-    vhost_vring_addr addr{0, 0, a.desc, a.used, a.avail, 0};
+    vhost_vring_addr addr{index, 0, rings.desc, rings.used, rings.avail, 0};
     send(Request::set_vring_addr, &addr, sizeof addr, {}, ack_flag);
     expect_ack();
-    send_u64(Request::set_vring_call, 0, {call}, ack_flag);
+    send_u64(Request::set_vring_call, index, {call}, ack_flag);
     expect_ack();
-    send_u64(Request::set_vring_kick, 0, {kick}, ack_flag);
+    send_u64(Request::set_vring_kick, index, {kick}, ack_flag);
     expect_ack();
-    send_state(Request::set_vring_enable, 0, 1, ack_flag);
+    send_state(Request::set_vring_enable, index, 1, ack_flag);
     expect_ack();
+  }
+
+  // What QEMU does to start a device's queue 0 on `guest`'s ring: negotiate(), then the
+  // ring. With an inflight region to hand back (SET_INFLIGHT_FD) and a ring base, as after a
+  // reconnect. Returns the features offered.
+  uint64_t start_queue0(FakeGuest& guest, int kick, int call, int inflight_fd = -1, InflightWire inflight = {},
+                        uint16_t base = 0) {
+    const uint64_t offered = negotiate(guest);
+    start_queue(0, guest.queue_size(), guest.rings(), kick, call, inflight_fd, inflight, base);
     return offered;
   }
 

@@ -1,0 +1,149 @@
+// virtio-scsi commands (virtio 1.1, 5.6.6.1): a descriptor chain taken apart into
+// virtio_scsi_cmd_req, data-out buffers, virtio_scsi_cmd_resp and data-in buffers, run as a
+// scsi::Task on the addressed target with the guest's buffers as its iovecs, and returned to
+// the used ring with the SCSI status, sense and residual (scsi_queue.h).
+#include <linux/virtio_scsi.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/log.h"
+#include "target/vhost/chain_buffers.h"
+#include "target/vhost/scsi_queue.h"
+
+namespace sluice::vhost {
+namespace {
+
+constexpr uint32_t kRequestBytes = sizeof(virtio_scsi_cmd_req);
+constexpr uint32_t kResponseBytes = sizeof(virtio_scsi_cmd_resp);
+constexpr uint8_t kVariableLengthCdb = 0x7f;
+
+uint32_t first_writable(const Segment* segs, uint32_t n) {
+  uint32_t i = 0;
+  while (i < n && !segs[i].writable) ++i;
+  return i;
+}
+
+}  // namespace
+
+ScsiRequestQueue::ScsiRequestQueue(ScsiDevice& dev, uint32_t requests, QueueCounters* counters)
+    : RingQueue("vhost-scsi", dev.coalescing()), dev_(dev), counters_(counters), pool_(requests) {
+  for (ScsiRequest& r : pool_) {
+    r.queue = this;
+    r.next_free = free_;
+    free_ = &r;
+  }
+}
+
+bool ScsiRequestQueue::poll_extra() {
+  bool work = false;
+  if (dev_.targets().generation() != generation_) {
+    ScsiTargets::Table table = dev_.targets().snapshot(&generation_);
+    for (uint32_t i = 0; i < ScsiTargets::kMaxTargets; ++i) {
+      if (slots_[i].target == table[i]) continue;
+      if (slots_[i].target) leaving_.push_back(std::move(slots_[i]));
+      slots_[i] = Slot{std::move(table[i]), nullptr};
+    }
+    work = true;
+  }
+  // A Channel goes on its own thread, outside any completion, with nothing in flight: here.
+  const auto drained = [](const Slot& s) { return !s.channel || s.channel->in_flight() == 0; };
+  const size_t before = leaving_.size();
+  leaving_.erase(std::remove_if(leaving_.begin(), leaving_.end(), drained), leaving_.end());
+  return work || leaving_.size() != before;
+}
+
+void ScsiRequestQueue::release() {
+  // Nothing is in flight: every channel may go.
+  leaving_.clear();
+  for (Slot& s : slots_) s = Slot{};
+  generation_ = 0;
+}
+
+void ScsiRequestQueue::start_request(uint16_t head) {
+  ScsiRequest* r = free_;
+  free_ = r->next_free;
+  QueueCounters::bump(counters_->requests);
+  r->head = head;
+  r->target = nullptr;
+  r->segments = 0;
+  Chain chain;
+  if (!walk(head, r->segs, &chain, *counters_)) return finish(r, VIRTIO_SCSI_S_FAILURE);  // nothing written
+  r->segments = chain.segments;
+  const uint32_t n = chain.segments;
+  if (chain.writable_bytes < kResponseBytes) {
+    r->segments = 0;  // no room for the response: nothing is written
+    return finish(r, VIRTIO_SCSI_S_FAILURE);
+  }
+  virtio_scsi_cmd_req req;
+  if (!gather(r->segs, n, &req, kRequestBytes)) return finish(r, VIRTIO_SCSI_S_FAILURE);
+  const uint64_t data_out = chain.readable_bytes - kRequestBytes;
+  const uint64_t data_in = chain.writable_bytes - kResponseBytes;
+  // Both ways at once is VIRTIO_SCSI_F_INOUT, not offered.
+  if ((data_out != 0 && data_in != 0) || data_out + data_in > UINT32_MAX) return finish(r, VIRTIO_SCSI_S_FAILURE);
+  if (req.lun[0] != 1 || req.lun[1] >= ScsiTargets::kMaxTargets) return finish(r, VIRTIO_SCSI_S_BAD_TARGET);
+  Slot& slot = slots_[req.lun[1]];
+  if (!slot.target) return finish(r, VIRTIO_SCSI_S_BAD_TARGET);
+  // A variable-length CDB longer than cdb_size was cut short by the header.
+  if (req.cdb[0] == kVariableLengthCdb && 8u + req.cdb[7] > sizeof req.cdb) return finish(r, VIRTIO_SCSI_S_FAILURE);
+  if (!slot.channel) slot.channel = std::make_unique<scsi::Channel>(slot.target->device);
+  scsi::Task& t = r->task;
+  std::memcpy(t.cdb.data(), req.cdb, sizeof req.cdb);
+  t.cdb_length = 0;
+  uint8_t wire[8]{};  // bytes 2-3 hold the LUN; the rest must be zero
+  std::memcpy(wire, req.lun + 2, 6);
+  t.lun = scsi::lun_from_wire(wire);
+  t.nexus = 0;
+  const uint32_t w = first_writable(r->segs, n);
+  if (data_out != 0) {
+    t.direction = scsi::DataDirection::write;
+    t.iovcnt = slice_iovecs(r->segs, w, kRequestBytes, 0, r->iov);
+  } else if (data_in != 0) {
+    t.direction = scsi::DataDirection::read;
+    t.iovcnt = slice_iovecs(r->segs + w, n - w, kResponseBytes, 0, r->iov);
+  } else {
+    t.direction = scsi::DataDirection::none;
+    t.iovcnt = 0;
+  }
+  t.iov = r->iov;
+  t.expected_length = static_cast<uint32_t>(data_out + data_in);
+  t.done = task_done;
+  t.ctx = r;
+  r->target = slot.target.get();
+  r->target->in_flight.fetch_add(1, std::memory_order_relaxed);
+  slot.channel->execute(&t);
+}
+
+void ScsiRequestQueue::task_done(scsi::Task* t) {
+  auto* r = static_cast<ScsiRequest*>(t->ctx);
+  r->queue->finish(r, VIRTIO_SCSI_S_OK);
+}
+
+void ScsiRequestQueue::finish(ScsiRequest* r, uint8_t response) {
+  uint32_t written = 0;
+  const scsi::Task& t = r->task;
+  bool failed = response != VIRTIO_SCSI_S_OK;
+  if (r->segments != 0) {
+    virtio_scsi_cmd_resp resp{};
+    resp.response = response;
+    written = kResponseBytes;
+    if (response == VIRTIO_SCSI_S_OK) {
+      resp.status = t.status;
+      resp.sense_len = std::min<uint32_t>(t.sense_length, sizeof resp.sense);
+      std::memcpy(resp.sense, t.sense.data(), resp.sense_len);
+      resp.resid = t.transferred < t.expected_length ? t.expected_length - t.transferred : 0;
+      if (t.direction == scsi::DataDirection::read) written += std::min(t.transferred, t.expected_length);
+      failed = t.status != scsi::kStatusGood;
+    }
+    // The response after the data: the guest may look at both once the chain is used.
+    if (!scatter(r->segs, r->segments, &resp, kResponseBytes)) written = 0;
+  }
+  if (failed) QueueCounters::bump(counters_->errors);
+  if (r->target != nullptr) r->target->in_flight.fetch_sub(1, std::memory_order_release);
+  r->target = nullptr;
+  r->next_free = free_;
+  free_ = r;
+  return_used(r->head, written);
+}
+
+}  // namespace sluice::vhost
