@@ -18,6 +18,11 @@
 #   --vhost-user-blk SOCK[,QUEUES]  a vhost-user-blk-pci disk served on the Unix socket SOCK
 #                     by another process (QUEUES virtqueues, default 1); repeatable. The
 #                     guest's RAM then lives in a shared memfd, which the serving process maps.
+#   --vhost-user-scsi SOCK[,QUEUES] a vhost-user-scsi-pci controller (QUEUES request queues)
+#                     served on SOCK; repeatable; shared RAM as for --vhost-user-blk
+#   --vhost-reconnect SEC  QEMU reconnects to a vhost-user socket whose back end went away,
+#                     trying every SEC seconds (the guest's I/O waits meanwhile); without it,
+#                     a back end that dies is gone for good
 #   --virtio-blk FILE[,QUEUES]      QEMU's own virtio-blk-pci disk on FILE (io_uring through
 #                     the page cache, so FILE may be on tmpfs): the peer vhost-user disks are
 #                     measured against; repeatable
@@ -28,7 +33,7 @@
 set -euo pipefail
 
 kernel="" initrd="" timeout=240 mem=1024 smp=2 append="" log="" quiet=0 net=() fwd=
-sizes=() disks=() shared=0
+sizes=() disks=() vhost=() reconnect=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --kernel) kernel=$2; shift 2 ;;
@@ -40,10 +45,8 @@ while [[ $# -gt 0 ]]; do
     --append) append=$2; shift 2 ;;
     --net) net=(-device virtio-net-pci,netdev=net0,bus=pcie.0,addr=05.0,romfile=); shift ;;
     --hostfwd) fwd+=",hostfwd=tcp:127.0.0.1:${2%%:*}-:${2#*:}"; shift 2 ;;
-    --vhost-user-blk)
-      n=${#disks[@]} q=1; [[ $2 == *,* ]] && q=${2#*,}
-      disks+=(-chardev "socket,id=vhost$n,path=${2%%,*}" -device "vhost-user-blk-pci,chardev=vhost$n,num-queues=$q")
-      shared=1; shift 2 ;;
+    --vhost-user-blk|--vhost-user-scsi) vhost+=("${1#--}" "$2"); shift 2 ;;
+    --vhost-reconnect) reconnect=$2; shift 2 ;;
     --virtio-blk)
       n=${#disks[@]} q=1; [[ $2 == *,* ]] && q=${2#*,}
       disks+=(-drive "file=${2%%,*},if=none,id=vblk$n,format=raw,cache=writeback,aio=io_uring"
@@ -57,6 +60,15 @@ done
 [[ -f $kernel && -f $initrd ]] || { echo "usage: $0 --kernel VMLINUX --initrd FILE [...]" >&2; exit 2; }
 if [[ ${#net[@]} -gt 0 ]]; then net=(-netdev "user,id=net0$fwd" "${net[@]}"); fi
 [[ ${#sizes[@]} -gt 0 ]] || sizes=(64M 16M)
+for ((i = 0; i < ${#vhost[@]}; i += 2)); do  # kind SOCK[,QUEUES] pairs
+  spec=${vhost[i + 1]} q=1 n=vhost$((i / 2))
+  [[ $spec == *,* ]] && q=${spec#*,}
+  case ${vhost[i]} in
+    vhost-user-blk) device="vhost-user-blk-pci,chardev=$n,num-queues=$q" ;;
+    *) device="vhost-user-scsi-pci,chardev=$n,num_queues=$q" ;;
+  esac
+  disks+=(-chardev "socket,id=$n,path=${spec%%,*}${reconnect:+,reconnect=$reconnect}" -device "$device")
+done
 command -v qemu-system-x86_64 >/dev/null || { echo "run-guest: qemu-system-x86_64 not installed" >&2; exit 77; }
 
 . "$(dirname "$0")/scratch.sh"
@@ -91,7 +103,7 @@ start=$SECONDS
 # A vhost-user back end reads the guest's rings and buffers in place: the guest's RAM must be
 # memory it can map (a memfd QEMU passes it in SET_MEM_TABLE).
 machine=q35,kernel-irqchip=split memory=()
-if [[ $shared -eq 1 ]]; then
+if [[ ${#vhost[@]} -gt 0 ]]; then
   machine+=,memory-backend=mem
   memory=(-object "memory-backend-memfd,id=mem,size=${mem}M,share=on")
 fi
