@@ -40,9 +40,12 @@ ScsiDevice::~ScsiDevice() {
     if (q && q->in_use()) log::error("vhost-scsi: queue {} destroyed while started", q->index());
 }
 
+// VIRTIO_SCSI_F_CHANGE (parameter-change events) is offered although none is ever sent: QEMU's
+// vhost-user-scsi acks it whatever the back end offers (virtio-scsi's own default), and a
+// SET_FEATURES with a bit never offered closes the connection.
 uint64_t ScsiDevice::features() const {
   return (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX) | (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
-         (1ull << VIRTIO_SCSI_F_HOTPLUG);
+         (1ull << VIRTIO_SCSI_F_HOTPLUG) | (1ull << VIRTIO_SCSI_F_CHANGE);
 }
 
 bool ScsiDevice::hotplug() const { return (features_ & (1ull << VIRTIO_SCSI_F_HOTPLUG)) != 0; }
