@@ -2,7 +2,7 @@
 # README command 2: installs what is needed, builds, and runs every test.
 #   release build   — every ctest suite (unit, crash, integration)
 #   ASan + UBSan    — every ctest suite
-#   TSan            — the suites with threads (labels base, env, thread, bdev, blob, fs, rpc, net, nbd, nvmf, scsi, iscsi)
+#   TSan            — the suites with threads (labels base, env, thread, bdev, blob, fs, rpc, net, nbd, nvmf, scsi, iscsi, vhost)
 #   libFuzzer       — each fuzz target for FUZZ_SECONDS (default 10) from its seed corpus
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,8 +39,8 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=thread)
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_suite tsan build/tsan \
   base_test env_test thread_test bdev_conformance_test bdev_file_test bdev_virtual_test blob_store_test blob_io_test \
-  fs_test rpc_test net_test nbd_test nvmf_test scsi_test iscsi_test iscsi_server_test \
-  -- -L 'base|env|thread|bdev|blob|fs|rpc|net|nbd|nvmf|scsi|iscsi'
+  fs_test rpc_test net_test nbd_test nvmf_test scsi_test iscsi_test iscsi_server_test vhost_test \
+  -- -L 'base|env|thread|bdev|blob|fs|rpc|net|nbd|nvmf|scsi|iscsi|vhost'
 
 echo "== fuzz"
 FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz.sh
