@@ -546,6 +546,33 @@ void vhost_chain_seeds() {
                                            {0, 5}));
 }
 
+// vhost_scsi_fuzz: vhost_chain_fuzz's layout with virtio-scsi requests: the request at 1024,
+// the response at 2048, data at 3072.
+std::string scsi_cmd(uint8_t target, const std::vector<uint8_t>& cdb) {
+  std::string req(51, '\0');  // lun[8], tag, task_attr, prio, crn, cdb[32]
+  req[0] = 1;
+  req[1] = static_cast<char>(target);
+  for (size_t i = 0; i < cdb.size(); ++i) req[19 + i] = static_cast<char>(cdb[i]);
+  return req;
+}
+void vhost_scsi_seeds() {
+  const std::string t = "vhost_scsi_fuzz";
+  constexpr uint64_t g = 0x10000;
+  constexpr uint16_t next = 1, dev_writes = 2;
+  const std::string head = std::string(1, 4) + std::string(1, 1) + std::string(1, 0);
+  const std::string lun0 = std::string(1, 1) + std::string(7, '\0');
+  write(t, "inquiry", head + vhost_guest({{0, vhost_desc(g + 1024, 51, next, 1)}, {1, vhost_desc(g + 2048, 108, next | dev_writes, 2)},
+                                         {2, vhost_desc(g + 3072, 96, dev_writes, 0)}},
+                                        {0}, {{1024, scsi_cmd(0, {0x12, 0, 0, 0, 96, 0})}}));
+  write(t, "write-10", head + vhost_guest({{0, vhost_desc(g + 1024, 51, next, 1)}, {1, vhost_desc(g + 3072, 512, next, 2)},
+                                          {2, vhost_desc(g + 2048, 108, dev_writes, 0)}},
+                                         {0}, {{1024, scsi_cmd(0, {0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0})}}));
+  write(t, "tmf-lun-reset", head + vhost_guest({{0, vhost_desc(g + 1024, 24, next, 1)}, {1, vhost_desc(g + 2048, 1, dev_writes, 0)}},
+                                               {0}, {{1024, le32(0) + le32(5) + lun0 + le64(0)}}));
+  write(t, "an-query", head + vhost_guest({{0, vhost_desc(g + 1024, 16, next, 1)}, {1, vhost_desc(g + 2048, 5, dev_writes, 0)}},
+                                          {0}, {{1024, le32(1) + lun0 + le32(0x10)}}));
+}
+
 // vhost_session_fuzz: the messages QEMU sends to start a vhost-user-blk device, each record
 // [request, flags, descriptors, length, payload]; descriptor byte 1 attaches one memfd.
 std::string vhost_msg(uint8_t request, const std::string& payload, uint8_t fds = 0, uint8_t flags = 1) {
@@ -593,6 +620,7 @@ int main(int argc, char** argv) {
   scsi_cdb_seeds();
   vhost_chain_seeds();
   vhost_session_seeds();
+  vhost_scsi_seeds();
   rpc_seeds();
   if (argc == 3) repro_inputs(sluice::fuzz::base_image(), argv[2]);
   return 0;

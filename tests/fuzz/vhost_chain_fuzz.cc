@@ -10,49 +10,20 @@
 //     reads follows one it writes;
 //   - a chain's byte counts are the sums of its segments;
 //   - pop() never yields a head beyond the table.
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <vector>
+#include <iterator>
 
-#include "target/vhost/virtqueue.h"
-
-namespace sluice::fuzz {
-namespace {
-
-using namespace sluice::vhost;
-
-[[noreturn]] void broken(const char* what) {
-  std::fprintf(stderr, "vhost_chain_fuzz: BROKEN PROMISE: %s\n", what);
-  std::abort();
-}
-
-constexpr uint64_t kGuestAddr = 0x10000;
-constexpr uint64_t kUserAddr = 0x7000000;
-constexpr size_t kMaxMemory = 64 << 10;
-
-}  // namespace
-}  // namespace sluice::fuzz
+#include "vhost_fuzz_ring.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace sluice::fuzz;
-  if (size < 3) return 0;
-  const uint16_t qsize = static_cast<uint16_t>(1u << (data[0] % 9));
-  const bool event_idx = (data[1] & 1) != 0;
-  const uint16_t start = data[2];
-  // The guest's memory, at least big enough for the rings so that attach succeeds.
-  const size_t rings = 16 * qsize + 6 + 2 * qsize + 2 + 6 + 8 * qsize + 8;
-  std::vector<uint8_t> mem(std::max(rings, std::min(size - 3, kMaxMemory)), 0);
-  std::memcpy(mem.data(), data + 3, std::min(size - 3, mem.size()));
-  RegionSpec spec{kGuestAddr, mem.size(), kUserAddr, 0};
-  uint8_t* host[1] = {mem.data()};
-  auto gm = GuestMemory::borrow({&spec, 1}, host);
-  if (!gm.ok()) broken("a valid region refused");
-  const uint64_t avail = 16 * qsize;
-  const uint64_t used = (avail + 6 + 2 * qsize + 3) / 4 * 4;
-  SplitQueue q;
-  if (!q.attach(*gm, qsize, {kUserAddr, kUserAddr + avail, kUserAddr + used}, start, event_idx).ok())
-    broken("attach refused rings inside memory");
+  using namespace sluice::vhost;
+  using sluice::fuzz::FuzzRing;
+  constexpr const char* kName = "vhost_chain_fuzz";
+  FuzzRing ring;
+  if (!ring.attach(kName, data, size)) return 0;
+  SplitQueue& q = ring.queue;
+  const uint16_t qsize = ring.size;
+  const auto broken = [](const char* what) { FuzzRing::broken(kName, what); };
   Segment segs[16];
   uint16_t head;
   uint32_t popped = 0;
@@ -67,9 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     bool seen_writable = false;
     for (uint32_t i = 0; i < c.segments; ++i) {
       const Segment& s = segs[i];
-      if (s.host < mem.data() || s.host > mem.data() + mem.size() ||
-          s.len > static_cast<size_t>(mem.data() + mem.size() - s.host))
-        broken("a segment outside guest memory");
+      if (!ring.inside(s.host, s.len)) broken("a segment outside guest memory");
       if (!s.writable && seen_writable) broken("a readable segment after a writable one");
       seen_writable = seen_writable || s.writable;
       (s.writable ? writable : readable) += s.len;

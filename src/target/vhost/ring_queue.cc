@@ -169,7 +169,8 @@ void RingQueue::begin_stop() {
   if (poller_ != nullptr) (void)thread::unregister_poller(poller_);
   poller_ = nullptr;
   net::unwatch(&kick_);
-  if (in_flight == 0 && idle() && !finish_scheduled_) {
+  on_stop();
+  if (in_flight == 0 && !finish_scheduled_) {
     finish_scheduled_ = true;
     finish_stop();  // not inside a completion: channels may go back now
     return;
@@ -178,7 +179,7 @@ void RingQueue::begin_stop() {
 }
 
 void RingQueue::maybe_finish_stop() {
-  if (!stopping || in_flight != 0 || !idle() || finish_scheduled_) return;
+  if (!stopping || in_flight != 0 || finish_scheduled_) return;
   finish_scheduled_ = true;
   // From a message: outside the completion callback this may run in, which must not put a
   // channel back.

@@ -70,8 +70,8 @@ class RingQueue {
   virtual void start_request(uint16_t head) = 0;
   // Per poll, before the ring is read; true if it did something.
   virtual bool poll_extra() { return false; }
-  // Whether the queue still has work of its own that holds up the stop (besides in_flight).
-  virtual bool idle() const { return true; }
+  // The poller is gone: requests that waited for it must finish some other way.
+  virtual void on_stop() {}
 
   // Walks the chain at `head` into `segs`; a chain the walker refuses is counted in
   // `counters` (and logged, the first few times) and false returned: nothing of it can be
@@ -79,8 +79,6 @@ class RingQueue {
   bool walk(uint16_t head, std::span<Segment> segs, Chain* chain, QueueCounters& counters);
   // Returns a chain to the guest: inflight marks, used ring, pool accounting.
   void return_used(uint16_t head, uint32_t written);
-  // Called by the device's queue when work of its own (idle()) finished while stopping.
-  void maybe_finish_stop();
   const std::string& log_name() const { return log_name_; }
 
   QueueContext ctx;
@@ -95,6 +93,8 @@ class RingQueue {
   // Fills `resubmit_` from the inflight region and moves the ring past those heads.
   void recover_inflight();
   static thread::PollStatus poll(void* arg);
+  // Once stopping and nothing is in flight: finishes the stop.
+  void maybe_finish_stop();
   void take(uint16_t head);
   void signal_if_needed();
   // Whether an interrupt may go now or is held back for more completions to share it.

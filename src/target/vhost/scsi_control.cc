@@ -12,21 +12,13 @@
 #include "base/log.h"
 #include "target/vhost/chain_buffers.h"
 #include "target/vhost/scsi_queue.h"
+#include "target/vhost/scsi_wire.h"
 
 namespace sluice::vhost {
 namespace {
 
 constexpr uint32_t kControlSegments = 8;
 constexpr uint8_t kFunctionComplete = VIRTIO_SCSI_S_OK;  // virtio 1.1 5.6.6.2: FUNCTION COMPLETE is 0
-
-// The LUN field's target slot, or -1 for one that names none.
-int target_of(const uint8_t* lun) { return lun[0] == 1 && lun[1] < ScsiTargets::kMaxTargets ? lun[1] : -1; }
-
-uint64_t lun_of(const uint8_t* lun) {
-  uint8_t wire[8]{};
-  std::memcpy(wire, lun + 2, 6);
-  return scsi::lun_from_wire(wire);
-}
 
 }  // namespace
 
@@ -44,37 +36,28 @@ void ScsiControlQueue::start_request(uint16_t head) {
   QueueCounters::bump(counters_->requests);
   Segment segs[kControlSegments];
   Chain chain;
-  uint32_t type = 0;
   if (!walk(head, segs, &chain, *counters_)) return return_used(head, 0);
-  if (!gather(segs, chain.segments, &type, sizeof type)) {
+  const ControlRequest req = parse_control(segs, chain.segments, ScsiTargets::kMaxTargets);
+  if (req.kind == ControlRequest::Kind::malformed) {
     QueueCounters::bump(counters_->errors);
     return return_used(head, 0);
   }
-  const uint32_t n = chain.segments;
-  if (type == VIRTIO_SCSI_T_AN_QUERY || type == VIRTIO_SCSI_T_AN_SUBSCRIBE) {
+  if (req.kind == ControlRequest::Kind::an) {
     // No asynchronous notification is offered: none is reported, whatever was asked.
-    virtio_scsi_ctrl_an_req req;
     virtio_scsi_ctrl_an_resp resp{};
     resp.event_actual = 0;
     resp.response = VIRTIO_SCSI_S_OK;
-    if (!gather(segs, n, &req, sizeof req) || !scatter(segs, n, &resp, sizeof resp)) {
+    if (!scatter(segs, chain.segments, &resp, sizeof resp)) {
       QueueCounters::bump(counters_->errors);
       return return_used(head, 0);
     }
     return return_used(head, sizeof resp);
   }
-  virtio_scsi_ctrl_tmf_req req;
-  const uint32_t w = std::find_if(segs, segs + n, [](const Segment& s) { return s.writable && s.len > 0; }) - segs;
-  if (type != VIRTIO_SCSI_T_TMF || w == n || !gather(segs, n, &req, sizeof req)) {
-    QueueCounters::bump(counters_->errors);
-    return return_used(head, 0);
-  }
-  uint8_t* response = segs[w].host;
-  const int slot = target_of(req.lun);
+  uint8_t* response = req.response;
   uint64_t generation = 0;
-  std::shared_ptr<ScsiTarget> target = slot < 0 ? nullptr : dev_.targets().snapshot(&generation)[slot];
+  std::shared_ptr<ScsiTarget> target = req.target < 0 ? nullptr : dev_.targets().snapshot(&generation)[req.target];
   if (!target) return answer(head, response, VIRTIO_SCSI_S_BAD_TARGET);
-  const uint64_t lun = lun_of(req.lun);
+  const uint64_t lun = req.lun;
   const std::vector<uint64_t> luns = target->device.luns();
   const bool lun_exists = std::find(luns.begin(), luns.end(), lun) != luns.end();
   uint8_t result = VIRTIO_SCSI_S_FUNCTION_SUCCEEDED;
@@ -109,7 +92,14 @@ bool ScsiControlQueue::poll_extra() {
     answer(done.head, done.response, done.answer);
     work = true;
   }
-  return work;
+  // The tasks finish on other reactors, which do not wake this one: stay awake meanwhile.
+  return work || !waiting_.empty();
+}
+
+void ScsiControlQueue::on_stop() {
+  std::vector<Waiting> left = std::move(waiting_);
+  waiting_.clear();
+  for (Waiting& w : left) answer(w.head, w.response, w.answer);
 }
 
 ScsiEventQueue::ScsiEventQueue(ScsiDevice& dev) : RingQueue("vhost-scsi-event", dev.coalescing()), dev_(dev) {}

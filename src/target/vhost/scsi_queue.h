@@ -70,6 +70,8 @@ class ScsiControlQueue final : public RingQueue {
   void start_request(uint16_t head) override;
   // Answers the task management functions whose target's tasks have drained.
   bool poll_extra() override;
+  // Answers what still waits: the ring is stopping (the guest resets the device or goes).
+  void on_stop() override;
   void release() override { waiting_.clear(); }
 
   static constexpr size_t kMaxWaiting = 16;

@@ -10,21 +10,9 @@
 #include "base/log.h"
 #include "target/vhost/chain_buffers.h"
 #include "target/vhost/scsi_queue.h"
+#include "target/vhost/scsi_wire.h"
 
 namespace sluice::vhost {
-namespace {
-
-constexpr uint32_t kRequestBytes = sizeof(virtio_scsi_cmd_req);
-constexpr uint32_t kResponseBytes = sizeof(virtio_scsi_cmd_resp);
-constexpr uint8_t kVariableLengthCdb = 0x7f;
-
-uint32_t first_writable(const Segment* segs, uint32_t n) {
-  uint32_t i = 0;
-  while (i < n && !segs[i].writable) ++i;
-  return i;
-}
-
-}  // namespace
 
 ScsiRequestQueue::ScsiRequestQueue(ScsiDevice& dev, uint32_t requests, QueueCounters* counters)
     : RingQueue("vhost-scsi", dev.coalescing()), dev_(dev), counters_(counters), pool_(requests) {
@@ -70,43 +58,25 @@ void ScsiRequestQueue::start_request(uint16_t head) {
   Chain chain;
   if (!walk(head, r->segs, &chain, *counters_)) return finish(r, VIRTIO_SCSI_S_FAILURE);  // nothing written
   r->segments = chain.segments;
-  const uint32_t n = chain.segments;
-  if (chain.writable_bytes < kResponseBytes) {
-    r->segments = 0;  // no room for the response: nothing is written
-    return finish(r, VIRTIO_SCSI_S_FAILURE);
+  const ScsiCommand c = parse_command(r->segs, chain.segments, chain, ScsiTargets::kMaxTargets, r->iov);
+  switch (c.verdict) {
+    case ScsiCommand::Verdict::ok: break;
+    case ScsiCommand::Verdict::no_response: r->segments = 0; return finish(r, VIRTIO_SCSI_S_FAILURE);
+    case ScsiCommand::Verdict::failure: return finish(r, VIRTIO_SCSI_S_FAILURE);
+    case ScsiCommand::Verdict::bad_target: return finish(r, VIRTIO_SCSI_S_BAD_TARGET);
   }
-  virtio_scsi_cmd_req req;
-  if (!gather(r->segs, n, &req, kRequestBytes)) return finish(r, VIRTIO_SCSI_S_FAILURE);
-  const uint64_t data_out = chain.readable_bytes - kRequestBytes;
-  const uint64_t data_in = chain.writable_bytes - kResponseBytes;
-  // Both ways at once is VIRTIO_SCSI_F_INOUT, not offered.
-  if ((data_out != 0 && data_in != 0) || data_out + data_in > UINT32_MAX) return finish(r, VIRTIO_SCSI_S_FAILURE);
-  if (req.lun[0] != 1 || req.lun[1] >= ScsiTargets::kMaxTargets) return finish(r, VIRTIO_SCSI_S_BAD_TARGET);
-  Slot& slot = slots_[req.lun[1]];
+  Slot& slot = slots_[c.target];
   if (!slot.target) return finish(r, VIRTIO_SCSI_S_BAD_TARGET);
-  // A variable-length CDB longer than cdb_size was cut short by the header.
-  if (req.cdb[0] == kVariableLengthCdb && 8u + req.cdb[7] > sizeof req.cdb) return finish(r, VIRTIO_SCSI_S_FAILURE);
   if (!slot.channel) slot.channel = std::make_unique<scsi::Channel>(slot.target->device);
   scsi::Task& t = r->task;
-  std::memcpy(t.cdb.data(), req.cdb, sizeof req.cdb);
+  t.cdb = c.cdb;
   t.cdb_length = 0;
-  uint8_t wire[8]{};  // bytes 2-3 hold the LUN; the rest must be zero
-  std::memcpy(wire, req.lun + 2, 6);
-  t.lun = scsi::lun_from_wire(wire);
+  t.lun = c.lun;
   t.nexus = 0;
-  const uint32_t w = first_writable(r->segs, n);
-  if (data_out != 0) {
-    t.direction = scsi::DataDirection::write;
-    t.iovcnt = slice_iovecs(r->segs, w, kRequestBytes, 0, r->iov);
-  } else if (data_in != 0) {
-    t.direction = scsi::DataDirection::read;
-    t.iovcnt = slice_iovecs(r->segs + w, n - w, kResponseBytes, 0, r->iov);
-  } else {
-    t.direction = scsi::DataDirection::none;
-    t.iovcnt = 0;
-  }
+  t.direction = c.direction;
   t.iov = r->iov;
-  t.expected_length = static_cast<uint32_t>(data_out + data_in);
+  t.iovcnt = c.iovcnt;
+  t.expected_length = c.expected_length;
   t.done = task_done;
   t.ctx = r;
   r->target = slot.target.get();
@@ -126,7 +96,7 @@ void ScsiRequestQueue::finish(ScsiRequest* r, uint8_t response) {
   if (r->segments != 0) {
     virtio_scsi_cmd_resp resp{};
     resp.response = response;
-    written = kResponseBytes;
+    written = kScsiResponseBytes;
     if (response == VIRTIO_SCSI_S_OK) {
       resp.status = t.status;
       resp.sense_len = std::min<uint32_t>(t.sense_length, sizeof resp.sense);
@@ -136,7 +106,7 @@ void ScsiRequestQueue::finish(ScsiRequest* r, uint8_t response) {
       failed = t.status != scsi::kStatusGood;
     }
     // The response after the data: the guest may look at both once the chain is used.
-    if (!scatter(r->segs, r->segments, &resp, kResponseBytes)) written = 0;
+    if (!scatter(r->segs, r->segments, &resp, kScsiResponseBytes)) written = 0;
   }
   if (failed) QueueCounters::bump(counters_->errors);
   if (r->target != nullptr) r->target->in_flight.fetch_sub(1, std::memory_order_release);

@@ -432,6 +432,20 @@ TEST_F(ScsiTest, RemovingATargetWaitsForItsTasksInFlight) {
   EXPECT_EQ(command({kTestUnitReady, 0, 0, 0, 0, 0}).resp.status, 0);
 }
 
+TEST_F(ScsiTest, ALunResetIsAnsweredOnceTheTasksInFlightFinished) {
+  ASSERT_TRUE(bdev::set_qos_limits(bdevs_[0], {.rw_ios_per_sec = 20}).ok());
+  const uint64_t buf = guest_.alloc(3 * 4096);
+  Ring& io = rings_[3];
+  const uint16_t before = io.used_idx();
+  for (int i = 0; i < 3; ++i)
+    io.add({{request(rw10(kRead10, 0, static_cast<uint16_t>(4096 / bs_))), sizeof(virtio_scsi_cmd_req), false},
+            {response(), sizeof(virtio_scsi_cmd_resp), true},
+            {buf + 4096u * i, 4096, true}});
+  std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(tmf(VIRTIO_SCSI_T_TMF_LOGICAL_UNIT_RESET, 0), VIRTIO_SCSI_S_FUNCTION_SUCCEEDED);
+  EXPECT_EQ(static_cast<uint16_t>(io.used_idx() - before), 3);  // all of them before the answer
+}
+
 TEST_F(ScsiTest, MalformedRequestsFailAloneAndTheQueueGoesOn) {
   const uint64_t buf = guest_.alloc(4096);
   // A header shorter than virtio_scsi_cmd_req: FAILURE in the response.
