@@ -13,15 +13,10 @@
 #include <blkid/blkid.h>
 #include <fmt/format.h>
 
+#include "base/unique_fd.h"
+
 namespace sluice::blob {
 namespace {
-
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 struct ProbeDeleter {
   void operator()(blkid_struct_probe* p) const { blkid_free_probe(p); }
@@ -67,17 +62,16 @@ std::string describe(blkid_probe pr) {
 }  // namespace
 
 Result<std::vector<std::string>> find_signatures(const DeviceWindows& w) {
-  Fd f;
-  f.fd = ::memfd_create("sluice-probe", MFD_CLOEXEC);
-  if (f.fd < 0) return errno_status(errno, "memfd_create for the signature probe");
-  if (::ftruncate(f.fd, static_cast<off_t>(w.device_bytes)) != 0)
+  UniqueFd f(::memfd_create("sluice-probe", MFD_CLOEXEC));
+  if (!f.valid()) return errno_status(errno, "memfd_create for the signature probe");
+  if (::ftruncate(f.get(), static_cast<off_t>(w.device_bytes)) != 0)
     return errno_status(errno, "sizing the signature probe's copy");
-  SLUICE_RETURN_IF_ERROR(write_all(f.fd, w.head, 0));
-  SLUICE_RETURN_IF_ERROR(write_all(f.fd, w.tail, w.tail_offset));
+  SLUICE_RETURN_IF_ERROR(write_all(f.get(), w.head, 0));
+  SLUICE_RETURN_IF_ERROR(write_all(f.get(), w.tail, w.tail_offset));
 
   std::unique_ptr<blkid_struct_probe, ProbeDeleter> pr(blkid_new_probe());
   if (!pr) return Status(Errc::no_space, "libblkid: cannot allocate a probe");
-  if (blkid_probe_set_device(pr.get(), f.fd, 0, static_cast<blkid_loff_t>(w.device_bytes)) != 0)
+  if (blkid_probe_set_device(pr.get(), f.get(), 0, static_cast<blkid_loff_t>(w.device_bytes)) != 0)
     return Status(Errc::io_error, "libblkid: cannot probe the device copy");
   (void)blkid_probe_set_sectorsize(pr.get(), w.block_size);
   blkid_probe_enable_superblocks(pr.get(), 1);

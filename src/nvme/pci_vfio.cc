@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/unique_fd.h"
 #include "env/env.h"
 #include "nvme/mmio_bar.h"
 #include "nvme/pci_device.h"
@@ -32,22 +33,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 class VfioDevice final : public PciDevice {
  public:
-  VfioDevice(std::string bdf, Fd container, Fd group, Fd device, bool noiommu)
+  VfioDevice(std::string bdf, UniqueFd container, UniqueFd group, UniqueFd device, bool noiommu)
       : bdf_(std::move(bdf)), container_(std::move(container)), group_(std::move(group)),
         device_(std::move(device)), noiommu_(noiommu) {}
   ~VfioDevice() override {
@@ -81,7 +69,7 @@ class VfioDevice final : public PciDevice {
   uint64_t next_iova_ = 1ull << 32;  // for compact IOVAs: 4 GiB up, clear of low MMIO windows
 
   std::string bdf_;
-  Fd container_, group_, device_;
+  UniqueFd container_, group_, device_;
   bool noiommu_;
   std::unique_ptr<MmioBar> bar_;
   uint64_t config_offset_ = 0;
@@ -205,7 +193,7 @@ Result<std::unique_ptr<PciDevice>> open_vfio_device(std::string_view bdf, std::s
     group_path = "/dev/vfio/noiommu-" + group_id;
     noiommu = true;
   }
-  Fd container(open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC));
+  UniqueFd container(open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC));
   if (container.get() < 0) return errno_status(errno, "vfio: open /dev/vfio/vfio (is the vfio module loaded?)");
   if (ioctl(container.get(), VFIO_GET_API_VERSION) != VFIO_API_VERSION)
     return Status(Errc::not_supported, "vfio: unknown API version");
@@ -215,7 +203,7 @@ Result<std::unique_ptr<PciDevice>> open_vfio_device(std::string_view bdf, std::s
                   noiommu ? std::string("vfio: no-IOMMU mode is not enabled")
                           : std::string("vfio: type1 IOMMU unsupported (modprobe vfio_iommu_type1?)"));
 
-  Fd group(open(group_path.c_str(), O_RDWR | O_CLOEXEC));
+  UniqueFd group(open(group_path.c_str(), O_RDWR | O_CLOEXEC));
   if (group.get() < 0) return errno_status(errno, fmt::format("vfio {}: open {}", b, group_path));
   vfio_group_status gs = {};
   gs.argsz = sizeof gs;
@@ -227,7 +215,7 @@ Result<std::unique_ptr<PciDevice>> open_vfio_device(std::string_view bdf, std::s
     return errno_status(errno, fmt::format("vfio {}: attach group to container", b));
   if (ioctl(container.get(), VFIO_SET_IOMMU, iommu_type) != 0)
     return errno_status(errno, fmt::format("vfio {}: set IOMMU type", b));
-  Fd device(ioctl(group.get(), VFIO_GROUP_GET_DEVICE_FD, b.c_str()));
+  UniqueFd device(ioctl(group.get(), VFIO_GROUP_GET_DEVICE_FD, b.c_str()));
   if (device.get() < 0) return errno_status(errno, fmt::format("vfio {}: get device fd", b));
 
   auto dev = std::make_unique<VfioDevice>(b, std::move(container), std::move(group), std::move(device), noiommu);
