@@ -27,17 +27,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import median_runs  # noqa: E402
+from benchlib import RESULTS, ROOT, median_runs, progress  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 GUEST = ROOT / "scripts" / "guest"
-RESULTS = ROOT / "bench" / "results"
 ORDER = ["fio-io_uring", "fio-libaio", "sluice-uring", "sluice-nvme-vfio", "sluice-nvme-perf-vfio", "sluice-nvme-uio",
          "sluice-nvme-perf-uio"]
-
-
-def progress(msg):
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
 def metrics(runner, d):
