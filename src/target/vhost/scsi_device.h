@@ -1,7 +1,8 @@
 // virtio-scsi over a controller's SCSI targets (virtio 1.1, 5.6): queue 0 is the control
 // queue (task management, asynchronous notification queries), queue 1 the event queue
 // (hot-plug events), queues 2 and up carry SCSI commands, each run on a reactor the way
-// virtio-blk's are (ring_queue.h): queue i on reactor (session's + i) mod count.
+// virtio-blk's are (ring_queue.h): request queue i (queue i + 2) on reactor (session's + i)
+// mod count; the control and event queues, which carry little, on the session's.
 //
 // A command's 8-byte LUN field addresses a target slot (byte 1) and a LUN (bytes 2-3, SAM
 // flat or peripheral). An empty slot answers VIRTIO_SCSI_S_BAD_TARGET; a LUN the target does

@@ -6,7 +6,10 @@
 #include <linux/virtio_scsi.h>
 #include <sys/eventfd.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <fstream>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -110,7 +113,9 @@ class ScsiTest : public ::testing::Test {
   }
   void TearDown() override {
     front_.reset();
-    EXPECT_TRUE(delete_controller("scsi.0").ok());
+    if (!deleted_) {
+      EXPECT_TRUE(delete_controller("scsi.0").ok());
+    }
     for (const std::string& b : bdevs_)
       if (bdev::find(b)) {
         EXPECT_TRUE(bdev::unregister(b).ok());
@@ -215,6 +220,7 @@ class ScsiTest : public ::testing::Test {
   std::unique_ptr<FakeFrontEnd> front_;
   uint64_t offered_ = 0;
   uint32_t bs_ = 512;
+  bool deleted_ = false;
   Ring rings_[4];
 };
 
@@ -496,6 +502,39 @@ TEST_F(ScsiTest, MalformedRequestsFailAloneAndTheQueueGoesOn) {
   r = command({kInquiry, 0, 0, 0, 96, 0}, 0, 0, buf, 96);
   EXPECT_EQ(r.resp.response, VIRTIO_SCSI_S_OK);
   EXPECT_EQ(r.resp.status, 0);
+}
+
+TEST_F(ScsiTest, DeletingTheControllerDisconnectsTheGuestAndClosesItsTargets) {
+  ASSERT_TRUE(scsi_controller_add_target("scsi.0", 7, bdevs_[1]).ok());
+  const uint64_t buf = guest_.alloc(4096);
+  ASSERT_EQ(command(rw10(kRead10, 0, 1), 7, 0, buf, bs_, 0, 0, 3).resp.status, 0);
+  ASSERT_EQ(command(rw10(kRead10, 0, 1), 0, 0, buf, bs_).resp.status, 0);
+  ASSERT_TRUE(delete_controller("scsi.0").ok());
+  deleted_ = true;
+  EXPECT_TRUE(front_->closed_by_peer());
+  // Nothing holds the bdevs any more.
+  for (int i = 0; i < 2; ++i) EXPECT_TRUE(bdev::unregister(bdevs_[i]).ok());
+}
+
+TEST_F(ScsiTest, ABufferTheBdevCannotTakeFailsThatCommandAlone) {
+  // A file bdev (direct I/O) takes buffers aligned to 512 bytes at least.
+  const std::string file = dir_.file("disk.img");
+  std::ofstream(file).close();
+  ASSERT_EQ(truncate(file.c_str(), 1 << 20), 0);
+  const std::string name = sluice::testing::unique_name("vscsifile");
+  auto made = bdev::create("uring:" + file, name);
+  ASSERT_TRUE(made.ok()) << made.status().to_string();
+  bdevs_.push_back(name);
+  sluice::testing::BdevHandle h(name);
+  if (h.desc->geometry().buf_align <= 1) GTEST_SKIP() << "the file bdev takes any buffer here";
+  ASSERT_TRUE(scsi_controller_add_target("scsi.0", 2, name).ok());
+  const uint32_t bs = h.bs();
+  const uint64_t buf = guest_.alloc(2 * bs);
+  Reply r = command(rw10(kRead10, 0, 1), 2, 0, buf + 1, bs);
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.resp.response, VIRTIO_SCSI_S_OK);
+  EXPECT_EQ(r.resp.status, 0x02);  // CHECK CONDITION
+  EXPECT_EQ(command(rw10(kRead10, 0, 1), 2, 0, buf, bs).resp.status, 0);
 }
 
 TEST_F(ScsiTest, AHotRemovedBdevFailsTheGuestsIoAndNothingElse) {
