@@ -61,6 +61,12 @@ using MsgFn = void (*)(void* arg);
 Status send_message(uint32_t reactor_id, MsgFn fn, void* arg);
 // Control-path convenience: a callable, possibly move-only. Allocates.
 Status send_message(uint32_t reactor_id, Task task);
+// A step that must not be lost (a completion, a queue's start or stop): as send_message, but a
+// full ring is retried, from a poller when called on a reactor (the caller does not wait;
+// allocates only then), for up to a second on another thread. Errc::busy only if that second
+// ran out; Errc::aborted for a stopped reactor, Errc::not_found for a bad id. Messages that had
+// to wait may run after later ones from the same sender.
+Status send_message_retrying(uint32_t reactor_id, MsgFn fn, void* arg);
 // On a reactor: runs destroy(obj) from a message to this reactor, once the callbacks now on
 // the stack have returned; how an object that learns inside its own callback that it is done
 // (a connection) frees itself. One message however many are queued; never dropped while the

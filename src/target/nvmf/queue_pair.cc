@@ -110,7 +110,7 @@ void QueuePair::Impl::closed_by_target() {
 void QueuePair::Impl::to_home(Request* req) {
   const uint32_t home = target->options.home_reactor;
   if (qp.reactor_ == home) return run_on_home(req);
-  Status st = thread::send_message(home, run_on_home, req);
+  Status st = thread::send_message_retrying(home, run_on_home, req);
   if (st.ok()) return;
   log::warn("nvmf: handing a command to the home reactor: {}", st.to_string());
   if (is_connect(req->sqe)) qp.state_ = Connection::fresh;
@@ -124,9 +124,8 @@ void QueuePair::Impl::finish(Request* req, uint16_t status, uint32_t dw0) {
   req->cqe.dw0 = dw0;
   QueuePair& q = *req->state.qp;
   if (q.reactor_ == q.impl_->target->options.home_reactor) return complete(req);
-  Status st = thread::send_message(q.reactor_, complete_message, req);
-  // A full ring toward the queue's reactor loses the completion: the host times the command
-  // out and resets the association. Rings are sized far above a queue's depth.
+  Status st = thread::send_message_retrying(q.reactor_, complete_message, req);
+  // Lost only with its reactor (shutdown): the host times the command out.
   if (!st.ok()) log::error("nvmf: returning a completion to reactor {}: {}", q.reactor_, st.to_string());
 }
 

@@ -218,24 +218,8 @@ BlkStats sum_counters(const QueueCounters* counters, uint32_t n) {
 }
 
 void send_step(uint32_t reactor, thread::MsgFn fn, void* arg) {
-  Status st = thread::send_message(reactor, fn, arg);
-  if (st.code() != Errc::busy) {
-    if (!st.ok()) log::error("vhost: a step for reactor {} is lost: {}", reactor, st.to_string());
-    return;
-  }
-  // The reactor's ring is full: retry from a poller here until it takes it.
-  auto self = std::make_shared<thread::Poller*>(nullptr);
-  auto p = thread::register_poller([reactor, fn, arg, self] {
-    Status again = thread::send_message(reactor, fn, arg);
-    if (again.code() == Errc::busy) return thread::PollStatus::busy;
-    if (!again.ok()) log::error("vhost: a step for reactor {} is lost: {}", reactor, again.to_string());
-    (void)thread::unregister_poller(*self);
-    return thread::PollStatus::busy;
-  }, 0, "vhost-retry");
-  if (p.ok())
-    *self = p.value();
-  else
-    log::error("vhost: a step for reactor {} is lost: {}", reactor, p.status().to_string());
+  if (Status st = thread::send_message_retrying(reactor, fn, arg); !st.ok())
+    log::error("vhost: a step for reactor {} is lost: {}", reactor, st.to_string());
 }
 
 }  // namespace sluice::vhost

@@ -20,9 +20,8 @@
 
 namespace sluice::vhost {
 
-// Runs fn(arg) on `reactor` by message; a full message ring is retried from a poller of the
-// calling reactor, since a queue's start and stop steps must not be lost. (The thread layer
-// keeps its own never-lost send internal.)
+// Runs fn(arg) on `reactor` by message, a full ring retried (a queue's start and stop steps
+// must not be lost); logs the step if the reactor is gone.
 void send_step(uint32_t reactor, thread::MsgFn fn, void* arg);
 
 // Interrupt coalescing's settings, shared by a device's queues; any thread writes them.

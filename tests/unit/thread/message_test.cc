@@ -249,6 +249,41 @@ TEST(Reactor, FullRingIsBusyNotABlock) {
   EXPECT_TRUE(wait_until([&] { return ran.load() == accepted; }));
 }
 
+// send_message_retrying through a full ring: from a reactor the rest wait in a poller, from a
+// foreign thread the caller retries; none is lost, none runs twice.
+TEST(Reactor, RetryingSendThroughAFullRingLosesNothing) {
+  AppOptions options = two_reactors();
+  options.message_ring_size = 16;
+  RunningApp app(options);
+  std::atomic<bool> release{false}, blocked{false};
+  ASSERT_TRUE(send_message(1, [&] {
+                blocked = true;
+                wait_until([&] { return release.load(); });
+              }).ok());
+  ASSERT_TRUE(wait_until([&] { return blocked.load(); }));
+
+  constexpr int kFromReactor = 100, kFromHere = 20;
+  std::atomic<int> ran{0}, sent{0};
+  const auto count = [](void* a) { static_cast<std::atomic<int>*>(a)->fetch_add(1); };
+  ASSERT_TRUE(send_message(0, [&] {
+                for (int i = 0; i < kFromReactor; ++i) EXPECT_TRUE(send_message_retrying(1, count, &ran).ok());
+                sent = kFromReactor;  // the reactor went on: the sends did not wait
+              }).ok());
+  ASSERT_TRUE(wait_until([&] { return sent.load() == kFromReactor; }));
+  EXPECT_EQ(ran.load(), 0);  // reactor 1 is still blocked
+  // This thread's sends wait (up to a second each) for room: reactor 1 runs again meanwhile.
+  std::thread unblock([&] {
+    std::this_thread::sleep_for(50ms);
+    release = true;
+  });
+  for (int i = 0; i < kFromHere; ++i) EXPECT_TRUE(send_message_retrying(1, count, &ran).ok());
+  unblock.join();
+  EXPECT_TRUE(wait_until([&] { return ran.load() == kFromReactor + kFromHere; })) << ran.load();
+  std::this_thread::sleep_for(20ms);  // a message run twice would show up here
+  EXPECT_EQ(ran.load(), kFromReactor + kFromHere);
+  EXPECT_EQ(send_message_retrying(7, count, &ran).code(), Errc::not_found);
+}
+
 // spdk_for_each_thread: fn once on every reactor, in id order, then done once on the sender's
 // reactor.
 TEST(Broadcast, RunsOnEveryReactorThenDoneOnTheSender) {
