@@ -506,9 +506,11 @@ TEST_F(ScsiTest, MalformedRequestsFailAloneAndTheQueueGoesOn) {
 
 TEST_F(ScsiTest, DeletingTheControllerDisconnectsTheGuestAndClosesItsTargets) {
   ASSERT_TRUE(scsi_controller_add_target("scsi.0", 7, bdevs_[1]).ok());
-  const uint64_t buf = guest_.alloc(4096);
-  ASSERT_EQ(command(rw10(kRead10, 0, 1), 7, 0, buf, bs_, 0, 0, 3).resp.status, 0);
-  ASSERT_EQ(command(rw10(kRead10, 0, 1), 0, 0, buf, bs_).resp.status, 0);
+  // Each reactor reads into buffers of its own: the guest orders the two through its rings,
+  // in a mapping ThreadSanitizer cannot follow.
+  const uint64_t a = guest_.alloc(4096), b = guest_.alloc(4096);
+  ASSERT_EQ(command(rw10(kRead10, 0, 1), 7, 0, a, bs_, 0, 0, 3).resp.status, 0);
+  ASSERT_EQ(command(rw10(kRead10, 0, 1), 0, 0, b, bs_).resp.status, 0);
   ASSERT_TRUE(delete_controller("scsi.0").ok());
   deleted_ = true;
   EXPECT_TRUE(front_->closed_by_peer());
