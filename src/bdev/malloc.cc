@@ -11,6 +11,7 @@
 #include "base/size.h"
 #include "bdev/channel.h"
 #include "bdev/modules.h"
+#include "env/env.h"
 
 namespace sluice::bdev {
 namespace {
@@ -63,33 +64,15 @@ class MallocBdev final : public Bdev {
 };
 
 // The whole disk is committed at creation, as a disk's capacity exists before its first
-// write: a page fault on the data path (several microseconds in a VM for each 4 KiB page
-// first touched) costs more than the I/O itself, and random I/O over 4 KiB pages misses the
-// TLB all the time. So, in order: reserved 2 MiB hugepages when enough are free; else
-// transparent hugepages where the kernel allows them (madvise mode); else ordinary pages.
-// Either way populated now. Returns MAP_FAILED with errno set on failure.
+// write (env.h says why the data path must not fault): reserved 2 MiB hugepages when enough
+// are free, else ordinary pages (transparent hugepages where allowed). Returns MAP_FAILED
+// with errno set on failure.
 void* map_disk_memory(size_t bytes) {
-  constexpr size_t kHuge = 2u << 20;
-  if (bytes % kHuge == 0) {
-    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE,
-                   -1, 0);
-    if (p != MAP_FAILED) return p;
+  constexpr size_t kHugepage = 2u << 20;
+  if (bytes % kHugepage == 0) {
+    if (void* p = env::map_hugepage_memory(bytes); p != MAP_FAILED) return p;
   }
-  // Over-map by one hugepage so the disk starts on a 2 MiB boundary, where THP can back it.
-  const size_t span = bytes + kHuge;
-  void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (raw == MAP_FAILED) return raw;
-  const auto start = reinterpret_cast<uintptr_t>(raw);
-  const uintptr_t base = (start + kHuge - 1) / kHuge * kHuge;
-  if (base > start) munmap(raw, base - start);
-  if (start + span > base + bytes) munmap(reinterpret_cast<void*>(base + bytes), start + span - (base + bytes));
-  void* p = reinterpret_cast<void*>(base);
-  (void)madvise(p, bytes, MADV_HUGEPAGE);  // advice: fails harmlessly where THP is off
-  if (madvise(p, bytes, MADV_POPULATE_WRITE) != 0) {
-    // Kernels before 5.14: touch every page instead.
-    for (size_t off = 0; off < bytes; off += 4096) static_cast<volatile char*>(p)[off] = 0;
-  }
-  return p;
+  return env::map_committed_memory(bytes);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "env/env.h"
 
 #ifndef MAP_HUGE_SHIFT
 #define MAP_HUGE_SHIFT 26
@@ -31,48 +32,26 @@ Chunk::Chunk(uintptr_t base, size_t bytes, bool hugepages)
 Chunk::~Chunk() { munmap(reinterpret_cast<void*>(base_), bytes_); }
 
 Result<std::unique_ptr<Chunk>> Chunk::map_hugepages(size_t bytes) {
-  // MAP_POPULATE with a private hugetlb mapping reserves the pages at mmap time, so running
-  // short fails here with ENOMEM instead of a SIGBUS on first touch.
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_2MB | MAP_POPULATE, -1, 0);
-  if (p == MAP_FAILED) {
-    return errno_status(errno, fmt::format("mmap of {} MiB of 2 MiB hugepages", bytes >> 20));
-  }
+  void* p = map_hugepage_memory(bytes);
+  if (p == MAP_FAILED) return errno_status(errno, fmt::format("mmap of {} MiB of 2 MiB hugepages", bytes >> 20));
   // Hugepages are never swapped; the lock documents intent and keeps the accounting honest.
   if (mlock(p, bytes) != 0) log::debug("mlock of hugepage chunk failed: errno {}", errno);
-  try {
-    return std::unique_ptr<Chunk>(new Chunk(reinterpret_cast<uintptr_t>(p), bytes, true));
-  } catch (const std::bad_alloc&) {
-    munmap(p, bytes);
-    return Status(Errc::no_space, "out of memory for chunk bookkeeping");
-  }
+  return adopt(p, bytes, true);
 }
 
 Result<std::unique_ptr<Chunk>> Chunk::map_ordinary(size_t bytes) {
-  // Over-map by one slab and trim, so the chunk starts on a 2 MiB boundary.
-  size_t span = bytes + kSlabBytes;
-  void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) return errno_status(errno, fmt::format("mmap of {} MiB", bytes >> 20));
-  auto start = reinterpret_cast<uintptr_t>(raw);
-  uintptr_t base = round_up(start, kSlabBytes);
-  if (base > start) munmap(raw, base - start);
-  uintptr_t end = start + span;
-  if (end > base + bytes) munmap(reinterpret_cast<void*>(base + bytes), end - (base + bytes));
-  auto* p = reinterpret_cast<void*>(base);
-  // Transparent hugepages cut TLB misses when the kernel allows them (a hint only).
-  madvise(p, bytes, MADV_HUGEPAGE);
-  // Fault every page in now, so the first I/O does not pay for it and every page has a
-  // physical address. (mlock would too, but may fail without the privilege, and sanitizers
-  // turn it into a no-op.)
-  if (madvise(p, bytes, MADV_POPULATE_WRITE) != 0) {
-    auto* bytes_p = static_cast<volatile char*>(p);
-    for (size_t off = 0; off < bytes; off += 4096) bytes_p[off] = 0;
-  }
+  // Every page faulted in now also gives every page a physical address.
+  void* p = map_committed_memory(bytes);
+  if (p == MAP_FAILED) return errno_status(errno, fmt::format("mmap of {} MiB", bytes >> 20));
   if (mlock(p, bytes) != 0) {
     log::debug("mlock of {} MiB failed (errno {}); DMA memory is not locked", bytes >> 20, errno);
   }
+  return adopt(p, bytes, false);
+}
+
+Result<std::unique_ptr<Chunk>> Chunk::adopt(void* p, size_t bytes, bool hugepages) {
   try {
-    return std::unique_ptr<Chunk>(new Chunk(base, bytes, false));
+    return std::unique_ptr<Chunk>(new Chunk(reinterpret_cast<uintptr_t>(p), bytes, hugepages));
   } catch (const std::bad_alloc&) {
     munmap(p, bytes);
     return Status(Errc::no_space, "out of memory for chunk bookkeeping");

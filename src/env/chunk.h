@@ -50,6 +50,8 @@ class Chunk {
 
  private:
   Chunk(uintptr_t base, size_t bytes, bool hugepages);
+  // Takes a fresh mapping of `bytes` at `p` (unmapped again if the bookkeeping cannot be had).
+  static Result<std::unique_ptr<Chunk>> adopt(void* p, size_t bytes, bool hugepages);
   uintptr_t base_;
   size_t bytes_;
   bool hugepages_;

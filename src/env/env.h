@@ -101,6 +101,19 @@ struct DmaStats {
 };
 DmaStats dma_stats();
 
+// ---- Committed memory ---------------------------------------------------------------------
+// Large anonymous mappings the data path must never fault on (the pool's chunks, RAM disks):
+// every page is committed before the call returns and the mapping starts on a 2 MiB boundary.
+// A page fault on the data path (several microseconds in a VM per 4 KiB page first touched)
+// costs more than an I/O, and random access over 4 KiB pages misses the TLB all the time.
+// Both return MAP_FAILED with errno set on failure; munmap(p, bytes) releases the memory.
+//
+// Reserved 2 MiB hugepages; `bytes` a multiple of 2 MiB. Too few free is ENOMEM here, never a
+// SIGBUS later.
+void* map_hugepage_memory(size_t bytes);
+// Ordinary pages, transparent hugepages advised where the kernel allows them.
+void* map_committed_memory(size_t bytes);
+
 // ---- Address translation ----------------------------------------------------------------
 
 enum class IovaMode {
