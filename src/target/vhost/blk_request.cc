@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "base/log.h"
 #include "target/vhost/blk_queue.h"
 #include "target/vhost/chain_buffers.h"
 

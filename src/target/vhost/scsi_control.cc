@@ -7,9 +7,7 @@
 #include <linux/virtio_scsi.h>
 
 #include <algorithm>
-#include <cstring>
 
-#include "base/log.h"
 #include "target/vhost/chain_buffers.h"
 #include "target/vhost/scsi_queue.h"
 #include "target/vhost/scsi_wire.h"

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "base/log.h"
 #include "target/vhost/chain_buffers.h"
 #include "target/vhost/scsi_queue.h"
 #include "target/vhost/scsi_wire.h"
