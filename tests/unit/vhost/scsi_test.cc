@@ -50,7 +50,21 @@ struct Ring {
   vring_used* used() { return reinterpret_cast<vring_used*>(guest->at(at.used_gpa)); }
   uint16_t used_idx() { return __atomic_load_n(&used()->idx, __ATOMIC_ACQUIRE); }
   // Makes a chain available and kicks; returns its head.
-  uint16_t add(const std::vector<FakeGuest::Buf>& bufs) {
+  uint16_t add(const std::vector<FakeGuest::Buf>& bufs) { return add_all({bufs}); }
+  // Makes the chains available at once (one index update, one kick); returns the first head.
+  uint16_t add_all(const std::vector<std::vector<FakeGuest::Buf>>& chains) {
+    vring_avail* a = avail();
+    uint16_t idx = a->idx, head = 0;
+    for (const auto& bufs : chains) {
+      const uint16_t h = write_chain(bufs);
+      if (&bufs == &chains.front()) head = h;
+      a->ring[idx++ % kRingSize] = h;
+    }
+    __atomic_store_n(&a->idx, idx, __ATOMIC_RELEASE);
+    (void)eventfd_write(kick.get(), 1);
+    return head;
+  }
+  uint16_t write_chain(const std::vector<FakeGuest::Buf>& bufs) {
     const uint16_t first = next_desc;
     next_desc = static_cast<uint16_t>((next_desc + bufs.size()) % kRingSize);
     for (size_t i = 0; i < bufs.size(); ++i) {
@@ -61,10 +75,6 @@ struct Ring {
                                       (i + 1 < bufs.size() ? VRING_DESC_F_NEXT : 0));
       d.next = static_cast<uint16_t>((first + i + 1) % kRingSize);
     }
-    vring_avail* a = avail();
-    a->ring[a->idx % kRingSize] = first;
-    __atomic_store_n(&a->idx, static_cast<uint16_t>(a->idx + 1), __ATOMIC_RELEASE);
-    (void)eventfd_write(kick.get(), 1);
     return first;
   }
   // Waits for `n` more used entries than `before`; the last one's length.
@@ -415,14 +425,17 @@ TEST_F(ScsiTest, RemovingATargetWaitsForItsTasksInFlight) {
   std::vector<uint64_t> resps;
   Ring& r = rings_[2];
   const uint16_t before = r.used_idx();
+  std::vector<std::vector<FakeGuest::Buf>> reads;
   for (int i = 0; i < 4; ++i) {
     resps.push_back(response());
-    r.add({{request(rw10(kRead10, 0, static_cast<uint16_t>(4096 / bs))), sizeof(virtio_scsi_cmd_req), false},
-           {resps.back(), sizeof(virtio_scsi_cmd_resp), true},
-           {buf + 4096u * i, 4096, true}});
+    reads.push_back({{request(rw10(kRead10, 0, static_cast<uint16_t>(4096 / bs))), sizeof(virtio_scsi_cmd_req), false},
+                     {resps.back(), sizeof(virtio_scsi_cmd_resp), true},
+                     {buf + 4096u * i, 4096, true}});
   }
-  std::this_thread::sleep_for(5ms);
-  EXPECT_LT(static_cast<uint16_t>(r.used_idx() - before), 4);  // some still in flight
+  r.add_all(reads);
+  // The queue took all four at once: once the first is back, the rest are in flight.
+  ASSERT_TRUE(r.wait_used(before));
+  EXPECT_LT(static_cast<uint16_t>(r.used_idx() - before), 4);
   ASSERT_TRUE(scsi_controller_remove_target("scsi.0", 0).ok());
   // Every one of them was answered before the target went.
   EXPECT_EQ(static_cast<uint16_t>(r.used_idx() - before), 4);
@@ -443,11 +456,15 @@ TEST_F(ScsiTest, ALunResetIsAnsweredOnceTheTasksInFlightFinished) {
   const uint64_t buf = guest_.alloc(3 * 4096);
   Ring& io = rings_[3];
   const uint16_t before = io.used_idx();
+  std::vector<std::vector<FakeGuest::Buf>> reads;
   for (int i = 0; i < 3; ++i)
-    io.add({{request(rw10(kRead10, 0, static_cast<uint16_t>(4096 / bs_))), sizeof(virtio_scsi_cmd_req), false},
-            {response(), sizeof(virtio_scsi_cmd_resp), true},
-            {buf + 4096u * i, 4096, true}});
-  std::this_thread::sleep_for(5ms);
+    reads.push_back({{request(rw10(kRead10, 0, static_cast<uint16_t>(4096 / bs_))), sizeof(virtio_scsi_cmd_req), false},
+                     {response(), sizeof(virtio_scsi_cmd_resp), true},
+                     {buf + 4096u * i, 4096, true}});
+  io.add_all(reads);
+  // The queue took all three at once: once the first is back, the rest are in flight.
+  ASSERT_TRUE(io.wait_used(before));
+  EXPECT_LT(static_cast<uint16_t>(io.used_idx() - before), 3);
   EXPECT_EQ(tmf(VIRTIO_SCSI_T_TMF_LOGICAL_UNIT_RESET, 0), VIRTIO_SCSI_S_FUNCTION_SUCCEEDED);
   EXPECT_EQ(static_cast<uint16_t>(io.used_idx() - before), 3);  // all of them before the answer
 }
