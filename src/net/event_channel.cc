@@ -59,7 +59,9 @@ class NetChannel final : public thread::IoChannel {
     }
     return written + n;
   }
-  bool has_outstanding() const override { return watches_ > 0 || !deferred_.empty(); }
+  // Queued sends are work in flight; watched sockets wait for peers.
+  bool has_outstanding() const override { return !deferred_.empty(); }
+  bool waits_for_peers() const override { return watches_ > 0; }
   int wake_fd() const override { return epfd_; }
   // Level-triggered: a ready socket wakes ppoll at once. Queued sends are written first.
   bool prepare_sleep() override { return deferred_.empty(); }

@@ -93,7 +93,7 @@ ChannelsWait thread_channels_wait() {
 bool arm_thread_channels(std::vector<pollfd>& fds) {
   t_armed.clear();
   for (IoChannel* ch : t_channels.channels) {
-    if (!ch->has_outstanding()) continue;
+    if (!ch->has_outstanding() && !ch->waits_for_peers()) continue;
     const int fd = ch->wake_fd();
     if (fd < 0 || !ch->prepare_sleep()) {
       for (const Armed& a : t_armed) a.channel->finish_sleep(false);

@@ -54,6 +54,11 @@ class IoChannel {
   // True while work is in flight; a reactor keeps polling while any channel says so, unless
   // every such channel can wake it (below).
   virtual bool has_outstanding() const { return false; }
+  // True while the channel waits for work that others start (sockets a peer may send on at
+  // any time): nothing is in flight, so the reactor spins its idle grace before it sleeps, as
+  // a peer's next request usually comes soon; but the channel is armed for every sleep, so
+  // that the peer wakes it. (Work in flight instead makes it sleep after AppOptions::io_spin.)
+  virtual bool waits_for_peers() const { return false; }
 
   // Sleeping instead of spinning while work is in flight (docs/design.md rule 5). A channel that
   // can wake its owner returns a descriptor that turns readable (POLLIN) once a completion
@@ -98,8 +103,8 @@ enum class ChannelsWait : uint8_t {
 };
 ChannelsWait thread_channels_wait();
 
-// Arms every channel of the calling thread that has work in flight and appends their wake
-// descriptors to `fds` (events = POLLIN). False, with nothing left armed, if one of them has
+// Arms every channel of the calling thread that has work in flight or waits for peers and
+// appends their wake descriptors to `fds` (events = POLLIN). False, with nothing left armed, if one of them has
 // something ready or cannot wake the thread: poll instead. After a true, sleep on `fds`
 // (ppoll), then call disarm_thread_channels() with the same array and its revents.
 bool arm_thread_channels(std::vector<pollfd>& fds);

@@ -228,7 +228,8 @@ void Reactor::maybe_sleep() {
   }
   const uint64_t idle = now - idle_since_;
   if (idle < std::min(grace_ticks_, io_spin_ticks_)) return;  // spares the walk over the channels
-  switch (thread_channels_wait()) {
+  const ChannelsWait wait = thread_channels_wait();
+  switch (wait) {
     case ChannelsWait::idle:
       if (idle < grace_ticks_) return;
       break;
@@ -241,19 +242,18 @@ void Reactor::maybe_sleep() {
       return;  // its completions arrive without a wakeup: keep polling for them
   }
   if (!timed_.empty() && next_timed_due_ <= now) return;
-  if (!sleep_until_event(now)) return;  // a channel had a completion ready: poll it
+  if (!sleep_until_event(now, wait == ChannelsWait::can_sleep)) return;  // a channel had a completion ready: poll it
   // Backdated so that a wakeup bringing no work (a timer whose poller stayed idle) sleeps
   // again at once instead of spinning a whole grace period.
   idle_since_ = clock::ticks() - backdate_ticks_;
   if (idle_since_ == 0) idle_since_ = 1;
 }
 
-bool Reactor::sleep_until_event(uint64_t now) {
+bool Reactor::sleep_until_event(uint64_t now, bool io) {
   sleep_fds_.clear();
   sleep_fds_.push_back({event_fd_, POLLIN, 0});
   // Before the handshake: arming may find a completion ready, and then there is no sleep.
   if (!arm_thread_channels(sleep_fds_)) return false;
-  const bool io = sleep_fds_.size() > 1;
 
   sleeping_.exchange(true, std::memory_order_seq_cst);
   // From here a sender either sees us asleep and writes the eventfd, or its message (or

@@ -79,7 +79,8 @@ class Reactor {
   bool run_timed_pollers(uint64_t now);
   void reap_pollers();
   void maybe_sleep();
-  bool sleep_until_event(uint64_t now);
+  // `io`: work is in flight (counted in io_sleeps).
+  bool sleep_until_event(uint64_t now, bool io);
   void drain_at_exit();
   void free_pollers_at_exit();
 
