@@ -204,14 +204,14 @@ guest_start() {
   trap 'kill -TERM $GUEST_PID 2>/dev/null; wait $GUEST_PID; exit 130' INT
 }
 # guest_watch SECONDS CHECK...: while the guest runs (SECONDS at most), runs the command CHECK
-# every 0.5 s until it succeeds once; SEEN is 1 when it did. For what the host should see
-# while the guest works (a session, a connected front end).
+# every 0.5 s until it succeeds once, and returns then; SEEN is 1 when it did. For what the
+# host should see while the guest works (a session, a connected front end).
 guest_watch() {
   local limit=$(($1 * 2)) i=0
   shift
   SEEN=0
   while kill -0 "$GUEST_PID" 2>/dev/null && [[ $i -lt $limit ]]; do
-    if [[ $SEEN -eq 0 ]] && "$@"; then SEEN=1; fi
+    if "$@"; then SEEN=1; return; fi
     i=$((i + 1))
     sleep 0.5
   done

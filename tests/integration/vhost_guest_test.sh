@@ -76,12 +76,8 @@ scsi_targets() {
   serve_rpc vhost_get_controllers '{"name": "vhost.1"}' &&
     json '" ".join(str(t["scsi_dev_num"]) for t in d[0]["backend_specific"]["scsi"])'
 }
-connected=0
-for _ in $(seq 1 120); do  # QEMU connects before the guest boots: 60 s is plenty
-  if front_ends_connected; then connected=1; break; fi
-  kill -0 "$GUEST_PID" 2>/dev/null || break
-  sleep 0.5
-done
+guest_watch 60 front_ends_connected  # QEMU connects before the guest boots: 60 s is plenty
+connected=$SEEN
 # SCSI hot-plug, when the guest asks for it.
 if wait_for_output "$GUEST_PID" "$log" "SLUICE-PHASE scsi-hotplug" "$timeout"; then
   if serve_rpc vhost_scsi_controller_add_target '{"ctrlr": "vhost.1", "scsi_target_num": 1, "bdev_name": "Malloc2"}' &&
