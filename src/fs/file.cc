@@ -114,7 +114,19 @@ Status FileHandle::read_device(char* dst, uint64_t off, size_t n, uint64_t dev_l
       continue;
     }
     const uint64_t first = off / bsz;
-    // 2. A sequential reader (compaction input, WAL replay) gets a read-ahead window.
+    const uint64_t chunk = off / ReadCache::kChunk, cstart = chunk * ReadCache::kChunk;
+    const ReadCache::Key key{ino_->id, epoch, chunk};
+    // 2. The shared read cache, by chunk, for every reader: the next compaction reads the
+    //    tables a flush or compaction just wrote (and left there) from start to end.
+    if (cache) {
+      const size_t take = std::min<uint64_t>(n, cstart + ReadCache::kChunk - off);
+      if (cache->lookup(key, off - cstart, take, dst)) {
+        FsCore::count(counters.cache_hits);
+        dst += take, off += take, n -= take;
+        continue;
+      }
+    }
+    // 3. A sequential reader (compaction input, WAL replay) gets a read-ahead window.
     if (seq_run_ >= 2 && readahead >= bsz) {
       uint64_t want = std::max<uint64_t>((readahead + bsz - 1) / bsz * bsz, (off + n + bsz - 1) / bsz * bsz - first * bsz);
       want = std::min(want, alloc - first * bsz);
@@ -132,29 +144,23 @@ Status FileHandle::read_device(char* dst, uint64_t off, size_t n, uint64_t dev_l
         continue;
       }
     }
-    // 3. The shared read cache, by chunk.
+    // 4. A cache miss reads the whole chunk and keeps it.
     if (cache) {
-      const uint64_t chunk = off / ReadCache::kChunk, cstart = chunk * ReadCache::kChunk;
       const size_t take = std::min<uint64_t>(n, cstart + ReadCache::kChunk - off);
-      const ReadCache::Key key{ino_->id, epoch, chunk};
-      if (cache->lookup(key, off - cstart, take, dst)) {
-        FsCore::count(counters.cache_hits);
-      } else {
-        FsCore::count(counters.cache_misses);
-        FsCore::count(counters.bounced_reads);
-        const uint64_t cend = std::min({cstart + ReadCache::kChunk, (dev_limit + bsz - 1) / bsz * bsz, alloc});
-        char* b = thread_scratch(cend - cstart, fs_.buf_align());
-        if (b == nullptr) return Status(Errc::no_space, "out of memory for a read buffer");
-        SLUICE_RETURN_IF_ERROR(read_blocks(b, cstart / bsz, (cend - cstart) / bsz));
-        // Only bytes below the device limit are stable.
-        const uint64_t stable = std::min(cend, dev_limit);
-        if (stable > cstart) cache->insert(key, b, stable - cstart);
-        std::memcpy(dst, b + (off - cstart), take);
-      }
+      FsCore::count(counters.cache_misses);
+      FsCore::count(counters.bounced_reads);
+      const uint64_t cend = std::min({cstart + ReadCache::kChunk, (dev_limit + bsz - 1) / bsz * bsz, alloc});
+      char* b = thread_scratch(cend - cstart, fs_.buf_align());
+      if (b == nullptr) return Status(Errc::no_space, "out of memory for a read buffer");
+      SLUICE_RETURN_IF_ERROR(read_blocks(b, cstart / bsz, (cend - cstart) / bsz));
+      // Only bytes below the device limit are stable.
+      const uint64_t stable = std::min(cend, dev_limit);
+      if (stable > cstart) cache->insert(key, b, stable - cstart);
+      std::memcpy(dst, b + (off - cstart), take);
       dst += take, off += take, n -= take;
       continue;
     }
-    // 4. A bounce buffer of the calling thread.
+    // 5. A bounce buffer of the calling thread.
     FsCore::count(counters.bounced_reads);
     const uint64_t last = std::min<uint64_t>((off + n + bsz - 1) / bsz, first + (1u << 20) / bsz);
     char* b = thread_scratch((last - first) * bsz, fs_.buf_align());

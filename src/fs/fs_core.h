@@ -18,6 +18,7 @@
 #include "fs/inode.h"
 #include "fs/read_cache.h"
 #include "fs/write_buffer.h"
+#include "fs/write_buffer_pool.h"
 
 namespace sluice::fs {
 
@@ -66,8 +67,9 @@ class FsCore final : public FileSystem {
   // Changes the inode's state record (durable at the next commit); returns the new state.
   Result<InodeState> update_state(Inode& ino, const std::function<void(InodeState&)>& change);
   uint32_t buf_align() const { return buf_align_; }
-  // Where write buffers live so that they outlive the process; null: in plain memory.
-  const BufferDir* buffer_dir() const { return bufdir_.get(); }
+  // Where files opened for writing get their write buffers (in the store's buffer directory
+  // once attach_write_buffers() found it, so that they outlive the process).
+  WriteBufferPool& write_buffers() { return *write_buffers_; }
   ReadCache* cache() { return cache_.get(); }
   struct Counters {
     std::atomic<uint64_t> direct_reads{0}, bounced_reads{0}, readahead_fills{0}, cache_hits{0}, cache_misses{0},
@@ -138,6 +140,7 @@ class FsCore final : public FileSystem {
 
   std::unique_ptr<ReadCache> cache_;
   std::unique_ptr<BufferDir> bufdir_;
+  std::unique_ptr<WriteBufferPool> write_buffers_;  // after bufdir_: its idle files go first
   Counters counters_;
 
   std::mutex locks_mu_;

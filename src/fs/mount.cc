@@ -216,6 +216,7 @@ Result<std::unique_ptr<FileSystem>> FsCore::mount_device(std::string_view device
   if (auto b = bdev::find(fs->device_)) fs->buf_align_ = std::max<uint32_t>(b->geometry().buf_align, 1);
   fs->channels_ = std::make_unique<ChannelSource>(*fs->bs_);
   if (opts.read_cache_bytes > 0) fs->cache_ = std::make_unique<ReadCache>(opts.read_cache_bytes);
+  fs->write_buffers_ = std::make_unique<WriteBufferPool>(nullptr, fs->block_, fs->buf_align_);
   Status st;
   {
     std::lock_guard lock(fs->md_mu_);
@@ -246,6 +247,8 @@ Status FsCore::unmount() {
   if (left > 0) keep_for_stragglers(std::move(bs_), device_, left);
   bs_.reset();
   inodes_.clear();
+  // Idle buffers are removed before their directory; a straggler handle (abandon) gets one in memory.
+  write_buffers_ = std::make_unique<WriteBufferPool>(nullptr, block_, buf_align_);
   bufdir_.reset();
   unmounted_ = true;
   release_device();
@@ -260,6 +263,8 @@ void FsCore::abandon() {
   if (left > 0) keep_for_stragglers(std::move(bs_), device_, left);
   bs_.reset();
   inodes_.clear();
+  // Idle buffers are removed before their directory; a straggler handle (abandon) gets one in memory.
+  write_buffers_ = std::make_unique<WriteBufferPool>(nullptr, block_, buf_align_);
   bufdir_.reset();
   unmounted_ = true;
   release_device();

@@ -33,6 +33,7 @@ Status FsCore::attach_write_buffers() {
     (void)::unlink((*dir)->file_of(blob).c_str());
   }
   bufdir_ = std::move(dir.value());
+  write_buffers_ = std::make_unique<WriteBufferPool>(bufdir_.get(), block_, buf_align_);
   return Status::Ok();
 }
 

@@ -15,7 +15,6 @@
 namespace sluice::fs {
 namespace {
 
-constexpr size_t kWriteBuffer = 1u << 20;
 constexpr size_t kZeroChunk = 64u << 10;
 const char kZeroes[kZeroChunk] = {};
 
@@ -59,11 +58,10 @@ Status FileHandle::begin_write() {
   }
   auto ch = fs_.channels().get();
   if (!ch.ok()) return ch.status();
-  const uint32_t bsz = fs_.block();
   auto ws = std::make_unique<WriteState>();
-  ws->cap = std::max<size_t>(kWriteBuffer / bsz * bsz, 4 * bsz);
-  const size_t align = std::max<size_t>(4096, fs_.buf_align());
-  auto buf = WriteBuffer::create(fs_.buffer_dir(), ino_->id, bsz, ws->cap + 2 * bsz, align);
+  WriteBufferPool& pool = fs_.write_buffers();
+  ws->cap = pool.append_capacity();
+  auto buf = pool.take(ino_->id);
   if (!buf.ok()) return buf.status();
   ws->buf = std::move(buf.value());
   const uint64_t len = ino_->len;
@@ -317,7 +315,11 @@ Status FileHandle::end_write_locked(blob::BlobChannel* ch) {
   }
   // Everything is on the device now; if it is not (the device failed), the buffer stays for
   // the next mount to replay.
-  if (!st.ok()) ws.buf->keep();
+  if (st.ok()) {
+    fs_.write_buffers().give_back(std::move(ws.buf));
+  } else {
+    ws.buf->keep();
+  }
   ino_->ws.reset();
   return st;
 }

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <bit>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -28,6 +29,7 @@ constexpr char kMagic[8] = {'S', 'F', 'S', 'W', 'B', 'U', 'F', '1'};
 constexpr uint32_t kVersion = 1;
 constexpr size_t kOffVersion = 8, kOffBlockSize = 12, kOffBlob = 16, kOffStart = 24, kOffEnd = 32, kOffStore = 40;
 constexpr size_t kStoreIdBytes = 48;
+constexpr std::string_view kIdlePrefix = "idle-";
 // start and end are stored natively (atomic stores) and read as little-endian.
 static_assert(std::endian::native == std::endian::little);
 
@@ -73,7 +75,14 @@ Result<std::unique_ptr<BufferDir>> BufferDir::open(const std::string& root, cons
                                             "the same UUID", path));
     return errno_status(err, "lock write-buffer directory", path);
   }
-  return std::unique_ptr<BufferDir>(new BufferDir(path, store_id, fd));
+  std::unique_ptr<BufferDir> dir(new BufferDir(path, store_id, fd));
+  if (DIR* d = ::opendir(path.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      if (std::string_view(e->d_name).starts_with(kIdlePrefix)) (void)::unlinkat(fd, e->d_name, 0);
+    }
+    ::closedir(d);
+  }
+  return dir;
 }
 
 BufferDir::~BufferDir() {
@@ -82,6 +91,8 @@ BufferDir::~BufferDir() {
 }
 
 std::string BufferDir::file_of(uint64_t blob) const { return fmt::format("{}/{}", path_, blob); }
+
+std::string BufferDir::idle_file(uint64_t n) const { return fmt::format("{}/{}{}", path_, kIdlePrefix, n); }
 
 std::vector<uint64_t> BufferDir::leftovers() const {
   std::vector<uint64_t> ids;
@@ -197,6 +208,22 @@ void WriteBuffer::set_end(uint64_t end) {
 void WriteBuffer::rebase(uint64_t start) {
   std::atomic_ref<uint64_t>(*header_field(kOffEnd)).store(0, std::memory_order_release);  // end <= start: empty
   std::atomic_ref<uint64_t>(*header_field(kOffStart)).store(start, std::memory_order_release);
+}
+
+bool WriteBuffer::idle(const std::string& idle_path) {
+  if (fd_ < 0 || keep_) return false;
+  rebase(0);
+  std::atomic_ref<uint64_t>(*header_field(kOffBlob)).store(0, std::memory_order_release);
+  if (::rename(path_.c_str(), idle_path.c_str()) != 0) return false;
+  path_ = idle_path;
+  return true;
+}
+
+bool WriteBuffer::assign(uint64_t blob, const std::string& path) {
+  std::atomic_ref<uint64_t>(*header_field(kOffBlob)).store(blob, std::memory_order_release);
+  if (::rename(path_.c_str(), path.c_str()) != 0) return false;
+  path_ = path;
+  return true;
 }
 
 }  // namespace sluice::fs

@@ -39,6 +39,9 @@ class BufferDir {
   const std::string& path() const { return path_; }
   const std::string& store_id() const { return store_id_; }
   std::string file_of(uint64_t blob) const;
+  // The name of idle buffer number `n` (write_buffer_pool.h). Idle files hold nothing; open()
+  // removes those a process that died left behind.
+  std::string idle_file(uint64_t n) const;
   // The blob ids of the buffers left in the directory (by a process that died).
   std::vector<uint64_t> leftovers() const;
 
@@ -79,6 +82,13 @@ class WriteBuffer {
   void rebase(uint64_t start);
   // Leaves the file in place at destruction (the device failed: a later mount may replay it).
   void keep() { keep_ = true; }
+
+  // Reuse (write_buffer_pool.h). idle(): the buffer is emptied (end 0), then its file is
+  // renamed to `idle_path`, a name replay ignores. assign(): the header names `blob`, then
+  // the file is renamed to that blob's name. False if the rename failed: drop the buffer.
+  // A process that dies anywhere in between leaves either an empty buffer or an idle file.
+  bool idle(const std::string& idle_path);
+  bool assign(uint64_t blob, const std::string& path);
 
  private:
   WriteBuffer() = default;
