@@ -46,6 +46,13 @@ class BackendQueue {
   virtual int wake_fd() const { return -1; }
   virtual bool prepare_sleep() { return false; }
   virtual void finish_sleep(bool woken) { (void)woken; }
+  // IoChannel::wait_in_kernel (thread/io_channel.h): submits what is queued and blocks until
+  // a completion is ready for poll() or timeout_ns passed. False (the default): the queue
+  // cannot, use the wake-up above.
+  virtual bool wait_in_kernel(uint64_t timeout_ns) {
+    (void)timeout_ns;
+    return false;
+  }
 };
 
 

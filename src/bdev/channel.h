@@ -29,6 +29,10 @@ class BdevChannel final : public thread::IoChannel {
     return done_.empty() && resets_.empty() && throttled_.empty() && queue_->prepare_sleep();
   }
   void finish_sleep(bool woken) override { queue_->finish_sleep(woken); }
+  bool wait_in_kernel(uint64_t timeout_ns) override {
+    if (!done_.empty() || !resets_.empty() || !throttled_.empty()) return true;  // poll() has work now
+    return queue_->wait_in_kernel(timeout_ns);
+  }
 
   Bdev& bdev() const { return bdev_; }
   const IoStats& stats() const { return stats_; }

@@ -90,6 +90,7 @@ class UringQueue final : public BackendQueue {
   int wake_fd() const override { return wake_fd_; }
   bool prepare_sleep() override;
   void finish_sleep(bool woken) override;
+  bool wait_in_kernel(uint64_t timeout_ns) override;
 
  private:
   struct FixedRegion {
@@ -191,6 +192,18 @@ void UringQueue::finish_sleep(bool woken) {
   // that costs one spurious wakeup at the next sleep, never a lost one.
   uint64_t count;
   [[maybe_unused]] ssize_t n = read(wake_fd_, &count, sizeof(count));
+}
+
+bool UringQueue::wait_in_kernel(uint64_t timeout_ns) {
+  // Without EXT_ARG (before 5.11) liburing would queue a timeout SQE of its own for the wait.
+  if (!ring_ok_ || (ring_.features & IORING_FEAT_EXT_ARG) == 0) return false;
+  if (io_uring_cq_ready(&ring_) != 0) return true;
+  // One io_uring_enter: submit, run the deferred completion work, wait for one CQE (or the
+  // timeout, -ETIME). poll() reaps what it finds; an error here is seen there again.
+  __kernel_timespec ts{static_cast<long long>(timeout_ns / 1000000000u), static_cast<long long>(timeout_ns % 1000000000u)};
+  io_uring_cqe* cqe = nullptr;
+  (void)io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+  return true;
 }
 
 UringQueue::~UringQueue() {

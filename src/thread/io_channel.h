@@ -71,6 +71,16 @@ class IoChannel {
   virtual bool prepare_sleep() { return false; }
   // Disarms after the sleep; `woken`: wake_fd() was found readable.
   virtual void finish_sleep(bool woken) { (void)woken; }
+  // The cheaper sleep of a thread whose only work in flight is on this channel: block in
+  // the kernel until something is ready for poll() or timeout_ns passed, in one system call
+  // that also hands the kernel what is queued (io_uring's submit-and-wait), where the
+  // wake_fd() route takes a poll(2), an eventfd read and another enter to collect the
+  // completion. False: the channel cannot; use wake_fd(). Owning thread only, with work in
+  // flight, never inside poll().
+  virtual bool wait_in_kernel(uint64_t timeout_ns) {
+    (void)timeout_ns;
+    return false;
+  }
 
   IoDevice& device() const { return device_; }
   std::thread::id owner() const { return owner_; }
@@ -110,9 +120,10 @@ ChannelsWait thread_channels_wait();
 bool arm_thread_channels(std::vector<pollfd>& fds);
 void disarm_thread_channels(const std::vector<pollfd>& fds);
 
-// The sleep of a thread that is not a reactor: arms, waits up to timeout_ns for a channel to
-// have a completion ready, disarms. Returns false at once, without sleeping, when nothing is
-// in flight or arm_thread_channels() refuses.
+// The sleep of a thread that is not a reactor: waits up to timeout_ns for a channel to have
+// a completion ready (in the kernel when a single channel has work in flight and can, else
+// armed, in ppoll). Returns false at once, without sleeping, when nothing is in flight or
+// arm_thread_channels() refuses.
 bool sleep_on_thread_channels(uint64_t timeout_ns);
 // How many channels the calling thread owns (for leak checks at shutdown).
 size_t thread_channel_count();

@@ -108,6 +108,38 @@ TEST_P(Wake, WakeFdFiresForEveryCompletionItWasArmedFor) {
   EXPECT_TRUE((*desc)->put_channel(channel).ok());
 }
 
+// A thread that is not a reactor (a RocksDB thread reading SluiceFS) waiting on its one busy
+// channel: sleep_on_thread_channels() sleeps (in the kernel where the backend can: uring's
+// submit-and-wait, which also submits the queued read) and every read completes with its
+// bytes.
+TEST_P(Wake, ForeignThreadSleepsUntilEachReadCompletes) {
+  auto desc = open(name_);
+  ASSERT_TRUE(desc.ok());
+  auto ch = (*desc)->get_channel();
+  ASSERT_TRUE(ch.ok());
+  BdevChannel* channel = *ch;
+  const uint32_t bs = (*desc)->geometry().block_size;
+  AlignedBuffer buf(4096);
+  int sleeps = 0;
+  for (int i = 0; i < 64; ++i) {
+    const uint64_t offset = (static_cast<uint64_t>(i) * 53 % (kFileBytes / 4096)) * 4096;
+    Done done;
+    ASSERT_TRUE((*desc)->read(channel, buf.data(), offset / bs, 4096 / bs, on_done, &done).ok());
+    const uint64_t deadline = clock::now_ns() + 10'000'000'000ull;
+    // No poll() before the first sleep: the read is still queued, and the sleep must submit it
+    // (or refuse to sleep) rather than wait for a completion that cannot come.
+    while (done.count == 0 && clock::now_ns() < deadline) {
+      if (thread::sleep_on_thread_channels(5'000'000'000ull)) ++sleeps;
+      poll(channel);
+    }
+    ASSERT_EQ(done.count, 1) << "read " << i;
+    ASSERT_EQ(done.status, Errc::ok) << "read " << i;
+    ASSERT_EQ(std::memcmp(buf.data(), content_.data() + offset, 4096), 0) << "read " << i;
+  }
+  EXPECT_GT(sleeps, 0);
+  EXPECT_TRUE((*desc)->put_channel(channel).ok());
+}
+
 // A completion that arrived while nobody polled must stop the channel from arming.
 TEST_P(Wake, ReadyCompletionRefusesToArm) {
   auto desc = open(name_);

@@ -215,5 +215,88 @@ TEST(IoSleep, AChannelThatCannotWakeKeepsTheThreadPolling) {
   EXPECT_TRUE(put_io_channel(*a).ok());
 }
 
+// A channel that can block in the kernel itself (io_uring's submit-and-wait): it stands in by
+// blocking on the device's eventfd, and counts the waits.
+class KernelWaitChannel final : public IoChannel {
+ public:
+  KernelWaitChannel(IoDevice& d, SignallingDevice& sig) : IoChannel(d), sig_(sig) {}
+  int poll() override { return sig_dev_channel_poll(); }
+  bool has_outstanding() const override { return sig_.outstanding.load(); }
+  int wake_fd() const override { return sig_.efd; }
+  bool prepare_sleep() override {
+    sig_.armed.fetch_add(1);
+    return !sig_.ready.load();
+  }
+  void finish_sleep(bool woken) override {
+    sig_.finished.fetch_add(1);
+    if (woken) sig_.woken.fetch_add(1);
+  }
+  bool wait_in_kernel(uint64_t timeout_ns) override {
+    kernel_waits.fetch_add(1);
+    pollfd p{sig_.efd, POLLIN, 0};
+    (void)::poll(&p, 1, static_cast<int>(timeout_ns / 1'000'000));
+    return true;
+  }
+  static inline std::atomic<uint64_t> kernel_waits{0};
+
+ private:
+  int sig_dev_channel_poll() {
+    if (!sig_.ready.exchange(false)) return 0;
+    sig_.outstanding = false;
+    sig_.completions.fetch_add(1);
+    return 1;
+  }
+  SignallingDevice& sig_;
+};
+class KernelWaitDevice final : public IoDevice {
+ public:
+  explicit KernelWaitDevice(SignallingDevice& sig) : sig_(sig) {}
+  Result<std::unique_ptr<IoChannel>> create_channel() override {
+    return std::unique_ptr<IoChannel>(new KernelWaitChannel(*this, sig_));
+  }
+
+ private:
+  SignallingDevice& sig_;
+};
+
+// With one channel in flight that can wait in the kernel, the thread waits there, without
+// arming anything; with two, it arms both and sleeps in ppoll as before.
+TEST(IoSleep, ASingleBusyChannelThatCanWaitInTheKernelDoesSo) {
+  SignallingDevice sig;
+  KernelWaitDevice device(sig);
+  auto ch = get_io_channel(device);
+  ASSERT_TRUE(ch.ok());
+  KernelWaitChannel::kernel_waits = 0;
+  std::thread completer([&] {
+    std::this_thread::sleep_for(30ms);
+    sig.complete();
+  });
+  const uint64_t deadline = clock::now_ns() + 10'000'000'000ull;
+  bool slept = false;
+  while (sig.completions.load() == 0 && clock::now_ns() < deadline) {
+    if (poll_thread_channels() > 0) break;
+    slept |= sleep_on_thread_channels(1'000'000'000);
+  }
+  completer.join();
+  EXPECT_EQ(sig.completions.load(), 1u);
+  EXPECT_TRUE(slept);
+  EXPECT_GE(KernelWaitChannel::kernel_waits.load(), 1u);
+  EXPECT_EQ(sig.armed.load(), 0u) << "armed although the channel waits in the kernel";
+
+  // A second busy channel: neither can wait alone, so both are armed.
+  sig.outstanding = true;
+  SignallingDevice other;
+  auto ch2 = get_io_channel(other);
+  ASSERT_TRUE(ch2.ok());
+  KernelWaitChannel::kernel_waits = 0;
+  EXPECT_TRUE(sleep_on_thread_channels(1'000'000));  // nothing completes: a timed-out sleep
+  EXPECT_EQ(KernelWaitChannel::kernel_waits.load(), 0u);
+  EXPECT_EQ(sig.armed.load(), 1u);
+  EXPECT_EQ(other.armed.load(), 1u);
+  EXPECT_TRUE(put_io_channel(*ch2).ok());
+  sig.outstanding = false;
+  EXPECT_TRUE(put_io_channel(*ch).ok());
+}
+
 }  // namespace
 }  // namespace sluice::thread
