@@ -102,19 +102,26 @@ uint64_t ChannelSource::retire() {
   return live_.load();
 }
 
-// Waiting polls for a few microseconds, then sleeps on the thread's channels (uring and aio
-// wake it through an eventfd) instead of spinning: with RocksDB's threads on few cores, a
-// spinning waiter takes the CPU that the kernel's side of the device (loop and filesystem
-// workers, the block layer) needs to complete the very I/O it waits for. Each sleep is short
-// and bounded, so work that no descriptor signals (a request the blob layer deferred until
-// another thread acts) is still polled again soon. Devices that cannot wake us (malloc,
-// userspace NVMe, stacked virtual bdevs) keep being polled, yielding now and then.
+// Waiting sleeps instead of spinning: with RocksDB's threads on few cores, a spinning waiter
+// takes the CPU that the kernel's side of the device (loop and filesystem workers, the block
+// layer) needs to complete the very I/O it waits for.
+// - A thread whose only I/O in flight is on an io_uring channel goes straight to the kernel:
+//   one io_uring_enter submits the request and waits for it, as one pread would. Polling
+//   first would only add enters (with deferred task work, an io_uring completion is
+//   collected by entering the kernel anyway).
+// - Otherwise it polls for a few microseconds, then sleeps on the thread's channels (uring
+//   and aio wake it through an eventfd).
+// Each sleep is short and bounded, so work that no descriptor signals (a request the blob
+// layer deferred until another thread acts) is still polled again soon. Devices that cannot
+// wake us (malloc, userspace NVMe, stacked virtual bdevs) keep being polled, yielding now and
+// then.
 Status wait_io(blob::Blobstore& bs, blob::BlobChannel* ch, IoWait& w) {
   constexpr uint64_t kSpinNs = 5'000;
   constexpr uint64_t kSleepCapNs = 500'000;
   constexpr uint64_t kTimeoutNs = 120'000'000'000ull;
   const uint64_t start = clock::now_ns();
   for (uint32_t idle = 0; w.pending > 0;) {
+    const bool waited = thread::wait_in_kernel_on_thread_channels(kSleepCapNs);
     if (bs.poll(ch) > 0) {
       idle = 0;
       continue;
@@ -122,7 +129,7 @@ Status wait_io(blob::Blobstore& bs, blob::BlobChannel* ch, IoWait& w) {
     if (w.pending == 0) break;
     const uint64_t now = clock::now_ns();
     if (now - start > kTimeoutNs) return Status(Errc::aborted, "sluicefs: I/O did not complete within 120 s");
-    if (now - start < kSpinNs) continue;
+    if (waited || now - start < kSpinNs) continue;
     if (!thread::sleep_on_thread_channels(kSleepCapNs) && (++idle & 63) == 0) sched_yield();
   }
   if (w.status != Errc::ok) return Status(w.status, fmt::format("sluicefs: device I/O failed: {}", errc_name(w.status)));

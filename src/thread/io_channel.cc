@@ -115,16 +115,18 @@ void disarm_thread_channels(const std::vector<pollfd>& fds) {
   t_armed.clear();
 }
 
-bool sleep_on_thread_channels(uint64_t timeout_ns) {
+bool wait_in_kernel_on_thread_channels(uint64_t timeout_ns) {
   IoChannel* only = nullptr;
-  int busy = 0;
   for (IoChannel* ch : t_channels.channels) {
     if (!ch->has_outstanding() && !ch->waits_for_peers()) continue;
+    if (only != nullptr) return false;
     only = ch;
-    ++busy;
   }
-  if (busy == 0) return false;  // nothing in flight: nothing would ever wake us
-  if (busy == 1 && only->wait_in_kernel(timeout_ns)) return true;
+  return only != nullptr && only->wait_in_kernel(timeout_ns);
+}
+
+bool sleep_on_thread_channels(uint64_t timeout_ns) {
+  if (wait_in_kernel_on_thread_channels(timeout_ns)) return true;
   thread_local std::vector<pollfd> fds;
   fds.clear();
   if (!arm_thread_channels(fds)) return false;

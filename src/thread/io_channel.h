@@ -125,6 +125,9 @@ void disarm_thread_channels(const std::vector<pollfd>& fds);
 // armed, in ppoll). Returns false at once, without sleeping, when nothing is in flight or
 // arm_thread_channels() refuses.
 bool sleep_on_thread_channels(uint64_t timeout_ns);
+// Only the first of those: true if the calling thread has work in flight on exactly one
+// channel and waited for it in the kernel (IoChannel::wait_in_kernel).
+bool wait_in_kernel_on_thread_channels(uint64_t timeout_ns);
 // How many channels the calling thread owns (for leak checks at shutdown).
 size_t thread_channel_count();
 
