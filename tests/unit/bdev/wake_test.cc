@@ -72,9 +72,32 @@ void on_done(void* arg, Errc st) {
   if (st != Errc::ok) d->status = st;
 }
 
-// Each read, QD1: poll, and whenever the channel agrees to sleep, the wake descriptor must
-// turn readable (a lost wakeup fails here after 5 s instead of hanging), then the poll
-// reaps the read, with the file's bytes.
+// 64 reads, QD1, each waited for by `wait_step` (called until the read completes, at most
+// 10 s, returning true when it slept) and checked against the file's bytes. Returns how many
+// steps slept: device reads take far longer than arming, so some must have.
+template <typename WaitStep>
+int read_each_block(BdevDesc* desc, BdevChannel* channel, AlignedBuffer& content, WaitStep wait_step) {
+  const uint32_t bs = desc->geometry().block_size;
+  AlignedBuffer buf(4096);
+  int sleeps = 0;
+  for (int i = 0; i < 64; ++i) {
+    const uint64_t offset = (static_cast<uint64_t>(i) * 37 % (kFileBytes / 4096)) * 4096;
+    Done done;
+    EXPECT_TRUE(desc->read(channel, buf.data(), offset / bs, 4096 / bs, on_done, &done).ok());
+    const uint64_t deadline = clock::now_ns() + 10'000'000'000ull;
+    while (done.count == 0 && clock::now_ns() < deadline) sleeps += wait_step(done) ? 1 : 0;
+    EXPECT_EQ(done.count, 1) << "read " << i;
+    EXPECT_EQ(done.status, Errc::ok) << "read " << i;
+    if (done.count != 1 || std::memcmp(buf.data(), content.data() + offset, 4096) != 0) {
+      ADD_FAILURE() << "read " << i << " did not bring the file's bytes";
+      break;
+    }
+  }
+  return sleeps;
+}
+
+// Poll, and whenever the channel agrees to sleep, the wake descriptor must turn readable (a
+// lost wakeup fails here after 5 s instead of hanging); then the poll reaps the read.
 TEST_P(Wake, WakeFdFiresForEveryCompletionItWasArmedFor) {
   auto desc = open(name_);
   ASSERT_TRUE(desc.ok());
@@ -82,60 +105,34 @@ TEST_P(Wake, WakeFdFiresForEveryCompletionItWasArmedFor) {
   ASSERT_TRUE(ch.ok());
   BdevChannel* channel = *ch;
   ASSERT_GE(channel->wake_fd(), 0) << GetParam() << " offers no wake descriptor";
-
-  const uint32_t bs = (*desc)->geometry().block_size;
-  AlignedBuffer buf(4096);
-  int sleeps = 0;
-  for (int i = 0; i < 64; ++i) {
-    const uint64_t offset = (static_cast<uint64_t>(i) * 37 % (kFileBytes / 4096)) * 4096;
-    Done done;
-    ASSERT_TRUE((*desc)->read(channel, buf.data(), offset / bs, 4096 / bs, on_done, &done).ok());
-    const uint64_t deadline = clock::now_ns() + 10'000'000'000ull;
-    while (done.count == 0 && clock::now_ns() < deadline) {
-      if (poll(channel) > 0 || !channel->prepare_sleep()) continue;
-      pollfd p{channel->wake_fd(), POLLIN, 0};
-      const int rc = ::poll(&p, 1, 5000);
-      channel->finish_sleep(rc > 0);
-      ASSERT_EQ(rc, 1) << "read " << i << ": armed, but no wakeup within 5 s";
-      ++sleeps;
-    }
-    ASSERT_EQ(done.count, 1) << "read " << i;
-    ASSERT_EQ(done.status, Errc::ok) << "read " << i;
-    ASSERT_EQ(std::memcmp(buf.data(), content_.data() + offset, 4096), 0) << "read " << i;
-  }
-  // Device reads take far longer than arming: at least some of them were slept through.
+  const int sleeps = read_each_block(desc->get(), channel, content_, [&](const Done& done) {
+    if (poll(channel) > 0 || done.count > 0 || !channel->prepare_sleep()) return false;
+    pollfd p{channel->wake_fd(), POLLIN, 0};
+    const int rc = ::poll(&p, 1, 5000);
+    channel->finish_sleep(rc > 0);
+    EXPECT_EQ(rc, 1) << "armed, but no wakeup within 5 s";
+    return true;
+  });
   EXPECT_GT(sleeps, 0);
   EXPECT_TRUE((*desc)->put_channel(channel).ok());
 }
 
 // A thread that is not a reactor (a RocksDB thread reading SluiceFS) waiting on its one busy
 // channel: sleep_on_thread_channels() sleeps (in the kernel where the backend can: uring's
-// submit-and-wait, which also submits the queued read) and every read completes with its
-// bytes.
+// submit-and-wait, which also submits the queued read) and every read completes. There is no
+// poll() before the first sleep: the read is still queued, and the sleep must submit it (or
+// refuse to sleep) rather than wait for a completion that cannot come.
 TEST_P(Wake, ForeignThreadSleepsUntilEachReadCompletes) {
   auto desc = open(name_);
   ASSERT_TRUE(desc.ok());
   auto ch = (*desc)->get_channel();
   ASSERT_TRUE(ch.ok());
   BdevChannel* channel = *ch;
-  const uint32_t bs = (*desc)->geometry().block_size;
-  AlignedBuffer buf(4096);
-  int sleeps = 0;
-  for (int i = 0; i < 64; ++i) {
-    const uint64_t offset = (static_cast<uint64_t>(i) * 53 % (kFileBytes / 4096)) * 4096;
-    Done done;
-    ASSERT_TRUE((*desc)->read(channel, buf.data(), offset / bs, 4096 / bs, on_done, &done).ok());
-    const uint64_t deadline = clock::now_ns() + 10'000'000'000ull;
-    // No poll() before the first sleep: the read is still queued, and the sleep must submit it
-    // (or refuse to sleep) rather than wait for a completion that cannot come.
-    while (done.count == 0 && clock::now_ns() < deadline) {
-      if (thread::sleep_on_thread_channels(5'000'000'000ull)) ++sleeps;
-      poll(channel);
-    }
-    ASSERT_EQ(done.count, 1) << "read " << i;
-    ASSERT_EQ(done.status, Errc::ok) << "read " << i;
-    ASSERT_EQ(std::memcmp(buf.data(), content_.data() + offset, 4096), 0) << "read " << i;
-  }
+  const int sleeps = read_each_block(desc->get(), channel, content_, [&](const Done&) {
+    const bool slept = thread::sleep_on_thread_channels(5'000'000'000ull);
+    poll(channel);
+    return slept;
+  });
   EXPECT_GT(sleeps, 0);
   EXPECT_TRUE((*desc)->put_channel(channel).ok());
 }

@@ -26,9 +26,11 @@ using namespace testing;
 
 class SignallingDevice;
 
-class SignallingChannel final : public IoChannel {
+class SignallingChannel : public IoChannel {
  public:
   explicit SignallingChannel(SignallingDevice& d);
+  // A channel of another device kind (a subclass's) that signals through `d`.
+  SignallingChannel(IoDevice& owner, SignallingDevice& d) : IoChannel(owner), dev_(d) {}
   int poll() override;
   bool has_outstanding() const override;
   int wake_fd() const override;
@@ -217,36 +219,16 @@ TEST(IoSleep, AChannelThatCannotWakeKeepsTheThreadPolling) {
 
 // A channel that can block in the kernel itself (io_uring's submit-and-wait): it stands in by
 // blocking on the device's eventfd, and counts the waits.
-class KernelWaitChannel final : public IoChannel {
+class KernelWaitChannel final : public SignallingChannel {
  public:
-  KernelWaitChannel(IoDevice& d, SignallingDevice& sig) : IoChannel(d), sig_(sig) {}
-  int poll() override { return sig_dev_channel_poll(); }
-  bool has_outstanding() const override { return sig_.outstanding.load(); }
-  int wake_fd() const override { return sig_.efd; }
-  bool prepare_sleep() override {
-    sig_.armed.fetch_add(1);
-    return !sig_.ready.load();
-  }
-  void finish_sleep(bool woken) override {
-    sig_.finished.fetch_add(1);
-    if (woken) sig_.woken.fetch_add(1);
-  }
+  using SignallingChannel::SignallingChannel;
   bool wait_in_kernel(uint64_t timeout_ns) override {
     kernel_waits.fetch_add(1);
-    pollfd p{sig_.efd, POLLIN, 0};
+    pollfd p{wake_fd(), POLLIN, 0};
     (void)::poll(&p, 1, static_cast<int>(timeout_ns / 1'000'000));
     return true;
   }
   static inline std::atomic<uint64_t> kernel_waits{0};
-
- private:
-  int sig_dev_channel_poll() {
-    if (!sig_.ready.exchange(false)) return 0;
-    sig_.outstanding = false;
-    sig_.completions.fetch_add(1);
-    return 1;
-  }
-  SignallingDevice& sig_;
 };
 class KernelWaitDevice final : public IoDevice {
  public:
