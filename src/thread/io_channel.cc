@@ -90,6 +90,18 @@ ChannelsWait thread_channels_wait() {
   return wait;
 }
 
+uint64_t thread_channels_idle_spin_ns(uint64_t grace_ns) {
+  bool peers = false;
+  uint64_t spin_ns = 0;
+  for (IoChannel* ch : t_channels.channels) {
+    if (!ch->waits_for_peers()) continue;
+    peers = true;
+    spin_ns = std::max(spin_ns, std::min(ch->peer_spin_ns(grace_ns), grace_ns));
+    if (spin_ns == grace_ns) break;
+  }
+  return peers ? spin_ns : grace_ns;
+}
+
 bool arm_thread_channels(std::vector<pollfd>& fds) {
   t_armed.clear();
   for (IoChannel* ch : t_channels.channels) {

@@ -59,6 +59,12 @@ class IoChannel {
   // a peer's next request usually comes soon; but the channel is armed for every sleep, so
   // that the peer wakes it. (Work in flight instead makes it sleep after AppOptions::io_spin.)
   virtual bool waits_for_peers() const { return false; }
+  // Asked only while waits_for_peers(): how long, once the reactor has nothing to do, the
+  // peers' next request is worth spinning for, at most `grace_ns` (the reactor's idle grace).
+  // The grace pays off for a peer that sends again within it; a peer that is known to be
+  // slower (a guest under emulation) only costs its reactor a busy core, so its channel
+  // answers less and the reactor sleeps sooner.
+  virtual uint64_t peer_spin_ns(uint64_t grace_ns) const { return grace_ns; }
 
   // Sleeping instead of spinning while work is in flight (docs/design.md rule 5). A channel that
   // can wake its owner returns a descriptor that turns readable (POLLIN) once a completion
@@ -112,6 +118,10 @@ enum class ChannelsWait : uint8_t {
   must_poll,  // work in flight on a channel that cannot wake the thread
 };
 ChannelsWait thread_channels_wait();
+// How long a thread with nothing in flight spins before it sleeps: the longest that its
+// channels waiting for peers ask for (IoChannel::peer_spin_ns), or `grace_ns` when none waits
+// for peers (the grace also covers pollers, which cannot say what they wait for).
+uint64_t thread_channels_idle_spin_ns(uint64_t grace_ns);
 
 // Arms every channel of the calling thread that has work in flight or waits for peers and
 // appends their wake descriptors to `fds` (events = POLLIN). False, with nothing left armed, if one of them has

@@ -40,6 +40,7 @@ Result<std::unique_ptr<Reactor>> Reactor::create(const ReactorOptions& options) 
 Reactor::Reactor(const ReactorOptions& options, int event_fd)
     : id_(options.id), core_(options.core), event_fd_(event_fd), ring_(options.ring_size) {
   const double tps = clock::ticks_per_second();
+  grace_ns_ = options.idle_grace_us * 1000;
   grace_ticks_ = static_cast<uint64_t>(static_cast<double>(options.idle_grace_us) * tps / 1e6);
   io_spin_ticks_ = options.io_spin_us == UINT64_MAX
                        ? UINT64_MAX
@@ -227,11 +228,11 @@ void Reactor::maybe_sleep() {
     return;
   }
   const uint64_t idle = now - idle_since_;
-  if (idle < std::min(grace_ticks_, io_spin_ticks_)) return;  // spares the walk over the channels
   const ChannelsWait wait = thread_channels_wait();
   switch (wait) {
     case ChannelsWait::idle:
-      if (idle < grace_ticks_) return;
+      // Up to the idle grace, as long as the channels whose peers may send next find it worth it.
+      if (idle < grace_ticks_ && idle < idle_spin_ticks()) return;
       break;
     case ChannelsWait::can_sleep:
       // I/O in flight: poll for it a short while (a completion that comes soon is reaped
@@ -247,6 +248,12 @@ void Reactor::maybe_sleep() {
   // again at once instead of spinning a whole grace period.
   idle_since_ = clock::ticks() - backdate_ticks_;
   if (idle_since_ == 0) idle_since_ = 1;
+}
+
+uint64_t Reactor::idle_spin_ticks() const {
+  const uint64_t ns = thread_channels_idle_spin_ns(grace_ns_);
+  if (ns >= grace_ns_) return grace_ticks_;
+  return static_cast<uint64_t>(static_cast<double>(ns) / ns_per_tick_);
 }
 
 bool Reactor::sleep_until_event(uint64_t now, bool io) {

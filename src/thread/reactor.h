@@ -79,6 +79,9 @@ class Reactor {
   bool run_timed_pollers(uint64_t now);
   void reap_pollers();
   void maybe_sleep();
+  // How long to spin with nothing in flight: the idle grace, or less if the channels waiting
+  // for peers ask for less (thread_channels_idle_spin_ns).
+  uint64_t idle_spin_ticks() const;
   // `io`: work is in flight (counted in io_sleeps).
   bool sleep_until_event(uint64_t now, bool io);
   void drain_at_exit();
@@ -121,6 +124,7 @@ class Reactor {
   uint64_t next_timed_due_ = UINT64_MAX;
   bool reap_pending_ = false;
   uint64_t idle_since_ = 0;  // TSC tick the reactor went idle; 0 while busy
+  uint64_t grace_ns_;
   uint64_t grace_ticks_;
   uint64_t io_spin_ticks_;   // UINT64_MAX: never sleep with I/O in flight
   uint64_t backdate_ticks_;  // see maybe_sleep()
