@@ -62,6 +62,7 @@ class NetChannel final : public thread::IoChannel {
   // Queued sends are work in flight; watched sockets wait for peers.
   bool has_outstanding() const override { return !deferred_.empty(); }
   bool waits_for_peers() const override { return watches_ > 0; }
+  uint64_t peer_spin_ns(uint64_t grace_ns) const override { return spinning_watches_ > 0 ? grace_ns : 0; }
   int wake_fd() const override { return epfd_; }
   // Level-triggered: a ready socket wakes ppoll at once. Queued sends are written first.
   bool prepare_sleep() override { return deferred_.empty(); }
@@ -76,6 +77,7 @@ class NetChannel final : public thread::IoChannel {
 
   int epfd() const { return epfd_; }
   uint32_t watches_ = 0;
+  uint32_t spinning_watches_ = 0;  // those with Watch::spin_for_peer
   bool release_pending = false;
 
   // A watch removed while a batch runs: its later events in the batch must not run.
@@ -165,6 +167,7 @@ Status watch(Watch* w, uint32_t events) {
   w->events = events;
   w->registered = true;
   ++(*ch)->watches_;
+  if (w->spin_for_peer) ++(*ch)->spinning_watches_;
   return Status::Ok();
 }
 
@@ -186,6 +189,7 @@ void unwatch(Watch* w) {
   epoll_event ev{};
   (void)epoll_ctl(ch->epfd(), EPOLL_CTL_DEL, w->fd, &ev);
   w->registered = false;
+  if (w->spin_for_peer) --ch->spinning_watches_;
   ch->forget(w);
   if (--ch->watches_ == 0 && !ch->release_pending) {
     const thread::Reactor* r = thread::current_reactor();

@@ -98,9 +98,10 @@ Listener::~Listener() {
   if (bound_.kind == ListenAddress::Kind::unix_path) unlink(bound_.path.c_str());
 }
 
-Status Listener::start(AcceptFn on_accept) {
+Status Listener::start(AcceptFn on_accept, bool spin_for_peer) {
   on_accept_ = std::move(on_accept);
   watch_.fd = fd_;
+  watch_.spin_for_peer = spin_for_peer;
   watch_.fn = &Listener::on_ready;
   watch_.arg = this;
   return watch(&watch_, EPOLLIN);

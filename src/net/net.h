@@ -83,6 +83,10 @@ struct Watch {
   void (*fn)(void* arg, uint32_t events) = nullptr;
   void* arg = nullptr;
   bool registered = false;
+  // False for a descriptor whose traffic is not worth the reactor's idle grace (a control
+  // socket, its listener): it still wakes the reactor, but the reactor does not spin for it
+  // (IoChannel::peer_spin_ns). Read when the watch is registered.
+  bool spin_for_peer = true;
 };
 
 // Reactor threads only (Errc::invalid_argument elsewhere). Level-triggered.
@@ -108,7 +112,8 @@ class Listener {
   Listener& operator=(const Listener&) = delete;
 
   // On the reactor that accepts. Connections go round-robin over reactors 0..count-1.
-  Status start(AcceptFn on_accept);
+  // `spin_for_peer`: as Watch's, for the listening socket.
+  Status start(AcceptFn on_accept, bool spin_for_peer = true);
   // On the accepting reactor: no further accepts.
   void stop();
   // The address actually bound (the ephemeral port filled in).

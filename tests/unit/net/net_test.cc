@@ -2,6 +2,8 @@
 // bytes, a peer's hang-up is reported, and an idle connection lets its reactor sleep.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -20,6 +22,7 @@
 
 #include "net/net.h"
 #include "temp_dir.h"
+#include "thread/io_channel.h"
 #include "thread/thread.h"
 #include "wait.h"
 
@@ -261,6 +264,59 @@ TEST_F(NetTest, IdleConnectionLetsTheReactorSleep) {
   EXPECT_EQ(echo_round_trip(b, "wake"), "wake");
   close(a);
   close(b);
+}
+
+// A watch that is not worth the idle grace (Watch::spin_for_peer false: a control socket)
+// still wakes the reactor but does not keep it spinning; an ordinary one keeps the grace.
+TEST(NetSpin, AQuietWatchLetsTheReactorSleepAtOnceAndAnOrdinaryOneKeepsTheGrace) {
+  thread::AppOptions o;
+  o.cores = "0";
+  o.shutdown_timeout = 5000ms;
+  o.idle_grace = std::chrono::hours(1);  // longer than any wait here: only the watch can cut it
+  thread::App app(o);
+  ASSERT_TRUE(app.start().ok());
+  const int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  ASSERT_GE(efd, 0);
+  static std::atomic<int> fired{0};
+  Watch quiet, plain;
+  quiet.fd = efd;
+  quiet.spin_for_peer = false;
+  quiet.arg = &quiet;
+  quiet.fn = [](void* arg, uint32_t) {
+    uint64_t count;
+    (void)read(static_cast<Watch*>(arg)->fd, &count, sizeof count);  // level-triggered: quiet again
+    ++fired;
+  };
+  const uint64_t grace_ns = 3'600'000'000'000ull;
+  uint64_t spin_ns = 0;
+  const uint64_t slept = thread::reactor_stats(0)->sleeps;
+  ASSERT_TRUE(thread::call_and_wait(0, [&] {
+    Status st = watch(&quiet, EPOLLIN);
+    spin_ns = thread::thread_channels_idle_spin_ns(grace_ns);
+    return st;
+  }, 5000ms).ok());
+  EXPECT_EQ(spin_ns, 0u);
+  ASSERT_TRUE(wait_until([&] { return thread::reactor_stats(0)->sleeps > slept; }))
+      << "the reactor spun for a watch that asked for no spinning";
+  uint64_t one = 1;
+  ASSERT_EQ(write(efd, &one, sizeof one), static_cast<ssize_t>(sizeof one));
+  ASSERT_TRUE(wait_until([&] { return fired.load() > 0; })) << "a quiet watch must still wake the reactor";
+
+  const int other = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  ASSERT_GE(other, 0);
+  plain.fd = other;
+  plain.fn = [](void*, uint32_t) {};
+  ASSERT_TRUE(thread::call_and_wait(0, [&] {
+    Status st = watch(&plain, EPOLLIN);
+    spin_ns = thread::thread_channels_idle_spin_ns(grace_ns);
+    unwatch(&plain);
+    unwatch(&quiet);
+    return st;
+  }, 5000ms).ok());
+  EXPECT_EQ(spin_ns, grace_ns);
+  EXPECT_TRUE(app.shutdown().ok());
+  close(efd);
+  close(other);
 }
 
 }  // namespace
