@@ -48,6 +48,7 @@ Status SplitQueue::attach(const GuestMemory& mem, uint16_t size, const RingAddrs
   signalled_used_ = used_idx_;
   event_idx_ = event_idx;
   broken_ = false;
+  kicks_enabled_ = true;  // not yet written: the queue's start calls enable_kicks()
   return Status::Ok();
 }
 
@@ -109,6 +110,25 @@ void SplitQueue::publish_avail_event() {
   store_u16(reinterpret_cast<uint16_t*>(&used_->ring[size_]), last_avail_);
   // The next look at the available index comes after the guest can see this.
   full_barrier();
+}
+
+void SplitQueue::suppress_kicks() {
+  if (used_ == nullptr || !kicks_enabled_) return;
+  kicks_enabled_ = false;
+  if (!event_idx_) store_u16(&used_->flags, VRING_USED_F_NO_NOTIFY);
+}
+
+bool SplitQueue::enable_kicks() {
+  if (used_ == nullptr) return false;
+  kicks_enabled_ = true;
+  if (event_idx_)
+    store_u16(reinterpret_cast<uint16_t*>(&used_->ring[size_]), last_avail_);
+  else
+    store_u16(&used_->flags, 0);
+  // Our write must be visible before we read the guest's index, as the guest's index is
+  // before it reads our flag: a store followed by a load needs a full fence on x86 too.
+  full_barrier();
+  return !broken_ && load_u16(&avail_->idx) != last_avail_;
 }
 
 }  // namespace sluice::vhost

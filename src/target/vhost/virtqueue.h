@@ -9,7 +9,9 @@
 //
 // Notifications: with VIRTIO_RING_F_EVENT_IDX, need_signal() follows the guest's used_event
 // and the queue publishes avail_event so the guest kicks only when we may be asleep; without
-// it, the guest's VRING_AVAIL_F_NO_INTERRUPT flag decides.
+// it, the guest's VRING_AVAIL_F_NO_INTERRUPT flag decides. The other way, the device asks the
+// guest not to kick while it polls (suppress_kicks) and to kick again before it sleeps
+// (enable_kicks), with VRING_USED_F_NO_NOTIFY or, with EVENT_IDX, avail_event.
 #pragma once
 
 #include "target/vhost/virtio_ring.h"
@@ -58,6 +60,19 @@ class SplitQueue {
   // With EVENT_IDX: asks the guest to kick once it adds past what we have taken.
   void publish_avail_event();
 
+  // Kick suppression (virtio 1.1, 2.6.7.2 and 2.6.10): a queue being polled gains nothing
+  // from kicks, which cost the guest an exit each. Without EVENT_IDX this sets
+  // VRING_USED_F_NO_NOTIFY; with it, avail_event is left where it is, behind what the guest
+  // adds, so the guest does not kick until it wraps around to it.
+  void suppress_kicks();
+  // Before the device stops polling (sleeps, stops the queue): asks the guest to kick for its
+  // next request, then looks at the available index once more, after a full fence. True if
+  // requests are there, which the guest may have added before it could see the request to
+  // kick: poll for them instead of sleeping. Either the guest sees kicks enabled or we see its
+  // request (both sides write, fence, then read).
+  bool enable_kicks();
+  bool kicks_enabled() const { return kicks_enabled_; }
+
   // A restarted back end that finds `taken` requests still in flight in the inflight region
   // resumes after them: they were taken from the ring but never returned (used + taken).
   void resume_after_inflight(uint16_t taken) { last_avail_ = static_cast<uint16_t>(used_idx_ + taken); }
@@ -77,6 +92,9 @@ class SplitQueue {
   uint16_t signalled_used_ = 0;  // used_idx_ when need_signal() last ran
   bool event_idx_ = false;
   bool broken_ = false;
+  // What we last asked of the guest; enable_kicks() writes the ring whatever this says, since
+  // a previous back end may have left kicks suppressed.
+  bool kicks_enabled_ = true;
 };
 
 }  // namespace sluice::vhost

@@ -226,5 +226,73 @@ TEST_F(VirtqueueTest, EventIdxSignalsWhenUsedPassesUsedEvent) {
   EXPECT_EQ(guest_.avail_event(), 3);
 }
 
+// Kick suppression without EVENT_IDX: the flag is up while the device polls and down before
+// it sleeps, and a request added while it was up is found by the look after the flag went down.
+TEST_F(VirtqueueTest, NoNotifyIsSetWhilePollingAndClearedBeforeSleep) {
+  guest_.used()->flags = VRING_USED_F_NO_NOTIFY;  // what a back end that died polling left
+  attach(false);
+  EXPECT_FALSE(q_.enable_kicks()) << "nothing available";
+  EXPECT_EQ(guest_.used()->flags, 0) << "a new back end turns kicks back on";
+  const uint64_t buf = guest_.alloc(64);
+  guest_.add_chain(0, {{buf, 64, true}});
+  uint16_t h;
+  ASSERT_TRUE(q_.pop(&h));
+  q_.suppress_kicks();
+  EXPECT_FALSE(q_.kicks_enabled());
+  EXPECT_EQ(guest_.used()->flags, VRING_USED_F_NO_NOTIFY);
+  // The guest adds a request while kicks are off: it does not kick, so the device must see
+  // it when it turns them back on.
+  guest_.add_chain(1, {{buf, 64, true}});
+  EXPECT_TRUE(q_.enable_kicks()) << "a request that came without a kick must stop the sleep";
+  EXPECT_EQ(guest_.used()->flags, 0);
+  ASSERT_TRUE(q_.pop(&h));
+  EXPECT_EQ(h, 1);
+  EXPECT_FALSE(q_.enable_kicks()) << "all taken: the device may sleep";
+  EXPECT_TRUE(q_.kicks_enabled());
+}
+
+// With EVENT_IDX: avail_event stays behind while the device polls, so the guest's
+// vring_need_event() says no kick; before a sleep it moves to where the device stands.
+TEST_F(VirtqueueTest, EventIdxLeavesAvailEventBehindWhilePolling) {
+  attach(true);
+  EXPECT_FALSE(q_.enable_kicks());
+  EXPECT_EQ(guest_.avail_event(), 0);
+  const uint64_t buf = guest_.alloc(64);
+  uint16_t h;
+  uint16_t old_avail = guest_.avail()->idx;
+  guest_.add_chain(0, {{buf, 64, true}});
+  EXPECT_TRUE(vring_need_event(guest_.avail_event(), guest_.avail()->idx, old_avail)) << "kicks are on";
+  ASSERT_TRUE(q_.pop(&h));
+  q_.suppress_kicks();
+  EXPECT_EQ(guest_.used()->flags, 0) << "EVENT_IDX uses avail_event alone";
+  for (uint16_t i = 1; i < 4; ++i) {
+    old_avail = guest_.avail()->idx;
+    guest_.add_chain(i, {{buf, 64, true}});
+    EXPECT_FALSE(vring_need_event(guest_.avail_event(), guest_.avail()->idx, old_avail))
+        << "request " << i << " would kick a polling device";
+    ASSERT_TRUE(q_.pop(&h));
+  }
+  old_avail = guest_.avail()->idx;
+  guest_.add_chain(4, {{buf, 64, true}});  // in the window before the device re-enables
+  EXPECT_TRUE(q_.enable_kicks());
+  EXPECT_EQ(guest_.avail_event(), 4) << "published where the device stands";
+  ASSERT_TRUE(q_.pop(&h));
+  EXPECT_FALSE(q_.enable_kicks());
+  EXPECT_EQ(guest_.avail_event(), 5);
+  old_avail = guest_.avail()->idx;
+  guest_.add_chain(5, {{buf, 64, true}});
+  EXPECT_TRUE(vring_need_event(guest_.avail_event(), guest_.avail()->idx, old_avail)) << "a sleeping device is kicked";
+}
+
+// A broken queue yields nothing: it must not keep its reactor from sleeping either.
+TEST_F(VirtqueueTest, ABrokenQueueDoesNotHoldOffSleep) {
+  attach(false);
+  guest_.avail()->idx = 100;  // more than the ring size ahead
+  uint16_t h;
+  EXPECT_FALSE(q_.pop(&h));
+  ASSERT_TRUE(q_.broken());
+  EXPECT_FALSE(q_.enable_kicks());
+}
+
 }  // namespace
 }  // namespace sluice::vhost
