@@ -26,6 +26,8 @@ class Connection final : public Session::Transport {
     watch_.fd = fd_.get();
     watch_.arg = this;
     watch_.fn = [](void* arg, uint32_t) { static_cast<Connection*>(arg)->on_readable(); };
+    // Set-up messages, not requests: the queues' kicks say what their reactor spins for.
+    watch_.spin_for_peer = false;
     return net::watch(&watch_, EPOLLIN | EPOLLRDHUP);
   }
 

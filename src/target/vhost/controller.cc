@@ -161,7 +161,7 @@ Status create_controller(const BlkControllerOptions& options, ControllerType typ
       } else {
         ::close(fd);  // deleted meanwhile
       }
-    });
+    }, /*spin_for_peer=*/false);  // a front end connects once: not worth the idle grace
   }, kWaitForReactors);
   if (!st.ok()) {
     if (st.code() == Errc::aborted) (void)listener.value().release();  // may still be watched

@@ -1,7 +1,6 @@
 // A started virtqueue on its reactor: start, poll, interrupts, stop (ring_queue.h).
 #include "target/vhost/ring_queue.h"
 
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -37,8 +36,9 @@ Status RingQueue::start(const QueueContext& context, uint32_t on_reactor) {
 Status RingQueue::run_start() {
   SLUICE_RETURN_IF_ERROR(acquire());
   recover_inflight();
-  // With EVENT_IDX the guest kicks only past avail_event: say where we are before we sleep.
-  ctx.queue->publish_avail_event();
+  // A previous back end may have died polling, with the guest's kicks suppressed.
+  (void)ctx.queue->enable_kicks();
+  window_ = PollWindow(uint64_t{max_poll_spin_us()} * 1000);
   auto p = thread::register_poller(RingQueue::poll, this, 0, fmt::format("{}-q{}", log_name_, ctx.index));
   if (!p.ok()) {
     release();
@@ -46,15 +46,11 @@ Status RingQueue::run_start() {
   }
   poller_ = p.value();
   if (ctx.kick_fd >= 0) {
-    // A kick only wakes the reactor; reading it keeps the level-triggered watch quiet.
-    kick_.fd = ctx.kick_fd;
-    kick_.arg = this;
-    kick_.fn = [](void* arg, uint32_t) {
-      uint64_t v;
-      (void)::read(static_cast<RingQueue*>(arg)->ctx.kick_fd, &v, sizeof v);
-    };
-    if (Status st = net::watch(&kick_, EPOLLIN); !st.ok())
-      log::warn("{}: queue {} polls without kicks: {}", log_name_, ctx.index, st.to_string());
+    auto joined = join_kick_channel(this);
+    if (joined.ok())
+      kicks_ = joined.value();
+    else
+      log::warn("{}: queue {} polls without kicks: {}", log_name_, ctx.index, joined.status().to_string());
   }
   log::info("{}: queue {} started on reactor {} ({} entries)", log_name_, ctx.index, reactor, ctx.queue->size());
   return Status::Ok();
@@ -87,13 +83,23 @@ thread::PollStatus RingQueue::poll(void* arg) {
     q->take(head);
     popped = true;
   }
-  if (popped) q->ctx.queue->publish_avail_event();
+  if (popped) {
+    // Kicks back on only before the reactor sleeps (ready_after_enabling_kicks).
+    q->ctx.queue->suppress_kicks();
+    q->window_.arrived(clock::now_ns());
+  }
   if (popped || q->completed_) work = true;
   q->signal_if_needed();
   // A front end that never kicks (SET_VRING_KICK without a descriptor) relies on polling
   // alone: the reactor must not sleep while such a queue runs.
-  if (q->ctx.kick_fd < 0) return thread::PollStatus::busy;
+  if (q->kicks_ == nullptr) return thread::PollStatus::busy;
   return work ? thread::PollStatus::busy : thread::PollStatus::idle;
+}
+
+bool RingQueue::ready_after_enabling_kicks() {
+  const bool available = ctx.queue->enable_kicks();
+  // With the pool full, what waits in the ring is taken when a completion wakes the reactor.
+  return has_room() && (available || resubmitted_ < resubmit_.size());
 }
 
 void RingQueue::take(uint16_t head) {
@@ -168,7 +174,10 @@ void RingQueue::begin_stop() {
   stopping = true;
   if (poller_ != nullptr) (void)thread::unregister_poller(poller_);
   poller_ = nullptr;
-  net::unwatch(&kick_);
+  if (kicks_ != nullptr) leave_kick_channel(kicks_, this);
+  kicks_ = nullptr;
+  // Whoever serves the ring next (QEMU, or this back end restarted) expects kicks.
+  (void)ctx.queue->enable_kicks();
   on_stop();
   if (in_flight == 0 && !finish_scheduled_) {
     finish_scheduled_ = true;

@@ -13,8 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "net/net.h"
 #include "target/vhost/device.h"
+#include "target/vhost/kick_channel.h"
+#include "target/vhost/poll_window.h"
 #include "target/vhost/vhost.h"  // Coalescing
 #include "thread/thread.h"
 
@@ -44,9 +45,9 @@ struct QueueCounters {
 // The counters of `n` queues summed.
 BlkStats sum_counters(const QueueCounters* counters, uint32_t n);
 
-class RingQueue {
+class RingQueue : private KickSource {
  public:
-  virtual ~RingQueue() = default;
+  ~RingQueue() override = default;
 
   // On the session's reactor: starts the queue on `reactor` (here or by message).
   Status start(const QueueContext& ctx, uint32_t reactor);
@@ -100,13 +101,20 @@ class RingQueue {
   bool interrupt_due();
   // Signals what completed, releases, runs on_stopped on the session's reactor.
   void finish_stop();
+  // KickSource: what the reactor's kick channel asks before it sleeps.
+  int kick_fd() const override { return ctx.kick_fd; }
+  uint64_t spin_ns() const override { return window_.spin_ns(); }
+  bool ready_after_enabling_kicks() override;
 
   std::string log_name_;
   const CoalescingKnobs* coalescing_;
   bool in_use_ = false;          // the session's reactor's: from start until on_stopped ran
   bool stop_requested_ = false;  // the session's reactor's
   thread::Poller* poller_ = nullptr;
-  net::Watch kick_;
+  // Null: the queue is not woken by kicks (the front end gave none, or they could not be
+  // watched), so its poller keeps the reactor awake.
+  KickChannel* kicks_ = nullptr;
+  PollWindow window_{0};
   bool completed_ = false;  // used entries added since the last signal check
   // Coalescing: the completion rate over the last window, and when the oldest interrupt
   // still held back became due (0: none held).
