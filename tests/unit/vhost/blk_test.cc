@@ -181,10 +181,15 @@ TEST_F(BlkTest, CoalescingHoldsInterruptsBackForMoreCompletions) {
   auto read_one = [&] {
     return run({{header(VIRTIO_BLK_T_IN, 0), 16, false}, {buf, 512, true}, {status_byte(), 1, true}}).status;
   };
-  // Without coalescing every completion the guest asked about interrupts it.
+  // Without coalescing every completion the guest asked about interrupts it. Each is waited
+  // for: the back end checks used_event after it publishes the used index that run() waits
+  // on, and the next run() moves used_event past this completion (as a guest that has seen it
+  // may), which would make that check say no interrupt.
   (void)interrupts(call_.get());
-  for (int i = 0; i < 5; ++i) ASSERT_EQ(read_one(), VIRTIO_BLK_S_OK);
-  EXPECT_EQ(interrupts(call_.get()), 5u);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(read_one(), VIRTIO_BLK_S_OK);
+    EXPECT_TRUE(signalled()) << "request " << i << " completed without an interrupt";
+  }
   // With it (any rate, up to 200 ms), the interrupts of a burst are shared...
   close_connection();
   coalescing_ = {200000, 0};
