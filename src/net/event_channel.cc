@@ -49,6 +49,12 @@ class NetChannel final : public thread::IoChannel {
   int poll() override {
     const int written = write_deferred();
     if (watches_ == 0) return written;
+    // Quiet watches alone (control sockets) are not worth a syscall on every pass: a sleeping
+    // reactor is woken for them (the epoll set is the wake descriptor) and looks at once, a
+    // busy one every kQuietPollInterval passes.
+    if (spinning_watches_ == 0 && !woken_ && ++quiet_passes_ < kQuietPollInterval) return written;
+    quiet_passes_ = 0;
+    woken_ = false;
     int n = epoll_wait(epfd_, events_, kMaxEventsPerPoll, 0);
     if (n <= 0) return written;
     for (int i = 0; i < n; ++i) {
@@ -66,6 +72,7 @@ class NetChannel final : public thread::IoChannel {
   int wake_fd() const override { return epfd_; }
   // Level-triggered: a ready socket wakes ppoll at once. Queued sends are written first.
   bool prepare_sleep() override { return deferred_.empty(); }
+  void finish_sleep(bool woken) override { woken_ |= woken; }
 
   void defer(Connection* c) { deferred_.push_back(c); }
   void cancel(const Connection* c) {
@@ -103,7 +110,10 @@ class NetChannel final : public thread::IoChannel {
     return n;
   }
 
+  static constexpr uint32_t kQuietPollInterval = 64;
   int epfd_;
+  bool woken_ = false;  // the epoll set woke the last sleep: look at it on the next pass
+  uint32_t quiet_passes_ = 0;
   epoll_event events_[kMaxEventsPerPoll]{};
   // Both keep their capacity: after the first few polls, deferring allocates nothing.
   std::vector<Connection*> deferred_;

@@ -301,6 +301,17 @@ TEST(NetSpin, AQuietWatchLetsTheReactorSleepAtOnceAndAnOrdinaryOneKeepsTheGrace)
   uint64_t one = 1;
   ASSERT_EQ(write(efd, &one, sizeof one), static_cast<ssize_t>(sizeof one));
   ASSERT_TRUE(wait_until([&] { return fired.load() > 0; })) << "a quiet watch must still wake the reactor";
+  // A reactor kept busy (a poller that always has work) never sleeps: it must still look.
+  thread::Poller* busy = nullptr;
+  ASSERT_TRUE(thread::call_and_wait(0, [&] {
+    auto p = thread::register_poller([] { return thread::PollStatus::busy; });
+    if (p.ok()) busy = p.value();
+    return p.status();
+  }, 5000ms).ok());
+  const int fired_before = fired.load();
+  ASSERT_EQ(write(efd, &one, sizeof one), static_cast<ssize_t>(sizeof one));
+  EXPECT_TRUE(wait_until([&] { return fired.load() > fired_before; })) << "a busy reactor never looked at a quiet watch";
+  ASSERT_TRUE(thread::call_and_wait(0, [&] { return thread::unregister_poller(busy); }, 5000ms).ok());
 
   const int other = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   ASSERT_GE(other, 0);
