@@ -89,7 +89,7 @@ KickDevice& kick_device() {
   return *d;
 }
 
-std::atomic<uint32_t> g_max_poll_spin_us{50};
+std::atomic<uint32_t> g_max_poll_spin_us{kDefaultMaxPollSpinUs};
 
 }  // namespace
 

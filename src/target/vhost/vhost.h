@@ -57,6 +57,9 @@ struct Coalescing {
 // the guest's recent gap between requests, but no longer than this, and then sleeps on the
 // queue's kick; a guest whose requests come further apart than this is not polled for at all.
 // Process-wide, any thread, for queues started afterwards; 50 us by default, 0 sleeps at once.
+// More than the reactors' idle grace (1 ms by default) polls no longer than the grace.
+inline constexpr uint32_t kDefaultMaxPollSpinUs = 50;
+inline constexpr uint32_t kMaxPollSpinUs = 1000000;
 void set_max_poll_spin_us(uint32_t us);
 uint32_t max_poll_spin_us();
 

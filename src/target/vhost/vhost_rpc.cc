@@ -1,6 +1,7 @@
 // vhost_create_blk_controller, vhost_create_scsi_controller and its targets,
 // vhost_get_controllers, vhost_controller_set_coalescing, vhost_delete_controller, with SPDK's
-// parameter and result names (its rpc.py and config files work unchanged for these).
+// parameter and result names (its rpc.py and config files work unchanged for these); and
+// Sluice's own vhost_set_adaptive_polling.
 #include "target/vhost/vhost_rpc.h"
 
 #include <fmt/format.h>
@@ -111,6 +112,15 @@ void add_methods(rpc::Registry& r) {
     rpc::throw_if_error(set_coalescing(name, {static_cast<uint32_t>(delay), static_cast<uint32_t>(threshold)}));
     return Json(true);
   });
+  // Sluice's own: the adaptive polling cap (vhost.h, set_max_poll_spin_us).
+  add("vhost_set_adaptive_polling", [](const Params& p) {
+    const uint64_t max_spin_us = p.u64("max_spin_us");
+    p.done();
+    if (max_spin_us > kMaxPollSpinUs)
+      throw rpc::Error{rpc::kInvalidParams, fmt::format("max_spin_us {} (at most {})", max_spin_us, kMaxPollSpinUs)};
+    set_max_poll_spin_us(static_cast<uint32_t>(max_spin_us));
+    return Json(true);
+  });
   add("vhost_delete_controller", [](const Params& p) {
     const std::string name = p.str("ctrlr");
     p.done();
@@ -121,6 +131,9 @@ void add_methods(rpc::Registry& r) {
 
 Json save_config(ControllerType type) {
   Json out = Json::array();
+  // Before the controllers: their queues take it when they start.
+  if (type == ControllerType::blk && max_poll_spin_us() != kDefaultMaxPollSpinUs)
+    out.push_back({{"method", "vhost_set_adaptive_polling"}, {"params", {{"max_spin_us", max_poll_spin_us()}}}});
   for (const ControllerInfo& c : controllers()) {
     if (c.type != type) continue;
     if (c.type == ControllerType::scsi) {

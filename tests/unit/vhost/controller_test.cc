@@ -190,6 +190,28 @@ TEST_F(ControllerTest, RpcMethodsWithSpdksNames) {
   EXPECT_TRUE(call("vhost_delete_controller", {{"ctrlr", "vhost.2"}}).contains("error"));
 }
 
+TEST_F(ControllerTest, AdaptivePollingIsSetByRpcAndSavedBeforeTheControllers) {
+  ASSERT_EQ(max_poll_spin_us(), kDefaultMaxPollSpinUs);
+  EXPECT_TRUE(call("vhost_set_adaptive_polling", {{"max_spin_us", kMaxPollSpinUs + 1}}).contains("error"));
+  EXPECT_TRUE(call("vhost_set_adaptive_polling", {}).contains("error"));
+  EXPECT_EQ(call("vhost_set_adaptive_polling", {{"max_spin_us", 20}})["result"], true);
+  EXPECT_EQ(max_poll_spin_us(), 20u);
+  ASSERT_EQ(call("vhost_create_blk_controller", {{"ctrlr", "vhost.3"}, {"dev_name", bdev_}})["result"], true);
+  const Json saved = registry_.save_config();
+  bool found = false;
+  for (const Json& sub : saved["subsystems"])
+    if (sub["subsystem"] == "vhost_blk") {
+      ASSERT_EQ(sub["config"].size(), 2u) << sub.dump();
+      EXPECT_EQ(sub["config"][0]["method"], "vhost_set_adaptive_polling");
+      EXPECT_EQ(sub["config"][0]["params"]["max_spin_us"], 20);
+      EXPECT_EQ(sub["config"][1]["method"], "vhost_create_blk_controller");
+      found = true;
+    }
+  EXPECT_TRUE(found) << saved.dump();
+  EXPECT_EQ(call("vhost_set_adaptive_polling", {{"max_spin_us", kDefaultMaxPollSpinUs}})["result"], true);
+  EXPECT_EQ(call("vhost_delete_controller", {{"ctrlr", "vhost.3"}})["result"], true);
+}
+
 TEST_F(ControllerTest, ScsiControllersAndTheirTargetsWithSpdksMethods) {
   ASSERT_EQ(call("vhost_create_scsi_controller", {{"ctrlr", "scsi.1"}, {"cpumask", "0x1"}})["result"], true);
   EXPECT_EQ(call("vhost_scsi_controller_add_target", {{"ctrlr", "scsi.1"}, {"scsi_target_num", -1}, {"bdev_name", bdev_}})["result"], 0);
