@@ -23,16 +23,9 @@ class BdevChannel final : public thread::IoChannel {
   int poll() override;
   bool has_outstanding() const override { return in_flight_ > 0; }
   int wake_fd() const override { return queue_->wake_fd(); }
-  // Completions already reaped, resets that may be ready, and requests waiting for a rate
-  // limit need a poll(), not a sleep.
-  bool prepare_sleep() override {
-    return done_.empty() && resets_.empty() && throttled_.empty() && queue_->prepare_sleep();
-  }
+  bool prepare_sleep() override { return !poll_has_work() && queue_->prepare_sleep(); }
   void finish_sleep(bool woken) override { queue_->finish_sleep(woken); }
-  bool wait_in_kernel(uint64_t timeout_ns) override {
-    if (!done_.empty() || !resets_.empty() || !throttled_.empty()) return true;  // poll() has work now
-    return queue_->wait_in_kernel(timeout_ns);
-  }
+  bool wait_in_kernel(uint64_t timeout_ns) override { return poll_has_work() || queue_->wait_in_kernel(timeout_ns); }
 
   Bdev& bdev() const { return bdev_; }
   const IoStats& stats() const { return stats_; }
@@ -54,6 +47,9 @@ class BdevChannel final : public thread::IoChannel {
   }
 
  private:
+  // Completions already reaped, resets that may be ready, and requests waiting for a rate
+  // limit need a poll(), not a sleep.
+  bool poll_has_work() const { return !done_.empty() || !resets_.empty() || !throttled_.empty(); }
   BdevIo* take(std::vector<BdevIo>& pool_storage, IntrusiveQueue<BdevIo>& pool);
   void start(BdevIo* io);
   int release_throttled();

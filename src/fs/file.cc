@@ -116,15 +116,13 @@ Status FileHandle::read_device(char* dst, uint64_t off, size_t n, uint64_t dev_l
     const uint64_t first = off / bsz;
     const uint64_t chunk = off / ReadCache::kChunk, cstart = chunk * ReadCache::kChunk;
     const ReadCache::Key key{ino_->id, epoch, chunk};
+    const size_t chunk_take = std::min<uint64_t>(n, cstart + ReadCache::kChunk - off);  // this chunk's part
     // 2. The shared read cache, by chunk, for every reader: the next compaction reads the
     //    tables a flush or compaction just wrote (and left there) from start to end.
-    if (cache) {
-      const size_t take = std::min<uint64_t>(n, cstart + ReadCache::kChunk - off);
-      if (cache->lookup(key, off - cstart, take, dst)) {
-        FsCore::count(counters.cache_hits);
-        dst += take, off += take, n -= take;
-        continue;
-      }
+    if (cache && cache->lookup(key, off - cstart, chunk_take, dst)) {
+      FsCore::count(counters.cache_hits);
+      dst += chunk_take, off += chunk_take, n -= chunk_take;
+      continue;
     }
     // 3. A sequential reader (compaction input, WAL replay) gets a read-ahead window.
     if (seq_run_ >= 2 && readahead >= bsz) {
@@ -146,7 +144,6 @@ Status FileHandle::read_device(char* dst, uint64_t off, size_t n, uint64_t dev_l
     }
     // 4. A cache miss reads the whole chunk and keeps it.
     if (cache) {
-      const size_t take = std::min<uint64_t>(n, cstart + ReadCache::kChunk - off);
       FsCore::count(counters.cache_misses);
       FsCore::count(counters.bounced_reads);
       const uint64_t cend = std::min({cstart + ReadCache::kChunk, (dev_limit + bsz - 1) / bsz * bsz, alloc});
@@ -156,8 +153,8 @@ Status FileHandle::read_device(char* dst, uint64_t off, size_t n, uint64_t dev_l
       // Only bytes below the device limit are stable.
       const uint64_t stable = std::min(cend, dev_limit);
       if (stable > cstart) cache->insert(key, b, stable - cstart);
-      std::memcpy(dst, b + (off - cstart), take);
-      dst += take, off += take, n -= take;
+      std::memcpy(dst, b + (off - cstart), chunk_take);
+      dst += chunk_take, off += chunk_take, n -= chunk_take;
       continue;
     }
     // 5. A bounce buffer of the calling thread.

@@ -113,6 +113,8 @@ class FsCore final : public FileSystem {
   // files what buffers left by a process that died hold (replay.cc).
   Status attach_write_buffers();
   Status replay_write_buffer(const BufferDir& dir, uint64_t blob);
+  // At unmount: removes the idle buffers and lets the directory go.
+  void detach_write_buffers();
   // Lets go of the device: its host-file lock, then the bdev if this mount created it.
   void release_device();
 

@@ -247,9 +247,7 @@ Status FsCore::unmount() {
   if (left > 0) keep_for_stragglers(std::move(bs_), device_, left);
   bs_.reset();
   inodes_.clear();
-  // Idle buffers are removed before their directory; a straggler handle (abandon) gets one in memory.
-  write_buffers_ = std::make_unique<WriteBufferPool>(nullptr, block_, buf_align_);
-  bufdir_.reset();
+  detach_write_buffers();
   unmounted_ = true;
   release_device();
   return st;
@@ -263,9 +261,7 @@ void FsCore::abandon() {
   if (left > 0) keep_for_stragglers(std::move(bs_), device_, left);
   bs_.reset();
   inodes_.clear();
-  // Idle buffers are removed before their directory; a straggler handle (abandon) gets one in memory.
-  write_buffers_ = std::make_unique<WriteBufferPool>(nullptr, block_, buf_align_);
-  bufdir_.reset();
+  detach_write_buffers();
   unmounted_ = true;
   release_device();
 }

@@ -37,6 +37,12 @@ Status FsCore::attach_write_buffers() {
   return Status::Ok();
 }
 
+void FsCore::detach_write_buffers() {
+  // Idle buffers are removed before their directory; a straggler handle (abandon) gets one in memory.
+  write_buffers_ = std::make_unique<WriteBufferPool>(nullptr, block_, buf_align_);
+  bufdir_.reset();
+}
+
 Status FsCore::replay_write_buffer(const BufferDir& dir, uint64_t blob) {
   const std::string file = dir.file_of(blob);
   auto img = read_leftover(dir, blob);
