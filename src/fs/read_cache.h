@@ -1,6 +1,6 @@
 // The optional buffered-read cache shared by every file of a mount (MountOptions::
-// read_cache_bytes): 64 KiB chunks of file data, kept in LRU order in 16 shards (one mutex
-// each), so unaligned readers of hot data skip the device.
+// read_cache_bytes): 64 KiB chunks of file data, so unaligned readers of hot data skip the
+// device. docs/read-path.md describes where it sits on the read path.
 //
 // A chunk gets there two ways: a reader that missed reads it from the device (insert), or a
 // writer that just made appended bytes stable hands them over (fill), as a kernel's page
@@ -12,6 +12,13 @@
 // appending) are cached; a truncate or overwrite bumps the inode's cache epoch, which is part
 // of the key, so stale chunks are never found again (they age out).
 //
+// A hit takes no lock and writes nothing shared but one counter of the entry it reads: the
+// cache is set-associative (a key can live only in the kWays ways of the set its hash picks),
+// the set's tags fit one cache line, and a reader announces itself on the entry it copies
+// from, so that a writer never reuses an entry under it. Writers (insert, fill) take the
+// set's mutex and evict by CLOCK: an entry read since the hand last passed gets a second
+// chance, so a stream of chunks read once does not push out the hot ones.
+//
 // Every entry owns a buffer of one whole chunk, whatever it holds, so that a partial chunk
 // can grow in place and an evicted buffer serves the next entry: once the cache is full it
 // allocates nothing and takes no page fault. While it grows, buffers come from 2 MiB slabs
@@ -20,11 +27,10 @@
 // on the reading or writing thread, and in a virtual machine a fault costs microseconds.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -33,6 +39,9 @@ namespace sluice::fs {
 class ReadCache {
  public:
   static constexpr uint64_t kChunk = 64u << 10;
+  // Ways per set: enough that set conflicts cost little against a fully associative cache,
+  // few enough that a lookup's scan of the tags stays in one cache line.
+  static constexpr int kWays = 8;
 
   explicit ReadCache(uint64_t capacity_bytes);
   ~ReadCache();
@@ -46,7 +55,7 @@ class ReadCache {
     bool operator==(const Key&) const = default;
   };
   // Copies [off, off+n) of the chunk (offsets within the chunk) if cached with at least
-  // off+n bytes.
+  // off+n bytes. Safe to call from any number of threads at once with the writers below.
   bool lookup(const Key& k, uint64_t off, size_t n, char* dst);
   // Caches the chunk's first `len` bytes (len <= kChunk), replacing what was cached.
   void insert(const Key& k, const char* data, size_t len);
@@ -55,34 +64,41 @@ class ReadCache {
   // Bytes of a chunk whose beginning is not cached are skipped: they are read on demand.
   void fill(uint64_t ino, uint64_t epoch, uint64_t off, const char* data, size_t n);
 
-  uint64_t capacity_chunks() const { return per_shard_ * kShards; }
+  uint64_t capacity_chunks() const { return set_count_ * kWays; }
 
  private:
-  struct KeyHash {
-    size_t operator()(const Key& k) const {
-      return static_cast<size_t>((k.ino * 0x9E3779B97F4A7C15ull) ^ (k.chunk * 0xBF58476D1CE4E5B9ull) ^ k.epoch);
-    }
+  struct alignas(64) Way {
+    // Readers copying out of this entry, plus kWriting while a writer changes it. A reader
+    // that finds kWriting set backs off (a miss); a writer takes the entry only when no
+    // reader is in, so the key, buffer and bytes it changes are never read meanwhile.
+    std::atomic<uint32_t> users{0};
+    std::atomic<uint32_t> len{0};  // bytes cached; grows in place without kWriting (fill)
+    std::atomic<bool> referenced{false};  // read since the CLOCK hand last passed
+    Key key{~0ull, 0, 0};  // changed only with kWriting held
+    char* data = nullptr;  // kChunk bytes in a slab; set once, with kWriting held
   };
-  struct Entry {
-    Key key;
-    char* data;  // kChunk bytes, in a slab
-    size_t len;  // of which cached
+  struct alignas(64) Set {
+    std::atomic<uint64_t> tags[kWays];  // each way's key hash | 1; 0 when empty
+    std::mutex writer_mu;  // insert and fill
+    int hand = 0;          // CLOCK hand, under writer_mu
+    Way ways[kWays];
   };
-  struct Shard {
-    std::mutex mu;
-    std::list<Entry> lru;  // front: most recent
-    std::unordered_map<Key, std::list<Entry>::iterator, KeyHash> map;
-  };
-  static constexpr int kShards = 16;
-  Shard& shard(const Key& k) { return shards_[KeyHash{}(k) % kShards]; }
-  // The entry for `k`, new or emptied, at the front of the LRU list (s.mu held); null if
-  // no memory is left for a new one.
-  Entry* slot(Shard& s, const Key& k);
-  // A chunk buffer for a new entry (never more than capacity_chunks() in all).
+  static constexpr uint32_t kWriting = 1u << 31;
+
+  static uint64_t hash(const Key& k);
+  Set& set_of(uint64_t h) { return sets_[h % set_count_]; }
+  // The way `k` lives in, if any (writer_mu held).
+  Way* find(Set& s, const Key& k, uint64_t tag);
+  // A way for `k`, owned by the caller (kWriting set) with nothing cached: the one that
+  // holds `k` already, an empty one, or the CLOCK victim. Null when every way is being read
+  // from or no buffer can be had. writer_mu held.
+  Way* claim(Set& s, const Key& k, uint64_t tag);
+  static void release(Way& w) { w.users.fetch_sub(kWriting, std::memory_order_release); }
+  // A chunk buffer for an empty way (never more than capacity_chunks() in all).
   char* new_buffer();
 
-  const uint64_t per_shard_;  // chunks
-  Shard shards_[kShards];
+  const uint64_t set_count_;
+  std::unique_ptr<Set[]> sets_;
 
   std::mutex slab_mu_;
   std::vector<std::pair<char*, size_t>> slabs_;  // mapped regions

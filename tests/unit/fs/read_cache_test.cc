@@ -3,7 +3,11 @@
 // device read, and never sees stale bytes.
 #include "fs/read_cache.h"
 
+#include <atomic>
+#include <cstring>
 #include <random>
+#include <thread>
+#include <vector>
 
 #include "fs_test_support.h"
 
@@ -50,8 +54,8 @@ TEST(ReadCache, FillSkipsAChunkWhoseBeginningIsNotCached) {
   EXPECT_EQ(cached(c, 3, 0, 0, 1000), data.substr(0, 1000));
 }
 
-TEST(ReadCache, HoldsAtMostItsCapacityAndEvictsTheLeastRecent) {
-  ReadCache c(16 * kChunk);  // one chunk a shard
+TEST(ReadCache, HoldsAtMostItsCapacity) {
+  ReadCache c(16 * kChunk);  // two sets of eight
   EXPECT_EQ(c.capacity_chunks(), 16u);
   const std::string data = pattern(3, kChunk);
   for (uint64_t i = 0; i < 1000; ++i) c.insert({i, 0, 0}, data.data(), kChunk);
@@ -64,6 +68,67 @@ TEST(ReadCache, HoldsAtMostItsCapacityAndEvictsTheLeastRecent) {
   c.insert({999, 0, 0}, data.data(), 100);
   EXPECT_EQ(cached(c, 999, 0, 0, 101), "<miss>");
   EXPECT_EQ(cached(c, 999, 0, 0, 100), data.substr(0, 100));
+}
+
+TEST(ReadCache, AChunkThatIsReadOutlivesAStreamOfChunksReadOnce) {
+  ReadCache c(ReadCache::kWays * kChunk);  // one set: every key competes for the same ways
+  ASSERT_EQ(c.capacity_chunks(), uint64_t{ReadCache::kWays});
+  const std::string data = pattern(4, kChunk);
+  c.insert({1, 0, 0}, data.data(), kChunk);
+  for (uint64_t i = 100; i < 1100; ++i) {
+    ASSERT_EQ(cached(c, 1, 0, 4096, 4096), data.substr(4096, 4096)) << "evicted after " << i - 100 << " inserts";
+    c.insert({i, 0, 0}, data.data(), kChunk);
+  }
+  // Once it is no longer read, the stream pushes it out.
+  for (uint64_t i = 2000; i < 2000 + 4 * ReadCache::kWays; ++i) c.insert({i, 0, 0}, data.data(), kChunk);
+  EXPECT_EQ(cached(c, 1, 0, 0, 16), "<miss>");
+}
+
+// Readers copy out with no lock while writers replace, evict and grow entries: every hit
+// must return exactly the bytes of the chunk asked for (run under TSan by the test command).
+TEST(ReadCache, ConcurrentReadersNeverSeeAnotherChunksBytes) {
+  ReadCache c(16 * kChunk);
+  constexpr uint64_t kFiles = 12, kChunks = 4;
+  std::vector<std::string> content;  // file i's bytes
+  for (uint64_t i = 0; i < kFiles; ++i) content.push_back(pattern(100 + i, kChunks * kChunk));
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> hits{0}, wrong{0};
+  auto reader = [&](uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::string out(kChunk, '\0');
+    for (int i = 0; i < 200000 && !stop.load(std::memory_order_relaxed); ++i) {
+      const uint64_t ino = rng() % kFiles, chunk = rng() % kChunks;
+      const uint64_t off = rng() % kChunk, n = 1 + rng() % std::min<uint64_t>(8192, kChunk - off);
+      if (!c.lookup({ino, 0, chunk}, off, n, out.data())) continue;
+      hits.fetch_add(1, std::memory_order_relaxed);
+      if (std::memcmp(out.data(), content[ino].data() + chunk * kChunk + off, n) != 0) wrong.fetch_add(1);
+    }
+  };
+  auto writer = [&](uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    for (int i = 0; i < 5000; ++i) {
+      const uint64_t ino = rng() % kFiles, chunk = rng() % kChunks;
+      const char* src = content[ino].data() + chunk * kChunk;
+      if (rng() % 2 == 0) {
+        c.insert({ino, 0, chunk}, src, 1 + rng() % kChunk);
+      } else {
+        // A writer appending the chunk in pieces: the first starts it, the rest grow it.
+        const uint64_t cut = 1 + rng() % (kChunk - 1);
+        c.fill(ino, 0, chunk * kChunk, src, cut);
+        c.fill(ino, 0, chunk * kChunk + cut, src + cut, kChunk - cut);
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  threads.emplace_back(reader, 1);
+  threads.emplace_back(reader, 2);
+  std::thread w1(writer, 3), w2(writer, 4);
+  w1.join();
+  w2.join();
+  stop = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0u);
+  EXPECT_GT(hits.load(), 0u);
 }
 
 TEST_P(FsTest, WrittenTablesAreReadFromTheCache) {
