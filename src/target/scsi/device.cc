@@ -85,11 +85,11 @@ Device::Device(DeviceOptions options) : options_(std::move(options)), shared_(st
 
 Device::~Device() = default;
 
-Status Device::add_lun(uint64_t lun, std::string_view bdev_name, bool read_only) {
+Status Device::add_lun(uint64_t lun, std::string_view bdev_name, bool read_only, std::function<void()> on_remove) {
   if (lun > kMaxLun) return Status(Errc::invalid_argument, "LUN " + std::to_string(lun) + " is above 16383");
   if (shared_->channels.load() != 0) return Status(Errc::busy, "LUNs are fixed once a channel exists");
   if (shared_->find(lun) != nullptr) return Status(Errc::exists, "LUN " + std::to_string(lun) + " exists");
-  auto desc = bdev::open(bdev_name, {.write = !read_only});
+  auto desc = bdev::open(bdev_name, {.write = !read_only, .on_remove = std::move(on_remove)});
   if (!desc.ok()) return desc.status();
   auto l = std::make_shared<Lun>();
   l->id = lun;

@@ -43,6 +43,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -167,8 +168,11 @@ class Device {
   Device(const Device&) = delete;
   Device& operator=(const Device&) = delete;
 
-  // Control path, before any Channel exists: LUNs are fixed once tasks run.
-  Status add_lun(uint64_t lun, std::string_view bdev_name, bool read_only = false);
+  // Control path, before any Channel exists: LUNs are fixed once tasks run. `on_remove`
+  // runs when the bdev is hot-removed, on the thread that removed it (bdev::OpenOptions);
+  // without it the LUN stays and its commands fail.
+  Status add_lun(uint64_t lun, std::string_view bdev_name, bool read_only = false,
+                 std::function<void()> on_remove = {});
 
   // An I_T nexus: the initiator port's name (iSCSI: "iqn...,i,0x<ISID>", which READ FULL
   // STATUS reports as an iSCSI TransportID) and the relative target port it came through (iSCSI:

@@ -210,7 +210,7 @@ Status create_scsi_controller(const ScsiControllerOptions& options) {
   o.num_queues = options.num_queues;
   o.coalescing = options.coalescing;
   SLUICE_RETURN_IF_ERROR(create_controller(o, ControllerType::scsi, [&](Controller& c) {
-    c.targets = std::make_shared<ScsiTargets>(options.name);
+    c.targets = std::make_shared<ScsiTargets>(options.name, wake_reactors);
     return Status::Ok();
   }));
   log::notice("vhost {}: a vhost-scsi controller on {}", options.name, registry().controllers.back()->socket);

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "base/log.h"
+
 namespace sluice::vhost {
 
 Result<uint32_t> ScsiTargets::add(int64_t slot, std::string_view bdev) {
@@ -20,7 +22,11 @@ Result<uint32_t> ScsiTargets::add(int64_t slot, std::string_view bdev) {
   scsi::DeviceOptions options;
   options.name = fmt::format("{}.Target{}", controller_, id);
   auto target = std::make_shared<ScsiTarget>(id, std::string(bdev), std::move(options));
-  SLUICE_RETURN_IF_ERROR(target->device.add_lun(0, bdev));
+  std::weak_ptr<ScsiTargets> self = weak_from_this();
+  std::weak_ptr<ScsiTarget> which = target;
+  SLUICE_RETURN_IF_ERROR(target->device.add_lun(0, bdev, false, [self, which, id] {
+    if (auto targets = self.lock()) targets->bdev_removed(id, which);
+  }));
   table_[id] = std::move(target);
   log_event_locked(id, true);
   return id;
@@ -34,6 +40,20 @@ Result<std::weak_ptr<ScsiTarget>> ScsiTargets::remove(int64_t slot) {
   if (!gone) return Status(Errc::not_found, fmt::format("vhost-scsi {}: no target {}", controller_, slot));
   log_event_locked(static_cast<uint32_t>(slot), false);
   return std::weak_ptr<ScsiTarget>(gone);
+}
+
+// Runs on the thread that removed the bdev: it unpublishes and returns, never waits. The
+// queues drop the target on their reactors as after remove().
+void ScsiTargets::bdev_removed(uint32_t slot, const std::weak_ptr<ScsiTarget>& which) {
+  std::shared_ptr<ScsiTarget> gone;
+  {
+    std::lock_guard lock(mu_);
+    if (!table_[slot] || table_[slot] != which.lock()) return;  // removed or replaced already
+    gone = std::move(table_[slot]);
+    log_event_locked(slot, false);
+  }
+  log::notice("vhost-scsi {}: bdev {} was removed: target {} goes", controller_, gone->bdev, slot);
+  if (changed_) changed_();
 }
 
 void ScsiTargets::log_event_locked(uint32_t target, bool added) {

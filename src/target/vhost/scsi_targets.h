@@ -11,12 +11,17 @@
 //
 // Hot-plug events: every add and remove is also logged (the last kMaxEvents), for the event
 // queue of a connection that negotiated VIRTIO_SCSI_F_HOTPLUG.
+//
+// A target whose bdev is hot-removed leaves the table by itself, as if the control path had
+// removed it: the guest gets the removal event and BAD_TARGET for the slot, instead of a disk
+// that fails every command, and the slot takes a new target.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -38,7 +43,7 @@ struct ScsiTarget {
   std::atomic<int64_t> in_flight{0};
 };
 
-class ScsiTargets {
+class ScsiTargets : public std::enable_shared_from_this<ScsiTargets> {
  public:
   static constexpr uint32_t kMaxTargets = 8;
   static constexpr size_t kMaxEvents = 64;
@@ -50,7 +55,10 @@ class ScsiTargets {
     bool added = false;
   };
 
-  explicit ScsiTargets(std::string controller) : controller_(std::move(controller)) {}
+  // `changed` runs after a hot-remove changed the table (the reactors' queues look at
+  // generation() when they run; it wakes them). Made with std::make_shared only.
+  ScsiTargets(std::string controller, std::function<void()> changed)
+      : controller_(std::move(controller)), changed_(std::move(changed)) {}
 
   // Control path. `slot` -1: the first free one. Returns the slot.
   Result<uint32_t> add(int64_t slot, std::string_view bdev);
@@ -68,8 +76,11 @@ class ScsiTargets {
 
  private:
   void log_event_locked(uint32_t target, bool added);
+  // The hot-remove hook of the target in `slot`: takes it out unless it was replaced.
+  void bdev_removed(uint32_t slot, const std::weak_ptr<ScsiTarget>& which);
 
   const std::string controller_;
+  const std::function<void()> changed_;
   mutable std::mutex mu_;
   Table table_;
   std::deque<Event> events_;

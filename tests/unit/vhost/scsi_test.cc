@@ -556,14 +556,26 @@ TEST_F(ScsiTest, ABufferTheBdevCannotTakeFailsThatCommandAlone) {
   EXPECT_EQ(command(rw10(kRead10, 0, 1), 2, 0, buf, bs).resp.status, 0);
 }
 
-TEST_F(ScsiTest, AHotRemovedBdevFailsTheGuestsIoAndNothingElse) {
+TEST_F(ScsiTest, AHotRemovedBdevTakesItsTargetAwayAndNothingElse) {
+  const uint64_t ev_buf = post_event_buffer();
   const uint64_t buf = guest_.alloc(4096);
+  ASSERT_EQ(command(rw10(kRead10, 0, 1), 0, 0, buf, bs_).resp.status, 0);
   ASSERT_TRUE(bdev::unregister(bdevs_[0]).ok());
+  // The guest hears that target 0 went, as after vhost_scsi_controller_remove_target...
+  ASSERT_TRUE(rings_[1].wait_used(0));
+  const virtio_scsi_event ev = event_at(ev_buf);
+  EXPECT_EQ(ev.event, VIRTIO_SCSI_T_TRANSPORT_RESET);
+  EXPECT_EQ(ev.reason, VIRTIO_SCSI_EVT_RESET_REMOVED);
+  EXPECT_EQ(ev.lun[1], 0);
+  // ...and the slot answers BAD_TARGET rather than failing every command.
   Reply r = command(rw10(kRead10, 0, 1), 0, 0, buf, bs_);
   ASSERT_TRUE(r.ok);
-  EXPECT_EQ(r.resp.response, VIRTIO_SCSI_S_OK);
-  EXPECT_EQ(r.resp.status, 0x02);
+  EXPECT_EQ(r.resp.response, VIRTIO_SCSI_S_BAD_TARGET);
+  EXPECT_EQ(scsi_controller_remove_target("scsi.0", 0).code(), Errc::not_found);
+  // The connection and the controller carry on; the slot takes a new target.
   EXPECT_EQ(front_->get_u64(Request::get_queue_num), 4u);
+  ASSERT_TRUE(scsi_controller_add_target("scsi.0", 0, bdevs_[1]).ok());
+  EXPECT_EQ(command(rw10(kRead10, 0, 1), 0, 0, buf, bs_).resp.status, 0);
 }
 
 }  // namespace
