@@ -10,8 +10,10 @@
 //   completion callbacks run there, inside poll(), never inside the submit call.
 // - Requests come from a per-channel pool. A full pool returns Errc::busy: poll, or
 //   register with wait_for_room(), and resubmit. Nothing aborts.
-// - Buffers must be aligned to geometry().buf_align (address and every segment length);
-//   I/O larger than max_transfer_blocks is split and completes once, as a whole.
+// - Buffers should be aligned to geometry().buf_align (address and every segment length):
+//   others are copied through a bounce buffer (a copy and an allocation per request; counted
+//   in IoStats::bounced). I/O larger than max_transfer_blocks is split and completes once,
+//   as a whole.
 // - iovec arrays passed to readv/writev must stay valid until the completion.
 #pragma once
 

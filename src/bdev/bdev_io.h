@@ -39,6 +39,14 @@ struct BdevIo {
   bool from_child_pool = false;
   bool split_waiting = false;     // parent is queued for a free child slot
 
+  // The caller's buffers missed the device's alignment: the backend reads or writes `bounce`
+  // (DMA memory, one segment), and a read is copied to the caller's segments before the
+  // callback runs.
+  void* bounce = nullptr;
+  iovec bounce_iov{};
+  iovec* user_iovs = nullptr;
+  int user_iovcnt = 0;
+
   iovec iov_storage[kInlineIovs];
   alignas(16) unsigned char driver[kDriverBytes];
 

@@ -1,11 +1,13 @@
 #include "bdev/channel.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include <fmt/format.h>
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "env/env.h"
 
 namespace sluice::bdev {
 
@@ -56,18 +58,17 @@ Status BdevChannel::submit(IoType type, const iovec* iov, int iovcnt, uint64_t o
                                                     io_type_name(type), offset_blocks, num_blocks, bdev_.name(),
                                                     geo_.num_blocks));
   }
+  bool needs_bounce = false;
   if (is_data_op(type)) {
     if (iov == nullptr || iovcnt <= 0) [[unlikely]]
       return Status(Errc::invalid_argument, "no buffer given");
     uint64_t total = 0;
+    uintptr_t misaligned = 0;
     for (int i = 0; i < iovcnt; ++i) {
-      auto addr = reinterpret_cast<uintptr_t>(iov[i].iov_base);
-      if (((addr | iov[i].iov_len) & (geo_.buf_align - 1)) != 0) [[unlikely]]
-        return Status(Errc::invalid_argument,
-                      fmt::format("buffer segment {} ({:#x}, {} bytes) is not aligned to the {} bytes bdev {} requires",
-                                  i, addr, iov[i].iov_len, geo_.buf_align, bdev_.name()));
+      misaligned |= reinterpret_cast<uintptr_t>(iov[i].iov_base) | iov[i].iov_len;
       total += iov[i].iov_len;
     }
+    needs_bounce = (misaligned & (geo_.buf_align - 1)) != 0;
     if (total != num_blocks * geo_.block_size) [[unlikely]]
       return Status(Errc::invalid_argument, fmt::format("buffer holds {} bytes but {} blocks of {} need {}", total,
                                                         num_blocks, geo_.block_size, num_blocks * geo_.block_size));
@@ -95,6 +96,14 @@ Status BdevChannel::submit(IoType type, const iovec* iov, int iovcnt, uint64_t o
     io->iovs = const_cast<iovec*>(iov);
   }
   io->iovcnt = iovcnt;
+  if (needs_bounce) [[unlikely]] {
+    if (!bounce(io)) {
+      release(io);
+      return Status(Errc::no_space, fmt::format("bdev {}: no memory for a bounce buffer of {} bytes (the buffer is not "
+                                                "aligned to the {} bytes the device needs)",
+                                                bdev_.name(), num_blocks * geo_.block_size, geo_.buf_align));
+    }
+  }
 
   if (qos_.enabled()) [[unlikely]] {
     // Behind requests already waiting, even if the limit would let this one pass: FIFO.
@@ -257,7 +266,45 @@ void BdevChannel::child_done(BdevIo* child) {
   }
 }
 
+// The device cannot take the caller's buffers as they are: it gets one aligned copy. Rare
+// (a guest's or an initiator's odd buffer), so the copy is allocated per request.
+bool BdevChannel::bounce(BdevIo* io) {
+  const size_t bytes = io->num_blocks * geo_.block_size;
+  void* b = env::dma_alloc(bytes, std::max<size_t>(geo_.buf_align, env::kDmaPageSize));
+  if (b == nullptr) return false;
+  stats_.bounced.add();
+  if (io->type == IoType::write) {
+    auto* dst = static_cast<char*>(b);
+    for (int i = 0; i < io->iovcnt; ++i) {
+      std::memcpy(dst, io->iovs[i].iov_base, io->iovs[i].iov_len);
+      dst += io->iovs[i].iov_len;
+    }
+  }
+  io->bounce = b;
+  io->user_iovs = io->iovs;
+  io->user_iovcnt = io->iovcnt;
+  io->bounce_iov = {b, bytes};
+  io->iovs = &io->bounce_iov;
+  io->iovcnt = 1;
+  return true;
+}
+
+// Before the callback: a read's bytes go to the caller's buffers, and the copy is freed.
+void BdevChannel::unbounce(BdevIo* io) {
+  if (io->type == IoType::read && io->status == Errc::ok) {
+    const auto* src = static_cast<const char*>(io->bounce);
+    for (int i = 0; i < io->user_iovcnt; ++i) {
+      std::memcpy(io->user_iovs[i].iov_base, src, io->user_iovs[i].iov_len);
+      src += io->user_iovs[i].iov_len;
+    }
+  }
+  env::dma_free(io->bounce);
+  io->bounce = nullptr;
+}
+
 void BdevChannel::finish(BdevIo* io) {
+  if (io->bounce != nullptr) [[unlikely]]
+    unbounce(io);
   OpStats& st = stats_.by_type[static_cast<int>(io->type)];
   st.ops.add();
   if (io->status == Errc::ok) {

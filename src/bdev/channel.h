@@ -55,6 +55,8 @@ class BdevChannel final : public thread::IoChannel {
   int release_throttled();
   void split_more(BdevIo* parent);
   void finish(BdevIo* io);
+  bool bounce(BdevIo* io);
+  void unbounce(BdevIo* io);
   void child_done(BdevIo* child);
   void release(BdevIo* io);
   void run_pending_resets();

@@ -28,12 +28,14 @@ struct IoStats {
   Counter splits;                  // requests split into children
   Counter busy;                    // submissions refused because the channel was full
   Counter throttled;               // requests that waited for a rate limit (qos.h)
+  Counter bounced;                 // requests whose buffers missed buf_align: copied through a bounce buffer
 
   void merge(const IoStats& o) {
     for (size_t i = 0; i < by_type.size(); ++i) by_type[i].merge(o.by_type[i]);
     splits.add(o.splits.get());
     busy.add(o.busy.get());
     throttled.add(o.throttled.get());
+    bounced.add(o.bounced.get());
   }
 };
 

@@ -12,8 +12,8 @@
 // A request whose chain is malformed, whose header or status byte is missing, or that asks
 // for something out of range completes with VIRTIO_BLK_S_IOERR (or UNSUPP), the status byte
 // written last, when there is one; a chain the walker refuses is returned with nothing
-// written. A guest buffer that does not meet the bdev's alignment fails the request
-// (counted in unaligned_requests): no bounce buffer yet.
+// written. A guest buffer that does not meet the bdev's alignment is copied through the bdev
+// layer's bounce buffer (counted in unaligned_requests).
 #pragma once
 
 #include <atomic>

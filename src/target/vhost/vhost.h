@@ -110,7 +110,7 @@ struct BlkStats {
   uint64_t requests = 0;
   uint64_t errors = 0;              // completed with a status other than OK
   uint64_t bad_chains = 0;          // refused by the descriptor-chain walker
-  uint64_t unaligned_requests = 0;  // failed: a buffer the bdev cannot take (no bounce yet)
+  uint64_t unaligned_requests = 0;  // a buffer the bdev cannot take as it is: copied through a bounce buffer
 };
 
 struct ScsiTargetInfo {
