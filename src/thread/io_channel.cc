@@ -80,26 +80,20 @@ bool thread_channels_outstanding() {
 
 size_t thread_channel_count() { return t_channels.channels.size(); }
 
-ChannelsWait thread_channels_wait() {
-  ChannelsWait wait = ChannelsWait::idle;
-  for (IoChannel* ch : t_channels.channels) {
-    if (!ch->has_outstanding()) continue;
-    if (ch->wake_fd() < 0) return ChannelsWait::must_poll;
-    wait = ChannelsWait::can_sleep;
-  }
-  return wait;
-}
-
-uint64_t thread_channels_idle_spin_ns(uint64_t grace_ns) {
+ChannelsIdle thread_channels_idle(uint64_t grace_ns) {
+  ChannelsIdle out;
   bool peers = false;
-  uint64_t spin_ns = 0;
   for (IoChannel* ch : t_channels.channels) {
-    if (!ch->waits_for_peers()) continue;
+    if (ch->has_outstanding()) {
+      if (ch->wake_fd() < 0) return {ChannelsWait::must_poll, grace_ns};
+      out.wait = ChannelsWait::can_sleep;
+    }
+    if (!ch->waits_for_peers() || out.spin_ns == grace_ns) continue;
     peers = true;
-    spin_ns = std::max(spin_ns, std::min(ch->peer_spin_ns(grace_ns), grace_ns));
-    if (spin_ns == grace_ns) break;
+    out.spin_ns = std::max(out.spin_ns, std::min(ch->peer_spin_ns(grace_ns), grace_ns));
   }
-  return peers ? spin_ns : grace_ns;
+  if (!peers) out.spin_ns = grace_ns;
+  return out;
 }
 
 bool arm_thread_channels(std::vector<pollfd>& fds) {

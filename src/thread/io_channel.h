@@ -117,11 +117,16 @@ enum class ChannelsWait : uint8_t {
   can_sleep,  // work in flight, and every channel holding some can wake the thread
   must_poll,  // work in flight on a channel that cannot wake the thread
 };
-ChannelsWait thread_channels_wait();
-// How long a thread with nothing in flight spins before it sleeps: the longest that its
-// channels waiting for peers ask for (IoChannel::peer_spin_ns), or `grace_ns` when none waits
-// for peers (the grace also covers pollers, which cannot say what they wait for).
-uint64_t thread_channels_idle_spin_ns(uint64_t grace_ns);
+struct ChannelsIdle {
+  ChannelsWait wait = ChannelsWait::idle;
+  // How long a thread with nothing in flight spins before it sleeps: the longest that its
+  // channels waiting for peers ask for (IoChannel::peer_spin_ns), or `grace_ns` when none
+  // waits for peers (the grace also covers pollers, which cannot say what they wait for).
+  // Left at `grace_ns` with must_poll, which never sleeps.
+  uint64_t spin_ns = 0;
+};
+// Both in one walk of the calling thread's channels: a reactor asks on every idle pass.
+ChannelsIdle thread_channels_idle(uint64_t grace_ns);
 
 // Arms every channel of the calling thread that has work in flight or waits for peers and
 // appends their wake descriptors to `fds` (events = POLLIN). False, with nothing left armed, if one of them has

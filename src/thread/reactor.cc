@@ -228,11 +228,11 @@ void Reactor::maybe_sleep() {
     return;
   }
   const uint64_t idle = now - idle_since_;
-  const ChannelsWait wait = thread_channels_wait();
-  switch (wait) {
+  const ChannelsIdle channels = thread_channels_idle(grace_ns_);
+  switch (channels.wait) {
     case ChannelsWait::idle:
       // Up to the idle grace, as long as the channels whose peers may send next find it worth it.
-      if (idle < grace_ticks_ && idle < idle_spin_ticks()) return;
+      if (idle < grace_ticks_ && idle < idle_spin_ticks(channels.spin_ns)) return;
       break;
     case ChannelsWait::can_sleep:
       // I/O in flight: poll for it a short while (a completion that comes soon is reaped
@@ -243,17 +243,16 @@ void Reactor::maybe_sleep() {
       return;  // its completions arrive without a wakeup: keep polling for them
   }
   if (!timed_.empty() && next_timed_due_ <= now) return;
-  if (!sleep_until_event(now, wait == ChannelsWait::can_sleep)) return;  // a channel had a completion ready: poll it
+  if (!sleep_until_event(now, channels.wait == ChannelsWait::can_sleep)) return;  // a channel had a completion ready: poll it
   // Backdated so that a wakeup bringing no work (a timer whose poller stayed idle) sleeps
   // again at once instead of spinning a whole grace period.
   idle_since_ = clock::ticks() - backdate_ticks_;
   if (idle_since_ == 0) idle_since_ = 1;
 }
 
-uint64_t Reactor::idle_spin_ticks() const {
-  const uint64_t ns = thread_channels_idle_spin_ns(grace_ns_);
-  if (ns >= grace_ns_) return grace_ticks_;
-  return static_cast<uint64_t>(static_cast<double>(ns) / ns_per_tick_);
+uint64_t Reactor::idle_spin_ticks(uint64_t spin_ns) const {
+  if (spin_ns >= grace_ns_) return grace_ticks_;
+  return static_cast<uint64_t>(static_cast<double>(spin_ns) / ns_per_tick_);
 }
 
 bool Reactor::sleep_until_event(uint64_t now, bool io) {

@@ -79,9 +79,9 @@ class Reactor {
   bool run_timed_pollers(uint64_t now);
   void reap_pollers();
   void maybe_sleep();
-  // How long to spin with nothing in flight: the idle grace, or less if the channels waiting
-  // for peers ask for less (thread_channels_idle_spin_ns).
-  uint64_t idle_spin_ticks() const;
+  // `spin_ns` (thread_channels_idle's: the idle grace, or less if the channels waiting for
+  // peers ask for less) in ticks.
+  uint64_t idle_spin_ticks(uint64_t spin_ns) const;
   // `io`: work is in flight (counted in io_sleeps).
   bool sleep_until_event(uint64_t now, bool io);
   void drain_at_exit();

@@ -292,7 +292,7 @@ TEST(NetSpin, AQuietWatchLetsTheReactorSleepAtOnceAndAnOrdinaryOneKeepsTheGrace)
   const uint64_t slept = thread::reactor_stats(0)->sleeps;
   ASSERT_TRUE(thread::call_and_wait(0, [&] {
     Status st = watch(&quiet, EPOLLIN);
-    spin_ns = thread::thread_channels_idle_spin_ns(grace_ns);
+    spin_ns = thread::thread_channels_idle(grace_ns).spin_ns;
     return st;
   }, 5000ms).ok());
   EXPECT_EQ(spin_ns, 0u);
@@ -319,7 +319,7 @@ TEST(NetSpin, AQuietWatchLetsTheReactorSleepAtOnceAndAnOrdinaryOneKeepsTheGrace)
   plain.fn = [](void*, uint32_t) {};
   ASSERT_TRUE(thread::call_and_wait(0, [&] {
     Status st = watch(&plain, EPOLLIN);
-    spin_ns = thread::thread_channels_idle_spin_ns(grace_ns);
+    spin_ns = thread::thread_channels_idle(grace_ns).spin_ns;
     unwatch(&plain);
     unwatch(&quiet);
     return st;

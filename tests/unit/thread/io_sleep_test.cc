@@ -155,7 +155,7 @@ TEST(IoSleep, ForeignThreadSleepsUntilACompletion) {
   EXPECT_FALSE(sleep_on_thread_channels(1'000'000)) << "no channel: nothing to sleep on";
   auto ch = get_io_channel(device);
   ASSERT_TRUE(ch.ok());
-  EXPECT_EQ(thread_channels_wait(), ChannelsWait::can_sleep);
+  EXPECT_EQ(thread_channels_idle(0).wait, ChannelsWait::can_sleep);
 
   std::thread completer([&] {
     std::this_thread::sleep_for(30ms);
@@ -171,7 +171,7 @@ TEST(IoSleep, ForeignThreadSleepsUntilACompletion) {
   EXPECT_EQ(device.completions.load(), 1u);
   EXPECT_TRUE(slept);
   EXPECT_GE(device.woken.load(), 1u) << "the wake descriptor's readiness was not reported to the channel";
-  EXPECT_EQ(thread_channels_wait(), ChannelsWait::idle);
+  EXPECT_EQ(thread_channels_idle(0).wait, ChannelsWait::idle);
   EXPECT_FALSE(sleep_on_thread_channels(1'000'000)) << "nothing in flight: nothing would wake the thread";
   EXPECT_TRUE(put_io_channel(*ch).ok());
 }
@@ -209,7 +209,7 @@ TEST(IoSleep, AChannelThatCannotWakeKeepsTheThreadPolling) {
   auto a = get_io_channel(wakeable);
   auto b = get_io_channel(mute);
   ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_EQ(thread_channels_wait(), ChannelsWait::must_poll);
+  EXPECT_EQ(thread_channels_idle(0).wait, ChannelsWait::must_poll);
   EXPECT_FALSE(sleep_on_thread_channels(1'000'000'000));
   // Arming the first channel was undone when the second refused.
   EXPECT_EQ(wakeable.armed.load(), wakeable.finished.load());

@@ -56,24 +56,24 @@ Result<std::unique_ptr<IoChannel>> PeerDevice::create_channel() {
 constexpr uint64_t kGraceNs = 1'000'000;
 
 TEST(PeerSpin, WithoutPeersTheGraceStays) {
-  EXPECT_EQ(thread_channels_idle_spin_ns(kGraceNs), kGraceNs);
+  EXPECT_EQ(thread_channels_idle(kGraceNs).spin_ns, kGraceNs);
 }
 
 TEST(PeerSpin, TheLongestAskWinsAndNothingExceedsTheGrace) {
   PeerDevice slow(0), quick(40'000), greedy(5 * kGraceNs), plain(UINT64_MAX);
   auto s = get_io_channel(slow);
   ASSERT_TRUE(s.ok());
-  EXPECT_EQ(thread_channels_idle_spin_ns(kGraceNs), 0u) << "a slow peer alone: sleep at once";
+  EXPECT_EQ(thread_channels_idle(kGraceNs).spin_ns, 0u) << "a slow peer alone: sleep at once";
   auto q = get_io_channel(quick);
   ASSERT_TRUE(q.ok());
-  EXPECT_EQ(thread_channels_idle_spin_ns(kGraceNs), 40'000u);
+  EXPECT_EQ(thread_channels_idle(kGraceNs).spin_ns, 40'000u);
   auto g = get_io_channel(greedy);
   ASSERT_TRUE(g.ok());
-  EXPECT_EQ(thread_channels_idle_spin_ns(kGraceNs), kGraceNs) << "capped at the grace";
+  EXPECT_EQ(thread_channels_idle(kGraceNs).spin_ns, kGraceNs) << "capped at the grace";
   EXPECT_TRUE(put_io_channel(*g).ok());
   auto p = get_io_channel(plain);
   ASSERT_TRUE(p.ok());
-  EXPECT_EQ(thread_channels_idle_spin_ns(kGraceNs), kGraceNs) << "a channel that says nothing keeps the grace";
+  EXPECT_EQ(thread_channels_idle(kGraceNs).spin_ns, kGraceNs) << "a channel that says nothing keeps the grace";
   EXPECT_TRUE(put_io_channel(*p).ok());
   EXPECT_TRUE(put_io_channel(*q).ok());
   EXPECT_TRUE(put_io_channel(*s).ok());
