@@ -130,7 +130,8 @@ Status wait_io(blob::Blobstore& bs, blob::BlobChannel* ch, IoWait& w) {
     const uint64_t now = clock::now_ns();
     if (now - start > kTimeoutNs) return Status(Errc::aborted, "sluicefs: I/O did not complete within 120 s");
     if (waited || now - start < kSpinNs) continue;
-    if (!thread::sleep_on_thread_channels(kSleepCapNs) && (++idle & 63) == 0) sched_yield();
+    // The kernel wait was just tried above: only the armed sleep is left.
+    if (!thread::sleep_armed_on_thread_channels(kSleepCapNs) && (++idle & 63) == 0) sched_yield();
   }
   if (w.status != Errc::ok) return Status(w.status, fmt::format("sluicefs: device I/O failed: {}", errc_name(w.status)));
   return Status::Ok();

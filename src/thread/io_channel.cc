@@ -132,7 +132,10 @@ bool wait_in_kernel_on_thread_channels(uint64_t timeout_ns) {
 }
 
 bool sleep_on_thread_channels(uint64_t timeout_ns) {
-  if (wait_in_kernel_on_thread_channels(timeout_ns)) return true;
+  return wait_in_kernel_on_thread_channels(timeout_ns) || sleep_armed_on_thread_channels(timeout_ns);
+}
+
+bool sleep_armed_on_thread_channels(uint64_t timeout_ns) {
   thread_local std::vector<pollfd> fds;
   fds.clear();
   if (!arm_thread_channels(fds)) return false;

@@ -143,6 +143,9 @@ bool sleep_on_thread_channels(uint64_t timeout_ns);
 // Only the first of those: true if the calling thread has work in flight on exactly one
 // channel and waited for it in the kernel (IoChannel::wait_in_kernel).
 bool wait_in_kernel_on_thread_channels(uint64_t timeout_ns);
+// Only the second, the armed sleep: for a caller that has just tried the first, so that the
+// channels are not searched for a lone one twice.
+bool sleep_armed_on_thread_channels(uint64_t timeout_ns);
 // How many channels the calling thread owns (for leak checks at shutdown).
 size_t thread_channel_count();
 
