@@ -76,9 +76,15 @@ Result<std::unique_ptr<BufferDir>> BufferDir::open(const std::string& root, cons
     return errno_status(err, "lock write-buffer directory", path);
   }
   std::unique_ptr<BufferDir> dir(new BufferDir(path, store_id, fd));
+  // One listing for both kinds of file a process that died leaves: idle buffers go now,
+  // buffers of files wait for replay.
   if (DIR* d = ::opendir(path.c_str())) {
     while (dirent* e = ::readdir(d)) {
-      if (std::string_view(e->d_name).starts_with(kIdlePrefix)) (void)::unlinkat(fd, e->d_name, 0);
+      uint64_t id = 0;
+      if (std::string_view(e->d_name).starts_with(kIdlePrefix))
+        (void)::unlinkat(fd, e->d_name, 0);
+      else if (parse_blob_id(e->d_name, &id))
+        dir->leftovers_.push_back(id);
     }
     ::closedir(d);
   }
@@ -93,18 +99,6 @@ BufferDir::~BufferDir() {
 std::string BufferDir::file_of(uint64_t blob) const { return fmt::format("{}/{}", path_, blob); }
 
 std::string BufferDir::idle_file(uint64_t n) const { return fmt::format("{}/{}{}", path_, kIdlePrefix, n); }
-
-std::vector<uint64_t> BufferDir::leftovers() const {
-  std::vector<uint64_t> ids;
-  DIR* d = ::opendir(path_.c_str());
-  if (d == nullptr) return ids;
-  while (dirent* e = ::readdir(d)) {
-    uint64_t id = 0;
-    if (parse_blob_id(e->d_name, &id)) ids.push_back(id);
-  }
-  ::closedir(d);
-  return ids;
-}
 
 Result<BufferImage> read_leftover(const BufferDir& dir, uint64_t blob) {
   const std::string path = dir.file_of(blob);

@@ -42,14 +42,16 @@ class BufferDir {
   // The name of idle buffer number `n` (write_buffer_pool.h). Idle files hold nothing; open()
   // removes those a process that died left behind.
   std::string idle_file(uint64_t n) const;
-  // The blob ids of the buffers left in the directory (by a process that died).
-  std::vector<uint64_t> leftovers() const;
+  // The blob ids of the buffers left in the directory (by a process that died), as open()
+  // found them.
+  const std::vector<uint64_t>& leftovers() const { return leftovers_; }
 
  private:
   BufferDir(std::string path, std::string store_id, int fd) : path_(std::move(path)), store_id_(std::move(store_id)), fd_(fd) {}
   std::string path_;
   std::string store_id_;
   int fd_ = -1;
+  std::vector<uint64_t> leftovers_;
 };
 
 // What a buffer left behind by a dead process holds.
