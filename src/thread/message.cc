@@ -21,10 +21,6 @@ void run_and_delete_task(void* task) {
 
 namespace {
 
-Status no_reactor(uint32_t id) {
-  return Status(Errc::not_found, fmt::format("no reactor {} ({} running)", id, registry::count()));
-}
-
 struct Broadcast {
   std::function<void()> fn;
   Task done;
@@ -51,13 +47,13 @@ void hop(std::unique_ptr<Broadcast> b) {
 
 Status send_message(uint32_t reactor_id, MsgFn fn, void* arg) {
   Reactor* r = registry::lookup(reactor_id);
-  if (r == nullptr) return no_reactor(reactor_id);
+  if (r == nullptr) return registry::no_reactor(reactor_id);
   return r->send(fn, arg);
 }
 
 Status send_message(uint32_t reactor_id, Task task) {
   Reactor* r = registry::lookup(reactor_id);
-  if (r == nullptr) return no_reactor(reactor_id);
+  if (r == nullptr) return registry::no_reactor(reactor_id);
   detail::TaskBase* raw = task.release();
   Status st = r->send(&detail::run_and_delete_task, raw);
   if (!st.ok()) delete raw;

@@ -5,8 +5,6 @@
 #include <chrono>
 #include <thread>
 
-#include <fmt/format.h>
-
 #include "base/clock.h"
 #include "base/log.h"
 #include "thread/reactor.h"
@@ -81,7 +79,7 @@ void post(Reactor& target, Task task) {
 
 Status send_message_retrying(uint32_t reactor_id, MsgFn fn, void* arg) {
   Reactor* r = registry::lookup(reactor_id);
-  if (r == nullptr) return Status(Errc::not_found, fmt::format("no reactor {}", reactor_id));
+  if (r == nullptr) return registry::no_reactor(reactor_id);
   return send_retrying(*r, fn, arg, nullptr);
 }
 

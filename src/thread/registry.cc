@@ -41,13 +41,17 @@ uint32_t count() {
   return t == nullptr ? 0 : static_cast<uint32_t>(t->reactors.size());
 }
 
+Status no_reactor(uint32_t id) {
+  return Status(Errc::not_found, fmt::format("no reactor {} ({} running)", id, count()));
+}
+
 }  // namespace registry
 
 uint32_t reactor_count() { return registry::count(); }
 
 Result<ReactorStats> reactor_stats(uint32_t reactor_id) {
   Reactor* r = registry::lookup(reactor_id);
-  if (r == nullptr) return Status(Errc::not_found, fmt::format("no reactor {}", reactor_id));
+  if (r == nullptr) return registry::no_reactor(reactor_id);
   return r->stats();
 }
 

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/status.h"
+
 namespace sluice::thread {
 
 class Reactor;
@@ -21,6 +23,9 @@ bool install(const std::vector<Reactor*>& reactors);
 void uninstall(bool keep_table);
 Reactor* lookup(uint32_t id);
 uint32_t count();
+// The error of a sender whose reactor id lookup() did not find: Errc::not_found, naming the
+// id and how many reactors run.
+Status no_reactor(uint32_t id);
 
 }  // namespace registry
 }  // namespace sluice::thread
