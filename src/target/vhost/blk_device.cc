@@ -76,11 +76,7 @@ Status BlkDevice::start_queue(const QueueContext& ctx) {
 
 BlkDevice::Queue::Queue(BlkDevice* device, uint32_t requests)
     : RingQueue("vhost-blk " + device->desc_.name(), &device->coalescing_), dev(device), pool(requests) {
-  for (BlkRequest& r : pool) {
-    r.queue = this;
-    r.next_free = free;
-    free = &r;
-  }
+  for (BlkRequest& r : pool.slots()) r.queue = this;
 }
 
 Status BlkDevice::Queue::acquire() {

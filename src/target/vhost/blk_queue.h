@@ -7,8 +7,8 @@
 #include <sys/uio.h>
 
 #include <cstdint>
-#include <vector>
 
+#include "base/slot_pool.h"
 #include "bdev/bdev.h"
 #include "target/vhost/blk_device.h"
 #include "target/vhost/ring_queue.h"
@@ -36,12 +36,11 @@ struct BlkDevice::Queue final : RingQueue {
   BlkDevice* dev = nullptr;
   Counters* counters = nullptr;
   bdev::BdevChannel* ch = nullptr;
-  std::vector<BlkRequest> pool;
-  BlkRequest* free = nullptr;
+  SlotPool<BlkRequest> pool;
 
   Status acquire() override;
   void release() override;
-  bool has_room() const override { return free != nullptr; }
+  bool has_room() const override { return !pool.empty(); }
   void start_request(uint16_t head) override;
   void submit(BlkRequest* r);
   // Finishes a request: status byte, used ring, inflight mark, pool.

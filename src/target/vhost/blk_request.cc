@@ -18,8 +18,7 @@ constexpr uint32_t kIdBytes = VIRTIO_BLK_ID_BYTES;
 }  // namespace
 
 void BlkDevice::Queue::start_request(uint16_t head) {
-  BlkRequest* r = free;
-  free = r->next_free;
+  BlkRequest* r = pool.take();
   Counters::bump(counters->requests);
   r->head = head;
   r->status = nullptr;
@@ -163,8 +162,7 @@ void BlkDevice::Queue::complete(BlkRequest* r, uint8_t status) {
     r->written = 0;
   }
   if (status != VIRTIO_BLK_S_OK && r->type == VIRTIO_BLK_T_IN && r->status != nullptr) r->written = 1;
-  r->next_free = free;
-  free = r;
+  pool.put_back(r);
   return_used(r->head, r->written);
 }
 

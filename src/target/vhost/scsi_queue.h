@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "base/slot_pool.h"
 #include "target/scsi/scsi.h"
 #include "target/vhost/ring_queue.h"
 #include "target/vhost/scsi_device.h"
@@ -36,7 +37,7 @@ class ScsiRequestQueue final : public RingQueue {
   ScsiRequestQueue(ScsiDevice& dev, uint32_t requests, QueueCounters* counters);
 
  private:
-  bool has_room() const override { return free_ != nullptr; }
+  bool has_room() const override { return !pool_.empty(); }
   void start_request(uint16_t head) override;
   // Follows the slot table: a target gone from it loses this queue's channel once its
   // tasks here finished.
@@ -57,8 +58,7 @@ class ScsiRequestQueue final : public RingQueue {
   uint64_t generation_ = 0;
   std::array<Slot, ScsiTargets::kMaxTargets> slots_;
   std::vector<Slot> leaving_;  // out of the table, tasks still in flight here
-  std::vector<ScsiRequest> pool_;
-  ScsiRequest* free_ = nullptr;
+  SlotPool<ScsiRequest> pool_;
 };
 
 class ScsiControlQueue final : public RingQueue {

@@ -15,11 +15,7 @@ namespace sluice::vhost {
 
 ScsiRequestQueue::ScsiRequestQueue(ScsiDevice& dev, uint32_t requests, QueueCounters* counters)
     : RingQueue("vhost-scsi", dev.coalescing()), dev_(dev), counters_(counters), pool_(requests) {
-  for (ScsiRequest& r : pool_) {
-    r.queue = this;
-    r.next_free = free_;
-    free_ = &r;
-  }
+  for (ScsiRequest& r : pool_.slots()) r.queue = this;
 }
 
 bool ScsiRequestQueue::poll_extra() {
@@ -48,8 +44,7 @@ void ScsiRequestQueue::release() {
 }
 
 void ScsiRequestQueue::start_request(uint16_t head) {
-  ScsiRequest* r = free_;
-  free_ = r->next_free;
+  ScsiRequest* r = pool_.take();
   QueueCounters::bump(counters_->requests);
   r->head = head;
   r->target = nullptr;
@@ -110,8 +105,7 @@ void ScsiRequestQueue::finish(ScsiRequest* r, uint8_t response) {
   if (failed) QueueCounters::bump(counters_->errors);
   if (r->target != nullptr) r->target->in_flight.fetch_sub(1, std::memory_order_release);
   r->target = nullptr;
-  r->next_free = free_;
-  free_ = r;
+  pool_.put_back(r);
   return_used(r->head, written);
 }
 
