@@ -23,7 +23,7 @@ constexpr int kRecvRounds = 16;  // bounds one readiness event's work
 // An initiator that sends but does not read (NOP-Outs, READs) stops being read once this
 // much is queued to it, and is read again below half of it.
 constexpr size_t kMaxQueuedBytes = 32 << 20;
-thread_local std::vector<Connection*> t_connections;
+using Connections = net::ReactorConnections<Connection>;
 
 RxParams login_rx() { return RxParams{}; }
 
@@ -253,9 +253,7 @@ void Connection::maybe_die() {
 void Connection::die() {
   dead_ = true;
   closing_ = true;
-  auto& v = t_connections;
-  v.erase(std::remove(v.begin(), v.end(), this), v.end());
-  thread::destroy_later([](void* c) { static_cast<Connection*>(c)->destroy(); }, this);
+  Connections::retire(this);
 }
 
 void Connection::destroy() {
@@ -279,28 +277,26 @@ void start_connection(std::shared_ptr<Target::State> state, int fd, const std::s
                       const std::string& portal) {
   state->live.fetch_add(1);
   auto* c = new Connection(std::move(state), peer, pg_tag, portal);
-  t_connections.push_back(c);
+  Connections::add(c);
   c->open(fd);
 }
 
 void close_connections(Target::State* state, const NodeRuntime* node) {
-  std::vector<Connection*> v = t_connections;  // close() reshapes the list
-  for (Connection* c : v)
+  for (Connection* c : Connections::snapshot())
     if (c->state() == state && (node == nullptr || c->node() == node))
       c->close(node == nullptr ? "the target stops" : "its target node is deleted");
 }
 
 void close_port(Target::State* state, const NodeRuntime* node, const std::string& initiator,
                 const std::array<uint8_t, 6>& isid, uint16_t tsih) {
-  std::vector<Connection*> v = t_connections;  // close() reshapes the list
-  for (Connection* c : v)
+  for (Connection* c : Connections::snapshot())
     if (c->state() == state && c->same_port(node, initiator, isid.data(), tsih))
       c->close("reinstated by a new login with its ISID");
 }
 
 std::vector<ConnectionInfo> list_connections(Target::State* state) {
   std::vector<ConnectionInfo> out;
-  for (Connection* c : t_connections)
+  for (Connection* c : Connections::live())
     if (c->state() == state) out.push_back(c->info());
   return out;
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "net/net.h"
+#include "net/reactor_connections.h"
 #include "target/iscsi/config.h"
 #include "target/iscsi/iscsi.h"
 #include "target/iscsi/negotiation.h"
@@ -133,6 +134,7 @@ class Connection final : public net::Connection::Handler {
   void maybe_die();
   void die();
   void destroy();
+  friend class net::ReactorConnections<Connection>;  // calls destroy()
   uint32_t next_stat_sn() { return stat_sn_++; }
   uint32_t max_cmd_sn() const;
   // Whether a non-immediate command's CmdSN is the expected one (then ExpCmdSN moves on).

@@ -24,6 +24,7 @@
 
 #include "base/log.h"
 #include "env/env.h"
+#include "net/reactor_connections.h"
 #include "target/nbd/session_impl.h"
 #include "thread/thread.h"
 
@@ -36,8 +37,7 @@ std::atomic<uint32_t> g_max_payload{32u << 20};
 std::atomic<int64_t> g_stop_timeout_ms{5000};
 std::atomic<uint64_t> g_live{0};
 
-// The calling reactor's connections.
-thread_local std::vector<Session*> t_sessions;
+using Sessions = net::ReactorConnections<Session>;
 
 }  // namespace
 
@@ -311,9 +311,7 @@ void Session::maybe_die() {
 void Session::die() {
   dead_ = true;
   closing_ = true;
-  auto& v = t_sessions;
-  v.erase(std::remove(v.begin(), v.end(), this), v.end());
-  thread::destroy_later([](void* s) { static_cast<Session*>(s)->destroy(); }, this);
+  Sessions::retire(this);
 }
 
 }  // namespace detail
@@ -323,7 +321,7 @@ using detail::g_max_payload;
 using detail::g_max_requests;
 using detail::g_stop_timeout_ms;
 using detail::Session;
-using detail::t_sessions;
+using detail::Sessions;
 
 void set_session_limits(const SessionLimits& limits) {
   g_max_requests.store(std::max<uint32_t>(1, limits.max_requests));
@@ -336,13 +334,12 @@ uint64_t live_sessions() { return g_live.load(); }
 void start_session(int fd, const std::string& peer) {
   g_live.fetch_add(1);
   auto* s = new Session(peer);
-  t_sessions.push_back(s);
+  Sessions::add(s);
   s->open(fd);
 }
 
 void close_sessions(uint64_t export_id) {
-  std::vector<Session*> v = t_sessions;  // close() may reshape the list
-  for (Session* s : v)
+  for (Session* s : Sessions::snapshot())
     if (export_id == 0 || s->export_id() == export_id) s->close("disconnected by the server");
   // A session still handshaking that has not looked the export up fails at the lookup.
 }

@@ -17,6 +17,7 @@
 
 #include "base/log.h"
 #include "env/env.h"
+#include "net/reactor_connections.h"
 #include "target/nvmf_tcp/connection.h"
 #include "thread/thread.h"
 
@@ -30,8 +31,7 @@ using nvme::tcp::Violation;
 
 namespace {
 
-// The calling reactor's connections.
-thread_local std::vector<Conn*> t_conns;
+using Conns = net::ReactorConnections<Conn>;
 
 nvme::tcp::RxParams initial_params(const Shared& s) {
   nvme::tcp::RxParams p;
@@ -354,27 +354,23 @@ void Conn::maybe_die() {
 void Conn::die() {
   dead_ = true;
   closing_ = true;
-  auto& v = t_conns;
-  v.erase(std::remove(v.begin(), v.end(), this), v.end());
-  thread::destroy_later([](void* c) { static_cast<Conn*>(c)->destroy(); }, this);
+  Conns::retire(this);
 }
 
 void close_connections(const Shared* shared) {
-  std::vector<Conn*> v = t_conns;  // close() reshapes the list
-  for (Conn* c : v)
+  for (Conn* c : Conns::snapshot())
     if (c->shared() == shared) c->close("the transport stopped");
 }
 
 void close_controller(const Target* target, const std::string& nqn, uint16_t cntlid) {
-  std::vector<Conn*> v = t_conns;
-  for (Conn* c : v)
+  for (Conn* c : Conns::snapshot())
     if (c->serves(target, nqn, cntlid)) c->close("keep-alive timeout");
 }
 
 void start_connection(std::shared_ptr<Shared> shared, int fd, const std::string& peer) {
   shared->live.fetch_add(1);
   auto* c = new Conn(std::move(shared), peer);
-  t_conns.push_back(c);
+  Conns::add(c);
   c->open(fd);
 }
 
