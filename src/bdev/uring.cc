@@ -198,6 +198,7 @@ bool UringQueue::wait_in_kernel(uint64_t timeout_ns) {
   // Without EXT_ARG (before 5.11) liburing would queue a timeout SQE of its own for the wait.
   if (!ring_ok_ || (ring_.features & IORING_FEAT_EXT_ARG) == 0) return false;
   if (io_uring_cq_ready(&ring_) != 0) return true;
+  if (in_flight_ == 0) return false;  // nothing the kernel would complete: only the timer would end it
   // One io_uring_enter: submit, run the deferred completion work, wait for one CQE (or the
   // timeout, -ETIME). poll() reaps what it finds; an error here is seen there again.
   __kernel_timespec ts{static_cast<long long>(timeout_ns / 1000000000u), static_cast<long long>(timeout_ns % 1000000000u)};

@@ -81,8 +81,8 @@ class IoChannel {
   // the kernel until something is ready for poll() or timeout_ns passed, in one system call
   // that also hands the kernel what is queued (io_uring's submit-and-wait), where the
   // wake_fd() route takes a poll(2), an eventfd read and another enter to collect the
-  // completion. False: the channel cannot; use wake_fd(). Owning thread only, with work in
-  // flight, never inside poll().
+  // completion. False: the channel cannot, or nothing it holds would end the wait before the
+  // timeout (then use wake_fd()). Owning thread only, with work in flight, never inside poll().
   virtual bool wait_in_kernel(uint64_t timeout_ns) {
     (void)timeout_ns;
     return false;

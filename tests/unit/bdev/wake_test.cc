@@ -137,6 +137,26 @@ TEST_P(Wake, ForeignThreadSleepsUntilEachReadCompletes) {
   EXPECT_TRUE((*desc)->put_channel(channel).ok());
 }
 
+// With nothing in flight the in-kernel wait refuses at once: only its timer would end it
+// (a caller bounds it loosely, trusting the completion of a request the kernel holds).
+TEST_P(Wake, KernelWaitRefusesWithNothingInFlight) {
+  auto desc = open(name_);
+  ASSERT_TRUE(desc.ok());
+  auto ch = (*desc)->get_channel();
+  ASSERT_TRUE(ch.ok());
+  BdevChannel* channel = *ch;
+  EXPECT_FALSE(channel->wait_in_kernel(60'000'000'000ull));
+  // With a read in flight it waits for that read (as long as it takes, within the bound).
+  AlignedBuffer buf(4096);
+  Done done;
+  ASSERT_TRUE((*desc)->read(channel, buf.data(), 0, 4096 / (*desc)->geometry().block_size, on_done, &done).ok());
+  (void)channel->wait_in_kernel(60'000'000'000ull);
+  ASSERT_TRUE(testing::poll_until(channel, [&] { return done.count == 1; }));
+  EXPECT_EQ(done.status, Errc::ok);
+  EXPECT_FALSE(channel->wait_in_kernel(60'000'000'000ull));
+  EXPECT_TRUE((*desc)->put_channel(channel).ok());
+}
+
 // A completion that arrived while nobody polled must stop the channel from arming.
 TEST_P(Wake, ReadyCompletionRefusesToArm) {
   auto desc = open(name_);
