@@ -1,12 +1,12 @@
 #include "bdev/channel.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include <fmt/format.h>
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "bdev/stacked.h"
 #include "env/env.h"
 
 namespace sluice::bdev {
@@ -273,13 +273,7 @@ bool BdevChannel::bounce(BdevIo* io) {
   void* b = env::dma_alloc(bytes, std::max<size_t>(geo_.buf_align, env::kDmaPageSize));
   if (b == nullptr) return false;
   stats_.bounced.add();
-  if (io->type == IoType::write) {
-    auto* dst = static_cast<char*>(b);
-    for (int i = 0; i < io->iovcnt; ++i) {
-      std::memcpy(dst, io->iovs[i].iov_base, io->iovs[i].iov_len);
-      dst += io->iovs[i].iov_len;
-    }
-  }
+  if (io->type == IoType::write) iov_copy_from(io->iovs, io->iovcnt, 0, b, bytes);
   io->bounce = b;
   io->user_iovs = io->iovs;
   io->user_iovcnt = io->iovcnt;
@@ -291,13 +285,8 @@ bool BdevChannel::bounce(BdevIo* io) {
 
 // Before the callback: a read's bytes go to the caller's buffers, and the copy is freed.
 void BdevChannel::unbounce(BdevIo* io) {
-  if (io->type == IoType::read && io->status == Errc::ok) {
-    const auto* src = static_cast<const char*>(io->bounce);
-    for (int i = 0; i < io->user_iovcnt; ++i) {
-      std::memcpy(io->user_iovs[i].iov_base, src, io->user_iovs[i].iov_len);
-      src += io->user_iovs[i].iov_len;
-    }
-  }
+  if (io->type == IoType::read && io->status == Errc::ok)
+    iov_copy_to(io->user_iovs, io->user_iovcnt, 0, io->bounce, io->bounce_iov.iov_len);
   env::dma_free(io->bounce);
   io->bounce = nullptr;
 }
