@@ -96,7 +96,9 @@ TEST(ReadCache, ConcurrentReadersNeverSeeAnotherChunksBytes) {
   auto reader = [&](uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::string out(kChunk, '\0');
-    for (int i = 0; i < 200000 && !stop.load(std::memory_order_relaxed); ++i) {
+    // At least 20,000 lookups each, so that the readers race the writers even when the
+    // scheduler runs the writers first.
+    for (int i = 0; i < 200000 && (i < 20000 || !stop.load(std::memory_order_relaxed)); ++i) {
       const uint64_t ino = rng() % kFiles, chunk = rng() % kChunks;
       const uint64_t off = rng() % kChunk, n = 1 + rng() % std::min<uint64_t>(8192, kChunk - off);
       if (!c.lookup({ino, 0, chunk}, off, n, out.data())) continue;
@@ -119,6 +121,8 @@ TEST(ReadCache, ConcurrentReadersNeverSeeAnotherChunksBytes) {
       }
     }
   };
+  for (uint64_t ino = 0; ino < kFiles; ++ino)  // something to hit from the first lookup on
+    for (uint64_t chunk = 0; chunk < kChunks; ++chunk) c.insert({ino, 0, chunk}, content[ino].data() + chunk * kChunk, kChunk);
   std::vector<std::thread> threads;
   threads.emplace_back(reader, 1);
   threads.emplace_back(reader, 2);
